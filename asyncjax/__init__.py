@@ -1,0 +1,32 @@
+"""asyncjax: a batched JAX simulator of asynchronous momentum SGD.
+
+Quick start::
+
+    import asyncjax as aj
+    pca = aj.StreamingPCA([4.0, 3.0, 2.0, 1.0])
+    grid = aj.Grid(momentum=[0.7, 0.9], delay=range(0, 151, 10), lr=5e-4, seed=range(100))
+    res = aj.sweep(pca, grid, steps=20_000, record_every=500)
+"""
+
+from asyncjax._version import __version__
+from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
+from asyncjax.problems import StreamingPCA
+from asyncjax.results import Results
+from asyncjax.simulate import Params, SimConfig, Trace, compile_count, simulate
+from asyncjax.sweep import Grid, sweep
+
+__all__ = [
+    "__version__",
+    "DELAY_MODELS",
+    "DelayModel",
+    "Grid",
+    "Params",
+    "Results",
+    "SimConfig",
+    "StreamingPCA",
+    "Trace",
+    "compile_count",
+    "get_delay_model",
+    "simulate",
+    "sweep",
+]

@@ -1,0 +1,70 @@
+"""Input checks that run in Python, before anything is traced or compiled.
+
+Every public entry point validates its arguments here so that a bad value fails
+fast with a message that names it, instead of surfacing later as a shape error
+deep inside XLA or as silently diverging trajectories.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def as_float_array(name: str, value: Any, *, ndim: int | None = None) -> np.ndarray:
+    """Converts ``value`` to a finite float64 array, naming ``name`` on failure."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numeric, got {value!r}") from err
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{name} contains a non-finite value ({arr[tuple(where)]!r} at index "
+            f"{tuple(int(i) for i in where)})"
+        )
+    return arr
+
+
+def check_momentum(values: Any, name: str = "momentum") -> np.ndarray:
+    """Momentum must satisfy -1 < mu < 1 (negative momentum is allowed)."""
+    arr = as_float_array(name, values)
+    bad = arr[(arr >= 1.0) | (arr <= -1.0)]
+    if bad.size:
+        raise ValueError(f"{name} must lie in (-1, 1); got {bad.flat[0]!r}")
+    return arr
+
+
+def check_positive(values: Any, name: str) -> np.ndarray:
+    arr = as_float_array(name, values)
+    bad = arr[arr <= 0.0]
+    if bad.size:
+        raise ValueError(f"{name} must be > 0; got {bad.flat[0]!r}")
+    return arr
+
+
+def check_delay(values: Any, *, buffer: int, name: str = "delay") -> np.ndarray:
+    """Delays are non-negative integers that fit in a delay buffer of ``buffer`` slots."""
+    arr = as_float_array(name, values)
+    bad = arr[(arr < 0) | (arr != np.round(arr))]
+    if bad.size:
+        raise ValueError(f"{name} must be a non-negative integer; got {bad.flat[0]!r}")
+    too_big = arr[arr > buffer - 1]
+    if too_big.size:
+        raise ValueError(
+            f"{name}={int(too_big.flat[0])} does not fit the delay buffer of {buffer} "
+            f"iterates (largest delay it holds: {buffer - 1}); raise `buffer`"
+        )
+    return arr.astype(np.int64)
+
+
+def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)

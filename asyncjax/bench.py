@@ -1,0 +1,196 @@
+"""Throughput benchmark: asyncjax against batched NumPy and a Python loop.
+
+Unit: trajectory-steps per second (one trajectory advanced one iteration) on
+the Figure-1 workload: streaming PCA, d = 4, Σ = diag(4, 3, 2, 1), η = 5e-4,
+5 momenta × 16 delays (0…150) × S seeds, started at the saddle. Every timing is
+the minimum of several repeats after a warm-up; asyncjax's compile time is
+reported apart.
+
+* ``asyncjax``: the sweep's compiled chunk function as ``sweep`` runs it
+  (every seed meets every grid point; points sharing a seed share its data).
+* ``asyncjax_independent``: one grid point and S·80 seeds, so every trajectory
+  draws its own noise: the cost of not sharing the stream.
+* ``numpy_batched``: eq. 5 vectorised over all trajectories with NumPy, each
+  trajectory its own noise and its own (μ, τ), a ring buffer indexed with fancy
+  indexing, as a user would write it; the faster of float32 and float64.
+* ``python_loop``: one trajectory at a time, a Python ``for`` over steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asyncjax.delays import get_delay_model
+from asyncjax.problems import StreamingPCA
+from asyncjax.simulate import Params, SimConfig, default_init
+from asyncjax.sweep import _sharded
+
+__all__ = ["run_benchmark"]
+
+EIGENVALUES = (4.0, 3.0, 2.0, 1.0)
+MOMENTA = (0.7, 0.8, 0.85, 0.9, 0.95)
+DELAYS = tuple(range(0, 151, 10))
+LR = 5e-4
+BUFFER = 151
+
+
+def _best_of(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int, shared: bool) -> dict[str, Any]:
+    problem = StreamingPCA(EIGENVALUES)
+    cfg = SimConfig("gaussian", steps, steps // 10, BUFFER, get_delay_model("constant"))
+    mu, tau = np.meshgrid(MOMENTA, DELAYS, indexing="ij")
+    if shared:
+        hyper = Params(mu.ravel(), np.full(mu.size, LR), tau.ravel())
+        seeds = np.arange(n_seeds)
+    else:  # one point, every trajectory its own seed
+        hyper = Params(np.array([0.9]), np.array([LR]), np.array([80.0]))
+        seeds = np.arange(n_seeds * n_hyper_points)
+    devices = tuple(jax.local_devices())
+    axis = "seed" if len(devices) > 1 and seeds.size % len(devices) == 0 else None
+    fn = _sharded(cfg, devices if axis else devices[:1], axis)
+    ops = problem.operands()
+    args = (ops, Params(*(jnp.asarray(a, ops.scale.dtype) for a in hyper)), jnp.asarray(seeds, jnp.int32),
+            jnp.asarray(default_init(problem), ops.scale.dtype), jnp.asarray(1e3, ops.scale.dtype))
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    first = time.perf_counter() - t
+    best = _best_of(lambda: jax.block_until_ready(fn(*args)), repeats)
+    n_traj = seeds.size * hyper.momentum.size
+    return {
+        "trajectories": int(n_traj),
+        "steps": steps,
+        "seconds": best,
+        "traj_steps_per_s": n_traj * steps / best,
+        "compile_s": max(first - best, 0.0),
+        "devices": len(devices) if axis else 1,
+    }
+
+
+def _numpy_step_fn(n_traj: int, dtype: Any, rng: np.random.Generator):
+    d = len(EIGENVALUES)
+    scale = np.sqrt(np.asarray(EIGENVALUES, dtype))
+    mu = np.resize(np.repeat(np.asarray(MOMENTA, dtype), len(DELAYS)), n_traj)[:, None]
+    tau = np.resize(np.tile(np.asarray(DELAYS), len(MOMENTA)), n_traj)
+    lr = dtype(LR)
+    v = np.zeros((n_traj, d), dtype)
+    v[:, 1] = 1.0
+    state = {"v": v, "v_prev": v.copy(), "buf": np.broadcast_to(v, (BUFFER, n_traj, d)).copy(), "k": 0}
+    rows = np.arange(n_traj)
+
+    def run(steps: int) -> None:
+        v, v_prev, buf, k0 = state["v"], state["v_prev"], state["buf"], state["k"]
+        for k in range(k0, k0 + steps):
+            x = rng.standard_normal((n_traj, d), dtype=dtype) * scale
+            v_s = buf[(k - tau) % BUFFER, rows]
+            s = np.einsum("bi,bi->b", x, v_s)[:, None]
+            v_new = v + mu * (v - v_prev) + lr * (s * x - s * s * v_s)
+            v_prev, v = v, v_new
+            buf[(k + 1) % BUFFER] = v_new
+        state.update(v=v, v_prev=v_prev, k=k0 + steps)
+
+    return run
+
+
+def _bench_numpy(n_traj: int, steps: int, repeats: int) -> dict[str, Any]:
+    per_dtype = {}
+    for dtype in (np.float32, np.float64):
+        run = _numpy_step_fn(n_traj, dtype, np.random.default_rng(0))
+        run(5)  # warm-up
+        best = _best_of(lambda: run(steps), repeats)
+        per_dtype[np.dtype(dtype).name] = n_traj * steps / best
+    name = max(per_dtype, key=per_dtype.get)
+    return {"trajectories": n_traj, "steps": steps, "traj_steps_per_s": per_dtype[name], "dtype": name,
+            "per_dtype": per_dtype}
+
+
+def _bench_python_loop(steps: int, repeats: int) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    scale = np.sqrt(np.asarray(EIGENVALUES))
+    mu, tau = 0.9, 80
+
+    def run() -> None:
+        v = np.array([0.0, 1.0, 0.0, 0.0])
+        hist = [v] * (tau + 1)  # v_{-tau} … v_0, all equal to v_0
+        v_prev = v
+        for _ in range(steps):
+            x = rng.standard_normal(4) * scale
+            v_s = hist[-1 - tau]
+            s = x @ v_s
+            v_new = v + mu * (v - v_prev) + LR * (s * x - s * s * v_s)
+            v_prev, v = v, v_new
+            hist.append(v_new)
+            if len(hist) > tau + 1:
+                hist.pop(0)
+
+    run()
+    best = _best_of(run, repeats)
+    return {"trajectories": 1, "steps": steps, "traj_steps_per_s": steps / best}
+
+
+def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callable[[str], None] = print) -> dict:
+    """Measures all four and returns (and optionally writes) the figures."""
+    n_seeds = 20 if quick else 100
+    n_points = len(MOMENTA) * len(DELAYS)
+    size = {
+        "asyncjax_steps": 1000 if quick else 5000,
+        "numpy_steps": 100 if quick else 400,
+        "loop_steps": 5000 if quick else 20000,
+        "repeats": 3 if quick else 5,
+    }
+    log(f"workload: streaming PCA d=4, {len(MOMENTA)} momenta x {len(DELAYS)} delays x {n_seeds} seeds "
+        f"= {n_seeds * n_points} trajectories; devices: {jax.local_devices()}")
+    out: dict[str, Any] = {
+        "workload": {"problem": "streaming_pca", "eigenvalues": EIGENVALUES, "lr": LR, "momenta": MOMENTA,
+                     "delays": DELAYS, "seeds": n_seeds, "buffer": BUFFER},
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
+                    "device_kind": jax.devices()[0].device_kind, "devices": len(jax.local_devices())},
+        "quick": quick,
+    }
+    res = {}
+    res["asyncjax"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True)
+    log(f"asyncjax (shared stream per seed): {res['asyncjax']['traj_steps_per_s']:.3g} traj-steps/s "
+        f"(compile {res['asyncjax']['compile_s']:.2f} s)")
+    res["asyncjax_independent"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"],
+                                                  shared=False)
+    log(f"asyncjax (own noise per trajectory): {res['asyncjax_independent']['traj_steps_per_s']:.3g} traj-steps/s")
+    res["numpy_batched"] = _bench_numpy(n_seeds * n_points, size["numpy_steps"], max(2, size["repeats"] - 2))
+    log(f"numpy batched ({res['numpy_batched']['dtype']}): {res['numpy_batched']['traj_steps_per_s']:.3g} traj-steps/s")
+    res["python_loop"] = _bench_python_loop(size["loop_steps"], max(2, size["repeats"] - 2))
+    log(f"python loop: {res['python_loop']['traj_steps_per_s']:.3g} traj-steps/s")
+    np_rate, loop_rate = res["numpy_batched"]["traj_steps_per_s"], res["python_loop"]["traj_steps_per_s"]
+    out["results"] = res
+    out["speedup"] = {
+        "asyncjax_vs_numpy": res["asyncjax"]["traj_steps_per_s"] / np_rate,
+        "asyncjax_vs_python_loop": res["asyncjax"]["traj_steps_per_s"] / loop_rate,
+        "asyncjax_independent_vs_numpy": res["asyncjax_independent"]["traj_steps_per_s"] / np_rate,
+        "asyncjax_independent_vs_python_loop": res["asyncjax_independent"]["traj_steps_per_s"] / loop_rate,
+    }
+    for k, v in out["speedup"].items():
+        log(f"{k}: {v:.1f}x")
+    if json_path:
+        from asyncjax.results import write_json
+
+        write_json(json_path, out)
+        log(f"wrote {json_path}")
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(run_benchmark(quick=True), indent=1))

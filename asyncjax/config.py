@@ -1,0 +1,132 @@
+"""Sweep configuration files (TOML), shared by ``asyncjax run`` and the presets.
+
+Example::
+
+    [problem]
+    eigenvalues = [4.0, 3.0, 2.0, 1.0]   # or: covariance = [[...], ...]
+    distribution = "gaussian"            # gaussian | rademacher | uniform
+    init = [0.0, 1.0, 0.0, 0.0]          # optional; default the saddle q2
+
+    [grid]                               # lists are axes, scalars are fixed
+    momentum = [0.7, 0.8, 0.9]
+    delay = { start = 0, stop = 150, step = 10 }   # inclusive range
+    lr = 5e-4
+    seeds = 100                          # seeds 0..99 (or: seed = [list])
+
+    [run]
+    steps = 30000
+    record_every = 500
+    delay_model = "constant"             # constant | uniform | geometric
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asyncjax.problems import StreamingPCA
+from asyncjax.sweep import Grid
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["SweepSpec", "load_config", "parse_config"]
+
+_RUN_KEYS = {"steps", "record_every", "delay_model", "buffer", "norm_bound", "chunk_size"}
+_PROBLEM_KEYS = {"kind", "eigenvalues", "covariance", "distribution", "init"}
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message says where."""
+
+
+@dataclass
+class SweepSpec:
+    """Everything :func:`asyncjax.sweep` needs, plus the source settings."""
+
+    problem: StreamingPCA
+    grid: Grid
+    run: dict[str, Any]
+    init: Any = None
+    analysis: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def sweep_kwargs(self) -> dict[str, Any]:
+        return {**self.run, "init": self.init}
+
+
+def _axis(name: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        keys = set(value)
+        if keys == {"start", "stop", "step"}:
+            start, stop, step = value["start"], value["stop"], value["step"]
+            if step <= 0:
+                raise ConfigError(f"grid.{name}: step must be > 0, got {step!r}")
+            n = int(np.floor((stop - start) / step + 1e-9)) + 1
+            return (start + step * np.arange(n)).tolist()
+        if keys == {"start", "stop", "num"}:
+            return np.linspace(value["start"], value["stop"], int(value["num"])).tolist()
+        raise ConfigError(
+            f"grid.{name}: a range needs keys start, stop and step (or num); got {sorted(keys)}"
+        )
+    return value
+
+
+def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
+    """Builds a :class:`SweepSpec` from a parsed TOML document (a dict)."""
+    try:
+        for section in ("problem", "grid", "run"):
+            if section not in cfg:
+                raise ConfigError(f"missing [{section}] section")
+        prob = dict(cfg["problem"])
+        unknown = set(prob) - _PROBLEM_KEYS
+        if unknown:
+            raise ConfigError(f"[problem] has unknown key(s) {sorted(unknown)}; known: {sorted(_PROBLEM_KEYS)}")
+        if prob.get("kind", "streaming_pca") != "streaming_pca":
+            raise ConfigError(f"problem.kind {prob['kind']!r} is not known (only 'streaming_pca')")
+        dist = prob.get("distribution", "gaussian")
+        if ("eigenvalues" in prob) == ("covariance" in prob):
+            raise ConfigError("[problem] needs exactly one of eigenvalues or covariance")
+        problem = (StreamingPCA(prob["eigenvalues"], dist) if "eigenvalues" in prob
+                   else StreamingPCA.from_covariance(prob["covariance"], dist))
+
+        grid_cfg = {k: _axis(k, v) for k, v in cfg["grid"].items()}
+        if "seeds" in grid_cfg:
+            if "seed" in grid_cfg:
+                raise ConfigError("[grid] sets both seeds (a count) and seed (a list); keep one")
+            n = grid_cfg.pop("seeds")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ConfigError(f"grid.seeds must be a positive integer count, got {n!r}")
+            grid_cfg["seed"] = list(range(n))
+        grid = Grid(**grid_cfg)
+
+        run = dict(cfg["run"])
+        unknown = set(run) - _RUN_KEYS
+        if unknown:
+            raise ConfigError(f"[run] has unknown key(s) {sorted(unknown)}; known: {sorted(_RUN_KEYS)}")
+        for key in ("steps", "record_every"):
+            if key not in run:
+                raise ConfigError(f"[run] needs {key}")
+        return SweepSpec(problem, grid, run, prob.get("init"), dict(cfg.get("analysis", {})), cfg)
+    except (ConfigError, ValueError, TypeError) as err:
+        raise ConfigError(f"{source}: {err}") from err
+
+
+def load_config(path: str | Path) -> SweepSpec:
+    """Reads and validates a TOML sweep configuration."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from err
+    try:
+        cfg = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from err
+    return parse_config(cfg, str(path))

@@ -1,0 +1,27 @@
+"""Presets for ``asyncjax reproduce``: TOML data files next to this module."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["available", "load_preset"]
+
+
+def available() -> list[str]:
+    """Names of the shipped presets."""
+    return sorted(p.name[: -len(".toml")] for p in resources.files(__name__).iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The parsed TOML of preset ``name``."""
+    names = available()
+    if name not in names:
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(names)}")
+    return tomllib.loads(resources.files(__name__).joinpath(f"{name}.toml").read_text())

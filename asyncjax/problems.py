@@ -1,0 +1,259 @@
+"""Problems: the streaming PCA of Liu et al. (2018), eq. 5.
+
+A problem has two halves:
+
+* a *static* half (dimension, data distribution, the spectrum as NumPy) that is
+  hashed into the compilation cache and read by the theory layer, and
+* ``operands()``: the JAX arrays the jitted simulator takes as arguments, so a
+  second problem of the same shapes (another spectrum, another data set of the
+  same size) reuses the compiled code.
+
+Every problem is simulated in the eigenbasis of its covariance. Eq. 5 is
+equivariant under rotations (v -> Q^T v, X -> Q^T X), and sin∠(v, q1) is
+invariant, so this is exact in distribution for the Gaussian and bounded
+models of SCIENCE.md §1 and exact sample-by-sample for a finite data set
+(whose rows are rotated once, up front). One step then costs O(d), not O(d^2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asyncjax._validate import as_float_array
+
+__all__ = ["StreamingPCA", "PCAOperands"]
+
+Distribution = Literal["gaussian", "rademacher", "uniform", "dataset"]
+_SYNTHETIC = ("gaussian", "rademacher", "uniform")
+_SQRT3 = math.sqrt(3.0)
+
+
+class PCAOperands(NamedTuple):
+    """The arrays a jitted simulator receives for a streaming-PCA problem."""
+
+    scale: jax.Array  # (d,) sqrt of the eigenvalues (synthetic data)
+    data: jax.Array  # (n, d) centred rows in the eigenbasis; (1, d) zeros if unused
+
+
+def _check_spectrum(eigenvalues: np.ndarray, *, allow_zero: bool) -> None:
+    if eigenvalues.ndim != 1 or eigenvalues.size < 2:
+        raise ValueError(f"need at least 2 eigenvalues, got shape {eigenvalues.shape}")
+    low = eigenvalues < 0 if allow_zero else eigenvalues <= 0
+    if low.any():
+        kind = "non-negative" if allow_zero else "positive (the covariance must be positive definite)"
+        raise ValueError(f"eigenvalues must be {kind}; got {eigenvalues[low][0]!r}")
+    if np.any(np.diff(eigenvalues) > 0):
+        raise ValueError(
+            f"eigenvalues must be sorted in decreasing order, got {eigenvalues.tolist()}"
+        )
+    if not eigenvalues[0] > eigenvalues[1] * (1 + 1e-9):
+        raise ValueError(
+            "the top eigenvalue must exceed the second (PCA needs an eigengap); got "
+            f"lambda_1={eigenvalues[0]!r}, lambda_2={eigenvalues[1]!r}"
+        )
+
+
+class StreamingPCA:
+    """Streaming PCA: maximise v^T Σ v on the sphere from samples X with E[X X^T] = Σ.
+
+    Build one with the constructor (spectrum given, simulated in its eigenbasis),
+    :meth:`from_covariance` (any symmetric positive-definite Σ) or
+    :meth:`from_data` (a finite data set, rows sampled with replacement).
+
+    Args:
+      eigenvalues: (d,) eigenvalues of Σ, decreasing, positive, with λ1 > λ2.
+      distribution: ``"gaussian"`` (X ~ N(0, Σ)), or a bounded model
+        X = Q Λ^{1/2} r with i.i.d. unit-variance entries r: ``"rademacher"``
+        (±1) or ``"uniform"`` (on [-√3, √3]).
+    """
+
+    def __init__(self, eigenvalues: Any, distribution: Distribution = "gaussian"):
+        lam = as_float_array("eigenvalues", eigenvalues, ndim=1)
+        _check_spectrum(lam, allow_zero=False)
+        if distribution not in _SYNTHETIC:
+            raise ValueError(
+                f"distribution must be one of {_SYNTHETIC}, got {distribution!r} "
+                "(use StreamingPCA.from_data for a finite data set)"
+            )
+        self.eigenvalues = lam
+        self.distribution: Distribution = distribution
+        self.basis: np.ndarray | None = None  # Q, columns = eigenvectors; None = identity
+        self._data: np.ndarray | None = None  # (n, d) rows in the eigenbasis
+        self._source: dict[str, Any] = {"kind": "eigenvalues"}
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def from_covariance(cls, covariance: Any, distribution: Distribution = "gaussian") -> "StreamingPCA":
+        """A problem with a full covariance matrix Σ (symmetric positive definite).
+
+        Args:
+          covariance: (d, d) symmetric positive-definite matrix.
+          distribution: as for the constructor.
+        """
+        cov = as_float_array("covariance", covariance, ndim=2)
+        if cov.shape[0] != cov.shape[1]:
+            raise ValueError(f"covariance must be square, got shape {cov.shape}")
+        asym = np.max(np.abs(cov - cov.T))
+        if asym > 1e-10 * max(1.0, np.max(np.abs(cov))):
+            i, j = np.unravel_index(np.argmax(np.abs(cov - cov.T)), cov.shape)
+            raise ValueError(
+                f"covariance must be symmetric; entry ({i}, {j}) = {cov[i, j]!r} but "
+                f"({j}, {i}) = {cov[j, i]!r}"
+            )
+        lam, q = np.linalg.eigh(0.5 * (cov + cov.T))
+        order = np.argsort(lam)[::-1]
+        lam, q = lam[order], q[:, order]
+        if lam[-1] <= 0:
+            raise ValueError(
+                f"covariance must be positive definite; its smallest eigenvalue is {lam[-1]!r}"
+            )
+        self = cls(lam, distribution)
+        self.basis = q
+        self._source = {"kind": "covariance", "covariance": cov.tolist()}
+        return self
+
+    @classmethod
+    def from_data(cls, data: Any, *, center: bool = True) -> "StreamingPCA":
+        """A finite data set; each step draws one row uniformly with replacement.
+
+        Σ is the data's second-moment matrix (after centring, by default), and
+        the target q1 its top eigenvector.
+
+        Args:
+          data: (n, d) array of rows, n >= 2.
+          center: subtract the column means first.
+        """
+        x = as_float_array("data", data, ndim=2)
+        n, d = x.shape
+        if n < 2 or d < 2:
+            raise ValueError(f"data needs at least 2 rows and 2 columns, got shape {x.shape}")
+        if center:
+            x = x - x.mean(axis=0, keepdims=True)
+        cov = x.T @ x / n
+        lam, q = np.linalg.eigh(cov)
+        order = np.argsort(lam)[::-1]
+        lam, q = np.clip(lam[order], 0.0, None), q[:, order]
+        _check_spectrum(lam, allow_zero=True)
+        self = cls.__new__(cls)
+        self.eigenvalues = lam
+        self.distribution = "dataset"
+        self.basis = q
+        self._data = x @ q
+        digest = hashlib.sha256(np.ascontiguousarray(np.asarray(data, np.float64)).tobytes()).hexdigest()
+        self._source = {"kind": "data", "shape": [n, d], "sha256": digest, "center": center}
+        return self
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def d(self) -> int:
+        return int(self.eigenvalues.size)
+
+    @property
+    def static_key(self) -> tuple:
+        """Hashable description of what the compiled code depends on."""
+        n = 1 if self._data is None else self._data.shape[0]
+        return ("pca", self.d, self.distribution, n)
+
+    def operands(self, dtype: Any = None) -> PCAOperands:
+        """The arrays passed to the jitted simulator (see :class:`PCAOperands`)."""
+        dtype = dtype or jnp.result_type(float)
+        data = np.zeros((1, self.d)) if self._data is None else self._data
+        return PCAOperands(
+            scale=jnp.asarray(np.sqrt(self.eigenvalues), dtype),
+            data=jnp.asarray(data, dtype),
+        )
+
+    def to_eigenbasis(self, v: Any) -> np.ndarray:
+        """Coordinates Q^T v of a vector given in the problem's original basis."""
+        v = as_float_array("init", v, ndim=1)
+        if v.shape != (self.d,):
+            raise ValueError(f"init must have shape ({self.d},), got {v.shape}")
+        if not np.any(v):
+            raise ValueError("init must be non-zero (sin∠(v, q1) is undefined at v = 0)")
+        return v if self.basis is None else self.basis.T @ v
+
+    def from_eigenbasis(self, h: Any) -> np.ndarray:
+        """Inverse of :meth:`to_eigenbasis`, for iterates of shape (..., d)."""
+        h = np.asarray(h)
+        return h if self.basis is None else h @ self.basis.T
+
+    @property
+    def top_eigenvector(self) -> np.ndarray:
+        """q1 in the original basis."""
+        return np.eye(self.d)[0] if self.basis is None else self.basis[:, 0]
+
+    def fourth_moments(self) -> np.ndarray:
+        """α²_ij = E[Y_i² Y_j²] with Y = Q^T X (SCIENCE.md §1), as a (d, d) matrix.
+
+        Exact for the synthetic models; the plug-in estimate for a data set.
+        """
+        lam = self.eigenvalues
+        if self._data is not None:
+            y2 = self._data**2
+            return y2.T @ y2 / y2.shape[0]
+        # i != j: E[r_i^2] E[r_j^2] λ_i λ_j = λ_i λ_j for every unit-variance model.
+        alpha = np.outer(lam, lam)
+        kurt = {"gaussian": 3.0, "rademacher": 1.0, "uniform": 1.8}[self.distribution]
+        np.fill_diagonal(alpha, kurt * lam**2)
+        return alpha
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable settings, enough to rebuild the problem."""
+        out = {
+            "problem": "streaming_pca",
+            "distribution": self.distribution,
+            "eigenvalues": self.eigenvalues.tolist(),
+        }
+        out.update(self._source)
+        return out
+
+    def __repr__(self) -> str:
+        lam = np.array2string(self.eigenvalues, precision=4, threshold=8)
+        return f"StreamingPCA(d={self.d}, eigenvalues={lam}, distribution={self.distribution!r})"
+
+
+# --------------------------------------------------------------------- pure parts
+def sample(distribution: str, ops: PCAOperands, key: jax.Array) -> jax.Array:
+    """One observation Y = Q^T X in the eigenbasis, shape (d,)."""
+    d = ops.scale.shape[0]
+    dtype = ops.scale.dtype
+    if distribution == "gaussian":
+        r = jax.random.normal(key, (d,), dtype)
+    elif distribution == "rademacher":
+        r = jax.random.rademacher(key, (d,), dtype)
+    elif distribution == "uniform":
+        r = jax.random.uniform(key, (d,), dtype, minval=-_SQRT3, maxval=_SQRT3)
+    elif distribution == "dataset":
+        i = jax.random.randint(key, (), 0, ops.data.shape[0])
+        return ops.data[i]
+    else:  # pragma: no cover - guarded by the constructor
+        raise ValueError(distribution)
+    return ops.scale * r
+
+
+def seq_sum(terms: jax.Array) -> jax.Array:
+    """Sum over the last axis in a fixed left-to-right order.
+
+    XLA vectorises a short reduction differently depending on the batch shape
+    around it, which changes the rounding. Adding the terms one by one keeps
+    every trajectory's result bit-identical whatever the chunk or device count.
+    """
+    d = terms.shape[-1]
+    if d > 64:  # compile-time cost of unrolling; large d is not bit-stable here
+        return jnp.sum(terms, axis=-1)
+    total = terms[..., 0]
+    for i in range(1, d):
+        total = total + terms[..., i]
+    return total
+
+
+def sin2_and_norm(v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """sin²∠(v, q1) and ‖v‖ for an iterate v (d,) in the eigenbasis (q1 = e1)."""
+    n2 = seq_sum(v * v)
+    return 1.0 - v[0] * v[0] / n2, jnp.sqrt(n2)

@@ -1,0 +1,171 @@
+"""Results: arrays with named axes and coordinates, saved as plain ``.npz``.
+
+On disk a result is one NumPy ``.npz`` archive that opens without asyncjax and
+without pickle::
+
+    f = np.load("results.npz")                       # allow_pickle stays False
+    meta = json.loads(str(f["metadata"]))            # dims, attrs (every setting)
+    err = f["data.error"]                            # axes: meta["dims"]["error"]
+    delays = f["coord.delay"]
+
+Writes are atomic (temporary file in the same folder, then rename), so a crash
+never leaves a truncated file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+__all__ = ["Results", "atomic_write", "write_json"]
+
+FORMAT = "asyncjax-results/1"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
+    """Calls ``write(fileobj)`` on a temporary file, then renames it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically writes ``obj`` as indented JSON (NumPy values converted)."""
+    text = json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
+    return atomic_write(path, lambda fh: fh.write(text), mode="w")
+
+
+class Results:
+    """A set of named arrays sharing named axes, with coordinates and settings.
+
+    Args:
+      data: variable name -> array.
+      dims: variable name -> its axis names (one per array dimension).
+      coords: axis name -> 1-D coordinate values (axes without one are positional).
+      attrs: JSON-serialisable settings (problem, steps, delay model, …).
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, np.ndarray],
+        dims: Mapping[str, tuple[str, ...]],
+        coords: Mapping[str, np.ndarray],
+        attrs: Mapping[str, Any] | None = None,
+    ):
+        self.data = {k: np.asarray(v) for k, v in data.items()}
+        self.dims = {k: tuple(v) for k, v in dims.items()}
+        self.coords = {k: np.asarray(v) for k, v in coords.items()}
+        self.attrs = dict(attrs or {})
+        for name, arr in self.data.items():
+            if name not in self.dims or len(self.dims[name]) != arr.ndim:
+                raise ValueError(f"variable {name!r} of shape {arr.shape} needs one axis name per dimension")
+            for axis, size in zip(self.dims[name], arr.shape):
+                if axis in self.coords and self.coords[axis].shape != (size,):
+                    raise ValueError(
+                        f"coordinate {axis!r} has shape {self.coords[axis].shape}, "
+                        f"but {name!r} has {size} entries along it"
+                    )
+
+    # ------------------------------------------------------------------ access
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.data[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.data
+
+    def axis(self, name: str, dim: str) -> int:
+        """Position of axis ``dim`` in variable ``name``."""
+        try:
+            return self.dims[name].index(dim)
+        except ValueError:
+            raise KeyError(f"{name!r} has no axis {dim!r}; its axes are {self.dims[name]}") from None
+
+    def index_of(self, dim: str, value: Any) -> int:
+        """Index of coordinate ``value`` along ``dim`` (floats matched to 1e-9)."""
+        coord = self.coords[dim]
+        hits = np.flatnonzero(np.isclose(coord, value, rtol=1e-9, atol=0)) if coord.dtype.kind == "f" \
+            else np.flatnonzero(coord == value)
+        if hits.size == 0:
+            raise KeyError(f"{dim}={value!r} not among {coord.tolist()}")
+        return int(hits[0])
+
+    def isel(self, **indexers: int) -> "Results":
+        """Picks one index along each named axis; those axes are dropped."""
+        data, dims = {}, {}
+        for name, arr in self.data.items():
+            names = list(self.dims[name])
+            for dim, i in indexers.items():
+                if dim in names:
+                    arr = np.take(arr, i, axis=names.index(dim))
+                    names.remove(dim)
+            data[name], dims[name] = arr, tuple(names)
+        coords = {k: v for k, v in self.coords.items() if k not in indexers}
+        attrs = dict(self.attrs)
+        attrs.setdefault("selected", {})
+        attrs["selected"] = {**attrs["selected"], **{k: self.coords[k][i].item() for k, i in indexers.items() if k in self.coords}}
+        return Results(data, dims, coords, attrs)
+
+    def sel(self, **values: Any) -> "Results":
+        """Like :meth:`isel` but by coordinate value, e.g. ``r.sel(momentum=0.9)``."""
+        return self.isel(**{dim: self.index_of(dim, v) for dim, v in values.items()})
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for name, arr in self.data.items():
+            out.update(zip(self.dims[name], arr.shape))
+        return out
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}: {v}" for k, v in self.sizes.items())
+        return f"Results({sizes}; variables: {', '.join(self.data)})"
+
+    # ------------------------------------------------------------------ disk
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes one ``.npz`` (atomically); see the module docstring for the layout."""
+        meta = {"format": FORMAT, "dims": self.dims, "attrs": self.attrs}
+        arrays = {f"data.{k}": v for k, v in self.data.items()}
+        arrays.update({f"coord.{k}": v for k, v in self.coords.items()})
+        arrays["metadata"] = np.array(json.dumps(_jsonable(meta), allow_nan=False))
+        return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Results":
+        """Reads a file written by :meth:`save` (no pickle involved)."""
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["metadata"]))
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"{path} is not an asyncjax results file (format {meta.get('format')!r})")
+            data = {k[5:]: f[k] for k in f.files if k.startswith("data.")}
+            coords = {k[6:]: f[k] for k in f.files if k.startswith("coord.")}
+        return cls(data, meta["dims"], coords, meta["attrs"])

@@ -1,0 +1,322 @@
+"""The simulator: Async-MSGD on streaming PCA (Liu et al. 2018, eq. 5) in one ``lax.scan``.
+
+    v_{k+1} = v_k + μ (v_k − v_{k−1}) + η (I − v_s v_sᵀ) X_k X_kᵀ v_s,   v_s = v_{k−τ_k}
+
+The update of one trajectory (:func:`heavy_ball_step`) is written for a single
+iterate and vmapped twice: over hyperparameter points (H, the data shared) and
+over seeds (S, each its own data stream). The delay buffer is a ring of the last
+``buffer`` iterates kept at batch level with shape (buffer, S, H, d): writing the
+newest iterate is then one contiguous slab per step, which is about twice as
+fast on CPU as the strided writes a per-trajectory ring gets from vmap.
+
+Randomness is counter-based. A trajectory with integer seed s sees observation
+X_k = sample(fold_in(fold_in(key(s), 0), k)) and delay uniform
+u_k = uniform(fold_in(fold_in(key(s), 1), k)), a pure function of (s, k). The
+noise is generated a block of steps at a time for speed, but the block size,
+chunk size, batch composition and device count never change a result: the same
+seed gives bit-identical trajectories (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asyncjax import problems as _problems
+from asyncjax._validate import check_int, check_momentum, check_positive
+from asyncjax.delays import DelayModel, get_delay_model
+from asyncjax.problems import PCAOperands, StreamingPCA
+
+__all__ = ["Params", "Trace", "SimConfig", "simulate", "heavy_ball_step", "compile_count"]
+
+_NOISE_BLOCK_BYTES = 1 << 24  # cap on one block of pre-drawn observations (16 MiB)
+
+
+class Params(NamedTuple):
+    """Swept hyperparameters of one trajectory (scalars; traced, never baked in)."""
+
+    momentum: Any  # () μ
+    lr: Any  # () η
+    delay: Any  # () the delay model's parameter (τ for constant delays)
+
+
+class State(NamedTuple):
+    """Per-trajectory optimiser state."""
+
+    v: jax.Array  # (d,) current iterate v_k (eigenbasis)
+    v_prev: jax.Array  # (d,) previous iterate v_{k-1}
+    alive: jax.Array  # () bool, False once the trajectory has been frozen
+    diverged_at: jax.Array  # () int32, step it went non-finite / past the bound; -1 if never
+
+
+class Trace(NamedTuple):
+    """What a simulation returns. Leading batch axes (S, H) for a batch.
+
+    Records are taken at steps 0, r, 2r, …, steps (r = record_every).
+    """
+
+    error: Any  # (..., n_records) sin²∠(v_k, q1)
+    norm: Any  # (..., n_records) ‖v_k‖
+    diverged_at: Any  # (...,) int32, -1 if the trajectory never diverged
+    final: Any  # (..., d) last iterate, in the eigenbasis
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Static configuration: everything that fixes shapes and compiled code.
+
+    Attributes:
+      distribution: the problem's data model (see :class:`StreamingPCA`).
+      steps: number of iterations, a multiple of ``record_every``.
+      record_every: metrics are recorded every this many steps (and at step 0).
+      buffer: number of past iterates kept; the largest delay is ``buffer - 1``.
+      delay: the staleness law.
+    """
+
+    distribution: str
+    steps: int
+    record_every: int
+    buffer: int
+    delay: DelayModel
+
+    def __post_init__(self):
+        check_int(self.steps, "steps", minimum=1)
+        check_int(self.record_every, "record_every", minimum=1)
+        check_int(self.buffer, "buffer", minimum=1)
+        if self.steps % self.record_every:
+            raise ValueError(
+                f"steps={self.steps} must be a multiple of record_every={self.record_every}"
+            )
+
+    @property
+    def n_records(self) -> int:
+        return self.steps // self.record_every + 1
+
+    @property
+    def record_steps(self) -> np.ndarray:
+        return np.arange(self.n_records) * self.record_every
+
+
+def heavy_ball_step(state: State, v_stale, x, momentum, lr, step, bound2) -> State:
+    """One step of eq. 5 for one trajectory, with divergence detection.
+
+    Args:
+      state: the trajectory's :class:`State`.
+      v_stale: (d,) the stale iterate v_{k-τ_k} the gradient is evaluated at.
+      x: (d,) the observation X_k (eigenbasis).
+      momentum, lr: () μ and η.
+      step: () int32, k.
+      bound2: () squared norm bound; past it (or non-finite) the state freezes.
+
+    Returns:
+      The state at step k + 1 (unchanged if frozen).
+    """
+    v, v_prev, alive, diverged_at = state
+    s = _problems.seq_sum(x * v_stale)  # X_kᵀ v_s
+    grad = s * x - (s * s) * v_stale  # (I − v_s v_sᵀ) X_k X_kᵀ v_s
+    v_new = v + momentum * (v - v_prev) + lr * grad
+    n2 = _problems.seq_sum(v_new * v_new)
+    keep = alive & (n2 <= bound2)  # False for NaN and inf too
+    diverged_at = jnp.where(alive & ~keep, step + 1, diverged_at)
+    # A frozen trajectory keeps v; its v_prev is never read again.
+    return State(v=jnp.where(keep, v_new, v), v_prev=v, alive=keep, diverged_at=diverged_at)
+
+
+# Over hyperparameters (data shared), then over seeds (data per seed).
+_step_h = jax.vmap(heavy_ball_step, in_axes=(0, 0, None, 0, 0, None, None))
+_step_sh = jax.vmap(_step_h, in_axes=(0, 0, 0, None, None, None, None))
+_metrics_sh = jax.vmap(jax.vmap(_problems.sin2_and_norm))
+
+_TRACES = 0
+
+
+def compile_count() -> int:
+    """How many times a batched simulator has been traced (each trace compiles).
+
+    A second sweep with new values of μ, η, τ but the same shapes leaves it
+    unchanged.
+    """
+    return _TRACES
+
+
+def _noise_block(cfg: SimConfig, n_seeds: int, d: int, itemsize: int) -> int:
+    """Largest divisor of record_every whose pre-drawn observations fit the cap."""
+    cap = max(1, _NOISE_BLOCK_BYTES // max(1, n_seeds * d * itemsize))
+    r = cfg.record_every
+    return max(b for b in range(1, min(r, cap) + 1) if r % b == 0)
+
+
+def simulate_batch(cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, norm_bound) -> Trace:
+    """Runs S × H trajectories: every seed against every hyperparameter point.
+
+    Pure and jittable; shapes are fixed by ``cfg`` and the arguments.
+
+    Args:
+      cfg: static configuration.
+      ops: the problem's operands.
+      params: :class:`Params` of (H,) arrays.
+      seeds: (S,) int32 seeds.
+      v0: (d,) start, eigenbasis (the history is filled with it).
+      norm_bound: () a trajectory whose ‖v‖ exceeds it is frozen.
+
+    Returns:
+      :class:`Trace` with leading axes (S, H).
+    """
+    global _TRACES
+    _TRACES += 1
+    dtype = ops.scale.dtype
+    (n_hyper,) = params.momentum.shape
+    (n_seeds,) = seeds.shape
+    d = v0.shape[0]
+    L = cfg.buffer
+    mu, lr = params.momentum.astype(dtype), params.lr.astype(dtype)
+    delay_param = params.delay.astype(dtype)
+    bound2 = jnp.square(jnp.asarray(norm_bound, dtype))
+
+    base = jax.vmap(jax.random.key)(seeds)
+    data_keys = jax.vmap(jax.random.fold_in, (0, None))(base, 0)
+    delay_keys = jax.vmap(jax.random.fold_in, (0, None))(base, 1)
+
+    def one_x(key, k):
+        return _problems.sample(cfg.distribution, ops, jax.random.fold_in(key, k))
+
+    def one_u(key, k):
+        return jax.random.uniform(jax.random.fold_in(key, k), (), dtype)
+
+    # (b,) steps -> (b, S, d) observations and (b, S) delay uniforms.
+    draw_x = jax.vmap(jax.vmap(one_x, (0, None)), (None, 0))
+    draw_u = jax.vmap(jax.vmap(one_u, (0, None)), (None, 0))
+
+    s_idx = jnp.arange(n_seeds)[:, None]
+    h_idx = jnp.arange(n_hyper)[None, :]
+    if cfg.delay.random:
+        staleness = jax.vmap(jax.vmap(partial(cfg.delay.staleness, buffer=L), (0, None)), (None, 0))
+    else:
+        tau_h = cfg.delay.staleness(delay_param, None, L)[None, :]  # (1, H)
+
+    def step(carry, inp):
+        state, buf = carry
+        k, x, u = inp
+        tau = staleness(delay_param, u) if cfg.delay.random else tau_h  # (S, H) or (1, H)
+        v_stale = buf[(k - tau) % L, s_idx, h_idx]  # (S, H, d)
+        state = _step_sh(state, v_stale, x, mu, lr, k, bound2)
+        buf = jax.lax.dynamic_update_index_in_dim(buf, state.v, (k + 1) % L, 0)
+        return (state, buf), None
+
+    block = _noise_block(cfg, n_seeds, d, jnp.dtype(dtype).itemsize)
+
+    def noise_block(carry, k0):
+        ks = k0 + jnp.arange(block, dtype=jnp.int32)
+        xs = draw_x(data_keys, ks)
+        us = draw_u(delay_keys, ks) if cfg.delay.random else jnp.zeros((block, n_seeds), dtype)
+        return jax.lax.scan(step, carry, (ks, xs, us))[0], None
+
+    def record_block(carry, k0):
+        starts = k0 + block * jnp.arange(cfg.record_every // block, dtype=jnp.int32)
+        carry, _ = jax.lax.scan(noise_block, carry, starts)
+        return carry, _metrics_sh(carry[0].v)
+
+    v0 = v0.astype(dtype)
+    v_init = jnp.broadcast_to(v0, (n_seeds, n_hyper, d))
+    state = State(
+        v=v_init,
+        v_prev=v_init,
+        alive=jnp.ones((n_seeds, n_hyper), bool),
+        diverged_at=jnp.full((n_seeds, n_hyper), -1, jnp.int32),
+    )
+    buf = jnp.broadcast_to(v0, (L, n_seeds, n_hyper, d))
+    starts = cfg.record_every * jnp.arange(cfg.n_records - 1, dtype=jnp.int32)
+    (state, _), (err, nrm) = jax.lax.scan(record_block, (state, buf), starts)
+    err0, nrm0 = _metrics_sh(v_init)
+    error = jnp.concatenate([err0[None], err], axis=0)  # (n_records, S, H)
+    norm = jnp.concatenate([nrm0[None], nrm], axis=0)
+    return Trace(
+        error=jnp.moveaxis(error, 0, -1),
+        norm=jnp.moveaxis(norm, 0, -1),
+        diverged_at=state.diverged_at,
+        final=state.v,
+    )
+
+
+@lru_cache(maxsize=64)
+def jitted_batch(cfg: SimConfig):
+    """The compiled batched simulator for a static configuration (cached)."""
+    return jax.jit(partial(simulate_batch, cfg))
+
+
+def check_params(momentum, lr, delay, *, model: DelayModel, buffer: int) -> tuple[np.ndarray, ...]:
+    """Validates swept values before anything is compiled; returns NumPy arrays."""
+    mu = check_momentum(momentum)
+    eta = check_positive(lr, "lr")
+    tau = model.check(delay, buffer)
+    return mu, eta, tau
+
+
+def check_seeds(seeds: Any) -> np.ndarray:
+    arr = np.asarray(seeds)
+    if arr.dtype.kind not in "iu" or arr.ndim > 1:
+        raise ValueError(f"seeds must be integers (a scalar or a 1-D list), got {seeds!r}")
+    if arr.size and (arr.min() < 0 or arr.max() >= 2**31):
+        raise ValueError(f"seeds must lie in [0, 2**31), got {arr.min()}..{arr.max()}")
+    return arr.astype(np.int32).reshape(-1)
+
+
+def simulate(
+    problem: StreamingPCA,
+    *,
+    momentum: float,
+    lr: float,
+    delay: float = 0,
+    seed: int = 0,
+    steps: int,
+    record_every: int = 1,
+    init: Any = None,
+    delay_model: str | DelayModel = "constant",
+    buffer: int | None = None,
+    norm_bound: float = 1e3,
+) -> Trace:
+    """Simulates one Async-MSGD trajectory and returns its :class:`Trace` (NumPy).
+
+    For grids of trajectories use :func:`asyncjax.sweep`, which batches, chunks
+    and shards; this is the same compiled code with a batch of one.
+
+    Args:
+      problem: the problem.
+      momentum: μ in (-1, 1).
+      lr: η > 0.
+      delay: the delay model's parameter (τ for constant delays).
+      seed: integer seed of the data (and delay) stream.
+      steps: iterations; a multiple of ``record_every``.
+      record_every: record metrics every this many steps.
+      init: (d,) start in the problem's original basis; default e_2 (a saddle).
+      delay_model: ``"constant"``, ``"uniform"`` or ``"geometric"``.
+      buffer: delay-buffer length; default just large enough for ``delay``.
+      norm_bound: a trajectory with ‖v‖ above it is frozen and flagged.
+    """
+    model = get_delay_model(delay_model)
+    buffer = model.buffer_for(delay) if buffer is None else check_int(buffer, "buffer", minimum=1)
+    mu, eta, tau = check_params(momentum, lr, delay, model=model, buffer=buffer)
+    cfg = SimConfig(problem.distribution, steps, record_every, buffer, model)
+    v0 = default_init(problem) if init is None else problem.to_eigenbasis(init)
+    check_positive(norm_bound, "norm_bound")
+    out = jitted_batch(cfg)(
+        problem.operands(),
+        Params(*(jnp.atleast_1d(jnp.asarray(a)) for a in (mu, eta, tau))),
+        jnp.asarray(check_seeds(seed)),
+        jnp.asarray(v0),
+        norm_bound,
+    )
+    return Trace(*(np.asarray(a)[0, 0] for a in out))
+
+
+def default_init(problem: StreamingPCA) -> np.ndarray:
+    """The paper's start: the saddle q2 (in eigen-coordinates e_2)."""
+    e2 = np.zeros(problem.d)
+    e2[1] = 1.0
+    return e2

@@ -1,0 +1,436 @@
+"""Sweeps: a grid over (momentum, lr, delay, seed) run as one batched computation.
+
+The grid is split into seeds (S) and hyperparameter points (H = every
+combination of the other axes). Every seed meets every point, and points that
+share a seed share its data stream (common random numbers), which makes paired
+comparisons across μ and τ far less noisy and draws the stream once per seed.
+
+The S × H batch is cut into chunks of equal shape (the last one padded, so one
+compilation serves all), each chunk is split over the local devices with
+``shard_map``, and, given ``out=DIR``, every finished chunk is written to disk
+at once: a killed sweep restarted with ``resume=True`` redoes no finished chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec as P
+
+from asyncjax._version import __version__
+from asyncjax._validate import check_int, check_positive
+from asyncjax.delays import DelayModel, get_delay_model
+from asyncjax.problems import StreamingPCA
+from asyncjax.results import Results, _jsonable, atomic_write, write_json
+from asyncjax.simulate import (
+    Params,
+    SimConfig,
+    Trace,
+    check_params,
+    check_seeds,
+    default_init,
+    jitted_batch,
+    simulate_batch,
+)
+
+__all__ = ["Grid", "sweep"]
+
+_CPU_CHUNK_BYTES = 256 << 20
+
+
+class Grid:
+    """The points to simulate: axes given as lists, fixed settings as scalars.
+
+    Axis order is kept and becomes the axis order of the results, e.g.
+    ``Grid(momentum=[0.7, 0.9], delay=range(0, 151, 10), lr=5e-4, seed=range(100))``
+    has axes (momentum, delay, seed) and a fixed lr. Names: ``momentum``, ``lr``,
+    ``seed`` and the delay model's axis (``delay``, ``max_delay`` or ``workers``).
+    Unset: momentum 0, delay 0, seed 0.
+    """
+
+    def __init__(self, **axes: Any):
+        if not axes:
+            raise ValueError("a Grid needs at least one axis or setting (lr is required)")
+        self.axes: dict[str, np.ndarray] = {}
+        self.fixed: dict[str, Any] = {}
+        for name, values in axes.items():
+            if isinstance(values, (range, list, tuple, np.ndarray)) or (
+                hasattr(values, "shape") and np.ndim(values) == 1
+            ):
+                arr = np.asarray(list(values) if isinstance(values, range) else values)
+                if arr.ndim != 1 or arr.size == 0:
+                    raise ValueError(f"grid axis {name!r} must be a non-empty 1-D list, got {values!r}")
+                self.axes[name] = arr
+            elif np.ndim(values) == 0:
+                self.fixed[name] = values.item() if hasattr(values, "item") else values
+            else:
+                raise ValueError(f"grid axis {name!r} must be a scalar or a 1-D list, got shape {np.shape(values)}")
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.axes.values())
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def values(self, name: str, default: Any) -> np.ndarray:
+        """All values a setting takes (axis values, or the fixed value, or the default)."""
+        if name in self.axes:
+            return self.axes[name]
+        return np.asarray([self.fixed.get(name, default)])
+
+    def describe(self) -> dict[str, Any]:
+        return {"axes": {k: v.tolist() for k, v in self.axes.items()}, "fixed": dict(self.fixed)}
+
+    def __repr__(self) -> str:
+        parts = [f"{k}[{v.size}]" for k, v in self.axes.items()] + [f"{k}={v!r}" for k, v in self.fixed.items()]
+        return f"Grid({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    seeds: np.ndarray  # (S,)
+    hyper: Params  # of (H,) NumPy arrays
+    hyper_dims: tuple[str, ...]
+    chunk_seeds: int  # S_c (padded for sharding)
+    chunk_hyper: int  # H_c
+    shard_axis: str | None  # "seed", "hyper" or None
+
+    @property
+    def n_seed_blocks(self) -> int:
+        return math.ceil(self.seeds.size / self.chunk_seeds)
+
+    @property
+    def n_hyper_blocks(self) -> int:
+        return math.ceil(self.hyper.momentum.size / self.chunk_hyper)
+
+    @property
+    def n_chunks(self) -> int:
+        return self.n_seed_blocks * self.n_hyper_blocks
+
+    def chunk(self, i: int) -> tuple[slice, slice, np.ndarray, Params]:
+        """Seed and hyper slices of chunk ``i`` and its padded inputs."""
+        bs, bh = divmod(i, self.n_hyper_blocks)
+        s = slice(bs * self.chunk_seeds, min((bs + 1) * self.chunk_seeds, self.seeds.size))
+        h = slice(bh * self.chunk_hyper, min((bh + 1) * self.chunk_hyper, self.hyper.momentum.size))
+        seeds = _pad(self.seeds[s], self.chunk_seeds)
+        hyper = Params(*(_pad(a[h], self.chunk_hyper) for a in self.hyper))
+        return s, h, seeds, hyper
+
+
+def _pad(a: np.ndarray, n: int) -> np.ndarray:
+    """Pads by repeating the last entry (results of the padding are discarded)."""
+    return a if a.size == n else np.concatenate([a, np.repeat(a[-1:], n - a.size)])
+
+
+def _bytes_per_trajectory(cfg: SimConfig, d: int, itemsize: int) -> int:
+    state = (cfg.buffer + 3) * d * itemsize + 8
+    outputs = 2 * cfg.n_records * itemsize + d * itemsize + 4
+    return 2 * state + outputs  # x2: the scan carries a copy while it updates
+
+
+def _default_chunk(cfg: SimConfig, d: int, itemsize: int, devices: Sequence[Any]) -> int:
+    dev = devices[0]
+    budget = _CPU_CHUNK_BYTES
+    if dev.platform != "cpu":
+        try:
+            budget = int(0.5 * dev.memory_stats()["bytes_limit"])
+        except Exception:  # memory_stats is optional for a backend
+            budget = 4 << 30
+    return max(1, budget * len(devices) // _bytes_per_trajectory(cfg, d, itemsize))
+
+
+def _make_plan(seeds: np.ndarray, hyper: Params, hyper_dims, chunk: int, n_dev: int) -> _Plan:
+    S, H = seeds.size, hyper.momentum.size
+    if H <= chunk:
+        h_c, s_c = H, min(S, max(1, chunk // H))
+    else:
+        h_c, s_c = chunk, 1
+    axis = None
+    if n_dev > 1:
+        if s_c >= n_dev:
+            axis, s_c = "seed", math.ceil(s_c / n_dev) * n_dev
+        elif h_c >= n_dev:
+            axis, h_c = "hyper", math.ceil(h_c / n_dev) * n_dev
+    return _Plan(seeds, hyper, hyper_dims, s_c, h_c, axis)
+
+
+@lru_cache(maxsize=64)
+def _sharded(cfg: SimConfig, devices: tuple, axis: str | None):
+    """The compiled batch function, split over ``devices`` along ``axis``."""
+    if axis is None:
+        return jitted_batch(cfg)
+    mesh = Mesh(np.array(devices), ("dev",))
+    on_s = P("dev") if axis == "seed" else P()
+    on_h = P("dev") if axis == "hyper" else P()
+    out_2d = P("dev", None) if axis == "seed" else P(None, "dev")
+    out = Trace(error=out_2d, norm=out_2d, diverged_at=out_2d, final=out_2d)
+    fn = jax.shard_map(
+        partial(simulate_batch, cfg),
+        mesh=mesh,
+        in_specs=(P(), Params(on_h, on_h, on_h), on_s, P(), P()),
+        out_specs=out,
+        check_vma=False,
+    )
+    return jax.jit(fn)
+
+
+class _Progress:
+    """A one-line progress report on stderr (redrawn in a terminal)."""
+
+    def __init__(self, total: int, work_per_chunk: float, enabled: bool | None):
+        self.total, self.work = total, work_per_chunk
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.tty = sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.last_print = 0.0
+
+    def update(self, done: int, computed: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < self.total and now - self.last_print < (0.2 if self.tty else 10.0):
+            return
+        self.last_print = now
+        elapsed = now - self.start
+        rate = computed * self.work / elapsed if elapsed > 0 and computed else 0.0
+        eta = (self.total - done) / max(computed, 1) * elapsed if computed else float("nan")
+        msg = (f"asyncjax: chunk {done}/{self.total}  {rate:.3g} trajectory-steps/s  "
+               f"elapsed {elapsed:.1f}s  eta {eta:.1f}s")
+        print(("\r" + msg) if self.tty else msg, end="" if self.tty and done < self.total else "\n",
+              file=sys.stderr, flush=True)
+
+
+def sweep(
+    problem: StreamingPCA,
+    grid: Grid,
+    *,
+    steps: int,
+    record_every: int,
+    init: Any = None,
+    delay_model: str | DelayModel = "constant",
+    buffer: int | None = None,
+    norm_bound: float = 1e3,
+    chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> Results:
+    """Simulates every point of ``grid`` and returns the recorded metrics.
+
+    Args:
+      problem: the problem (e.g. :class:`StreamingPCA`).
+      grid: the :class:`Grid` of settings.
+      steps: iterations per trajectory, a multiple of ``record_every``.
+      record_every: metrics are recorded every this many steps (and at step 0).
+      init: (d,) start in the problem's basis; default the saddle e_2.
+      delay_model: ``"constant"``, ``"uniform"`` or ``"geometric"``.
+      buffer: delay-buffer length; default just enough for the grid's delays.
+      norm_bound: trajectories with ‖v‖ above it are frozen and flagged.
+      chunk_size: most trajectories per compiled call; default from memory.
+      devices: devices to split each chunk over; default all local devices.
+      out: a folder to checkpoint chunks and the final ``results.npz`` into.
+      resume: reuse finished chunks already in ``out`` (same settings only).
+      overwrite: delete chunks in ``out`` that cannot be reused, instead of failing.
+      progress: show progress on stderr; default when stderr is a terminal.
+
+    Returns:
+      :class:`Results` with variables ``error`` and ``norm`` (grid axes, step),
+      ``diverged_at`` (grid axes; -1 if never) and ``final`` (grid axes, component).
+    """
+    model = get_delay_model(delay_model)
+    allowed = {"momentum", "lr", "seed", model.axis}
+    unknown = set(grid.axes) | set(grid.fixed)
+    unknown -= allowed
+    if unknown:
+        raise ValueError(
+            f"unknown grid setting(s) {sorted(unknown)} for the {model.name!r} delay model; "
+            f"allowed: {sorted(allowed)}"
+        )
+    if "lr" not in grid.axes and "lr" not in grid.fixed:
+        raise ValueError("the grid must set lr (a step size or a list of them)")
+    delay_values = grid.values(model.axis, 0)
+    if buffer is None:
+        buffer = model.buffer_for(delay_values)
+    buffer = check_int(buffer, "buffer", minimum=1)
+    mu, eta, tau = (grid.values(n, 0.0) for n in ("momentum", "lr", model.axis))
+    check_params(mu, eta, tau, model=model, buffer=buffer)
+    check_positive(norm_bound, "norm_bound")
+    seeds = check_seeds(grid.values("seed", 0))
+    cfg = SimConfig(problem.distribution, steps, record_every, buffer, model)
+    v0 = default_init(problem) if init is None else problem.to_eigenbasis(init)
+    init_orig = problem.from_eigenbasis(v0)
+
+    # Hyperparameter points: every combination of the non-seed axes, in grid order.
+    hyper_dims = tuple(d for d in grid.dims if d != "seed")
+    mesh = np.meshgrid(*(grid.axes[n] for n in hyper_dims), indexing="ij")
+    n_hyper = int(np.prod([grid.axes[n].size for n in hyper_dims], dtype=np.int64))
+
+    def column(name: str, fixed: np.ndarray) -> np.ndarray:
+        if name in hyper_dims:
+            return mesh[hyper_dims.index(name)].reshape(-1).astype(np.float64)
+        return np.full(n_hyper, float(fixed[0]))
+
+    hyper = Params(column("momentum", mu), column("lr", eta), column(model.axis, tau))
+
+    devices = tuple(devices or jax.local_devices())
+    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
+    chunk = chunk_size or _default_chunk(cfg, problem.d, itemsize, devices)
+    chunk = check_int(chunk, "chunk_size", minimum=1)
+    plan = _make_plan(seeds, hyper, hyper_dims, chunk, len(devices))
+    fn = _sharded(cfg, devices if plan.shard_axis else devices[:1], plan.shard_axis)
+
+    attrs = {
+        "asyncjax_version": __version__,
+        "jax_version": jax.__version__,
+        "problem": problem.describe(),
+        "grid": grid.describe(),
+        "steps": steps,
+        "record_every": record_every,
+        "buffer": buffer,
+        "delay_model": model.name,
+        "norm_bound": norm_bound,
+        "init": init_orig.tolist(),
+        "dtype": str(jnp.dtype(jnp.result_type(float))),
+        "data_stream": "X_k = sample(fold_in(fold_in(key(seed), 0), k)); "
+                       "delay u_k = uniform(fold_in(fold_in(key(seed), 1), k))",
+    }
+    ckpt = _Checkpoint(out, attrs, resume, overwrite) if out is not None else None
+
+    S, H, d, n_rec = seeds.size, hyper.momentum.size, problem.d, cfg.n_records
+    err = np.empty((S, H, n_rec), np.float32 if itemsize == 4 else np.float64)
+    nrm = np.empty_like(err)
+    div = np.empty((S, H), np.int32)
+    fin = np.empty((S, H, d), err.dtype)
+
+    ops = problem.operands()
+    v0_j = jnp.asarray(v0, ops.scale.dtype)
+    bound = jnp.asarray(norm_bound, ops.scale.dtype)
+    bar = _Progress(plan.n_chunks, plan.chunk_seeds * plan.chunk_hyper * steps, progress)
+    t0 = time.perf_counter()
+    compile_s = None
+    pending: list[tuple[int, Any]] = []
+    computed = 0
+
+    def finish(i: int, trace: Any, save: bool = True) -> None:
+        s, h, _, _ = plan.chunk(i)
+        parts = [np.asarray(a)[: s.stop - s.start, : h.stop - h.start] for a in trace]
+        if ckpt is not None and save:
+            ckpt.save(i, parts)
+        err[s, h], nrm[s, h], div[s, h], fin[s, h] = parts
+
+    for i in range(plan.n_chunks):
+        if ckpt is not None and ckpt.has(i):
+            finish(i, ckpt.load(i), save=False)
+            bar.update(i + 1, computed)
+            continue
+        _, _, c_seeds, c_hyper = plan.chunk(i)
+        tc = time.perf_counter()
+        trace = fn(ops, Params(*(jnp.asarray(a, ops.scale.dtype) for a in c_hyper)), jnp.asarray(c_seeds), v0_j, bound)
+        if compile_s is None:
+            jax.block_until_ready(trace)
+            compile_s = time.perf_counter() - tc  # first call: compile + one chunk
+        pending.append((i, trace))
+        if len(pending) > 1:  # keep one chunk in flight while the previous is stored
+            finish(*pending.pop(0))
+        computed += 1
+        bar.update(i + 1, computed)
+    for item in pending:
+        finish(*item)
+    wall = time.perf_counter() - t0
+
+    results = _assemble(grid, hyper_dims, cfg, err, nrm, div, fin, attrs)
+    results.attrs["timing"] = {
+        "wall_s": wall,
+        "first_chunk_s": compile_s,
+        "chunks": plan.n_chunks,
+        "chunks_computed": computed,
+        "devices": len(devices) if plan.shard_axis else 1,
+    }
+    if ckpt is not None:
+        results.save(ckpt.root / "results.npz")
+    return results
+
+
+def _assemble(grid, hyper_dims, cfg, err, nrm, div, fin, attrs) -> Results:
+    S, H = div.shape
+    hyper_shape = tuple(grid.axes[n].size for n in hyper_dims)
+    seed_pos = grid.dims.index("seed") if "seed" in grid.axes else None
+
+    def arrange(a: np.ndarray) -> np.ndarray:
+        a = a.reshape((S,) + hyper_shape + a.shape[2:])
+        if seed_pos is None:
+            return a[0]
+        return np.moveaxis(a, 0, seed_pos)
+
+    dims = grid.dims
+    coords = {k: v for k, v in grid.axes.items()}
+    coords["step"] = cfg.record_steps
+    return Results(
+        data={"error": arrange(err), "norm": arrange(nrm), "diverged_at": arrange(div), "final": arrange(fin)},
+        dims={"error": dims + ("step",), "norm": dims + ("step",), "diverged_at": dims,
+              "final": dims + ("component",)},
+        coords=coords,
+        attrs=attrs,
+    )
+
+
+class _Checkpoint:
+    """Chunk files under ``root/chunks`` plus ``root/sweep.json`` naming the sweep."""
+
+    def __init__(self, root: str | Path, attrs: dict, resume: bool, overwrite: bool):
+        self.root = Path(root)
+        self.dir = self.root / "chunks"
+        settings = json.dumps(_jsonable(attrs), sort_keys=True)
+        self.key = hashlib.sha256(settings.encode()).hexdigest()[:16]
+        meta_path = self.root / "sweep.json"
+        existing = sorted(self.dir.glob("chunk-*.npz")) if self.dir.exists() else []
+        same = meta_path.exists() and json.loads(meta_path.read_text()).get("key") == self.key
+        if existing and not (resume and same):
+            if overwrite:
+                for path in existing:
+                    path.unlink()
+            elif not same:
+                raise ValueError(
+                    f"{self.root} holds chunks of a different sweep (settings changed); "
+                    "choose another output folder or delete it"
+                )
+            else:
+                raise FileExistsError(
+                    f"{self.root} already holds {len(existing)} finished chunk(s); pass resume=True "
+                    "(--resume) to continue that sweep, or choose another output folder"
+                )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(meta_path, {"key": self.key, "settings": attrs})
+
+    def path(self, i: int) -> Path:
+        return self.dir / f"chunk-{i:06d}.npz"
+
+    def has(self, i: int) -> bool:
+        return self.path(i).exists()
+
+    def save(self, i: int, parts: list[np.ndarray]) -> None:
+        names = ("error", "norm", "diverged_at", "final")
+        atomic_write(self.path(i), lambda fh: np.savez(fh, **dict(zip(names, parts))))
+
+    def load(self, i: int) -> list[np.ndarray]:
+        with np.load(self.path(i), allow_pickle=False) as f:
+            return [f[k] for k in ("error", "norm", "diverged_at", "final")]

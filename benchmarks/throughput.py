@@ -1,0 +1,25 @@
+"""Throughput of asyncjax against batched NumPy and a Python loop (Figure-1 workload).
+
+    python benchmarks/throughput.py [--quick] [--json FILE]
+
+Uses one XLA CPU device per core, as the ``asyncjax`` command does. The
+measurement itself lives in ``asyncjax.bench`` so that ``asyncjax bench`` runs
+the same code.
+"""
+
+import argparse
+import os
+
+import jax
+
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    jax.config.update("jax_num_cpu_devices", int(os.environ.get("ASYNCJAX_CPU_DEVICES", os.cpu_count() or 1)))
+
+from asyncjax.bench import run_benchmark  # noqa: E402
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, a few seconds")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    args = parser.parse_args()
+    run_benchmark(quick=args.quick, json_path=args.json)

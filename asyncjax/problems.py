@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asyncjax import _rng
 from asyncjax._validate import as_float_array
 
 __all__ = ["StreamingPCA", "PCAOperands"]
@@ -219,22 +220,32 @@ class StreamingPCA:
 
 
 # --------------------------------------------------------------------- pure parts
-def sample(distribution: str, ops: PCAOperands, key: jax.Array) -> jax.Array:
-    """One observation Y = Q^T X in the eigenbasis, shape (d,)."""
+def sample_block(distribution: str, ops: PCAOperands, key: jax.Array, steps: jax.Array) -> jax.Array:
+    """Observations Y_k = Q^T X_k in the eigenbasis for a block of steps of one stream.
+
+    Args:
+      distribution: the data model.
+      ops: the problem's operands.
+      key: (2,) uint32 data-stream key (see :mod:`asyncjax._rng`).
+      steps: (b,) int32 step indices.
+
+    Returns:
+      (b, d) observations; row i depends only on (key, steps[i]).
+    """
     d = ops.scale.shape[0]
     dtype = ops.scale.dtype
     if distribution == "gaussian":
-        r = jax.random.normal(key, (d,), dtype)
-    elif distribution == "rademacher":
-        r = jax.random.rademacher(key, (d,), dtype)
-    elif distribution == "uniform":
-        r = jax.random.uniform(key, (d,), dtype, minval=-_SQRT3, maxval=_SQRT3)
-    elif distribution == "dataset":
-        i = jax.random.randint(key, (), 0, ops.data.shape[0])
-        return ops.data[i]
-    else:  # pragma: no cover - guarded by the constructor
-        raise ValueError(distribution)
-    return ops.scale * r
+        return ops.scale * _rng.normals(key, steps, d, dtype)
+    if distribution == "rademacher":
+        return ops.scale * _rng.signs(key, steps, d, dtype)
+    if distribution == "uniform":
+        u = _rng.uniforms(key, steps, d, dtype)
+        return ops.scale * ((2.0 * u - 1.0) * _SQRT3)
+    if distribution == "dataset":
+        n = ops.data.shape[0]
+        u = _rng.uniforms(key, steps, 1, dtype)[:, 0]
+        return ops.data[jnp.minimum(jnp.floor(u * n).astype(jnp.int32), n - 1)]
+    raise ValueError(distribution)  # pragma: no cover - guarded by the constructor
 
 
 def seq_sum(terms: jax.Array) -> jax.Array:

@@ -310,8 +310,8 @@ def sweep(
         "norm_bound": norm_bound,
         "init": init_orig.tolist(),
         "dtype": str(jnp.dtype(jnp.result_type(float))),
-        "data_stream": "X_k = sample(fold_in(fold_in(key(seed), 0), k)); "
-                       "delay u_k = uniform(fold_in(fold_in(key(seed), 1), k))",
+        "data_stream": "word m of step k = Threefry-2x32[fold_in(key(seed), stream)](k, m // 2)[m % 2]; "
+                       "stream 0: observations, stream 1: delays (asyncjax._rng)",
     }
     ckpt = _Checkpoint(out, attrs, resume, overwrite) if out is not None else None
 

@@ -12,7 +12,7 @@ from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
 from asyncjax.problems import StreamingPCA
 from asyncjax.results import Results
-from asyncjax.simulate import Params, SimConfig, Trace, compile_count, simulate
+from asyncjax.simulate import Params, SimConfig, Trace, compile_count, data_stream, delay_stream, simulate
 from asyncjax.sweep import Grid, sweep
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "StreamingPCA",
     "Trace",
     "compile_count",
+    "data_stream",
+    "delay_stream",
     "get_delay_model",
     "simulate",
     "sweep",

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend.random import threefry_2x32
 
-__all__ = ["stream_keys", "words", "uniforms", "normals", "signs"]
+__all__ = ["stream_keys", "words", "uniforms", "erfinv_uniform", "normals", "signs"]
 
 DATA_STREAM = 0
 DELAY_STREAM = 1
@@ -78,15 +78,20 @@ def uniforms(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
     return m.astype(dtype) * (2.0**-bits)
 
 
-def normals(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
-    """(b, n) standard normals by inverse CDF, z = √2 erfinv(v).
+def erfinv_uniform(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
+    """(b, n) values erfinv(v), i.e. standard normals divided by √2.
 
     v = (2m + 1 − 2^bits) 2^−bits is exact, symmetric about 0 and never ±1, so
     no value is infinite.
     """
     m, bits = _mantissa(words(key, steps, n * _words_per_value(dtype)), dtype)
     v = ((2 * m + 1).astype(dtype) - 2.0**bits) * (2.0**-bits)
-    return jnp.sqrt(jnp.asarray(2.0, dtype)) * jax.scipy.special.erfinv(v)
+    return jax.scipy.special.erfinv(v)
+
+
+def normals(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
+    """(b, n) standard normals by inverse CDF, z = √2 erfinv(v)."""
+    return jnp.sqrt(jnp.asarray(2.0, dtype)) * erfinv_uniform(key, steps, n, dtype)
 
 
 def signs(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:

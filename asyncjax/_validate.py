@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 
 
-def as_float_array(name: str, value: Any, *, ndim: int | None = None) -> np.ndarray:
+def py(value: Any) -> Any:
+    """A NumPy scalar as the plain Python number (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def as_float_array(name: str, value: Any, *, ndim: int | None = None, allow_inf: bool = False) -> np.ndarray:
     """Converts ``value`` to a finite float64 array, naming ``name`` on failure."""
     try:
         arr = np.asarray(value, dtype=np.float64)
@@ -20,11 +25,11 @@ def as_float_array(name: str, value: Any, *, ndim: int | None = None) -> np.ndar
         raise ValueError(f"{name} must be numeric, got {value!r}") from err
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
+    bad = np.isnan(arr) if allow_inf else ~np.isfinite(arr)
     if bad.any():
         where = np.argwhere(bad)[0]
         raise ValueError(
-            f"{name} contains a non-finite value ({arr[tuple(where)]!r} at index "
+            f"{name} contains a non-finite value ({py(arr[tuple(where)])!r} at index "
             f"{tuple(int(i) for i in where)})"
         )
     return arr
@@ -35,15 +40,15 @@ def check_momentum(values: Any, name: str = "momentum") -> np.ndarray:
     arr = as_float_array(name, values)
     bad = arr[(arr >= 1.0) | (arr <= -1.0)]
     if bad.size:
-        raise ValueError(f"{name} must lie in (-1, 1); got {bad.flat[0]!r}")
+        raise ValueError(f"{name} must lie in (-1, 1); got {py(bad.flat[0])!r}")
     return arr
 
 
-def check_positive(values: Any, name: str) -> np.ndarray:
-    arr = as_float_array(name, values)
+def check_positive(values: Any, name: str, *, allow_inf: bool = False) -> np.ndarray:
+    arr = as_float_array(name, values, allow_inf=allow_inf)
     bad = arr[arr <= 0.0]
     if bad.size:
-        raise ValueError(f"{name} must be > 0; got {bad.flat[0]!r}")
+        raise ValueError(f"{name} must be > 0; got {py(bad.flat[0])!r}")
     return arr
 
 
@@ -52,7 +57,7 @@ def check_delay(values: Any, *, buffer: int, name: str = "delay") -> np.ndarray:
     arr = as_float_array(name, values)
     bad = arr[(arr < 0) | (arr != np.round(arr))]
     if bad.size:
-        raise ValueError(f"{name} must be a non-negative integer; got {bad.flat[0]!r}")
+        raise ValueError(f"{name} must be a non-negative integer; got {py(bad.flat[0])!r}")
     too_big = arr[arr > buffer - 1]
     if too_big.size:
         raise ValueError(

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from asyncjax._validate import as_float_array, check_delay
+from asyncjax._validate import as_float_array, check_delay, py
 
 __all__ = ["DelayModel", "get_delay_model", "DELAY_MODELS"]
 
@@ -51,12 +51,12 @@ class DelayModel:
         workers = as_float_array(self.axis, values)
         bad = workers[workers < 1]
         if bad.size:
-            raise ValueError(f"workers must be >= 1; got {bad.flat[0]!r}")
+            raise ValueError(f"workers must be >= 1; got {py(bad.flat[0])!r}")
         return workers
 
     def buffer_for(self, values: Any, tail: float = 1e-6) -> int:
         """Smallest buffer that holds every delay (for random laws: all but a ``tail`` mass)."""
-        top = float(np.max(as_float_array(self.axis, values)))
+        top = float(np.max(self.check(values, buffer=2**31)))
         if self.name != "geometric":
             return int(top) + 1
         if top <= 1:

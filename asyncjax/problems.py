@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
-from asyncjax._validate import as_float_array
+from asyncjax._validate import as_float_array, py
 
 __all__ = ["StreamingPCA", "PCAOperands"]
 
@@ -39,6 +39,7 @@ class PCAOperands(NamedTuple):
     """The arrays a jitted simulator receives for a streaming-PCA problem."""
 
     scale: jax.Array  # (d,) sqrt of the eigenvalues (synthetic data)
+    gauss_scale: jax.Array  # (d,) sqrt(2 λ): Gaussian data is gauss_scale * erfinv(v)
     data: jax.Array  # (n, d) centred rows in the eigenbasis; (1, d) zeros if unused
 
 
@@ -48,7 +49,7 @@ def _check_spectrum(eigenvalues: np.ndarray, *, allow_zero: bool) -> None:
     low = eigenvalues < 0 if allow_zero else eigenvalues <= 0
     if low.any():
         kind = "non-negative" if allow_zero else "positive (the covariance must be positive definite)"
-        raise ValueError(f"eigenvalues must be {kind}; got {eigenvalues[low][0]!r}")
+        raise ValueError(f"eigenvalues must be {kind}; got {py(eigenvalues[low][0])!r}")
     if np.any(np.diff(eigenvalues) > 0):
         raise ValueError(
             f"eigenvalues must be sorted in decreasing order, got {eigenvalues.tolist()}"
@@ -56,7 +57,7 @@ def _check_spectrum(eigenvalues: np.ndarray, *, allow_zero: bool) -> None:
     if not eigenvalues[0] > eigenvalues[1] * (1 + 1e-9):
         raise ValueError(
             "the top eigenvalue must exceed the second (PCA needs an eigengap); got "
-            f"lambda_1={eigenvalues[0]!r}, lambda_2={eigenvalues[1]!r}"
+            f"lambda_1={py(eigenvalues[0])!r}, lambda_2={py(eigenvalues[1])!r}"
         )
 
 
@@ -104,15 +105,15 @@ class StreamingPCA:
         if asym > 1e-10 * max(1.0, np.max(np.abs(cov))):
             i, j = np.unravel_index(np.argmax(np.abs(cov - cov.T)), cov.shape)
             raise ValueError(
-                f"covariance must be symmetric; entry ({i}, {j}) = {cov[i, j]!r} but "
-                f"({j}, {i}) = {cov[j, i]!r}"
+                f"covariance must be symmetric; entry ({i}, {j}) = {py(cov[i, j])!r} but "
+                f"({j}, {i}) = {py(cov[j, i])!r}"
             )
         lam, q = np.linalg.eigh(0.5 * (cov + cov.T))
         order = np.argsort(lam)[::-1]
         lam, q = lam[order], q[:, order]
         if lam[-1] <= 0:
             raise ValueError(
-                f"covariance must be positive definite; its smallest eigenvalue is {lam[-1]!r}"
+                f"covariance must be positive definite; its smallest eigenvalue is {py(lam[-1])!r}"
             )
         self = cls(lam, distribution)
         self.basis = q
@@ -167,6 +168,7 @@ class StreamingPCA:
         data = np.zeros((1, self.d)) if self._data is None else self._data
         return PCAOperands(
             scale=jnp.asarray(np.sqrt(self.eigenvalues), dtype),
+            gauss_scale=jnp.asarray(np.sqrt(2.0 * self.eigenvalues), dtype),
             data=jnp.asarray(data, dtype),
         )
 
@@ -234,13 +236,17 @@ def sample_block(distribution: str, ops: PCAOperands, key: jax.Array, steps: jax
     """
     d = ops.scale.shape[0]
     dtype = ops.scale.dtype
+    scale = ops.scale[None, :]
     if distribution == "gaussian":
-        return ops.scale * _rng.normals(key, steps, d, dtype)
+        # One multiply after erfinv, with √2 folded in on the host: a product of
+        # constants left in the graph is fused differently for different block
+        # sizes, which changed the last bit of the stream.
+        return ops.gauss_scale[None, :] * _rng.erfinv_uniform(key, steps, d, dtype)
     if distribution == "rademacher":
-        return ops.scale * _rng.signs(key, steps, d, dtype)
+        return scale * _rng.signs(key, steps, d, dtype)
     if distribution == "uniform":
         u = _rng.uniforms(key, steps, d, dtype)
-        return ops.scale * ((2.0 * u - 1.0) * _SQRT3)
+        return scale * ((2.0 * u - 1.0) * _SQRT3)
     if distribution == "dataset":
         n = ops.data.shape[0]
         u = _rng.uniforms(key, steps, 1, dtype)[:, 0]

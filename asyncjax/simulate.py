@@ -33,7 +33,7 @@ from asyncjax._validate import check_int, check_momentum, check_positive
 from asyncjax.delays import DelayModel, get_delay_model
 from asyncjax.problems import PCAOperands, StreamingPCA
 
-__all__ = ["Params", "Trace", "SimConfig", "simulate", "heavy_ball_step", "compile_count"]
+__all__ = ["Params", "Trace", "SimConfig", "simulate", "heavy_ball_step", "compile_count", "data_stream", "delay_stream"]
 
 _NOISE_BLOCK_BYTES = 1 << 24  # cap on one block of pre-drawn observations (16 MiB)
 
@@ -122,7 +122,7 @@ def heavy_ball_step(state: State, v_stale, x, momentum, lr, step, bound2) -> Sta
     grad = s * x - (s * s) * v_stale  # (I − v_s v_sᵀ) X_k X_kᵀ v_s
     v_new = v + momentum * (v - v_prev) + lr * grad
     n2 = _problems.seq_sum(v_new * v_new)
-    keep = alive & (n2 <= bound2)  # False for NaN and inf too
+    keep = alive & (n2 <= bound2)  # False for NaN, and for inf (bound2 is finite)
     diverged_at = jnp.where(alive & ~keep, step + 1, diverged_at)
     # A frozen trajectory keeps v; its v_prev is never read again.
     return State(v=jnp.where(keep, v_new, v), v_prev=v, alive=keep, diverged_at=diverged_at)
@@ -177,7 +177,9 @@ def simulate_batch(cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, 
     L = cfg.buffer
     mu, lr = params.momentum.astype(dtype), params.lr.astype(dtype)
     delay_param = params.delay.astype(dtype)
-    bound2 = jnp.square(jnp.asarray(norm_bound, dtype))
+    # Capped at the largest float so that an infinite norm fails the check even
+    # with norm_bound = inf (NaN fails any comparison).
+    bound2 = jnp.minimum(jnp.square(jnp.asarray(norm_bound, dtype)), jnp.finfo(dtype).max)
 
     data_keys = _rng.stream_keys(seeds, _rng.DATA_STREAM)  # (S, 2)
     delay_keys = _rng.stream_keys(seeds, _rng.DELAY_STREAM)
@@ -300,7 +302,7 @@ def simulate(
     mu, eta, tau = check_params(momentum, lr, delay, model=model, buffer=buffer)
     cfg = SimConfig(problem.distribution, steps, record_every, buffer, model)
     v0 = default_init(problem) if init is None else problem.to_eigenbasis(init)
-    check_positive(norm_bound, "norm_bound")
+    check_positive(norm_bound, "norm_bound", allow_inf=True)
     out = jitted_batch(cfg)(
         problem.operands(),
         Params(*(jnp.atleast_1d(jnp.asarray(a)) for a in (mu, eta, tau))),
@@ -316,3 +318,35 @@ def default_init(problem: StreamingPCA) -> np.ndarray:
     e2 = np.zeros(problem.d)
     e2[1] = 1.0
     return e2
+
+
+def data_stream(problem: StreamingPCA, seed: int, steps: int) -> np.ndarray:
+    """The observations Y_0 … Y_{steps−1} (eigenbasis) that trajectories with ``seed`` see.
+
+    Use it to replay a trajectory outside JAX: X_k = Q Y_k in the original basis.
+
+    Returns:
+      (steps, d) NumPy array.
+    """
+    (seed_arr,) = check_seeds(seed)
+    key = _rng.stream_keys(jnp.asarray([seed_arr]), _rng.DATA_STREAM)[0]
+    ks = jnp.arange(check_int(steps, "steps", minimum=1), dtype=jnp.int32)
+    return np.asarray(_problems.sample_block(problem.distribution, problem.operands(), key, ks))
+
+
+def delay_stream(delay_model: str | DelayModel, param: float, seed: int, steps: int, buffer: int) -> np.ndarray:
+    """The staleness τ_0 … τ_{steps−1} a trajectory with ``seed`` and delay parameter ``param`` sees.
+
+    Returns:
+      (steps,) int array.
+    """
+    model = get_delay_model(delay_model)
+    (seed_arr,) = check_seeds(seed)
+    ks = jnp.arange(check_int(steps, "steps", minimum=1), dtype=jnp.int32)
+    dtype = jnp.result_type(float)
+    u = None
+    if model.random:
+        key = _rng.stream_keys(jnp.asarray([seed_arr]), _rng.DELAY_STREAM)[0]
+        u = _rng.uniforms(key, ks, 1, dtype)[:, 0]
+    tau = model.staleness(jnp.asarray(param, dtype), u, buffer)
+    return np.broadcast_to(np.asarray(tau), (ks.shape[0],)).copy()

@@ -273,7 +273,7 @@ def sweep(
     buffer = check_int(buffer, "buffer", minimum=1)
     mu, eta, tau = (grid.values(n, 0.0) for n in ("momentum", "lr", model.axis))
     check_params(mu, eta, tau, model=model, buffer=buffer)
-    check_positive(norm_bound, "norm_bound")
+    check_positive(norm_bound, "norm_bound", allow_inf=True)
     seeds = check_seeds(grid.values("seed", 0))
     cfg = SimConfig(problem.distribution, steps, record_every, buffer, model)
     v0 = default_init(problem) if init is None else problem.to_eigenbasis(init)

@@ -24,6 +24,13 @@ __all__ = [
     "Thresholds",
     "threshold_delays",
     "THRESHOLD_RULE",
+    "hitting_times",
+    "phase_times",
+    "aligned_mean",
+    "ImplicitMomentum",
+    "implicit_momentum_fit",
+    "PowerLaw",
+    "fit_power_law",
 ]
 
 
@@ -127,6 +134,7 @@ class Thresholds(NamedTuple):
     ci_hi: np.ndarray  # (...,)
     censored: np.ndarray  # (...,) bool
     rule: str
+    boot: np.ndarray  # (n_boot, ...) the bootstrap replicates
 
 
 def threshold_delays(
@@ -165,4 +173,182 @@ def threshold_delays(
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
     rule = THRESHOLD_RULE.format(window=window, factor=factor, n_boot=n_boot)
-    return Thresholds(thr, lo, hi, censored, rule)
+    return Thresholds(thr, lo, hi, censored, rule, boot)
+
+
+# ------------------------------------------------------------------ phases, ODE
+def hitting_times(error: np.ndarray, steps: np.ndarray, level: float) -> np.ndarray:
+    """First step each trajectory's error falls to ``level`` (linear interpolation).
+
+    Args:
+      error: (..., T) errors at the recorded ``steps`` (T,).
+      level: the level to reach from above.
+
+    Returns:
+      (...,) steps (float); NaN where the level is never reached.
+    """
+    error = np.asarray(error, float)
+    steps = np.asarray(steps, float)
+    below = error <= level
+    hit = below.any(axis=-1)
+    j = np.argmax(below, axis=-1)
+    jp = np.maximum(j - 1, 0)
+    e0 = np.take_along_axis(error, jp[..., None], -1)[..., 0]
+    e1 = np.take_along_axis(error, j[..., None], -1)[..., 0]
+    frac = np.where((j > 0) & (e0 > e1), (e0 - level) / np.where(e0 > e1, e0 - e1, 1.0), 0.0)
+    t = steps[jp] + np.clip(frac, 0.0, 1.0) * (steps[j] - steps[jp])
+    return np.where(hit, np.where(j == 0, steps[0], t), np.nan)
+
+
+def phase_times(error: np.ndarray, steps: np.ndarray, *, delta: float = 0.1, eps: float) -> dict[str, np.ndarray]:
+    """Per-trajectory durations (in steps) of the three phases from a saddle.
+
+    escape: from the start until sin² ≤ 1 − δ; traverse: until sin² ≤ δ;
+    converge: from there until sin² ≤ ε. Matches :func:`asyncjax.theory.phase_durations`
+    (which is in ODE time: multiply it by 1/η).
+    """
+    t_escape = hitting_times(error, steps, 1.0 - delta)
+    t_traverse = hitting_times(error, steps, delta)
+    t_converge = hitting_times(error, steps, eps)
+    return {"escape": t_escape - np.asarray(steps, float)[0], "traverse": t_traverse - t_escape,
+            "converge": t_converge - t_traverse}
+
+
+def aligned_mean(error: np.ndarray, steps: np.ndarray, level: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Mean error after shifting each trajectory so that it crosses ``level`` at step 0.
+
+    From a saddle, the escape happens at a random time (noise-driven), and an
+    average of curves with random time shifts is flatter than any one of them.
+    Aligning each trajectory at its own crossing removes that spread, leaving
+    the deterministic traverse and convergence the ODE describes.
+
+    Args:
+      error: (S, T) trajectories on the record grid ``steps`` (T,).
+
+    Returns:
+      ``(lags, mean)``: lags (steps relative to the crossing) on the record grid
+      spacing, and the mean over the trajectories that cover each lag.
+    """
+    error = np.asarray(error, float)
+    steps = np.asarray(steps, float)
+    cross = hitting_times(error, steps, level)
+    ok = np.isfinite(cross)
+    if not ok.any():
+        raise ValueError(f"no trajectory reaches error {level}")
+    dt = steps[1] - steps[0]
+    lags = np.arange(-(steps[-1] - steps[0]), steps[-1] - steps[0] + dt / 2, dt)
+    vals = np.full((int(ok.sum()), lags.size), np.nan)
+    for row, (e, c) in enumerate(zip(error[ok], cross[ok])):
+        vals[row] = np.interp(lags + c, steps, e, left=np.nan, right=np.nan)
+    count = np.isfinite(vals).sum(axis=0)
+    keep = count >= max(1, ok.sum() // 2)  # lags covered by at least half of them
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(np.where(np.isfinite(vals), vals, np.nan)[:, keep], axis=0)
+    return lags[keep], mean
+
+
+# ------------------------------------------------------------- implicit momentum
+class ImplicitMomentum(NamedTuple):
+    """Fit of E[Δx_{t+1}] = m E[Δx_t] + b η E[G(x_t)] (G: the expected update direction)."""
+
+    momentum: float  # m; Mitliagkas et al. predict 1 − 1/M (+ explicit μ)
+    gradient_scale: float  # b; predicted 1/M
+    momentum_ci: tuple[float, float]
+    gradient_scale_ci: tuple[float, float]
+
+
+def implicit_momentum_fit(iterates: np.ndarray, direction, lr: float, *, constrained: bool = True,
+                          n_boot: int = 200, level: float = 0.95, seed: int = 0) -> ImplicitMomentum:
+    """Estimates the momentum that asynchrony implies, from simulated mean trajectories.
+
+    Fits E[x_{t+1} − x_t] = m E[x_t − x_{t−1}] + b η E[G(x_t)] over steps t and
+    coordinates, where E is the mean over seeds and G the expected update
+    direction at x (for streaming PCA, G(v) = Σv − (vᵀΣv) v in the eigenbasis).
+    Under the queuing model the relation holds exactly in expectation, with
+    m = 1 − 1/M and b = 1/M (Mitliagkas et al. 2016).
+
+    Two things make a plain least-squares fit of the seed means fail:
+
+    * the regressors are nearly collinear (Δx_t ≈ η G(x_t) when the trajectory
+      moves slowly), and b = 1 − m holds exactly under the queuing model (the
+      ODE limit is unchanged by asynchrony). With ``constrained=True`` (the
+      default) the fit imposes it: E[Δx_{t+1}] − ηE[G_t] = m (E[Δx_t] − ηE[G_t]);
+    * the regressor is itself a noisy seed mean, which biases least squares
+      towards m = 0 (errors in variables). The seeds are split into two fixed
+      halves and each half's regressor is instrumented by the other half's,
+      whose noise is independent; the two estimates are averaged.
+
+    The interval is a bootstrap that resamples seeds within each half.
+
+    Args:
+      iterates: (S, T, d) iterates recorded at consecutive steps, for S seeds.
+      direction: function (..., d) -> (..., d), G.
+      lr: η.
+      constrained: impose b = 1 − m (one regressor) or fit both.
+    """
+    x = np.asarray(iterates, float)
+    if x.ndim != 3 or x.shape[1] < 4 or x.shape[0] < 4:
+        raise ValueError(f"iterates must be (seeds >= 4, steps >= 4, d), got shape {x.shape}")
+    dx = np.diff(x, axis=1)  # (S, T-1, d)
+    g = lr * np.asarray(direction(x[:, 1:-1]))  # η G(x_t), t = 1 … T-2
+    if constrained:  # columns: response, regressor
+        cols = [dx[:, 1:] - g, dx[:, :-1] - g]
+    else:  # columns: response, regressors Δx_t and η G_t
+        cols = [dx[:, 1:], dx[:, :-1], g]
+    per_seed = np.stack(cols, axis=-1).reshape(x.shape[0], -1, len(cols))  # (S, n, k)
+
+    def iv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """IV estimate with a's regressors instrumented by b's."""
+        return np.linalg.solve(b[:, 1:].T @ a[:, 1:], b[:, 1:].T @ a[:, 0])
+
+    def fit(half_a: np.ndarray, half_b: np.ndarray) -> np.ndarray:
+        a, b = per_seed[half_a].mean(axis=0), per_seed[half_b].mean(axis=0)
+        coef = 0.5 * (iv(a, b) + iv(b, a))
+        return np.array([coef[0], 1.0 - coef[0]]) if constrained else coef
+
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(x.shape[0])
+    half_a, half_b = perm[: perm.size // 2], perm[perm.size // 2 :]
+    m, b = fit(half_a, half_b)
+    boot = np.array([fit(rng.choice(half_a, half_a.size), rng.choice(half_b, half_b.size)) for _ in range(n_boot)])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    return ImplicitMomentum(float(m), float(b), (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])))
+
+
+# ------------------------------------------------------------------ scaling fits
+class PowerLaw(NamedTuple):
+    """y ≈ prefactor · x^exponent, fitted by least squares on logs."""
+
+    exponent: float
+    prefactor: float
+    exponent_ci: tuple[float, float]
+
+
+def fit_power_law(x: Any, y: Any, y_boot: Any = None, level: float = 0.95) -> PowerLaw:
+    """Fits log y = log C + p log x; the interval comes from ``y_boot``.
+
+    Args:
+      x: (n,) positive abscissae, e.g. 1 − μ or η.
+      y: (n,) positive values, e.g. threshold delays.
+      y_boot: (B, n) bootstrap replicates of y (e.g. :attr:`Thresholds.boot`); without
+        them the interval is the ±t·SE of the regression slope.
+    """
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    if lx.size < 2:
+        raise ValueError("need at least two points to fit a power law")
+    p, c = np.polyfit(lx, ly, 1)
+    alpha = (1 - level) / 2
+    if y_boot is not None:
+        yb = np.log(np.asarray(y_boot, float))
+        slopes = np.polyfit(lx, yb.T, 1)[0]
+        lo, hi = np.quantile(slopes, [alpha, 1 - alpha])
+    else:
+        from math import sqrt
+
+        resid = ly - (p * lx + c)
+        dof = max(lx.size - 2, 1)
+        se = sqrt(np.sum(resid**2) / dof / np.sum((lx - lx.mean()) ** 2))
+        tq = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}.get(dof, 2.0)
+        lo, hi = p - tq * se, p + tq * se
+    return PowerLaw(float(p), float(np.exp(c)), (float(lo), float(hi)))

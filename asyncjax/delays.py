@@ -27,7 +27,7 @@ import numpy as np
 
 from asyncjax._validate import as_float_array, check_delay, py
 
-__all__ = ["DelayModel", "get_delay_model", "DELAY_MODELS"]
+__all__ = ["DelayModel", "get_delay_model", "DELAY_MODELS", "simulate_worker_staleness"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,63 @@ def get_delay_model(name: str | DelayModel) -> DelayModel:
         return DELAY_MODELS[name]
     except KeyError:
         raise ValueError(f"unknown delay model {name!r}; choose one of {sorted(DELAY_MODELS)}") from None
+
+
+def simulate_worker_staleness(
+    workers: int,
+    updates: int,
+    *,
+    compute: str = "exponential",
+    speeds: Any = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Staleness that emerges from M asynchronous workers on a virtual clock.
+
+    Each worker reads the current parameters, computes for a random time, then
+    applies its update; the staleness of an applied update is the number of
+    updates applied since its worker read. With exponential times every applied
+    update comes from a uniformly random worker and the staleness is geometric,
+    P(τ = l) = (1/M)(1 − 1/M)^l (Mitliagkas et al. 2016); with equal constant
+    times it is M − 1 (round robin).
+
+    Args:
+      workers: M ≥ 1.
+      updates: number of applied updates to record.
+      compute: ``"exponential"``, ``"constant"`` or ``"lognormal"`` (σ = 1) compute times.
+      speeds: (M,) relative speeds (default all 1): worker i's times are divided by speeds[i].
+      seed: NumPy seed.
+
+    Returns:
+      (updates,) int array of staleness values, in order of application.
+    """
+    import heapq
+
+    if workers < 1 or updates < 1:
+        raise ValueError(f"need workers >= 1 and updates >= 1, got {workers}, {updates}")
+    rng = np.random.default_rng(seed)
+    speed = np.ones(workers) if speeds is None else as_float_array("speeds", speeds, ndim=1)
+    if speed.shape != (workers,) or np.any(speed <= 0):
+        raise ValueError(f"speeds must be {workers} positive numbers, got {speeds!r}")
+
+    def duration(i: int) -> float:
+        if compute == "exponential":
+            t = rng.exponential()
+        elif compute == "constant":
+            t = 1.0
+        elif compute == "lognormal":
+            t = rng.lognormal(0.0, 1.0)
+        else:
+            raise ValueError(f"unknown compute-time law {compute!r}")
+        return t / speed[i]
+
+    # Break ties between equal finishing times by worker index (round robin).
+    events = [(duration(i), i, 0) for i in range(workers)]  # (finish time, worker, version read)
+    heapq.heapify(events)
+    version = 0
+    out = np.empty(updates, dtype=np.int64)
+    for n in range(updates):
+        t, i, read = heapq.heappop(events)
+        out[n] = version - read
+        version += 1
+        heapq.heappush(events, (t + duration(i), i, version))
+    return out

@@ -65,6 +65,7 @@ class Trace(NamedTuple):
     norm: Any  # (..., n_records) ‖v_k‖
     diverged_at: Any  # (...,) int32, -1 if the trajectory never diverged
     final: Any  # (..., d) last iterate, in the eigenbasis
+    iterates: Any = None  # (..., n_records, d) v_k (eigenbasis), if SimConfig.record_iterates
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class SimConfig:
       record_every: metrics are recorded every this many steps (and at step 0).
       buffer: number of past iterates kept; the largest delay is ``buffer - 1``.
       delay: the staleness law.
+      record_iterates: also record the iterate v_k itself at every record
+        (memory grows by d numbers per record; for analyses such as the
+        implicit-momentum fit that need trajectories, not just errors).
     """
 
     distribution: str
@@ -84,6 +88,7 @@ class SimConfig:
     record_every: int
     buffer: int
     delay: DelayModel
+    record_iterates: bool = False
 
     def __post_init__(self):
         check_int(self.steps, "steps", minimum=1)
@@ -215,10 +220,14 @@ def simulate_batch(cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, 
         us = draw_u(delay_keys, ks) if cfg.delay.random else jnp.zeros((block, n_seeds), dtype)
         return jax.lax.scan(step, carry, (ks, xs, us))[0], None
 
+    def record(v):
+        err, nrm = _metrics_sh(v)
+        return (err, nrm, v) if cfg.record_iterates else (err, nrm)
+
     def record_block(carry, k0):
         starts = k0 + block * jnp.arange(cfg.record_every // block, dtype=jnp.int32)
         carry, _ = jax.lax.scan(noise_block, carry, starts)
-        return carry, _metrics_sh(carry[0].v)
+        return carry, record(carry[0].v)
 
     v0 = v0.astype(dtype)
     v_init = jnp.broadcast_to(v0, (n_seeds, n_hyper, d))
@@ -230,15 +239,16 @@ def simulate_batch(cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, 
     )
     buf = jnp.broadcast_to(v0, (L, n_seeds, n_hyper, d))
     starts = cfg.record_every * jnp.arange(cfg.n_records - 1, dtype=jnp.int32)
-    (state, _), (err, nrm) = jax.lax.scan(record_block, (state, buf), starts)
-    err0, nrm0 = _metrics_sh(v_init)
-    error = jnp.concatenate([err0[None], err], axis=0)  # (n_records, S, H)
-    norm = jnp.concatenate([nrm0[None], nrm], axis=0)
+    (state, _), recs = jax.lax.scan(record_block, (state, buf), starts)
+    # prepend the records of step 0 and put the record axis after (S, H)
+    recs = [jnp.moveaxis(jnp.concatenate([r0[None], r], axis=0), 0, 2)
+            for r0, r in zip(record(v_init), recs)]
     return Trace(
-        error=jnp.moveaxis(error, 0, -1),
-        norm=jnp.moveaxis(norm, 0, -1),
+        error=recs[0],
+        norm=recs[1],
         diverged_at=state.diverged_at,
         final=state.v,
+        iterates=recs[2] if cfg.record_iterates else None,
     )
 
 
@@ -310,7 +320,7 @@ def simulate(
         jnp.asarray(v0),
         norm_bound,
     )
-    return Trace(*(np.asarray(a)[0, 0] for a in out))
+    return Trace(*(None if a is None else np.asarray(a)[0, 0] for a in out))
 
 
 def default_init(problem: StreamingPCA) -> np.ndarray:

@@ -180,7 +180,8 @@ def _sharded(cfg: SimConfig, devices: tuple, axis: str | None):
     on_s = P("dev") if axis == "seed" else P()
     on_h = P("dev") if axis == "hyper" else P()
     out_2d = P("dev", None) if axis == "seed" else P(None, "dev")
-    out = Trace(error=out_2d, norm=out_2d, diverged_at=out_2d, final=out_2d)
+    out = Trace(error=out_2d, norm=out_2d, diverged_at=out_2d, final=out_2d,
+                iterates=out_2d if cfg.record_iterates else None)
     fn = jax.shard_map(
         partial(simulate_batch, cfg),
         mesh=mesh,
@@ -227,6 +228,7 @@ def sweep(
     delay_model: str | DelayModel = "constant",
     buffer: int | None = None,
     norm_bound: float = 1e3,
+    record_iterates: bool = False,
     chunk_size: int | None = None,
     devices: Sequence[Any] | None = None,
     out: str | Path | None = None,
@@ -245,6 +247,8 @@ def sweep(
       delay_model: ``"constant"``, ``"uniform"`` or ``"geometric"``.
       buffer: delay-buffer length; default just enough for the grid's delays.
       norm_bound: trajectories with ‖v‖ above it are frozen and flagged.
+      record_iterates: also keep the iterate (eigenbasis) at every record, as
+        variable ``iterates`` (grid axes, step, component).
       chunk_size: most trajectories per compiled call; default from memory.
       devices: devices to split each chunk over; default all local devices.
       out: a folder to checkpoint chunks and the final ``results.npz`` into.
@@ -254,7 +258,8 @@ def sweep(
 
     Returns:
       :class:`Results` with variables ``error`` and ``norm`` (grid axes, step),
-      ``diverged_at`` (grid axes; -1 if never) and ``final`` (grid axes, component).
+      ``diverged_at`` (grid axes; -1 if never), ``final`` (grid axes, component)
+      and, if asked for, ``iterates`` (grid axes, step, component).
     """
     model = get_delay_model(delay_model)
     allowed = {"momentum", "lr", "seed", model.axis}
@@ -275,7 +280,7 @@ def sweep(
     check_params(mu, eta, tau, model=model, buffer=buffer)
     check_positive(norm_bound, "norm_bound", allow_inf=True)
     seeds = check_seeds(grid.values("seed", 0))
-    cfg = SimConfig(problem.distribution, steps, record_every, buffer, model)
+    cfg = SimConfig(problem.distribution, steps, record_every, buffer, model, bool(record_iterates))
     v0 = default_init(problem) if init is None else problem.to_eigenbasis(init)
     init_orig = problem.from_eigenbasis(v0)
 
@@ -308,6 +313,7 @@ def sweep(
         "buffer": buffer,
         "delay_model": model.name,
         "norm_bound": norm_bound,
+        "record_iterates": bool(record_iterates),
         "init": init_orig.tolist(),
         "dtype": str(jnp.dtype(jnp.result_type(float))),
         "data_stream": "word m of step k = Threefry-2x32[fold_in(key(seed), stream)](k, m // 2)[m % 2]; "
@@ -316,10 +322,11 @@ def sweep(
     ckpt = _Checkpoint(out, attrs, resume, overwrite) if out is not None else None
 
     S, H, d, n_rec = seeds.size, hyper.momentum.size, problem.d, cfg.n_records
-    err = np.empty((S, H, n_rec), np.float32 if itemsize == 4 else np.float64)
-    nrm = np.empty_like(err)
-    div = np.empty((S, H), np.int32)
-    fin = np.empty((S, H, d), err.dtype)
+    fdt = np.float32 if itemsize == 4 else np.float64
+    store = {"error": np.empty((S, H, n_rec), fdt), "norm": np.empty((S, H, n_rec), fdt),
+             "diverged_at": np.empty((S, H), np.int32), "final": np.empty((S, H, d), fdt)}
+    if cfg.record_iterates:
+        store["iterates"] = np.empty((S, H, n_rec, d), fdt)
 
     ops = problem.operands()
     v0_j = jnp.asarray(v0, ops.scale.dtype)
@@ -332,10 +339,13 @@ def sweep(
 
     def finish(i: int, trace: Any, save: bool = True) -> None:
         s, h, _, _ = plan.chunk(i)
-        parts = [np.asarray(a)[: s.stop - s.start, : h.stop - h.start] for a in trace]
+        if isinstance(trace, Trace):
+            trace = {k: v for k, v in trace._asdict().items() if v is not None}
+        parts = {k: np.asarray(v)[: s.stop - s.start, : h.stop - h.start] for k, v in trace.items()}
         if ckpt is not None and save:
             ckpt.save(i, parts)
-        err[s, h], nrm[s, h], div[s, h], fin[s, h] = parts
+        for k, v in parts.items():
+            store[k][s, h] = v
 
     for i in range(plan.n_chunks):
         if ckpt is not None and ckpt.has(i):
@@ -357,7 +367,7 @@ def sweep(
         finish(*item)
     wall = time.perf_counter() - t0
 
-    results = _assemble(grid, hyper_dims, cfg, err, nrm, div, fin, attrs)
+    results = _assemble(grid, hyper_dims, cfg, store, attrs)
     results.attrs["timing"] = {
         "wall_s": wall,
         "first_chunk_s": compile_s,
@@ -370,8 +380,8 @@ def sweep(
     return results
 
 
-def _assemble(grid, hyper_dims, cfg, err, nrm, div, fin, attrs) -> Results:
-    S, H = div.shape
+def _assemble(grid, hyper_dims, cfg, store, attrs) -> Results:
+    S, H = store["diverged_at"].shape
     hyper_shape = tuple(grid.axes[n].size for n in hyper_dims)
     seed_pos = grid.dims.index("seed") if "seed" in grid.axes else None
 
@@ -382,12 +392,13 @@ def _assemble(grid, hyper_dims, cfg, err, nrm, div, fin, attrs) -> Results:
         return np.moveaxis(a, 0, seed_pos)
 
     dims = grid.dims
+    trailing = {"error": ("step",), "norm": ("step",), "diverged_at": (), "final": ("component",),
+                "iterates": ("step", "component")}
     coords = {k: v for k, v in grid.axes.items()}
     coords["step"] = cfg.record_steps
     return Results(
-        data={"error": arrange(err), "norm": arrange(nrm), "diverged_at": arrange(div), "final": arrange(fin)},
-        dims={"error": dims + ("step",), "norm": dims + ("step",), "diverged_at": dims,
-              "final": dims + ("component",)},
+        data={k: arrange(v) for k, v in store.items()},
+        dims={k: dims + trailing[k] for k in store},
         coords=coords,
         attrs=attrs,
     )
@@ -427,10 +438,9 @@ class _Checkpoint:
     def has(self, i: int) -> bool:
         return self.path(i).exists()
 
-    def save(self, i: int, parts: list[np.ndarray]) -> None:
-        names = ("error", "norm", "diverged_at", "final")
-        atomic_write(self.path(i), lambda fh: np.savez(fh, **dict(zip(names, parts))))
+    def save(self, i: int, parts: dict[str, np.ndarray]) -> None:
+        atomic_write(self.path(i), lambda fh: np.savez(fh, **parts))
 
-    def load(self, i: int) -> list[np.ndarray]:
+    def load(self, i: int) -> dict[str, np.ndarray]:
         with np.load(self.path(i), allow_pickle=False) as f:
-            return [f[k] for k in ("error", "norm", "diverged_at", "final")]
+            return {k: f[k] for k in f.files}

@@ -1,5 +1,14 @@
 """What theory predicts, as plain vectorised NumPy functions (SCIENCE.md §1–2).
 
+* ODE limit (Liu et al., Theorem 3): :func:`ode_solution`, :func:`ode_error`.
+* SDE near the optimum (Theorem 5): :func:`sde_stationary_variance`,
+  :func:`sde_stationary_error`, with fourth moments exact or estimated.
+* The three phases from a saddle (Props. 10, 8, 6): :func:`phase_durations`.
+* The exact delay-stability boundary: :func:`stability_threshold`,
+  :func:`pca_threshold`, :func:`stability_threshold_asymptote`.
+* The queuing model (Mitliagkas et al.): :func:`staleness_pmf`,
+  :func:`implicit_momentum`.
+
 Delay-stability boundary
 ------------------------
 Linearising eq. 5 at the optimum gives one scalar recurrence per mode,
@@ -8,11 +17,10 @@ Linearising eq. 5 at the optimum gives one scalar recurrence per mode,
 
 with a = λ1 − λi for the tangential modes (i ≥ 2) and a = 2 λ1 for the radial
 mode (the length of the unnormalised iterate). Its characteristic equation,
-for every τ ≥ 0, is
+for every τ ≥ 0, is z^τ A(z) + c B(z) = 0 with A(z) = (z − 1)(z − μ) and
+B(z) = z (Nesterov's look-ahead gradient gives B(z) = (1 + μ) z − μ).
 
-    z^{τ−1} (z − 1)(z − μ) + c = 0.
-
-A root on the unit circle z = e^{iθ} needs |e^{iθ} − 1| |e^{iθ} − μ| = c (which
+A root on the unit circle z = e^{iθ} needs |A(e^{iθ})| = c |B(e^{iθ})| (which
 fixes the crossing frequencies θ) and a phase condition that gives the delays
 at which it happens. :func:`stability_threshold` takes the first such delay and
 then *checks* the answer with the companion-matrix spectral radius on both
@@ -27,6 +35,17 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "METHODS",
+    "ode_solution",
+    "ode_error",
+    "gaussian_fourth_moments",
+    "fourth_moments_from_samples",
+    "sde_stationary_variance",
+    "sde_stationary_error",
+    "phase_durations",
+    "staleness_pmf",
+    "staleness_mean",
+    "implicit_momentum",
     "characteristic_coefficients",
     "spectral_radius",
     "stability_threshold",
@@ -39,73 +58,96 @@ _VERIFY_MAX = 600  # companion matrices up to this degree are checked (< 0.1 s e
 _MARGIN = 1e-9  # a spectral radius within this of 1 counts as on the circle (unstable)
 
 
-def characteristic_coefficients(momentum: float, c: float, delay: int) -> np.ndarray:
-    """Coefficients (highest power first) of z^{τ+1} − (1+μ) z^τ + μ z^{τ−1} + c.
+METHODS = ("heavy_ball", "nesterov")
 
-    For τ = 0 the polynomial is z² − (1 + μ − c) z + μ.
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def characteristic_coefficients(momentum: float, c: float, delay: int, method: str = "heavy_ball") -> np.ndarray:
+    """Coefficients (highest power first) of z^τ A(z) + c B(z), A(z) = (z − 1)(z − μ).
+
+    Heavy ball (eq. 5), x_{k+1} = (1+μ)x_k − μx_{k−1} − c x_{k−τ}: B(z) = z.
+    Nesterov, gradient at the stale look-ahead y = x + μ(x − x_prev):
+    x_{k+1} = (1+μ)x_k − μx_{k−1} − c[(1+μ)x_{k−τ} − μx_{k−τ−1}]: B(z) = (1+μ)z − μ.
+    (The heavy-ball polynomial carries an extra root at z = 0, harmless for stability.)
     """
-    if delay == 0:
-        return np.array([1.0, -(1.0 + momentum - c), momentum])
-    coef = np.zeros(delay + 2)
-    coef[0], coef[1] = 1.0, -(1.0 + momentum)
-    coef[2] += momentum
-    coef[-1] += c
+    _check_method(method)
+    coef = np.zeros(delay + 3)
+    coef[:3] = [1.0, -(1.0 + momentum), momentum]  # z^τ (z² − (1+μ) z + μ)
+    if method == "heavy_ball":
+        coef[-2] += c
+    else:
+        coef[-2] += c * (1.0 + momentum)
+        coef[-1] -= c * momentum
     return coef
 
 
-def spectral_radius(momentum: float, c: float, delay: int) -> float:
+def spectral_radius(momentum: float, c: float, delay: int, method: str = "heavy_ball") -> float:
     """Largest root modulus of the characteristic polynomial (companion matrix)."""
-    return float(np.max(np.abs(np.roots(characteristic_coefficients(momentum, c, delay)))))
+    roots = np.roots(characteristic_coefficients(momentum, c, delay, method))
+    return float(np.max(np.abs(roots))) if roots.size else 0.0
 
 
-def _gain(theta: np.ndarray, mu: float) -> np.ndarray:
-    """|e^{iθ} − 1| |e^{iθ} − μ|."""
+def _a_abs(theta: np.ndarray, mu: float) -> np.ndarray:
+    """|A(e^{iθ})| = |e^{iθ} − 1| |e^{iθ} − μ|."""
     return 2.0 * np.sin(theta / 2.0) * np.sqrt(1.0 - 2.0 * mu * np.cos(theta) + mu * mu)
 
 
-def _crossing_frequencies(mu: float, c: float) -> np.ndarray:
-    """All θ in (0, π] with |e^{iθ} − 1||e^{iθ} − μ| = c (bisection on sign changes)."""
+def _b_abs(theta: np.ndarray, mu: float, method: str) -> np.ndarray:
+    if method == "heavy_ball":
+        return np.ones_like(theta)
+    return np.abs((1.0 + mu) * np.exp(1j * theta) - mu)
+
+
+def _crossing_frequencies(mu: float, c: float, method: str) -> np.ndarray:
+    """All θ in (0, π] with |A(e^{iθ})| = c |B(e^{iθ})| (bisection on sign changes)."""
     grid = np.unique(np.concatenate([np.pi * np.logspace(-12, 0, 3000), np.linspace(0, np.pi, 3000)[1:]]))
-    f = _gain(grid, mu) - c
+
+    def gap(theta):
+        return _a_abs(theta, mu) - c * _b_abs(theta, mu, method)
+
+    f = gap(grid)
     idx = np.flatnonzero(np.sign(f[:-1]) != np.sign(f[1:]))
     roots = []
     for i in idx:
-        lo, hi = grid[i], grid[i + 1]
-        flo = f[i]
+        lo, hi, flo = grid[i], grid[i + 1], f[i]
         for _ in range(80):
             mid = 0.5 * (lo + hi)
-            fm = _gain(np.array(mid), mu) - c
+            fm = gap(np.array(mid))
             if np.sign(fm) == np.sign(flo):
                 lo, flo = mid, fm
             else:
                 hi = mid
         roots.append(0.5 * (lo + hi))
-    if abs(f[-1]) < 1e-15:
-        roots.append(np.pi)
     return np.array(roots)
 
 
-def _first_crossing_delay(mu: float, c: float) -> float:
-    """Smallest real τ ≥ 0 at which a characteristic root lies on the unit circle."""
+def _first_crossing_delay(mu: float, c: float, method: str) -> float:
+    """Smallest real τ ≥ 0 at which a characteristic root lies on the unit circle.
+
+    On z = e^{iθ}: z^τ A(z) = −c B(z), so τθ + arg A = π + arg B (mod 2π).
+    """
     best = math.inf
-    for theta in _crossing_frequencies(mu, c):
-        # arg(e^{iθ} − 1) = π/2 + θ/2 on (0, 2π); phase condition:
-        # (τ − 1) θ + π/2 + θ/2 + arg(e^{iθ} − μ) = π (mod 2π)
-        phi = math.atan2(math.sin(theta), math.cos(theta) - mu)
-        tau0 = 1.0 + (math.pi / 2 - theta / 2 - phi) / theta
+    for theta in _crossing_frequencies(mu, c, method):
+        z = complex(math.cos(theta), math.sin(theta))
+        arg_a = math.pi / 2 + theta / 2 + math.atan2(math.sin(theta), math.cos(theta) - mu)
+        arg_b = theta if method == "heavy_ball" else math.atan2(((1 + mu) * z - mu).imag, ((1 + mu) * z - mu).real)
+        tau0 = (math.pi + arg_b - arg_a) / theta
         period = 2.0 * math.pi / theta
-        if tau0 < 0:
-            tau0 += period * math.ceil(-tau0 / period)
+        tau0 -= period * math.floor(tau0 / period)  # smallest non-negative solution
         best = min(best, tau0)
     return best
 
 
-def _threshold_one(mu: float, c: float, verify: bool) -> int:
+def _threshold_one(mu: float, c: float, verify: bool, method: str) -> int:
     if not (-1.0 < mu < 1.0) or not c > 0:
         raise ValueError(f"need -1 < momentum < 1 and c = lr * a > 0; got momentum={mu!r}, c={c!r}")
-    if spectral_radius(mu, c, 0) >= 1.0:
+    if spectral_radius(mu, c, 0, method) >= 1.0 - _MARGIN:
         return -1  # unstable even without delay
-    tau_c = _first_crossing_delay(mu, c)
+    tau_c = _first_crossing_delay(mu, c, method)
     if not math.isfinite(tau_c):  # pragma: no cover - c > 0 always crosses below 2(1+μ)
         raise RuntimeError(f"no stability crossing found for momentum={mu}, c={c}")
     star = int(math.ceil(tau_c)) - 1
@@ -115,8 +157,8 @@ def _threshold_one(mu: float, c: float, verify: bool) -> int:
     # (a root exactly on the circle) can be misplaced by rounding, so let the
     # roots move τ* by a step or two. A root on the circle counts as unstable.
     for _ in range(3):
-        below_stable = star < 0 or spectral_radius(mu, c, star) < 1.0 - _MARGIN
-        above_stable = spectral_radius(mu, c, star + 1) < 1.0 - _MARGIN
+        below_stable = star < 0 or spectral_radius(mu, c, star, method) < 1.0 - _MARGIN
+        above_stable = spectral_radius(mu, c, star + 1, method) < 1.0 - _MARGIN
         if below_stable and not above_stable:
             return star
         star += 1 if above_stable else -1
@@ -126,7 +168,7 @@ def _threshold_one(mu: float, c: float, verify: bool) -> int:
     )
 
 
-def stability_threshold(momentum: Any, c: Any, *, verify: bool = True) -> np.ndarray:
+def stability_threshold(momentum: Any, c: Any, *, method: str = "heavy_ball", verify: bool = True) -> np.ndarray:
     """τ*(μ, c): the largest delay for which the linearised mode is stable.
 
     Every delay 0 ≤ τ ≤ τ* is stable; τ* + 1 is not. Returns -1 where even
@@ -135,20 +177,26 @@ def stability_threshold(momentum: Any, c: Any, *, verify: bool = True) -> np.nda
     Args:
       momentum: μ, any shape, in (-1, 1).
       c: the mode's gain η·a > 0, broadcastable against ``momentum``.
+      method: ``"heavy_ball"`` (eq. 5) or ``"nesterov"`` (stale look-ahead gradient).
       verify: check each answer with companion-matrix roots at τ* and τ* + 1.
 
     Returns:
       Integer array of the broadcast shape.
     """
+    _check_method(method)
     mu, cc = np.broadcast_arrays(np.asarray(momentum, float), np.asarray(c, float))
     out = np.empty(mu.shape, dtype=np.int64)
     for idx in np.ndindex(mu.shape):
-        out[idx] = _threshold_one(float(mu[idx]), float(cc[idx]), verify)
+        out[idx] = _threshold_one(float(mu[idx]), float(cc[idx]), verify, method)
     return out
 
 
 def stability_threshold_asymptote(momentum: Any, c: Any) -> np.ndarray:
-    """Small-gain limit π (1 − μ) / (2 c) of τ* (delayed feedback ẋ = −c x(t − τ)/(1−μ))."""
+    """Small-gain limit π (1 − μ) / (2 c) of τ*, for heavy ball and Nesterov alike.
+
+    As c → 0 the crossing frequency θ ≈ c/(1 − μ) → 0 and both recurrences tend
+    to delayed feedback ẋ = −c x(t − τ)/(1 − μ), stable iff cτ/(1 − μ) < π/2.
+    """
     return np.pi * (1.0 - np.asarray(momentum, float)) / (2.0 * np.asarray(c, float))
 
 
@@ -176,3 +224,140 @@ def pca_threshold(eigenvalues: Any, momentum: Any, lr: float, *, verify: bool = 
         stiff = np.argmin(per_mode, axis=-1)
         stability_threshold(mu, lr * a[stiff], verify=True)
     return per_mode.min(axis=-1)
+
+
+# ---------------------------------------------------------------------------- ODE
+def ode_solution(eigenvalues: Any, h0: Any, t: Any, momentum: float = 0.0) -> np.ndarray:
+    """Theorem 3's ODE limit V̇ = (ΣV − VᵀΣV V)/(1 − μ), solved in the eigenbasis.
+
+    h_i(t) = h_i(0) e^{λ_i t/(1−μ)} / (Σ_j h_j(0)² e^{2 λ_j t/(1−μ)})^{1/2}, with t = kη
+    (ODE time) and the start normalised to the unit sphere. Computed in log
+    space, so long times do not overflow.
+
+    Args:
+      eigenvalues: (d,) spectrum.
+      h0: (d,) start in the eigenbasis (non-zero).
+      t: (T,) ODE times.
+      momentum: μ.
+
+    Returns:
+      (T, d) the direction h(t).
+    """
+    lam = np.asarray(eigenvalues, float)
+    h0 = np.asarray(h0, float)
+    h0 = h0 / np.linalg.norm(h0)
+    t = np.atleast_1d(np.asarray(t, float))
+    log_w = np.where(h0 != 0, np.log(np.abs(h0) + (h0 == 0)), -np.inf)[None, :] + t[:, None] * lam[None, :] / (1 - momentum)
+    top = np.max(log_w, axis=1, keepdims=True)
+    w = np.exp(log_w - top)
+    return np.sign(h0)[None, :] * w / np.sqrt(np.sum(w * w, axis=1, keepdims=True))
+
+
+def ode_error(eigenvalues: Any, h0: Any, t: Any, momentum: float = 0.0) -> np.ndarray:
+    """sin²∠(h(t), q1) = 1 − h_1(t)² along the ODE solution; shape (T,)."""
+    return 1.0 - ode_solution(eigenvalues, h0, t, momentum)[:, 0] ** 2
+
+
+# ---------------------------------------------------------------------------- SDE
+def gaussian_fourth_moments(eigenvalues: Any) -> np.ndarray:
+    """α²_ij = E[Y_i² Y_j²] for Gaussian data: λ_i λ_j off the diagonal, 3 λ_i² on it."""
+    lam = np.asarray(eigenvalues, float)
+    alpha = np.outer(lam, lam)
+    np.fill_diagonal(alpha, 3 * lam**2)
+    return alpha
+
+
+def fourth_moments_from_samples(samples: Any) -> np.ndarray:
+    """Plug-in estimate of α²_ij = E[Y_i² Y_j²] from (n, d) samples in the eigenbasis."""
+    y2 = np.asarray(samples, float) ** 2
+    return y2.T @ y2 / y2.shape[0]
+
+
+def sde_stationary_variance(eigenvalues: Any, momentum: Any, alpha2: Any = None) -> np.ndarray:
+    """Theorem 5: stationary Var(U_i) = α²_{i1} / (2 (1 − μ)(λ1 − λi)) for modes i ≥ 2.
+
+    U_i = h_i/√η follows dU_i = −(λ1 − λi)/(1−μ) U_i dt + α_{i1}/(1−μ) dB near q1.
+
+    Args:
+      eigenvalues: (d,) spectrum with λ1 > λ2.
+      momentum: μ, any shape.
+      alpha2: (d, d) fourth moments α²_ij; default Gaussian (λ_i λ_j).
+
+    Returns:
+      (..., d − 1) variances for modes 2 … d.
+    """
+    lam = np.asarray(eigenvalues, float)
+    a2 = gaussian_fourth_moments(lam) if alpha2 is None else np.asarray(alpha2, float)
+    mu = np.asarray(momentum, float)[..., None]
+    return a2[1:, 0] / (2.0 * (1.0 - mu) * (lam[0] - lam[1:]))
+
+
+def sde_stationary_error(eigenvalues: Any, momentum: Any, lr: Any, alpha2: Any = None) -> np.ndarray:
+    """Stationary E[sin²∠(v, q1)] ≈ η Σ_{i≥2} α²_{i1} / (2 (1 − μ)(λ1 − λi)).
+
+    ``momentum`` and ``lr`` broadcast against each other.
+    """
+    var = sde_stationary_variance(eigenvalues, momentum, alpha2).sum(axis=-1)
+    return np.asarray(lr, float) * var
+
+
+# -------------------------------------------------------------------------- phases
+def phase_durations(eigenvalues: Any, momentum: Any, lr: Any, *, delta: float = 0.1, eps: float | None = None,
+                    alpha2: Any = None) -> dict[str, np.ndarray]:
+    """ODE-time durations of the three phases from the saddle q2 (Props. 10, 8, 6).
+
+    With κ = (λ1 − λ2)/(1 − μ), the slowest rate, and s∞ the stationary error:
+
+    * escape, sin² from 1 to 1 − δ. Near q2 the q1-coordinate U = h1/√η is an
+      unstable OU process, dU = κ U dt + α12/(1−μ) dB, from U = 0. Its
+      variance reaches δ/η after (1/2κ) log(1 + 2δ(1−μ)(λ1−λ2)/(η α²_12)).
+    * traverse, sin² from 1 − δ to δ, along the ODE restricted to (q1, q2):
+      tan²∠ shrinks as e^{−2κt}, so (1/κ) log((1 − δ)/δ).
+    * converge, sin² from δ down to ε > s∞, for the slowest mode relaxing to
+      its stationary level: (1/2κ) log((δ − s∞)/(ε − s∞)); default ε = 2 s∞.
+
+    Each is (1 − μ)/(2(λ1 − λ2)) times a logarithm (of 1/η for escape and
+    convergence), so momentum shortens escape and traverse in ODE time t = kη,
+    while the number of steps to converge to ε ∝ η barely changes. Divide by η for steps.
+
+    Returns:
+      dict with ``escape``, ``traverse``, ``converge`` and ``total`` (ODE time).
+    """
+    lam = np.asarray(eigenvalues, float)
+    mu = np.asarray(momentum, float)
+    eta = np.asarray(lr, float)
+    a2 = gaussian_fourth_moments(lam) if alpha2 is None else np.asarray(alpha2, float)
+    gap = lam[0] - lam[1]
+    kappa = gap / (1.0 - mu)
+    s_inf = sde_stationary_error(lam, mu, eta, a2)
+    eps_ = 2.0 * s_inf if eps is None else np.asarray(eps, float)
+    if not 0 < delta < 0.5 + 1e-12:
+        raise ValueError(f"delta must be in (0, 0.5], got {delta!r}")
+    if np.any(eps_ <= s_inf) or np.any(eps_ >= delta):
+        raise ValueError("eps must lie between the stationary error and delta")
+    escape = np.log1p(2.0 * delta * (1.0 - mu) * gap / (eta * a2[1, 0])) / (2.0 * kappa)
+    traverse = np.log((1.0 - delta) / delta) / kappa
+    converge = np.log((delta - s_inf) / (eps_ - s_inf)) / (2.0 * kappa)
+    return {"escape": escape, "traverse": np.broadcast_to(traverse, np.shape(escape)).copy(),
+            "converge": converge, "total": escape + traverse + converge}
+
+
+# ------------------------------------------------------------------ queuing model
+def staleness_pmf(lags: Any, workers: Any) -> np.ndarray:
+    """P(τ = l) = (1/M)(1 − 1/M)^l: staleness under M workers with exponential times."""
+    lags = np.asarray(lags, float)
+    m = np.asarray(workers, float)
+    return (1.0 / m) * (1.0 - 1.0 / m) ** lags
+
+
+def staleness_mean(workers: Any) -> np.ndarray:
+    """Mean staleness M − 1 of the queuing model."""
+    return np.asarray(workers, float) - 1.0
+
+
+def implicit_momentum(workers: Any) -> np.ndarray:
+    """Mitliagkas et al.: asynchrony with M workers acts like momentum 1 − 1/M.
+
+    In expectation, E[x_{t+1} − x_t] = (1 − 1/M) E[x_t − x_{t−1}] − (η/M) E∇f(x_t).
+    """
+    return 1.0 - 1.0 / np.asarray(workers, float)

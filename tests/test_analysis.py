@@ -52,3 +52,79 @@ def test_band_and_late_average(pca):
     assert b.lo <= b.mean <= b.hi and b.stderr > 0
     np.testing.assert_array_equal(analysis.at_step(res, 50), res["error"][..., 5])
     assert analysis.diverged_fraction(res).shape == (1,)
+
+
+def test_hitting_times_interpolate():
+    steps = np.array([0.0, 10.0, 20.0, 30.0])
+    err = np.array([[1.0, 0.8, 0.4, 0.1], [1.0, 0.9, 0.9, 0.9]])
+    t = analysis.hitting_times(err, steps, 0.6)
+    assert t[0] == pytest.approx(15.0) and np.isnan(t[1])
+
+
+def test_aligned_mean_undoes_random_shifts():
+    """Shifted copies of one sigmoid average to a flat curve; aligned, they give it back."""
+    steps = np.arange(0.0, 400.0, 1.0)
+    shape = lambda t: 1.0 / (1.0 + np.exp((t - 200.0) / 10.0))  # noqa: E731
+    shifts = np.random.default_rng(0).uniform(-60, 60, size=50)
+    err = np.stack([shape(steps - s) for s in shifts])
+    lags, mean = analysis.aligned_mean(err, steps, level=0.5)
+    np.testing.assert_allclose(mean, shape(lags + 200.0), atol=2e-3)
+
+
+def test_phase_times_of_a_clean_trajectory():
+    steps = np.arange(0.0, 100.0)
+    err = np.clip(1.0 - steps / 50.0, 0.001, 1.0)  # linear descent
+    ph = analysis.phase_times(err[None], steps, delta=0.1, eps=0.05)
+    assert ph["escape"][0] == pytest.approx(5.0) and ph["traverse"][0] == pytest.approx(40.0)
+    assert ph["converge"][0] == pytest.approx(2.5)
+
+
+def test_power_law_fit_recovers_exponent():
+    x = np.array([0.05, 0.1, 0.2, 0.3])
+    y = 3.0 * x**1.5
+    fit = analysis.fit_power_law(x, y)
+    assert fit.exponent == pytest.approx(1.5) and fit.prefactor == pytest.approx(3.0)
+    boot = y[None] * np.exp(np.random.default_rng(0).normal(0, 0.02, size=(300, 4)))
+    fit_b = analysis.fit_power_law(x, y, boot)
+    assert fit_b.exponent_ci[0] < 1.5 < fit_b.exponent_ci[1]
+
+
+def test_threshold_exponent_from_a_sweep(pca):
+    """Measured thresholds scale in (1 − μ) like the exact stability boundary, not like (1 − μ)².
+
+    (At η = 1e-3 and μ ≥ 0.8 the boundary's own local exponent is about 1.27:
+    the small-gain asymptote, exponent 1, needs ηa ≪ 1 − μ.)"""
+    from asyncjax import theory
+
+    mus = np.array([0.8, 0.9, 0.95])
+    res = aj.sweep(pca, aj.Grid(momentum=mus, delay=range(0, 101, 5), lr=1e-3, seed=range(12)),
+                   steps=8000, record_every=200)
+    thr = analysis.threshold_delays(analysis.late_average(res), res.coords["delay"], n_boot=200)
+    fit = analysis.fit_power_law(1 - mus, thr.threshold, thr.boot)
+    pred = analysis.fit_power_law(1 - mus, theory.pca_threshold(pca.eigenvalues, mus, 1e-3))
+    assert abs(fit.exponent - pred.exponent) < 0.25
+    assert fit.exponent_ci[1] < 1.6  # the paper's sufficient condition τ ∝ (1 − μ)² is far from tight
+
+
+def test_implicit_momentum_from_simulated_mean_trajectories():
+    """Async-SGD with geometric staleness behaves like momentum 1 − 1/M (Mitliagkas et al.).
+
+    8000 seeds, fixed; the assertion is on the seed-bootstrap interval. The
+    start lies off q1 along the fast mode q4 so the mean trajectory bends
+    within a few steps; that is what lets the fit tell momentum from step size.
+    """
+    lam = np.array([4.0, 3.0, 2.0, 1.0])
+    direction = lambda v: v * lam - np.sum(v * v * lam, -1, keepdims=True) * v  # noqa: E731
+    v0 = np.array([1.0, 0.0, 0.0, 0.5]) / np.sqrt(1.25)
+    res = aj.sweep(aj.StreamingPCA(lam), aj.Grid(workers=[4.0, 8.0], lr=0.01, seed=range(8000)),
+                   steps=100, record_every=1, init=v0, delay_model="geometric", record_iterates=True)
+    fits = [analysis.implicit_momentum_fit(res["iterates"][i], direction, 0.01, n_boot=100) for i in range(2)]
+    for fit, m in zip(fits, (4, 8)):
+        assert fit.momentum_ci[0] < 1 - 1 / m < fit.momentum_ci[1]
+        assert fit.gradient_scale == pytest.approx(1 - fit.momentum)
+    assert fits[1].momentum_ci[0] > 0.5  # clearly momentum, not plain SGD
+
+
+def test_implicit_momentum_input_check():
+    with pytest.raises(ValueError, match="iterates must be"):
+        analysis.implicit_momentum_fit(np.zeros((10, 2, 3)), lambda v: v, 0.1)

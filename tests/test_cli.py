@@ -112,3 +112,17 @@ def test_bench_quick_writes_json(tmp_path):
     for name in ("asyncjax", "asyncjax_independent", "numpy_batched", "python_loop"):
         assert saved["results"][name]["traj_steps_per_s"] > 0
     assert out["speedup"]["asyncjax_vs_python_loop"] > 1
+
+
+def test_reproduce_stationary_quick(tmp_path):
+    out = tmp_path / "stat"
+    assert main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert {"momentum", "lr", "simulated", "theory"} <= set(s)
+    n = len(s["momentum"])
+    assert n == 10 and len(set(s["lr"])) == 2 and 0.0 in s["momentum"]
+    ratio = np.array(s["simulated"]) / np.array(s["theory"])
+    assert np.all(np.abs(ratio - 1) < 0.1), ratio  # 200 seeds: SE about 2%, see the slow test for 1000
+    for png in ("stationary_vs_theory.png", "ode_overlay.png"):
+        assert (out / png).exists()
+    assert len(s["ode_overlay"]) == 4

@@ -6,8 +6,13 @@ Quick start::
     pca = aj.StreamingPCA([4.0, 3.0, 2.0, 1.0])
     grid = aj.Grid(momentum=[0.7, 0.9], delay=range(0, 151, 10), lr=5e-4, seed=range(100))
     res = aj.sweep(pca, grid, steps=20_000, record_every=500)
+    aj.theory.pca_threshold(pca.eigenvalues, [0.7, 0.9], 5e-4)   # predicted thresholds
+
+Modules: ``analysis`` and ``theory`` (re-exported here), ``plotting``, ``config``,
+``reproduce`` and ``bench`` (import them by name).
 """
 
+from asyncjax import analysis, theory
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
 from asyncjax.problems import StreamingPCA
@@ -17,6 +22,8 @@ from asyncjax.sweep import Grid, sweep
 
 __all__ = [
     "__version__",
+    "analysis",
+    "theory",
     "DELAY_MODELS",
     "DelayModel",
     "Grid",

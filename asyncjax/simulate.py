@@ -18,7 +18,6 @@ the same seed gives bit-identical trajectories (tested).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, NamedTuple

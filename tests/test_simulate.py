@@ -1,7 +1,6 @@
 """The simulator against a NumPy loop of eq. 5, and its invariances."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import reference_msgd, sin2

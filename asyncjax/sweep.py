@@ -107,7 +107,6 @@ class Grid:
 class _Plan:
     seeds: np.ndarray  # (S,)
     hyper: Params  # of (H,) NumPy arrays
-    hyper_dims: tuple[str, ...]
     chunk_seeds: int  # S_c (padded for sharding)
     chunk_hyper: int  # H_c
     shard_axis: str | None  # "seed", "hyper" or None
@@ -141,8 +140,9 @@ def _pad(a: np.ndarray, n: int) -> np.ndarray:
 
 def _bytes_per_trajectory(cfg: SimConfig, d: int, itemsize: int) -> int:
     state = (cfg.buffer + 3) * d * itemsize + 8
-    outputs = 2 * cfg.n_records * itemsize + d * itemsize + 4
-    return 2 * state + outputs  # x2: the scan carries a copy while it updates
+    per_record = (2 + (d if cfg.record_iterates else 0)) * itemsize
+    outputs = cfg.n_records * per_record + d * itemsize + 4
+    return 2 * (state + outputs)  # x2: the scan carries a copy while it updates; outputs are stacked
 
 
 def _default_chunk(cfg: SimConfig, d: int, itemsize: int, devices: Sequence[Any]) -> int:
@@ -156,7 +156,7 @@ def _default_chunk(cfg: SimConfig, d: int, itemsize: int, devices: Sequence[Any]
     return max(1, budget * len(devices) // _bytes_per_trajectory(cfg, d, itemsize))
 
 
-def _make_plan(seeds: np.ndarray, hyper: Params, hyper_dims, chunk: int, n_dev: int) -> _Plan:
+def _make_plan(seeds: np.ndarray, hyper: Params, chunk: int, n_dev: int) -> _Plan:
     S, H = seeds.size, hyper.momentum.size
     if H <= chunk:
         h_c, s_c = H, min(S, max(1, chunk // H))
@@ -168,7 +168,7 @@ def _make_plan(seeds: np.ndarray, hyper: Params, hyper_dims, chunk: int, n_dev: 
             axis, s_c = "seed", math.ceil(s_c / n_dev) * n_dev
         elif h_c >= n_dev:
             axis, h_c = "hyper", math.ceil(h_c / n_dev) * n_dev
-    return _Plan(seeds, hyper, hyper_dims, s_c, h_c, axis)
+    return _Plan(seeds, hyper, s_c, h_c, axis)
 
 
 @lru_cache(maxsize=64)
@@ -300,7 +300,7 @@ def sweep(
     itemsize = jnp.dtype(jnp.result_type(float)).itemsize
     chunk = chunk_size or _default_chunk(cfg, problem.d, itemsize, devices)
     chunk = check_int(chunk, "chunk_size", minimum=1)
-    plan = _make_plan(seeds, hyper, hyper_dims, chunk, len(devices))
+    plan = _make_plan(seeds, hyper, chunk, len(devices))
     fn = _sharded(cfg, devices if plan.shard_axis else devices[:1], plan.shard_axis)
 
     attrs = {

@@ -13,6 +13,7 @@ Modules: ``analysis`` and ``theory`` (re-exported here), ``plotting``, ``config`
 """
 
 from asyncjax import analysis, theory
+from asyncjax._devices import use_cpu_cores
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
 from asyncjax.problems import StreamingPCA
@@ -38,4 +39,5 @@ __all__ = [
     "get_delay_model",
     "simulate",
     "sweep",
+    "use_cpu_cores",
 ]

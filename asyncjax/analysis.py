@@ -332,13 +332,15 @@ def fit_power_law(x: Any, y: Any, y_boot: Any = None, level: float = 0.95) -> Po
       x: (n,) positive abscissae, e.g. 1 − μ or η.
       y: (n,) positive values, e.g. threshold delays.
       y_boot: (B, n) bootstrap replicates of y (e.g. :attr:`Thresholds.boot`); without
-        them the interval is the ±t·SE of the regression slope.
+        them the interval is the slope ± t·SE of the regression (95% only).
     """
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
     if lx.size < 2:
         raise ValueError("need at least two points to fit a power law")
     p, c = np.polyfit(lx, ly, 1)
     alpha = (1 - level) / 2
+    if y_boot is None and level != 0.95:
+        raise ValueError("without bootstrap replicates only a 95% interval is available")
     if y_boot is not None:
         yb = np.log(np.asarray(y_boot, float))
         slopes = np.polyfit(lx, yb.T, 1)[0]
@@ -349,6 +351,9 @@ def fit_power_law(x: Any, y: Any, y_boot: Any = None, level: float = 0.95) -> Po
         resid = ly - (p * lx + c)
         dof = max(lx.size - 2, 1)
         se = sqrt(np.sum(resid**2) / dof / np.sum((lx - lx.mean()) ** 2))
-        tq = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}.get(dof, 2.0)
+        # Student-t 97.5% quantiles; between table entries the smaller dof is used (wider)
+        table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+                 9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042, 60: 2.000, 120: 1.980}
+        tq = table[max(k for k in table if k <= dof)]
         lo, hi = p - tq * se, p + tq * se
     return PowerLaw(float(p), float(np.exp(c)), (float(lo), float(hi)))

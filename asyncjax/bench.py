@@ -31,6 +31,7 @@ import numpy as np
 
 from asyncjax.delays import get_delay_model
 from asyncjax.problems import StreamingPCA
+from asyncjax.results import write_json
 from asyncjax.simulate import Params, SimConfig, default_init
 from asyncjax.sweep import _sharded
 
@@ -192,8 +193,6 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
     for k, v in out["speedup"].items():
         log(f"{k}: {v:.1f}x")
     if json_path:
-        from asyncjax.results import write_json
-
         write_json(json_path, out)
         log(f"wrote {json_path}")
     return out

@@ -13,22 +13,10 @@ ASYNCJAX_CPU_DEVICES to change that).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-
-def _use_cpu_cores() -> None:
-    """One CPU device per core, before JAX initialises its backends."""
-    import jax
-
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return
-    n = os.environ.get("ASYNCJAX_CPU_DEVICES") or str(os.cpu_count() or 1)
-    try:
-        jax.config.update("jax_num_cpu_devices", int(n))
-    except (RuntimeError, ValueError):  # backends already up, or a bad value: keep the default
-        pass
+from asyncjax._devices import use_cpu_cores
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,7 +114,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _use_cpu_cores()
+    use_cpu_cores()
     commands = {"reproduce": _cmd_reproduce, "run": _cmd_run, "plot": _cmd_plot, "bench": _cmd_bench}
     try:
         return commands[args.command](args)

@@ -32,7 +32,6 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     if seeds is not None and seeds < 2:
         raise ValueError(f"--seeds must be at least 2 (bands and intervals need them), got {seeds}")
     for sw in sweeps:
-        sw["grid"], sw["run"] = dict(sw["grid"]), dict(sw["run"])
         if quick:
             if "seeds" in quick_cfg:
                 sw["grid"]["seeds"] = min(quick_cfg["seeds"], sw["grid"]["seeds"])

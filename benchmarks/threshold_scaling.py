@@ -9,13 +9,13 @@ seed-bootstrap interval, next to the exact stability boundary's.
 """
 
 import argparse
-import os
 import time
 
 import jax
 
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    jax.config.update("jax_num_cpu_devices", int(os.environ.get("ASYNCJAX_CPU_DEVICES", os.cpu_count() or 1)))
+from asyncjax import use_cpu_cores
+
+use_cpu_cores()  # before JAX touches a device
 
 import numpy as np  # noqa: E402
 

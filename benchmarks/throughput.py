@@ -8,12 +8,10 @@ the same code.
 """
 
 import argparse
-import os
 
-import jax
+from asyncjax import use_cpu_cores
 
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    jax.config.update("jax_num_cpu_devices", int(os.environ.get("ASYNCJAX_CPU_DEVICES", os.cpu_count() or 1)))
+use_cpu_cores()  # before JAX touches a device
 
 from asyncjax.bench import run_benchmark  # noqa: E402
 

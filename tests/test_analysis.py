@@ -128,3 +128,11 @@ def test_implicit_momentum_from_simulated_mean_trajectories():
 def test_implicit_momentum_input_check():
     with pytest.raises(ValueError, match="iterates must be"):
         analysis.implicit_momentum_fit(np.zeros((10, 2, 3)), lambda v: v, 0.1)
+
+
+def test_power_law_regression_interval_only_at_95():
+    x, y = np.array([1.0, 2.0, 4.0, 8.0]), np.array([1.0, 2.1, 3.9, 8.2])
+    fit = analysis.fit_power_law(x, y)
+    assert fit.exponent_ci[0] < fit.exponent < fit.exponent_ci[1]
+    with pytest.raises(ValueError, match="95%"):
+        analysis.fit_power_law(x, y, level=0.9)

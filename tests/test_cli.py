@@ -126,3 +126,13 @@ def test_reproduce_stationary_quick(tmp_path):
     for png in ("stationary_vs_theory.png", "ode_overlay.png"):
         assert (out / png).exists()
     assert len(s["ode_overlay"]) == 4
+
+
+def test_use_cpu_cores_is_a_no_op_once_jax_is_running():
+    import jax
+
+    import asyncjax as aj
+
+    before = len(jax.devices())
+    aj.use_cpu_cores(7)  # backends are up (conftest asked for 4 devices): nothing changes
+    assert len(jax.devices()) == before == 4

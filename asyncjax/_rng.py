@@ -18,10 +18,11 @@ import jax
 import jax.numpy as jnp
 from jax.extend.random import threefry_2x32
 
-__all__ = ["stream_keys", "words", "uniforms", "erfinv_uniform", "normals", "signs"]
+__all__ = ["stream_keys", "words", "uniforms", "erfinv_uniform", "normals", "signs", "indices"]
 
 DATA_STREAM = 0
 DELAY_STREAM = 1
+INIT_STREAM = 2  # a problem's random start (e.g. an MLP's weights)
 
 
 def stream_keys(seeds: jax.Array, stream: int) -> jax.Array:
@@ -98,3 +99,9 @@ def signs(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
     """(b, n) Rademacher ±1 from the top bit of each word."""
     w = words(key, steps, n)
     return jnp.where((w >> 31) == 1, jnp.asarray(1.0, dtype), jnp.asarray(-1.0, dtype))
+
+
+def indices(key: jax.Array, steps: jax.Array, m: int, n: int) -> jax.Array:
+    """(b, m) int32 row indices, uniform on {0, …, n − 1} with replacement (a minibatch per step)."""
+    u = uniforms(key, steps, m, jnp.float32)
+    return jnp.minimum(jnp.floor(u * n).astype(jnp.int32), n - 1)

@@ -27,8 +27,9 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._validate import as_float_array, py
+from asyncjax.problems.base import Problem
 
-__all__ = ["StreamingPCA", "PCAOperands"]
+__all__ = ["StreamingPCA", "PCAOperands", "sample_block", "seq_sum", "sin2_and_norm"]
 
 Distribution = Literal["gaussian", "rademacher", "uniform", "dataset"]
 _SYNTHETIC = ("gaussian", "rademacher", "uniform")
@@ -61,8 +62,13 @@ def _check_spectrum(eigenvalues: np.ndarray, *, allow_zero: bool) -> None:
         )
 
 
-class StreamingPCA:
+class StreamingPCA(Problem):
     """Streaming PCA: maximise v^T Σ v on the sphere from samples X with E[X X^T] = Σ.
+
+    The stochastic gradient is eq. 5's: the update direction is
+    (I − v vᵀ) X Xᵀ v (an ascent direction; :meth:`grad` returns its negative,
+    the gradient of the loss the engine minimises). Simulated in the
+    eigenbasis of Σ; metrics ``error`` = sin²∠(v, q1) and ``norm`` = ‖v‖.
 
     Build one with the constructor (spectrum given, simulated in its eigenbasis),
     :meth:`from_covariance` (any symmetric positive-definite Σ) or
@@ -74,6 +80,12 @@ class StreamingPCA:
         X = Q Λ^{1/2} r with i.i.d. unit-variance entries r: ``"rademacher"``
         (±1) or ``"uniform"`` (on [-√3, √3]).
     """
+
+    kind = "streaming_pca"
+    metric_docs = {
+        "error": "sin^2 of the angle between the iterate v_k and the top eigenvector q1",
+        "norm": "Euclidean norm of the iterate v_k",
+    }
 
     def __init__(self, eigenvalues: Any, distribution: Distribution = "gaussian"):
         lam = as_float_array("eigenvalues", eigenvalues, ndim=1)
@@ -156,11 +168,38 @@ class StreamingPCA:
     def d(self) -> int:
         return int(self.eigenvalues.size)
 
-    @property
     def static_key(self) -> tuple:
         """Hashable description of what the compiled code depends on."""
         n = 1 if self._data is None else self._data.shape[0]
         return ("pca", self.d, self.distribution, n)
+
+    def default_init(self) -> np.ndarray:
+        """The paper's start: the saddle q2 (e_2 in eigen-coordinates)."""
+        e2 = np.zeros(self.d)
+        e2[1] = 1.0
+        return e2
+
+    def to_internal(self, init: Any) -> np.ndarray:
+        return self.to_eigenbasis(init)
+
+    def from_internal(self, params: Any) -> np.ndarray:
+        return self.from_eigenbasis(params)
+
+    def sample(self, ops: PCAOperands, key: jax.Array, ks: jax.Array) -> jax.Array:
+        return sample_block(self.distribution, ops, key, ks)
+
+    def grad(self, ops: PCAOperands, params: jax.Array, batch: jax.Array, hp: Any) -> jax.Array:
+        """−(I − v vᵀ) X Xᵀ v for one observation X = ``batch`` (d,) at v = ``params``.
+
+        Written as (Xᵀv)² v − (Xᵀv) X, the exact negation of eq. 5's direction,
+        so that heavy ball reproduces eq. 5 bit for bit.
+        """
+        s = seq_sum(batch * params)  # Xᵀ v
+        return (s * s) * params - s * batch
+
+    def metrics(self, ops: PCAOperands, params: jax.Array) -> dict[str, jax.Array]:
+        err, nrm = sin2_and_norm(params)
+        return {"error": err, "norm": nrm}
 
     def operands(self, dtype: Any = None) -> PCAOperands:
         """The arrays passed to the jitted simulator (see :class:`PCAOperands`)."""

@@ -1,0 +1,115 @@
+"""The Problem protocol: what the engine needs to know about an optimisation problem.
+
+A problem has two halves, kept strictly apart:
+
+* a *static* half — shapes, the data model, minibatch size, any option that
+  changes the compiled code — summarised by :meth:`Problem.static_key`. Two
+  problems with equal keys compare equal and share compiled code.
+* :meth:`Problem.operands`: every array the pure functions need (a spectrum, a
+  data set, a start), passed to the jitted engine as an argument. A second
+  problem of the same shapes with other numbers compiles nothing.
+
+The pure functions (:meth:`init`, :meth:`sample`, :meth:`grad`,
+:meth:`metrics`) are written for ONE trajectory and must read arrays only from
+``ops`` (never from ``self``), since compiled code is shared by every problem
+with the same static key. The engine vmaps them over seeds and grid points.
+
+Conventions:
+
+* Parameters are a pytree of arrays (a (d,) vector, or an MLP's dict of
+  weights); the delay buffer keeps one ring per leaf.
+* :meth:`grad` is the stochastic gradient of the loss to *minimise*, evaluated
+  at (stale) parameters for one step's batch. Maximisation problems (streaming
+  PCA) return the negated ascent direction.
+* :meth:`sample` draws the data of a block of steps from the trajectory's data
+  stream; row i depends only on (key, ks[i]) (counter-based, see
+  :mod:`asyncjax._rng`), so results never depend on blocking or batching.
+* :meth:`metrics` returns scalars and always includes ``"error"``, the metric
+  that curves and thresholds use by default; :attr:`Problem.metric_docs` says
+  what each one is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import jax
+import numpy as np
+
+__all__ = ["Problem"]
+
+PyTree = Any
+
+
+class Problem:
+    """Base class of every problem (see the module docstring for the contract).
+
+    Class attributes:
+      kind: the name used in TOML (``[problem] kind = ...``) and metadata.
+      hp_names: the problem's own swept hyperparameters (grid axes), if any.
+      hp_defaults: their values when the grid does not set them.
+      metric_docs: metric name -> one-line definition (stored in results).
+      default_norm_bound: a trajectory whose parameter norm exceeds this is
+        frozen and flagged as diverged.
+    """
+
+    kind: ClassVar[str] = ""
+    hp_names: ClassVar[tuple[str, ...]] = ()
+    hp_defaults: ClassVar[Mapping[str, float]] = {}
+    metric_docs: ClassVar[Mapping[str, str]] = {}
+    default_norm_bound: ClassVar[float] = 1e3
+
+    # ------------------------------------------------------------ static half
+    def static_key(self) -> tuple:
+        """Hashable summary of everything that fixes shapes and compiled code."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.static_key() == other.static_key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.static_key()))
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable settings, enough to rebuild the problem."""
+        raise NotImplementedError
+
+    def check_hp(self, hp: Mapping[str, np.ndarray]) -> None:
+        """Validates the problem's swept values (each an (H,) float64 array)."""
+
+    # -------------------------------------------------------------- the start
+    def default_init(self) -> PyTree | None:
+        """The fixed start of every trajectory (NumPy pytree), or None for a random one.
+
+        None means :meth:`init` draws each seed's start from its init stream.
+        """
+        return None
+
+    def to_internal(self, init: Any) -> PyTree:
+        """Validates a user-given start and returns it in the simulated coordinates."""
+        raise ValueError(f"{type(self).__name__} does not take a user-given init")
+
+    def from_internal(self, params: Any) -> Any:
+        """Inverse of :meth:`to_internal` for (batched) parameters; identity by default."""
+        return params
+
+    # --------------------------------------------------- pure (traced) functions
+    def operands(self, dtype: Any) -> PyTree:
+        """The arrays the jitted engine receives (see the module docstring)."""
+        raise NotImplementedError
+
+    def init(self, ops: PyTree, key: jax.Array) -> PyTree:
+        """A random start for one trajectory; ``key`` is its (2,) uint32 init-stream key."""
+        raise NotImplementedError(f"{type(self).__name__} has a fixed start (default_init)")
+
+    def sample(self, ops: PyTree, key: jax.Array, ks: jax.Array) -> PyTree:
+        """The data of steps ``ks`` ((b,) int32) of one stream: a pytree with leading axis b."""
+        raise NotImplementedError
+
+    def grad(self, ops: PyTree, params: PyTree, batch: PyTree, hp: Mapping[str, jax.Array]) -> PyTree:
+        """Stochastic gradient of the loss at ``params`` for one step's ``batch``."""
+        raise NotImplementedError
+
+    def metrics(self, ops: PyTree, params: PyTree) -> dict[str, jax.Array]:
+        """Scalar metrics of one trajectory's parameters; includes ``"error"``."""
+        raise NotImplementedError

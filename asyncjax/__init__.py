@@ -12,25 +12,29 @@ Modules: ``analysis`` and ``theory`` (re-exported here), ``plotting``, ``config`
 ``reproduce`` and ``bench`` (import them by name).
 """
 
-from asyncjax import analysis, theory
+from asyncjax import analysis, optim, theory
 from asyncjax._devices import use_cpu_cores
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
-from asyncjax.problems import StreamingPCA
+from asyncjax.engine import Spec, Trace
+from asyncjax.optim import Optimizer
+from asyncjax.problems import Problem, StreamingPCA
 from asyncjax.results import Results
-from asyncjax.simulate import Params, SimConfig, Trace, compile_count, data_stream, delay_stream, simulate
+from asyncjax.simulate import compile_count, data_stream, delay_stream, simulate
 from asyncjax.sweep import Grid, sweep
 
 __all__ = [
     "__version__",
     "analysis",
+    "optim",
     "theory",
     "DELAY_MODELS",
     "DelayModel",
     "Grid",
-    "Params",
+    "Optimizer",
+    "Problem",
     "Results",
-    "SimConfig",
+    "Spec",
     "StreamingPCA",
     "Trace",
     "compile_count",

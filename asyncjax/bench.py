@@ -29,10 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asyncjax import _eq5_reference as reference
 from asyncjax.delays import get_delay_model
+from asyncjax.engine import Spec
+from asyncjax.optim import heavy_ball
 from asyncjax.problems import StreamingPCA
 from asyncjax.results import write_json
-from asyncjax.simulate import Params, SimConfig, default_init
 from asyncjax.sweep import _sharded
 
 __all__ = ["run_benchmark"]
@@ -53,27 +55,51 @@ def _best_of(fn: Callable[[], Any], repeats: int) -> float:
     return min(times)
 
 
-def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int, shared: bool) -> dict[str, Any]:
+def _sharded_reference(cfg: Any, devices: tuple, axis: str | None):
+    """The pre-engine eq. 5 simulator, compiled and split over devices like a sweep chunk."""
+    if axis is None:
+        return reference.jitted_batch(cfg)
+    from functools import partial
+
+    from jax.sharding import Mesh, PartitionSpec as P
+
+    out_2d = P("dev", None)
+    fn = jax.shard_map(partial(reference.simulate_batch, cfg), mesh=Mesh(np.array(devices), ("dev",)),
+                       in_specs=(P(), reference.Params(P(), P(), P()), P("dev"), P(), P()),
+                       out_specs=reference.Trace(out_2d, out_2d, out_2d, out_2d, None), check_vma=False)
+    return jax.jit(fn)
+
+
+def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int, shared: bool,
+                    engine: str = "engine") -> dict[str, Any]:
     problem = StreamingPCA(EIGENVALUES)
-    cfg = SimConfig("gaussian", steps, steps // 10, BUFFER, get_delay_model("constant"))
     mu, tau = np.meshgrid(MOMENTA, DELAYS, indexing="ij")
     if shared:
-        hyper = Params(mu.ravel(), np.full(mu.size, LR), tau.ravel())
+        hyper = {"momentum": mu.ravel(), "lr": np.full(mu.size, LR), "delay": tau.ravel()}
         seeds = np.arange(n_seeds)
     else:  # one point, every trajectory its own seed
-        hyper = Params(np.array([0.9]), np.array([LR]), np.array([80.0]))
+        hyper = {"momentum": np.array([0.9]), "lr": np.array([LR]), "delay": np.array([80.0])}
         seeds = np.arange(n_seeds * n_hyper_points)
     devices = tuple(jax.local_devices())
     axis = "seed" if len(devices) > 1 and seeds.size % len(devices) == 0 else None
-    fn = _sharded(cfg, devices if axis else devices[:1], axis)
     ops = problem.operands()
-    args = (ops, Params(*(jnp.asarray(a, ops.scale.dtype) for a in hyper)), jnp.asarray(seeds, jnp.int32),
-            jnp.asarray(default_init(problem), ops.scale.dtype), jnp.asarray(1e3, ops.scale.dtype))
+    dtype = ops.scale.dtype
+    x0 = jnp.asarray(problem.default_init(), dtype)
+    if engine == "engine":
+        spec = Spec(problem, heavy_ball(), get_delay_model("constant"), steps, steps // 10, BUFFER)
+        fn = _sharded(spec, devices if axis else devices[:1], axis)
+        args = (ops, {k: jnp.asarray(v, dtype) for k, v in hyper.items()}, jnp.asarray(seeds, jnp.int32), x0,
+                jnp.asarray(1e3, dtype))
+    else:
+        cfg = reference.SimConfig("gaussian", steps, steps // 10, BUFFER, get_delay_model("constant"))
+        fn = _sharded_reference(cfg, devices if axis else devices[:1], axis)
+        params = reference.Params(*(jnp.asarray(hyper[k], dtype) for k in ("momentum", "lr", "delay")))
+        args = (ops, params, jnp.asarray(seeds, jnp.int32), x0, jnp.asarray(1e3, dtype))
     t = time.perf_counter()
     jax.block_until_ready(fn(*args))
     first = time.perf_counter() - t
     best = _best_of(lambda: jax.block_until_ready(fn(*args)), repeats)
-    n_traj = seeds.size * hyper.momentum.size
+    n_traj = seeds.size * hyper["momentum"].size
     return {
         "trajectories": int(n_traj),
         "steps": steps,
@@ -175,6 +201,9 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
     res["asyncjax"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True)
     log(f"asyncjax (shared stream per seed): {res['asyncjax']['traj_steps_per_s']:.3g} traj-steps/s "
         f"(compile {res['asyncjax']['compile_s']:.2f} s)")
+    res["eq5_reference"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"],
+                                           shared=True, engine="reference")
+    log(f"pre-engine eq. 5 simulator, same workload: {res['eq5_reference']['traj_steps_per_s']:.3g} traj-steps/s")
     res["asyncjax_independent"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"],
                                                   shared=False)
     log(f"asyncjax (own noise per trajectory): {res['asyncjax_independent']['traj_steps_per_s']:.3g} traj-steps/s")
@@ -186,6 +215,7 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
     out["results"] = res
     out["speedup"] = {
         "asyncjax_vs_numpy": res["asyncjax"]["traj_steps_per_s"] / np_rate,
+        "engine_vs_eq5_reference": res["asyncjax"]["traj_steps_per_s"] / res["eq5_reference"]["traj_steps_per_s"],
         "asyncjax_vs_python_loop": res["asyncjax"]["traj_steps_per_s"] / loop_rate,
         "asyncjax_independent_vs_numpy": res["asyncjax_independent"]["traj_steps_per_s"] / np_rate,
         "asyncjax_independent_vs_python_loop": res["asyncjax_independent"]["traj_steps_per_s"] / loop_rate,

@@ -1,351 +1,187 @@
-"""The simulator: Async-MSGD on streaming PCA (Liu et al. 2018, eq. 5) in one ``lax.scan``.
+"""One trajectory at a time, and the checks every entry point shares.
 
-    v_{k+1} = v_k + μ (v_k − v_{k−1}) + η (I − v_s v_sᵀ) X_k X_kᵀ v_s,   v_s = v_{k−τ_k}
-
-The update of one trajectory (:func:`heavy_ball_step`) is written for a single
-iterate and vmapped twice: over seeds (S, each its own data stream) and over
-hyperparameter points (H, the data shared). The delay buffer is a ring of the
-last ``buffer`` iterates kept at batch level with shape (H, buffer, S, d): the
-newest iterates are written as one slab per point, and with a constant delay
-each point reads its stale iterates as one contiguous (S, d) slab. On the CI
-CPU that is 3x faster than the strided reads and writes a per-trajectory ring
-gets from vmap.
-
-Randomness is counter-based (:mod:`asyncjax._rng`): the observation X_k and the
-delay draw u_k of a trajectory with integer seed s are pure functions of (s, k).
-The noise is generated a block of steps at a time for speed, but the block
-size, chunk size, batch composition and device count never change a result:
-the same seed gives bit-identical trajectories (tested).
+:func:`simulate` runs the engine (:mod:`asyncjax.engine`) with a batch of one;
+:func:`asyncjax.sweep` runs grids of trajectories through the same compiled
+code. :func:`data_stream` and :func:`delay_stream` give the exact data and
+staleness a seed sees, to replay a trajectory outside JAX.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache, partial
-from typing import Any, NamedTuple
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
-from asyncjax import problems as _problems
-from asyncjax._validate import check_int, check_momentum, check_positive
+from asyncjax._validate import check_int, check_positive
 from asyncjax.delays import DelayModel, get_delay_model
-from asyncjax.problems import PCAOperands, StreamingPCA
+from asyncjax.engine import Spec, Trace, compile_count, jitted
+from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
+from asyncjax.problems.base import Problem
 
-__all__ = ["Params", "Trace", "SimConfig", "simulate", "heavy_ball_step", "compile_count", "data_stream", "delay_stream"]
-
-_NOISE_BLOCK_BYTES = 1 << 24  # cap on one block of pre-drawn observations (16 MiB)
-
-
-class Params(NamedTuple):
-    """Swept hyperparameters of one trajectory (scalars; traced, never baked in)."""
-
-    momentum: Any  # () μ
-    lr: Any  # () η
-    delay: Any  # () the delay model's parameter (τ for constant delays)
+__all__ = ["simulate", "data_stream", "delay_stream", "compile_count", "Trace", "Spec", "allowed_axes",
+           "resolve_hp", "check_seeds", "start_of"]
 
 
-class State(NamedTuple):
-    """Per-trajectory optimiser state."""
-
-    v: jax.Array  # (d,) current iterate v_k (eigenbasis)
-    v_prev: jax.Array  # (d,) previous iterate v_{k-1}
-    alive: jax.Array  # () bool, False once the trajectory has been frozen
-    diverged_at: jax.Array  # () int32, step it went non-finite / past the bound; -1 if never
+def allowed_axes(problem: Problem, optimizer: Optimizer, delay_model: DelayModel) -> list[str]:
+    """Every grid axis name a sweep of these parts accepts (besides ``seed``)."""
+    names = list(optimizer.hp_names) + [delay_model.axis] + list(problem.hp_names)
+    return list(dict.fromkeys(names))
 
 
-class Trace(NamedTuple):
-    """What a simulation returns. Leading batch axes (S, H) for a batch.
-
-    Records are taken at steps 0, r, 2r, …, steps (r = record_every).
-    """
-
-    error: Any  # (..., n_records) sin²∠(v_k, q1)
-    norm: Any  # (..., n_records) ‖v_k‖
-    diverged_at: Any  # (...,) int32, -1 if the trajectory never diverged
-    final: Any  # (..., d) last iterate, in the eigenbasis
-    iterates: Any = None  # (..., n_records, d) v_k (eigenbasis), if SimConfig.record_iterates
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Static configuration: everything that fixes shapes and compiled code.
-
-    Attributes:
-      distribution: the problem's data model (see :class:`StreamingPCA`).
-      steps: number of iterations, a multiple of ``record_every``.
-      record_every: metrics are recorded every this many steps (and at step 0).
-      buffer: number of past iterates kept; the largest delay is ``buffer - 1``.
-      delay: the staleness law.
-      record_iterates: also record the iterate v_k itself at every record
-        (memory grows by d numbers per record; for analyses such as the
-        implicit-momentum fit that need trajectories, not just errors).
-    """
-
-    distribution: str
-    steps: int
-    record_every: int
-    buffer: int
-    delay: DelayModel
-    record_iterates: bool = False
-
-    def __post_init__(self):
-        check_int(self.steps, "steps", minimum=1)
-        check_int(self.record_every, "record_every", minimum=1)
-        check_int(self.buffer, "buffer", minimum=1)
-        if self.steps % self.record_every:
-            raise ValueError(
-                f"steps={self.steps} must be a multiple of record_every={self.record_every}"
-            )
-
-    @property
-    def n_records(self) -> int:
-        return self.steps // self.record_every + 1
-
-    @property
-    def record_steps(self) -> np.ndarray:
-        return np.arange(self.n_records) * self.record_every
-
-
-def heavy_ball_step(state: State, v_stale, x, momentum, lr, step, bound2) -> State:
-    """One step of eq. 5 for one trajectory, with divergence detection.
+def resolve_hp(problem: Problem, optimizer: Optimizer, delay_model: DelayModel, values: Mapping[str, Any],
+               buffer: int) -> dict[str, np.ndarray]:
+    """Validates swept values and fills in defaults, before anything is compiled.
 
     Args:
-      state: the trajectory's :class:`State`.
-      v_stale: (d,) the stale iterate v_{k-τ_k} the gradient is evaluated at.
-      x: (d,) the observation X_k (eigenbasis).
-      momentum, lr: () μ and η.
-      step: () int32, k.
-      bound2: () squared norm bound; past it (or non-finite) the state freezes.
+      values: name -> scalar or 1-D array of values.
+      buffer: the delay buffer the values must fit.
 
     Returns:
-      The state at step k + 1 (unchanged if frozen).
+      name -> float64 array of values for every name the engine will receive.
     """
-    v, v_prev, alive, diverged_at = state
-    s = _problems.seq_sum(x * v_stale)  # X_kᵀ v_s
-    grad = s * x - (s * s) * v_stale  # (I − v_s v_sᵀ) X_k X_kᵀ v_s
-    v_new = v + momentum * (v - v_prev) + lr * grad
-    n2 = _problems.seq_sum(v_new * v_new)
-    keep = alive & (n2 <= bound2)  # False for NaN, and for inf (bound2 is finite)
-    diverged_at = jnp.where(alive & ~keep, step + 1, diverged_at)
-    # A frozen trajectory keeps v; its v_prev is never read again.
-    return State(v=jnp.where(keep, v_new, v), v_prev=v, alive=keep, diverged_at=diverged_at)
+    allowed = allowed_axes(problem, optimizer, delay_model)
+    unknown = [n for n in values if n not in allowed]
+    if unknown:
+        import difflib
 
-
-# Over seeds (each its own data), then over hyperparameter points (data shared):
-# state and buffer are laid out (H, S, ...).
-_step_s = jax.vmap(heavy_ball_step, in_axes=(0, 0, 0, None, None, None, None))
-_step_hs = jax.vmap(_step_s, in_axes=(0, 0, None, 0, 0, None, None))
-_metrics_hs = jax.vmap(jax.vmap(_problems.sin2_and_norm))
-
-_TRACES = 0
-
-
-def compile_count() -> int:
-    """How many times a batched simulator has been traced (each trace compiles).
-
-    A second sweep with new values of μ, η, τ but the same shapes leaves it
-    unchanged.
-    """
-    return _TRACES
-
-
-def _noise_block(cfg: SimConfig, n_seeds: int, d: int, itemsize: int) -> int:
-    """Largest divisor of record_every whose pre-drawn observations fit the cap."""
-    cap = max(1, _NOISE_BLOCK_BYTES // max(1, n_seeds * d * itemsize))
-    r = cfg.record_every
-    return max(b for b in range(1, min(r, cap) + 1) if r % b == 0)
-
-
-def simulate_batch(cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, norm_bound) -> Trace:
-    """Runs S × H trajectories: every seed against every hyperparameter point.
-
-    Pure and jittable; shapes are fixed by ``cfg`` and the arguments.
-
-    Args:
-      cfg: static configuration.
-      ops: the problem's operands.
-      params: :class:`Params` of (H,) arrays.
-      seeds: (S,) int32 seeds.
-      v0: (d,) start, eigenbasis (the history is filled with it).
-      norm_bound: () a trajectory whose ‖v‖ exceeds it is frozen.
-
-    Returns:
-      :class:`Trace` with leading axes (S, H).
-    """
-    global _TRACES
-    _TRACES += 1
-    dtype = ops.scale.dtype
-    (n_hyper,) = params.momentum.shape
-    (n_seeds,) = seeds.shape
-    d = v0.shape[0]
-    L = cfg.buffer
-    mu, lr = params.momentum.astype(dtype), params.lr.astype(dtype)
-    delay_param = params.delay.astype(dtype)
-    # Capped at the largest float so that an infinite norm fails the check even
-    # with norm_bound = inf (NaN fails any comparison).
-    bound2 = jnp.minimum(jnp.square(jnp.asarray(norm_bound, dtype)), jnp.finfo(dtype).max)
-
-    data_keys = _rng.stream_keys(seeds, _rng.DATA_STREAM)  # (S, 2)
-    delay_keys = _rng.stream_keys(seeds, _rng.DELAY_STREAM)
-
-    # (b,) steps -> (b, S, d) observations and (b, S) delay uniforms. Writing
-    # the seed axis second from inside vmap saves a separate transpose.
-    draw_x = jax.vmap(partial(_problems.sample_block, cfg.distribution, ops), (0, None), out_axes=1)
-
-    def draw_u(keys, ks):
-        return jax.vmap(_rng.uniforms, (0, None, None, None), out_axes=1)(keys, ks, 1, dtype)[..., 0]
-
-    h_idx = jnp.arange(n_hyper)
-    s_idx = jnp.arange(n_seeds)
-    if cfg.delay.random:  # (H,) parameters and (S,) uniforms -> (H, S) staleness
-        staleness = jax.vmap(jax.vmap(partial(cfg.delay.staleness, buffer=L), (None, 0)), (0, None))
-    else:
-        tau_h = cfg.delay.staleness(delay_param, None, L)  # (H,)
-
-    def step(carry, inp):
-        state, buf = carry
-        k, x, u = inp
-        if cfg.delay.random:
-            v_stale = buf[h_idx[:, None], (k - staleness(delay_param, u)) % L, s_idx[None, :]]
-        else:  # one delay per point: each point reads one contiguous (S, d) slab
-            v_stale = buf[h_idx, (k - tau_h) % L]
-        state = _step_hs(state, v_stale, x, mu, lr, k, bound2)  # (H, S, ...)
-        buf = jax.lax.dynamic_update_slice_in_dim(buf, state.v[:, None], (k + 1) % L, 1)
-        return (state, buf), None
-
-    block = _noise_block(cfg, n_seeds, d, jnp.dtype(dtype).itemsize)
-
-    def noise_block(carry, k0):
-        ks = k0 + jnp.arange(block, dtype=jnp.int32)
-        xs = draw_x(data_keys, ks)
-        us = draw_u(delay_keys, ks) if cfg.delay.random else jnp.zeros((block, n_seeds), dtype)
-        return jax.lax.scan(step, carry, (ks, xs, us))[0], None
-
-    def record(v):
-        err, nrm = _metrics_hs(v)
-        return (err, nrm, v) if cfg.record_iterates else (err, nrm)
-
-    def record_block(carry, k0):
-        starts = k0 + block * jnp.arange(cfg.record_every // block, dtype=jnp.int32)
-        carry, _ = jax.lax.scan(noise_block, carry, starts)
-        return carry, record(carry[0].v)
-
-    v0 = v0.astype(dtype)
-    v_init = jnp.broadcast_to(v0, (n_hyper, n_seeds, d))
-    state = State(
-        v=v_init,
-        v_prev=v_init,
-        alive=jnp.ones((n_hyper, n_seeds), bool),
-        diverged_at=jnp.full((n_hyper, n_seeds), -1, jnp.int32),
-    )
-    buf = jnp.broadcast_to(v0, (n_hyper, L, n_seeds, d))
-    starts = cfg.record_every * jnp.arange(cfg.n_records - 1, dtype=jnp.int32)
-    (state, _), recs = jax.lax.scan(record_block, (state, buf), starts)
-    # prepend the records of step 0; (records, H, S, ...) -> (S, H, records, ...)
-    recs = [jnp.moveaxis(jnp.swapaxes(jnp.concatenate([r0[None], r], axis=0), 1, 2), 0, 2)
-            for r0, r in zip(record(v_init), recs)]
-    return Trace(
-        error=recs[0],
-        norm=recs[1],
-        diverged_at=state.diverged_at.T,
-        final=jnp.swapaxes(state.v, 0, 1),
-        iterates=recs[2] if cfg.record_iterates else None,
-    )
-
-
-@lru_cache(maxsize=64)
-def jitted_batch(cfg: SimConfig):
-    """The compiled batched simulator for a static configuration (cached)."""
-    return jax.jit(partial(simulate_batch, cfg))
-
-
-def check_params(momentum, lr, delay, *, model: DelayModel, buffer: int) -> tuple[np.ndarray, ...]:
-    """Validates swept values before anything is compiled; returns NumPy arrays."""
-    mu = check_momentum(momentum)
-    eta = check_positive(lr, "lr")
-    tau = model.check(delay, buffer)
-    return mu, eta, tau
+        hints = []
+        for n in unknown:
+            near = difflib.get_close_matches(n, allowed, n=1)
+            hints.append(f"{n!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        raise ValueError(
+            f"unknown grid axis {', '.join(hints)} for problem {problem.kind!r}, optimizer "
+            f"{optimizer.name!r} and the {delay_model.name!r} delay model; allowed: {', '.join(allowed)}, seed"
+        )
+    for name in optimizer.required:
+        if name not in values:
+            raise ValueError(f"the grid must set {name} (a value or a list of them) for {optimizer.name}")
+    for name, v in values.items():
+        if isinstance(v, (str, bytes)) or (isinstance(v, np.ndarray) and v.dtype.kind in "USO"):
+            raise ValueError(f"{name} must be numeric, got {v!r}")
+    out: dict[str, np.ndarray] = {}
+    opt_vals = {n: values[n] for n in optimizer.hp_names if n in values}
+    for n, d in optimizer.defaults:
+        opt_vals.setdefault(n, d)
+    optimizer.check(opt_vals)
+    prob_vals = {n: values.get(n, problem.hp_defaults.get(n)) for n in problem.hp_names}
+    problem.check_hp({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in prob_vals.items()})
+    delay_vals = values.get(delay_model.axis, 0)
+    checked_delay = delay_model.check(delay_vals, buffer)
+    out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in opt_vals.items()})
+    out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in prob_vals.items()})
+    out[delay_model.axis] = np.atleast_1d(np.asarray(checked_delay, np.float64))
+    return out
 
 
 def check_seeds(seeds: Any) -> np.ndarray:
+    """Seeds are distinct integers in [0, 2**31): a scalar or a 1-D list."""
     arr = np.asarray(seeds)
     if arr.dtype.kind not in "iu" or arr.ndim > 1:
         raise ValueError(f"seeds must be integers (a scalar or a 1-D list), got {seeds!r}")
     if arr.size and (arr.min() < 0 or arr.max() >= 2**31):
         raise ValueError(f"seeds must lie in [0, 2**31), got {arr.min()}..{arr.max()}")
-    return arr.astype(np.int32).reshape(-1)
+    arr = arr.astype(np.int32).reshape(-1)
+    values, counts = np.unique(arr, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"seeds must be distinct; seed {int(values[counts > 1][0])} appears "
+                         f"{int(counts[counts > 1][0])} times")
+    return arr
+
+
+def start_of(problem: Problem, init: Any) -> tuple[bool, Any]:
+    """(fixed_init, x0): a user-given or the problem's fixed start, or a random start per seed."""
+    if init is not None:
+        return True, problem.to_internal(init)
+    x0 = problem.default_init()
+    return (x0 is not None), x0
 
 
 def simulate(
-    problem: StreamingPCA,
+    problem: Problem,
     *,
-    momentum: float,
-    lr: float,
-    delay: float = 0,
+    optimizer: Optimizer | str | None = None,
+    delay_model: str | DelayModel = "constant",
     seed: int = 0,
     steps: int,
     record_every: int = 1,
     init: Any = None,
-    delay_model: str | DelayModel = "constant",
     buffer: int | None = None,
-    norm_bound: float = 1e3,
+    norm_bound: float | None = None,
+    record_params: bool = False,
+    **hyperparameters: float,
 ) -> Trace:
-    """Simulates one Async-MSGD trajectory and returns its :class:`Trace` (NumPy).
+    """Simulates one trajectory and returns its :class:`~asyncjax.engine.Trace` (NumPy).
 
     For grids of trajectories use :func:`asyncjax.sweep`, which batches, chunks
     and shards; this is the same compiled code with a batch of one.
 
     Args:
-      problem: the problem.
-      momentum: μ in (-1, 1).
-      lr: η > 0.
-      delay: the delay model's parameter (τ for constant delays).
-      seed: integer seed of the data (and delay) stream.
+      problem: the problem, e.g. :class:`~asyncjax.StreamingPCA`.
+      optimizer: default :func:`asyncjax.optim.heavy_ball` (eq. 5).
+      delay_model: ``"constant"`` (axis ``delay``), ``"uniform"`` (``max_delay``)
+        or ``"geometric"`` (``workers``).
+      seed: integer seed of the trajectory's data, delay and init streams.
       steps: iterations; a multiple of ``record_every``.
       record_every: record metrics every this many steps.
-      init: (d,) start in the problem's original basis; default e_2 (a saddle).
-      delay_model: ``"constant"``, ``"uniform"`` or ``"geometric"``.
-      buffer: delay-buffer length; default just large enough for ``delay``.
-      norm_bound: a trajectory with ‖v‖ above it is frozen and flagged.
+      init: start in the problem's coordinates; default the problem's own.
+      buffer: delay-buffer length; default just large enough for the delay.
+      norm_bound: a trajectory whose parameter norm exceeds it is frozen and
+        flagged; default the problem's.
+      record_params: also record the parameters at every record (``params``).
+      **hyperparameters: one value per swept name, e.g. ``momentum=0.9,
+        lr=5e-4, delay=10``. ``delay=`` also names the parameter of the other
+        delay models (``max_delay``, ``workers``).
+
+    Example::
+
+        tr = aj.simulate(aj.StreamingPCA([4., 3, 2, 1]), momentum=0.9, lr=5e-4, delay=10, steps=10_000)
+        tr.error  # (n_records,)
     """
+    optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
     model = get_delay_model(delay_model)
-    buffer = model.buffer_for(delay) if buffer is None else check_int(buffer, "buffer", minimum=1)
-    mu, eta, tau = check_params(momentum, lr, delay, model=model, buffer=buffer)
-    cfg = SimConfig(problem.distribution, steps, record_every, buffer, model)
-    v0 = default_init(problem) if init is None else problem.to_eigenbasis(init)
-    check_positive(norm_bound, "norm_bound", allow_inf=True)
-    out = jitted_batch(cfg)(
-        problem.operands(),
-        Params(*(jnp.atleast_1d(jnp.asarray(a)) for a in (mu, eta, tau))),
+    if "delay" in hyperparameters and model.axis != "delay":
+        if model.axis in hyperparameters:
+            raise ValueError(f"give the {model.name} delay model's parameter once: {model.axis}= or delay=")
+        hyperparameters[model.axis] = hyperparameters.pop("delay")  # delay= names any model's parameter
+    delay_val = hyperparameters.get(model.axis, 0)
+    buffer = model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)
+    hp = resolve_hp(problem, optimizer, model, hyperparameters, buffer)
+    for name, v in hp.items():
+        if v.size != 1:
+            raise ValueError(f"simulate runs one trajectory: {name} must be a scalar (use sweep for lists)")
+    fixed, x0 = start_of(problem, init)
+    bound = problem.default_norm_bound if norm_bound is None else norm_bound
+    check_positive(bound, "norm_bound", allow_inf=True)
+    spec = Spec(problem, optimizer, model, steps, record_every, buffer, fixed_init=fixed,
+                record_params=bool(record_params))
+    dtype = jnp.result_type(float)
+    out = jitted(spec)(
+        problem.operands(dtype),
+        {k: jnp.asarray(v, dtype) for k, v in hp.items()},
         jnp.asarray(check_seeds(seed)),
-        jnp.asarray(v0),
-        norm_bound,
+        x0,
+        jnp.asarray(bound, dtype),
     )
-    return Trace(*(None if a is None else np.asarray(a)[0, 0] for a in out))
+    return jax.tree.map(lambda a: np.asarray(a)[0, 0], out)
 
 
-def default_init(problem: StreamingPCA) -> np.ndarray:
-    """The paper's start: the saddle q2 (in eigen-coordinates e_2)."""
-    e2 = np.zeros(problem.d)
-    e2[1] = 1.0
-    return e2
+def data_stream(problem: Problem, seed: int, steps: int) -> Any:
+    """The data Y_0 … Y_{steps−1} that trajectories with ``seed`` see (as ``problem.sample`` draws it).
 
-
-def data_stream(problem: StreamingPCA, seed: int, steps: int) -> np.ndarray:
-    """The observations Y_0 … Y_{steps−1} (eigenbasis) that trajectories with ``seed`` see.
-
-    Use it to replay a trajectory outside JAX: X_k = Q Y_k in the original basis.
+    For streaming PCA these are observations in the eigenbasis (X_k = Q Y_k in
+    the original basis); use them to replay a trajectory outside JAX.
 
     Returns:
-      (steps, d) NumPy array.
+      A pytree of NumPy arrays with leading axis ``steps``.
     """
     (seed_arr,) = check_seeds(seed)
     key = _rng.stream_keys(jnp.asarray([seed_arr]), _rng.DATA_STREAM)[0]
     ks = jnp.arange(check_int(steps, "steps", minimum=1), dtype=jnp.int32)
-    return np.asarray(_problems.sample_block(problem.distribution, problem.operands(), key, ks))
+    out = problem.sample(problem.operands(jnp.result_type(float)), key, ks)
+    return jax.tree.map(np.asarray, out)
 
 
 def delay_stream(delay_model: str | DelayModel, param: float, seed: int, steps: int, buffer: int) -> np.ndarray:

@@ -1,5 +1,7 @@
-"""Sweeps: a grid over (momentum, lr, delay, seed) run as one batched computation.
+"""Sweeps: a grid over (momentum, lr, delay, …, seed) run as one batched computation.
 
+A grid's axes are whatever the problem, the optimizer and the delay model
+declare (e.g. ``momentum``, ``lr``, ``delay``, optax's ``b1``), plus ``seed``.
 The grid is split into seeds (S) and hyperparameter points (H = every
 combination of the other axes). Every seed meets every point, and points that
 share a seed share its data stream (common random numbers), which makes paired
@@ -21,7 +23,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,18 +33,11 @@ from jax.sharding import Mesh, PartitionSpec as P
 from asyncjax._version import __version__
 from asyncjax._validate import check_int, check_positive
 from asyncjax.delays import DelayModel, get_delay_model
-from asyncjax.problems import StreamingPCA
+from asyncjax.engine import Spec, Trace, jitted, run_batch
+from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
+from asyncjax.problems.base import Problem
 from asyncjax.results import Results, _jsonable, atomic_write, write_json
-from asyncjax.simulate import (
-    Params,
-    SimConfig,
-    Trace,
-    check_params,
-    check_seeds,
-    default_init,
-    jitted_batch,
-    simulate_batch,
-)
+from asyncjax.simulate import check_seeds, resolve_hp, start_of
 
 __all__ = ["Grid", "sweep"]
 
@@ -54,9 +49,11 @@ class Grid:
 
     Axis order is kept and becomes the axis order of the results, e.g.
     ``Grid(momentum=[0.7, 0.9], delay=range(0, 151, 10), lr=5e-4, seed=range(100))``
-    has axes (momentum, delay, seed) and a fixed lr. Names: ``momentum``, ``lr``,
-    ``seed`` and the delay model's axis (``delay``, ``max_delay`` or ``workers``).
-    Unset: momentum 0, delay 0, seed 0.
+    has axes (momentum, delay, seed) and a fixed lr. Names: ``seed``, the
+    optimizer's (``momentum``, ``lr``; optax's own names such as ``b1``), the
+    delay model's axis (``delay``, ``max_delay`` or ``workers``) and the
+    problem's (e.g. ``noise``). Unset: the parts' defaults (momentum 0, delay 0),
+    seed 0.
     """
 
     def __init__(self, **axes: Any):
@@ -106,7 +103,7 @@ class Grid:
 @dataclass(frozen=True)
 class _Plan:
     seeds: np.ndarray  # (S,)
-    hyper: Params  # of (H,) NumPy arrays
+    hyper: dict  # name -> (H,) NumPy array
     chunk_seeds: int  # S_c (padded for sharding)
     chunk_hyper: int  # H_c
     shard_axis: str | None  # "seed", "hyper" or None
@@ -117,19 +114,23 @@ class _Plan:
 
     @property
     def n_hyper_blocks(self) -> int:
-        return math.ceil(self.hyper.momentum.size / self.chunk_hyper)
+        return math.ceil(self.n_hyper / self.chunk_hyper)
+
+    @property
+    def n_hyper(self) -> int:
+        return next(iter(self.hyper.values())).size
 
     @property
     def n_chunks(self) -> int:
         return self.n_seed_blocks * self.n_hyper_blocks
 
-    def chunk(self, i: int) -> tuple[slice, slice, np.ndarray, Params]:
+    def chunk(self, i: int) -> tuple[slice, slice, np.ndarray, dict]:
         """Seed and hyper slices of chunk ``i`` and its padded inputs."""
         bs, bh = divmod(i, self.n_hyper_blocks)
         s = slice(bs * self.chunk_seeds, min((bs + 1) * self.chunk_seeds, self.seeds.size))
-        h = slice(bh * self.chunk_hyper, min((bh + 1) * self.chunk_hyper, self.hyper.momentum.size))
+        h = slice(bh * self.chunk_hyper, min((bh + 1) * self.chunk_hyper, self.n_hyper))
         seeds = _pad(self.seeds[s], self.chunk_seeds)
-        hyper = Params(*(_pad(a[h], self.chunk_hyper) for a in self.hyper))
+        hyper = {k: _pad(a[h], self.chunk_hyper) for k, a in self.hyper.items()}
         return s, h, seeds, hyper
 
 
@@ -138,14 +139,50 @@ def _pad(a: np.ndarray, n: int) -> np.ndarray:
     return a if a.size == n else np.concatenate([a, np.repeat(a[-1:], n - a.size)])
 
 
-def _bytes_per_trajectory(cfg: SimConfig, d: int, itemsize: int) -> int:
-    state = (cfg.buffer + 3) * d * itemsize + 8
-    per_record = (2 + (d if cfg.record_iterates else 0)) * itemsize
-    outputs = cfg.n_records * per_record + d * itemsize + 4
-    return 2 * (state + outputs)  # x2: the scan carries a copy while it updates; outputs are stacked
+def _bytes_per_trajectory(spec: Spec, shapes: "_Shapes") -> int:
+    """Bytes one trajectory needs on the device, counting every parameter leaf.
+
+    The ring of read points, the parameters, the optimizer state and the read
+    point in flight make the carried state; the scan keeps a second copy while
+    it updates. Records (every metric, and parameters if asked) are stacked.
+    """
+    state = (spec.buffer + 2) * shapes.param_bytes + shapes.opt_bytes + 8
+    per_record = shapes.n_metrics * shapes.itemsize + (shapes.param_bytes if spec.record_params else 0)
+    outputs = spec.n_records * per_record + (shapes.param_bytes if spec.keep_final else 0) + 4
+    return 2 * (state + outputs)
 
 
-def _default_chunk(cfg: SimConfig, d: int, itemsize: int, devices: Sequence[Any]) -> int:
+class _Shapes(NamedTuple):
+    """Sizes of one trajectory's parts, from abstract evaluation (nothing runs)."""
+
+    param_bytes: int
+    opt_bytes: int
+    n_metrics: int
+    itemsize: int
+    params: Any  # ShapeDtypeStruct pytree of one trajectory's parameters
+    metrics: dict  # name -> ShapeDtypeStruct
+
+
+def _shapes(problem: Problem, optimizer: Optimizer, hp: dict, x0: Any, fixed: bool) -> _Shapes:
+    dtype = jnp.result_type(float)
+    ops = jax.eval_shape(lambda: problem.operands(dtype))
+    if fixed:
+        params = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), dtype), x0)
+    else:
+        params = jax.eval_shape(problem.init, ops, jax.ShapeDtypeStruct((2,), jnp.uint32))
+    one_hp = {k: jax.ShapeDtypeStruct((), dtype) for k in hp if k in optimizer.hp_names}
+    state = jax.eval_shape(optimizer.init, params, one_hp)
+    metrics = jax.eval_shape(problem.metrics, ops, params)
+    if "error" not in metrics:
+        raise ValueError(f"{type(problem).__name__}.metrics must return an 'error' entry, got {sorted(metrics)}")
+
+    def nbytes(tree):
+        return int(sum(np.prod(a.shape) * jnp.dtype(a.dtype).itemsize for a in jax.tree.leaves(tree)))
+
+    return _Shapes(nbytes(params), nbytes(state), len(metrics), jnp.dtype(dtype).itemsize, params, metrics)
+
+
+def _default_chunk(spec: Spec, shapes: _Shapes, devices: Sequence[Any]) -> int:
     dev = devices[0]
     budget = _CPU_CHUNK_BYTES
     if dev.platform != "cpu":
@@ -153,11 +190,11 @@ def _default_chunk(cfg: SimConfig, d: int, itemsize: int, devices: Sequence[Any]
             budget = int(0.5 * dev.memory_stats()["bytes_limit"])
         except Exception:  # memory_stats is optional for a backend
             budget = 4 << 30
-    return max(1, budget * len(devices) // _bytes_per_trajectory(cfg, d, itemsize))
+    return max(1, budget * len(devices) // _bytes_per_trajectory(spec, shapes))
 
 
-def _make_plan(seeds: np.ndarray, hyper: Params, chunk: int, n_dev: int) -> _Plan:
-    S, H = seeds.size, hyper.momentum.size
+def _make_plan(seeds: np.ndarray, hyper: dict, chunk: int, n_dev: int) -> _Plan:
+    S, H = seeds.size, next(iter(hyper.values())).size
     if H <= chunk:
         h_c, s_c = H, min(S, max(1, chunk // H))
     else:
@@ -172,20 +209,20 @@ def _make_plan(seeds: np.ndarray, hyper: Params, chunk: int, n_dev: int) -> _Pla
 
 
 @lru_cache(maxsize=64)
-def _sharded(cfg: SimConfig, devices: tuple, axis: str | None):
+def _sharded(spec: Spec, devices: tuple, axis: str | None):
     """The compiled batch function, split over ``devices`` along ``axis``."""
     if axis is None:
-        return jitted_batch(cfg)
+        return jitted(spec)
     mesh = Mesh(np.array(devices), ("dev",))
     on_s = P("dev") if axis == "seed" else P()
     on_h = P("dev") if axis == "hyper" else P()
     out_2d = P("dev", None) if axis == "seed" else P(None, "dev")
-    out = Trace(error=out_2d, norm=out_2d, diverged_at=out_2d, final=out_2d,
-                iterates=out_2d if cfg.record_iterates else None)
+    out = Trace(metrics=out_2d, diverged_at=out_2d, final=out_2d if spec.keep_final else None,
+                params=out_2d if spec.record_params else None)
     fn = jax.shard_map(
-        partial(simulate_batch, cfg),
+        partial(run_batch, spec),
         mesh=mesh,
-        in_specs=(P(), Params(on_h, on_h, on_h), on_s, P(), P()),
+        in_specs=(P(), on_h, on_s, P(), P()),
         out_specs=out,
         check_vma=False,
     )
@@ -219,15 +256,16 @@ class _Progress:
 
 
 def sweep(
-    problem: StreamingPCA,
+    problem: Problem,
     grid: Grid,
     *,
     steps: int,
     record_every: int,
-    init: Any = None,
+    optimizer: Optimizer | str | None = None,
     delay_model: str | DelayModel = "constant",
+    init: Any = None,
     buffer: int | None = None,
-    norm_bound: float = 1e3,
+    norm_bound: float | None = None,
     record_iterates: bool = False,
     chunk_size: int | None = None,
     devices: Sequence[Any] | None = None,
@@ -239,16 +277,20 @@ def sweep(
     """Simulates every point of ``grid`` and returns the recorded metrics.
 
     Args:
-      problem: the problem (e.g. :class:`StreamingPCA`).
+      problem: the problem (e.g. :class:`StreamingPCA`, :class:`Quadratic`, :class:`MLP`).
       grid: the :class:`Grid` of settings.
       steps: iterations per trajectory, a multiple of ``record_every``.
       record_every: metrics are recorded every this many steps (and at step 0).
-      init: (d,) start in the problem's basis; default the saddle e_2.
+      optimizer: default :func:`asyncjax.optim.heavy_ball` (eq. 5); or
+        ``nesterov()``, ``from_optax(optax.adam)``, or a name such as ``"optax.adam"``.
       delay_model: ``"constant"``, ``"uniform"`` or ``"geometric"``.
+      init: start in the problem's coordinates; default the problem's own
+        (the saddle e_2 for streaming PCA; a random start per seed for an MLP).
       buffer: delay-buffer length; default just enough for the grid's delays.
-      norm_bound: trajectories with ‖v‖ above it are frozen and flagged.
-      record_iterates: also keep the iterate (eigenbasis) at every record, as
-        variable ``iterates`` (grid axes, step, component).
+      norm_bound: trajectories whose parameter norm exceeds it are frozen and
+        flagged; default the problem's.
+      record_iterates: also keep the parameters at every record, as variable
+        ``iterates`` (grid axes, step, component) — for single-array parameters.
       chunk_size: most trajectories per compiled call; default from memory.
       devices: devices to split each chunk over; default all local devices.
       out: a folder to checkpoint chunks and the final ``results.npz`` into.
@@ -257,80 +299,83 @@ def sweep(
       progress: show progress on stderr; default when stderr is a terminal.
 
     Returns:
-      :class:`Results` with variables ``error`` and ``norm`` (grid axes, step),
-      ``diverged_at`` (grid axes; -1 if never), ``final`` (grid axes, component)
-      and, if asked for, ``iterates`` (grid axes, step, component).
+      :class:`Results` with one variable per metric of the problem (``error``
+      always; grid axes, step), ``diverged_at`` (grid axes; -1 if never) and,
+      for single-array parameters, ``final`` (grid axes, component) and, if
+      asked for, ``iterates`` (grid axes, step, component).
     """
+    optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
     model = get_delay_model(delay_model)
-    allowed = {"momentum", "lr", "seed", model.axis}
-    unknown = set(grid.axes) | set(grid.fixed)
-    unknown -= allowed
-    if unknown:
-        raise ValueError(
-            f"unknown grid setting(s) {sorted(unknown)} for the {model.name!r} delay model; "
-            f"allowed: {sorted(allowed)}"
-        )
-    if "lr" not in grid.axes and "lr" not in grid.fixed:
-        raise ValueError("the grid must set lr (a step size or a list of them)")
-    delay_values = grid.values(model.axis, 0)
+    settings = {**{k: v for k, v in grid.fixed.items()}, **{k: v for k, v in grid.axes.items()}}
+    settings.pop("seed", None)
     if buffer is None:
-        buffer = model.buffer_for(delay_values)
+        buffer = model.buffer_for(settings.get(model.axis, 0))
     buffer = check_int(buffer, "buffer", minimum=1)
-    mu, eta, tau = (grid.values(n, 0.0) for n in ("momentum", "lr", model.axis))
-    check_params(mu, eta, tau, model=model, buffer=buffer)
-    check_positive(norm_bound, "norm_bound", allow_inf=True)
+    values = resolve_hp(problem, optimizer, model, settings, buffer)  # validates, fills defaults
+    bound = problem.default_norm_bound if norm_bound is None else norm_bound
+    check_positive(bound, "norm_bound", allow_inf=True)
     seeds = check_seeds(grid.values("seed", 0))
-    cfg = SimConfig(problem.distribution, steps, record_every, buffer, model, bool(record_iterates))
-    v0 = default_init(problem) if init is None else problem.to_eigenbasis(init)
-    init_orig = problem.from_eigenbasis(v0)
+    fixed, x0 = start_of(problem, init)
 
     # Hyperparameter points: every combination of the non-seed axes, in grid order.
     hyper_dims = tuple(d for d in grid.dims if d != "seed")
     mesh = np.meshgrid(*(grid.axes[n] for n in hyper_dims), indexing="ij")
     n_hyper = int(np.prod([grid.axes[n].size for n in hyper_dims], dtype=np.int64))
 
-    def column(name: str, fixed: np.ndarray) -> np.ndarray:
+    def column(name: str, vals: np.ndarray) -> np.ndarray:
         if name in hyper_dims:
             return mesh[hyper_dims.index(name)].reshape(-1).astype(np.float64)
-        return np.full(n_hyper, float(fixed[0]))
+        return np.full(n_hyper, float(vals[0]))
 
-    hyper = Params(column("momentum", mu), column("lr", eta), column(model.axis, tau))
+    hyper = {name: column(name, vals) for name, vals in values.items()}
+    probe = _shapes(problem, optimizer, hyper, x0, fixed)
+    single = len(jax.tree.leaves(probe.params)) == 1 and len(jax.tree.leaves(probe.params)[0].shape) == 1
+    if record_iterates and not single:
+        raise ValueError("record_iterates needs parameters that are one vector; "
+                         f"{type(problem).__name__}'s are a pytree")
+    spec = Spec(problem, optimizer, model, steps, record_every, buffer, fixed_init=fixed,
+                record_params=bool(record_iterates), keep_final=single)
 
     devices = tuple(devices or jax.local_devices())
-    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
-    chunk = chunk_size or _default_chunk(cfg, problem.d, itemsize, devices)
+    chunk = chunk_size if chunk_size is not None else _default_chunk(spec, probe, devices)
     chunk = check_int(chunk, "chunk_size", minimum=1)
     plan = _make_plan(seeds, hyper, chunk, len(devices))
-    fn = _sharded(cfg, devices if plan.shard_axis else devices[:1], plan.shard_axis)
+    fn = _sharded(spec, devices if plan.shard_axis else devices[:1], plan.shard_axis)
 
+    x0_list = None if not fixed else jax.tree.map(lambda a: np.asarray(a).tolist(), problem.from_internal(x0))
     attrs = {
         "asyncjax_version": __version__,
         "jax_version": jax.__version__,
         "problem": problem.describe(),
+        "optimizer": optimizer.describe(),
         "grid": grid.describe(),
         "steps": steps,
         "record_every": record_every,
         "buffer": buffer,
         "delay_model": model.name,
-        "norm_bound": norm_bound,
+        "norm_bound": bound,
         "record_iterates": bool(record_iterates),
-        "init": init_orig.tolist(),
+        "init": x0_list if fixed else "random per seed (init stream)",
         "dtype": str(jnp.dtype(jnp.result_type(float))),
         "data_stream": "word m of step k = Threefry-2x32[fold_in(key(seed), stream)](k, m // 2)[m % 2]; "
-                       "stream 0: observations, stream 1: delays (asyncjax._rng)",
+                       "stream 0: data, stream 1: delays, stream 2: random starts (asyncjax._rng)",
     }
     ckpt = _Checkpoint(out, attrs, resume, overwrite) if out is not None else None
 
-    S, H, d, n_rec = seeds.size, hyper.momentum.size, problem.d, cfg.n_records
-    fdt = np.float32 if itemsize == 4 else np.float64
-    store = {"error": np.empty((S, H, n_rec), fdt), "norm": np.empty((S, H, n_rec), fdt),
-             "diverged_at": np.empty((S, H), np.int32), "final": np.empty((S, H, d), fdt)}
-    if cfg.record_iterates:
-        store["iterates"] = np.empty((S, H, n_rec, d), fdt)
+    S, H, n_rec = seeds.size, n_hyper, spec.n_records
+    fdt = np.dtype(jnp.result_type(float))
+    store = {name: np.empty((S, H, n_rec), np.dtype(m.dtype)) for name, m in probe.metrics.items()}
+    store["diverged_at"] = np.empty((S, H), np.int32)
+    if single:
+        d = jax.tree.leaves(probe.params)[0].shape[0]
+        store["final"] = np.empty((S, H, d), fdt)
+        if spec.record_params:
+            store["iterates"] = np.empty((S, H, n_rec, d), fdt)
 
-    ops = problem.operands()
-    v0_j = jnp.asarray(v0, ops.scale.dtype)
-    bound = jnp.asarray(norm_bound, ops.scale.dtype)
+    dtype = jnp.result_type(float)
+    ops = problem.operands(dtype)
+    x0_j = None if not fixed else jax.tree.map(lambda a: jnp.asarray(a, dtype), x0)
+    bound_j = jnp.asarray(bound, dtype)
     bar = _Progress(plan.n_chunks, plan.chunk_seeds * plan.chunk_hyper * steps, progress)
     t0 = time.perf_counter()
     compile_s = None
@@ -340,7 +385,7 @@ def sweep(
     def finish(i: int, trace: Any, save: bool = True) -> None:
         s, h, _, _ = plan.chunk(i)
         if isinstance(trace, Trace):
-            trace = {k: v for k, v in trace._asdict().items() if v is not None}
+            trace = _flatten_trace(trace)
         parts = {k: np.asarray(v)[: s.stop - s.start, : h.stop - h.start] for k, v in trace.items()}
         if ckpt is not None and save:
             ckpt.save(i, parts)
@@ -354,7 +399,7 @@ def sweep(
             continue
         _, _, c_seeds, c_hyper = plan.chunk(i)
         tc = time.perf_counter()
-        trace = fn(ops, Params(*(jnp.asarray(a, ops.scale.dtype) for a in c_hyper)), jnp.asarray(c_seeds), v0_j, bound)
+        trace = fn(ops, {k: jnp.asarray(a, dtype) for k, a in c_hyper.items()}, jnp.asarray(c_seeds), x0_j, bound_j)
         if compile_s is None:
             jax.block_until_ready(trace)
             compile_s = time.perf_counter() - tc  # first call: compile + one chunk
@@ -367,7 +412,7 @@ def sweep(
         finish(*item)
     wall = time.perf_counter() - t0
 
-    results = _assemble(grid, hyper_dims, cfg, store, attrs)
+    results = _assemble(grid, hyper_dims, spec, store, attrs)
     results.attrs["timing"] = {
         "wall_s": wall,
         "first_chunk_s": compile_s,
@@ -380,7 +425,18 @@ def sweep(
     return results
 
 
-def _assemble(grid, hyper_dims, cfg, store, attrs) -> Results:
+def _flatten_trace(trace: Trace) -> dict[str, Any]:
+    """A chunk's outputs as flat named arrays (S, H, ...): metrics, diverged_at, final, iterates."""
+    out = dict(trace.metrics)
+    out["diverged_at"] = trace.diverged_at
+    if trace.final is not None:
+        (out["final"],) = jax.tree.leaves(trace.final)
+    if trace.params is not None:
+        (out["iterates"],) = jax.tree.leaves(trace.params)
+    return out
+
+
+def _assemble(grid, hyper_dims, spec, store, attrs) -> Results:
     S, H = store["diverged_at"].shape
     hyper_shape = tuple(grid.axes[n].size for n in hyper_dims)
     seed_pos = grid.dims.index("seed") if "seed" in grid.axes else None
@@ -392,13 +448,12 @@ def _assemble(grid, hyper_dims, cfg, store, attrs) -> Results:
         return np.moveaxis(a, 0, seed_pos)
 
     dims = grid.dims
-    trailing = {"error": ("step",), "norm": ("step",), "diverged_at": (), "final": ("component",),
-                "iterates": ("step", "component")}
+    trailing = {"diverged_at": (), "final": ("component",), "iterates": ("step", "component")}
     coords = {k: v for k, v in grid.axes.items()}
-    coords["step"] = cfg.record_steps
+    coords["step"] = spec.record_steps
     return Results(
         data={k: arrange(v) for k, v in store.items()},
-        dims={k: dims + trailing[k] for k in store},
+        dims={k: dims + trailing.get(k, ("step",)) for k in store},
         coords=coords,
         attrs=attrs,
     )

@@ -6,7 +6,7 @@ import pytest
 from conftest import reference_msgd, sin2
 
 import asyncjax as aj
-from asyncjax.simulate import default_init
+default_init = aj.StreamingPCA.default_init
 
 
 def _compare(pca, momentum, lr, delay, seed, steps, model="constant", buffer=None, rtol=1e-9):

@@ -31,7 +31,7 @@ def grid(**kw):
         (dict(delay=[-1]), r"got -1"),
         (dict(momentum=[float("nan")]), r"momentum contains a non-finite value \(nan"),
         (dict(seed=[-3]), r"seeds must lie in"),
-        (dict(workers=[3]), r"unknown grid setting\(s\) \['workers'\]"),
+        (dict(workers=[3]), r"unknown grid axis 'workers'.*allowed: momentum, lr, delay, seed"),
     ],
 )
 def test_sweep_rejects(pca, no_compile, kw, match):

@@ -191,11 +191,12 @@ class StreamingPCA(Problem):
     def grad(self, ops: PCAOperands, params: jax.Array, batch: jax.Array, hp: Any) -> jax.Array:
         """−(I − v vᵀ) X Xᵀ v for one observation X = ``batch`` (d,) at v = ``params``.
 
-        Written as (Xᵀv)² v − (Xᵀv) X, the exact negation of eq. 5's direction,
-        so that heavy ball reproduces eq. 5 bit for bit.
+        Written as the negation of eq. 5's direction computed in eq. 5's order
+        (a compiler may fuse a·b − c·d into one rounding step, so the order
+        decides the last bit), so that heavy ball reproduces eq. 5 bit for bit.
         """
         s = seq_sum(batch * params)  # Xᵀ v
-        return (s * s) * params - s * batch
+        return -(s * batch - (s * s) * params)
 
     def metrics(self, ops: PCAOperands, params: jax.Array) -> dict[str, jax.Array]:
         err, nrm = sin2_and_norm(params)

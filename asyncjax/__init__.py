@@ -12,7 +12,7 @@ Modules: ``analysis`` and ``theory`` (re-exported here), ``plotting``, ``config`
 ``reproduce`` and ``bench`` (import them by name).
 """
 
-from asyncjax import analysis, optim, theory
+from asyncjax import analysis, optim, rng, theory
 from asyncjax._devices import use_cpu_cores
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
@@ -27,6 +27,7 @@ __all__ = [
     "__version__",
     "analysis",
     "optim",
+    "rng",
     "theory",
     "DELAY_MODELS",
     "DelayModel",

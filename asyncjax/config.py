@@ -17,10 +17,22 @@ Example::
     steps = 30000
     record_every = 500
     delay_model = "constant"             # constant | uniform | geometric
+
+Other problems and optimizers (swept values stay in ``[grid]``)::
+
+    [problem]
+    kind = "mlp"                         # streaming_pca | quadratic | least_squares | logistic
+    dataset = "digits"                   #   | quartic_saddle | mlp; other keys are the class's options
+    hidden = [32]
+
+    [optimizer]
+    kind = "optax.adam"                  # heavy_ball | nesterov | optax.<name>
+    # static options of the optimizer, e.g. nesterov = true for optax.sgd
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from asyncjax.problems import StreamingPCA
+from asyncjax.optim import Optimizer, get_optimizer
+from asyncjax.problems import Problem, StreamingPCA
 from asyncjax.sweep import Grid
 
 if sys.version_info >= (3, 11):
@@ -40,6 +53,7 @@ __all__ = ["SweepSpec", "load_config", "parse_config"]
 
 _RUN_KEYS = {"steps", "record_every", "delay_model", "buffer", "norm_bound", "chunk_size"}
 _PROBLEM_KEYS = {"kind", "eigenvalues", "covariance", "distribution", "init"}
+_PROBLEM_KINDS = ("streaming_pca", "quadratic", "least_squares", "logistic", "quartic_saddle", "mlp")
 
 
 class ConfigError(ValueError):
@@ -50,15 +64,19 @@ class ConfigError(ValueError):
 class SweepSpec:
     """Everything :func:`asyncjax.sweep` needs, plus the source settings."""
 
-    problem: StreamingPCA
+    problem: Problem
     grid: Grid
     run: dict[str, Any]
     init: Any = None
     analysis: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    optimizer: Optimizer | None = None
 
     def sweep_kwargs(self) -> dict[str, Any]:
-        return {**self.run, "init": self.init}
+        out = {**self.run, "init": self.init}
+        if self.optimizer is not None:
+            out["optimizer"] = self.optimizer
+        return out
 
 
 def _axis(name: str, value: Any) -> Any:
@@ -85,16 +103,26 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
             if section not in cfg:
                 raise ConfigError(f"missing [{section}] section")
         prob = dict(cfg["problem"])
-        unknown = set(prob) - _PROBLEM_KEYS
-        if unknown:
-            raise ConfigError(f"[problem] has unknown key(s) {sorted(unknown)}; known: {sorted(_PROBLEM_KEYS)}")
-        if prob.get("kind", "streaming_pca") != "streaming_pca":
-            raise ConfigError(f"problem.kind {prob['kind']!r} is not known (only 'streaming_pca')")
-        dist = prob.get("distribution", "gaussian")
-        if ("eigenvalues" in prob) == ("covariance" in prob):
-            raise ConfigError("[problem] needs exactly one of eigenvalues or covariance")
-        problem = (StreamingPCA(prob["eigenvalues"], dist) if "eigenvalues" in prob
-                   else StreamingPCA.from_covariance(prob["covariance"], dist))
+        kind = prob.get("kind", "streaming_pca")
+        if kind not in _PROBLEM_KINDS:
+            raise ConfigError(_unknown("problem.kind", kind, _PROBLEM_KINDS))
+        if kind == "streaming_pca":
+            unknown = set(prob) - _PROBLEM_KEYS
+            if unknown:
+                raise ConfigError(f"[problem] has unknown key(s) {sorted(unknown)}; known: {sorted(_PROBLEM_KEYS)}")
+            dist = prob.get("distribution", "gaussian")
+            if ("eigenvalues" in prob) == ("covariance" in prob):
+                raise ConfigError("[problem] needs exactly one of eigenvalues or covariance")
+            problem = (StreamingPCA(prob["eigenvalues"], dist) if "eigenvalues" in prob
+                       else StreamingPCA.from_covariance(prob["covariance"], dist))
+        else:
+            problem = build_problem(kind, {k: v for k, v in prob.items() if k not in ("kind", "init")})
+        optimizer = None
+        if "optimizer" in cfg:
+            opt = dict(cfg["optimizer"])
+            if "kind" not in opt:
+                raise ConfigError("[optimizer] needs kind = \"heavy_ball\", \"nesterov\" or \"optax.<name>\"")
+            optimizer = get_optimizer(opt.pop("kind"), **opt)
 
         grid_cfg = {k: _axis(k, v) for k, v in cfg["grid"].items()}
         if "seeds" in grid_cfg:
@@ -113,9 +141,57 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
         for key in ("steps", "record_every"):
             if key not in run:
                 raise ConfigError(f"[run] needs {key}")
-        return SweepSpec(problem, grid, run, prob.get("init"), dict(cfg.get("analysis", {})), cfg)
+        return SweepSpec(problem, grid, run, prob.get("init"), dict(cfg.get("analysis", {})), cfg, optimizer)
     except (ConfigError, ValueError, TypeError) as err:
         raise ConfigError(f"{source}: {err}") from err
+
+
+def _unknown(what: str, value: Any, choices: Any) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(str(value), list(choices), n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return f"{what} {value!r} is not known{hint}; choose one of {', '.join(choices)}"
+
+
+def _dataset(name: Any):
+    """A data set named in TOML: "digits" (bundled with scikit-learn)."""
+    from asyncjax import datasets
+
+    if name == "digits":
+        return datasets.digits()
+    raise ConfigError(_unknown("problem.dataset", name, ("digits",)))
+
+
+def build_problem(kind: str, options: dict[str, Any]) -> Problem:
+    """A problem of ``kind`` from TOML options (the class's own keyword arguments).
+
+    ``dataset = "digits"`` supplies the data of the data-driven problems.
+    """
+    from asyncjax import problems as P
+
+    cls = {"quadratic": "Quadratic", "least_squares": "LeastSquares", "logistic": "Logistic",
+           "quartic_saddle": "QuarticSaddle", "mlp": "MLP"}[kind]
+    cls = getattr(P, cls)
+    options = dict(options)
+    if kind in ("least_squares", "logistic", "mlp"):
+        if "dataset" not in options:
+            raise ConfigError(f"[problem] kind = {kind!r} needs dataset = \"digits\"")
+        ds = _dataset(options.pop("dataset"))
+        if kind == "mlp":
+            make, args = cls, (ds,)
+        else:
+            make, args = cls.from_dataset, (ds,)
+    else:
+        make, args = cls, ()
+    params = inspect.signature(make).parameters
+    takes = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL][len(args):]
+    unknown = [k for k in options if k not in takes]
+    if unknown:
+        raise ConfigError(f"[problem] kind = {kind!r} has unknown key(s) {unknown}; known: "
+                          f"{', '.join(['kind'] + (['dataset'] if args else []) + takes)}")
+    options = {k: tuple(v) if isinstance(v, list) and k == "hidden" else v for k, v in options.items()}
+    return make(*args, **options)
 
 
 def load_config(path: str | Path) -> SweepSpec:

@@ -2,5 +2,15 @@
 
 from asyncjax.problems.base import Problem
 from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, seq_sum, sin2_and_norm
+from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
 
-__all__ = ["Problem", "StreamingPCA", "PCAOperands", "sample_block", "seq_sum", "sin2_and_norm"]
+__all__ = [
+    "Problem",
+    "StreamingPCA",
+    "Quadratic",
+    "PCAOperands",
+    "QuadraticOperands",
+    "sample_block",
+    "seq_sum",
+    "sin2_and_norm",
+]

@@ -3,13 +3,18 @@
 from asyncjax.problems.base import Problem
 from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, seq_sum, sin2_and_norm
 from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
+from asyncjax.problems.regression import LeastSquares, LeastSquaresOperands, Logistic, LogisticOperands
 
 __all__ = [
     "Problem",
     "StreamingPCA",
     "Quadratic",
+    "LeastSquares",
+    "Logistic",
     "PCAOperands",
     "QuadraticOperands",
+    "LeastSquaresOperands",
+    "LogisticOperands",
     "sample_block",
     "seq_sum",
     "sin2_and_norm",

@@ -4,6 +4,7 @@ from asyncjax.problems.base import Problem
 from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, seq_sum, sin2_and_norm
 from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
 from asyncjax.problems.regression import LeastSquares, LeastSquaresOperands, Logistic, LogisticOperands
+from asyncjax.problems.saddle import QuarticSaddle, SaddleOperands
 
 __all__ = [
     "Problem",
@@ -11,10 +12,12 @@ __all__ = [
     "Quadratic",
     "LeastSquares",
     "Logistic",
+    "QuarticSaddle",
     "PCAOperands",
     "QuadraticOperands",
     "LeastSquaresOperands",
     "LogisticOperands",
+    "SaddleOperands",
     "sample_block",
     "seq_sum",
     "sin2_and_norm",

@@ -1,6 +1,7 @@
 """Problems the engine can optimise (see :mod:`asyncjax.problems.base` for the protocol)."""
 
 from asyncjax.problems.base import Problem
+from asyncjax.problems.mlp import MLP, MLPOperands
 from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, seq_sum, sin2_and_norm
 from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
 from asyncjax.problems.regression import LeastSquares, LeastSquaresOperands, Logistic, LogisticOperands
@@ -13,11 +14,13 @@ __all__ = [
     "LeastSquares",
     "Logistic",
     "QuarticSaddle",
+    "MLP",
     "PCAOperands",
     "QuadraticOperands",
     "LeastSquaresOperands",
     "LogisticOperands",
     "SaddleOperands",
+    "MLPOperands",
     "sample_block",
     "seq_sum",
     "sin2_and_norm",

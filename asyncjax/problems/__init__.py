@@ -1,6 +1,27 @@
 """Problems the engine can optimise (see :mod:`asyncjax.problems.base` for the protocol)."""
 
 from asyncjax.problems.base import Problem
+from asyncjax.problems.mlp import MLP, MLPOperands
 from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, seq_sum, sin2_and_norm
+from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
+from asyncjax.problems.regression import LeastSquares, LeastSquaresOperands, Logistic, LogisticOperands
+from asyncjax.problems.saddle import QuarticSaddle, SaddleOperands
 
-__all__ = ["Problem", "StreamingPCA", "PCAOperands", "sample_block", "seq_sum", "sin2_and_norm"]
+__all__ = [
+    "Problem",
+    "StreamingPCA",
+    "Quadratic",
+    "LeastSquares",
+    "Logistic",
+    "QuarticSaddle",
+    "MLP",
+    "PCAOperands",
+    "QuadraticOperands",
+    "LeastSquaresOperands",
+    "LogisticOperands",
+    "SaddleOperands",
+    "MLPOperands",
+    "sample_block",
+    "seq_sum",
+    "sin2_and_norm",
+]

@@ -12,13 +12,13 @@ Modules: ``analysis`` and ``theory`` (re-exported here), ``plotting``, ``config`
 ``reproduce`` and ``bench`` (import them by name).
 """
 
-from asyncjax import analysis, optim, rng, theory
+from asyncjax import analysis, datasets, optim, rng, theory
 from asyncjax._devices import use_cpu_cores
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
 from asyncjax.engine import Spec, Trace
 from asyncjax.optim import Optimizer
-from asyncjax.problems import Problem, StreamingPCA
+from asyncjax.problems import MLP, LeastSquares, Logistic, Problem, Quadratic, QuarticSaddle, StreamingPCA
 from asyncjax.results import Results
 from asyncjax.simulate import compile_count, data_stream, delay_stream, simulate
 from asyncjax.sweep import Grid, sweep
@@ -26,12 +26,18 @@ from asyncjax.sweep import Grid, sweep
 __all__ = [
     "__version__",
     "analysis",
+    "datasets",
     "optim",
     "rng",
     "theory",
     "DELAY_MODELS",
     "DelayModel",
     "Grid",
+    "LeastSquares",
+    "Logistic",
+    "MLP",
+    "Quadratic",
+    "QuarticSaddle",
     "Optimizer",
     "Problem",
     "Results",

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,28 @@ __all__ = ["SweepSpec", "load_config", "parse_config"]
 
 _RUN_KEYS = {"steps", "record_every", "delay_model", "buffer", "norm_bound", "chunk_size"}
 _PROBLEM_KEYS = {"kind", "eigenvalues", "covariance", "distribution", "init"}
+_SECTIONS = {"problem", "grid", "run", "analysis"}  # tables of a sweep configuration
+_TOP_KEYS = {"title"}  # plain top-level keys
+_GRID_KEYS = {"momentum", "lr", "seed", "seeds", "delay", "max_delay", "workers"}
+_NUMERIC_GRID = {"momentum", "lr", "delay", "max_delay", "workers"}
+
+
+def _unknown(kind: str, names: set[str], known: set[str], fmt: str = "{!r}") -> str:
+    """A message naming unknown keys, each with the closest known name when one is close."""
+    parts = []
+    for name in sorted(names):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        parts.append(fmt.format(name) + (f" (did you mean {fmt.format(close[0])}?)" if close else ""))
+    return f"unknown {kind} {', '.join(parts)}; known: {', '.join(fmt.format(k) for k in sorted(known))}"
+
+
+def _check_numbers(name: str, value: Any) -> None:
+    """Grid values must be TOML numbers, not strings (\"1e-3\" would be read as a number silently)."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise ConfigError(f"grid.{name} must be a number or a list of numbers, got {item!r} "
+                              f"({type(item).__name__}){'; remove the quotes' if isinstance(item, str) else ''}")
 
 
 class ConfigError(ValueError):
@@ -81,13 +104,20 @@ def _axis(name: str, value: Any) -> Any:
 def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
     """Builds a :class:`SweepSpec` from a parsed TOML document (a dict)."""
     try:
+        tables = {k for k, v in cfg.items() if isinstance(v, dict)}
+        unknown = tables - _SECTIONS
+        if unknown:
+            raise ConfigError(_unknown("section(s)", unknown, _SECTIONS, "[{}]"))
+        unknown = set(cfg) - tables - _TOP_KEYS
+        if unknown:
+            raise ConfigError(_unknown("top-level key(s)", unknown, _TOP_KEYS | _SECTIONS))
         for section in ("problem", "grid", "run"):
             if section not in cfg:
                 raise ConfigError(f"missing [{section}] section")
         prob = dict(cfg["problem"])
         unknown = set(prob) - _PROBLEM_KEYS
         if unknown:
-            raise ConfigError(f"[problem] has unknown key(s) {sorted(unknown)}; known: {sorted(_PROBLEM_KEYS)}")
+            raise ConfigError(f"[problem] has {_unknown('key(s)', unknown, _PROBLEM_KEYS)}")
         if prob.get("kind", "streaming_pca") != "streaming_pca":
             raise ConfigError(f"problem.kind {prob['kind']!r} is not known (only 'streaming_pca')")
         dist = prob.get("distribution", "gaussian")
@@ -96,7 +126,20 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
         problem = (StreamingPCA(prob["eigenvalues"], dist) if "eigenvalues" in prob
                    else StreamingPCA.from_covariance(prob["covariance"], dist))
 
+        unknown = set(cfg["grid"]) - _GRID_KEYS
+        if unknown:
+            raise ConfigError(f"[grid] has {_unknown('key(s)', unknown, _GRID_KEYS)}")
         grid_cfg = {k: _axis(k, v) for k, v in cfg["grid"].items()}
+        for name in _NUMERIC_GRID & set(grid_cfg):
+            _check_numbers(name, grid_cfg[name])
+        if "seed" in grid_cfg:
+            seed = grid_cfg["seed"]
+            items = seed if isinstance(seed, list) else [seed]
+            if any(isinstance(v, bool) or not isinstance(v, int) for v in items):
+                raise ConfigError(f"grid.seed must be an integer or a list of integers, got {seed!r}")
+            dup = sorted({v for v in items if items.count(v) > 1})
+            if dup:
+                raise ConfigError(f"grid.seed lists {dup[:5]} more than once; seeds must be unique")
         if "seeds" in grid_cfg:
             if "seed" in grid_cfg:
                 raise ConfigError("[grid] sets both seeds (a count) and seed (a list); keep one")
@@ -109,7 +152,7 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
         run = dict(cfg["run"])
         unknown = set(run) - _RUN_KEYS
         if unknown:
-            raise ConfigError(f"[run] has unknown key(s) {sorted(unknown)}; known: {sorted(_RUN_KEYS)}")
+            raise ConfigError(f"[run] has {_unknown('key(s)', unknown, _RUN_KEYS)}")
         for key in ("steps", "record_every"):
             if key not in run:
                 raise ConfigError(f"[run] needs {key}")

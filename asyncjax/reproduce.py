@@ -266,7 +266,8 @@ def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bo
                 run = f"`asyncjax reproduce {old['preset']}{' --quick' if old.get('quick') else ''}`"
                 what = f"the results of {run}" + (" with other settings" if old["preset"] == name else "")
             else:
-                what = f"results asyncjax wrote that are not this preset's ({', '.join(found[:6])})"
+                what = (f"asyncjax results ({', '.join(found[:6])}) not recorded as a run of "
+                        f"`asyncjax reproduce {name}` with these settings")
             raise FileExistsError(
                 f"{out} already holds {what}; pass --overwrite (overwrite=True) to replace them, "
                 "or choose another --out"

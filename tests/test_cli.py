@@ -200,7 +200,7 @@ def test_reproduce_refuses_a_sweep_that_asyncjax_run_wrote(tmp_path, capsys):
     capsys.readouterr()
     assert main(["reproduce", "liu2018-fig1", "--quick", "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "not this preset's" in err and "results.npz" in err
+    assert "not recorded as a run of `asyncjax reproduce liu2018-fig1`" in err and "results.npz" in err
 
 
 @pytest.mark.parametrize("command", ["run", "reproduce"])

@@ -53,7 +53,7 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
     assert "(quick settings)" in text
     if "01_" in path.name:
         assert "threshold" in text and "predicted" in text
-        assert "asyncjax: chunk" in text  # progress=True shows progress in a notebook (stderr is no terminal)
+        assert "asyncjax: chunk" in text  # progress shows by default in a notebook (stderr is no terminal)
         assert "image/png" in text  # the figure was drawn
         assert (tmp_path / "fig1_results.npz").exists()
 

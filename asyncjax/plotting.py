@@ -300,13 +300,15 @@ def error_vs_step(
 
 
 def stationary_vs_theory(momenta: np.ndarray, lrs: np.ndarray, simulated: np.ndarray, stderr: np.ndarray,
-                         theory_err: np.ndarray, tolerance: float = 0.10) -> Any:
+                         theory_err: np.ndarray, tolerance: float = 0.10, shared_streams: bool = True) -> Any:
     """Stationary sin² error against μ, simulated (±2 SE) and from the SDE, per step size.
 
     Args:
       momenta: (M,) momenta; lrs: (L,) step sizes; simulated, stderr, theory_err: (M, L).
       tolerance: the relative acceptance band, drawn in the ratio panel only
         where it fits the data's range (the panel is scaled to the data).
+      shared_streams: say on the figure that the points share their seeds'
+        data streams, so their deviations are correlated (error bars are per point).
     """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = _colors(len(lrs))
@@ -339,6 +341,10 @@ def stationary_vs_theory(momenta: np.ndarray, lrs: np.ndarray, simulated: np.nda
     ax2.set_ylabel("simulated / theory (±2 SE)")
     shown = "" if lo < 1 - tolerance or hi > 1 + tolerance else f"; the ±{tolerance:.0%} acceptance band lies outside"
     ax2.set_title(f"ratio to the SDE (view scaled to the data{shown})", fontsize=9)
+    if shared_streams:
+        ax2.text(0.01, 0.01, "all points share their data streams (common random numbers),\n"
+                 "so their deviations from 1 are correlated", transform=ax2.transAxes, fontsize=7,
+                 ha="left", va="bottom", color="0.3")
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     fig.tight_layout()

@@ -20,7 +20,16 @@ def py(value: Any) -> Any:
 def as_float_array(name: str, value: Any, *, ndim: int | None = None, allow_inf: bool = False) -> np.ndarray:
     """Converts ``value`` to a finite float64 array, naming ``name`` on failure."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as err:  # e.g. ragged nested lists
+        raise ValueError(f"{name} must be numeric, got {value!r}") from err
+    if raw.dtype.kind in "USbO":  # np.asarray("1e-3", float) would parse the text: refuse it
+        for item in raw.flat:
+            if isinstance(item, (str, bytes, bool, np.bool_)):
+                kind = "the string" if isinstance(item, (str, bytes)) else "the boolean"
+                raise ValueError(f"{name} must be numeric, got {kind} {py(item)!r}")
+    try:
+        arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must be numeric, got {value!r}") from err
     if ndim is not None and arr.ndim != ndim:

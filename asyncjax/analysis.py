@@ -1,9 +1,17 @@
 """Turning trajectories into curves, bands and threshold delays.
 
 Functions take NumPy arrays (or :class:`~asyncjax.results.Results`) and never
-run a simulation. Diverged trajectories are frozen, finite states, so they
-enter every statistic with the error they had when they were frozen; use
-:func:`diverged_fraction` to report how many there were.
+run a simulation.
+
+Diverged trajectories (:data:`DIVERGENCE_RULE`): a trajectory that diverges is
+frozen by the simulator, and the error it is frozen at depends on the norm
+bound that tripped, not on the optimiser. So analysis counts it as *failed*:
+from the step it diverged on, its error is the problem's worst value (sin² = 1
+for streaming PCA) -- see :func:`with_failures`. :func:`late_average`,
+:func:`at_step` and the figures apply this rule; :func:`band` and
+:func:`threshold_delays` take the divergence flags and report the diverged
+fraction of every point beside the statistic, and :func:`diverged_fraction`
+gives it directly.
 """
 
 from __future__ import annotations
@@ -20,6 +28,10 @@ __all__ = [
     "late_average",
     "at_step",
     "diverged_fraction",
+    "diverged_mask",
+    "with_failures",
+    "worst_value",
+    "DIVERGENCE_RULE",
     "threshold_from_curve",
     "Thresholds",
     "threshold_delays",
@@ -34,46 +46,173 @@ __all__ = [
 ]
 
 
-class Band(NamedTuple):
-    """Mean over seeds with its standard error and a quantile band."""
+DIVERGENCE_RULE = (
+    "A trajectory that diverged (its iterate turned non-finite or its norm passed norm_bound, and the "
+    "simulator froze it) counts as failed: from the step it diverged on, its error is taken to be the "
+    "problem's worst value (sin² = 1 for streaming PCA: orthogonal to the solution), not the value it "
+    "was frozen at, which depends on the bound. Means, bands, thresholds and figures use that value; "
+    "the fraction of diverged trajectories is reported beside each of them."
+)
 
+
+class _BandFields(NamedTuple):
     mean: np.ndarray
     stderr: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
 
 
-def band(values: np.ndarray, axis: int = -1, quantiles: tuple[float, float] = (0.1, 0.9)) -> Band:
-    """Mean, standard error and a (lo, hi) quantile band along ``axis`` (the seeds)."""
+class Band(_BandFields):
+    """Mean over seeds with its standard error and a quantile band.
+
+    A 4-tuple ``(mean, stderr, lo, hi)``; when :func:`band` is given the
+    divergence flags it also carries ``diverged`` (the fraction of diverged
+    trajectories at each point) and ``diverged_share`` (the share of the mean
+    that they contribute; a point is *divergence-dominated* where it is ≥ 1/2).
+    Both are None otherwise.
+    """
+
+    diverged: np.ndarray | None = None
+    diverged_share: np.ndarray | None = None
+
+    def __new__(cls, mean, stderr, lo, hi, diverged=None, diverged_share=None):
+        self = super().__new__(cls, mean, stderr, lo, hi)
+        self.diverged = diverged
+        self.diverged_share = diverged_share
+        return self
+
+
+def band(values: np.ndarray, axis: int = -1, quantiles: tuple[float, float] = (0.1, 0.9), *,
+         diverged: np.ndarray | None = None) -> Band:
+    """Mean, standard error and a (lo, hi) quantile band along ``axis`` (the seeds).
+
+    Args:
+      values: per-trajectory values, with diverged trajectories already counted
+        as failed (as :func:`late_average` does).
+      axis: the seed axis.
+      quantiles: the band's lower and upper quantiles.
+      diverged: optional bool flags, same shape as ``values`` (e.g.
+        :func:`diverged_mask`); then the band reports ``diverged`` and
+        ``diverged_share`` per point.
+    """
     values = np.asarray(values, dtype=np.float64)
     n = values.shape[axis]
-    mean = values.mean(axis=axis)
-    stderr = values.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
-    lo, hi = np.quantile(values, quantiles, axis=axis)
-    return Band(mean, stderr, lo, hi)
+    with np.errstate(invalid="ignore"):  # inf worst values give inf means and NaN spreads
+        mean = values.mean(axis=axis)
+        stderr = values.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+        lo, hi = np.quantile(values, quantiles, axis=axis)
+    frac = share = None
+    if diverged is not None:
+        flags = np.broadcast_to(np.asarray(diverged, bool), values.shape)
+        frac = flags.mean(axis=axis)
+        total = values.sum(axis=axis)
+        failed = np.where(flags, values, 0.0).sum(axis=axis)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(failed > 0, failed / np.where(total > 0, total, 1.0), 0.0)
+        share = np.where(np.isnan(share), 1.0, np.minimum(share, 1.0))  # inf / inf: all failure
+    return Band(mean, stderr, lo, hi, frac, share)
 
 
-def late_average(results: Results, var: str = "error", window: float = 0.25) -> np.ndarray:
+def worst_value(results: Results, var: str = "error") -> float | None:
+    """The worst value ``var`` can take (what a diverged trajectory counts as), or None.
+
+    Read from the results' metadata (``attrs["variables"][var]["worst"]``);
+    for results saved before that existed, sin² error of streaming PCA is 1.
+    """
+    info = results.attrs.get("variables", {}).get(var)
+    if isinstance(info, dict) and "worst" in info:
+        return None if info["worst"] is None else float(info["worst"])
+    if var == "error" and results.attrs.get("problem", {}).get("problem") == "streaming_pca":
+        return 1.0
+    return None
+
+
+def diverged_mask(results: Results, var: str | None = None) -> np.ndarray:
+    """Bool flags of the diverged trajectories (axes of ``diverged_at``).
+
+    With ``var``, the flags are laid out along ``var``'s axes other than
+    ``step`` and ``component`` (for :func:`band` of a per-trajectory value).
+    """
+    flags = results["diverged_at"] >= 0
+    if var is None:
+        return flags
+    return _align(flags, results.dims["diverged_at"], [d for d in results.dims[var] if d not in ("step", "component")])
+
+
+def _align(arr: np.ndarray, dims: tuple[str, ...], target: list[str]) -> np.ndarray:
+    """``arr`` (axes ``dims``) transposed and expanded to broadcast against axes ``target``."""
+    dims = list(dims)
+    missing = [d for d in dims if d not in target]
+    if missing:
+        raise ValueError(f"axes {missing} are not among {target}")
+    order = [d for d in target if d in dims]
+    arr = np.transpose(arr, [dims.index(d) for d in order])
+    return arr.reshape([arr.shape[order.index(d)] if d in order else 1 for d in target])
+
+
+def with_failures(results: Results, var: str = "error") -> np.ndarray:
+    """``var`` with diverged trajectories counted as failed (:data:`DIVERGENCE_RULE`).
+
+    Every record at or after a trajectory's ``diverged_at`` step is replaced by
+    :func:`worst_value`. Variables without a known worst value (e.g. ``norm``)
+    are returned as recorded.
+
+    Returns:
+      An array shaped like ``results[var]`` (float64).
+    """
+    values = np.asarray(results[var], dtype=np.float64)
+    worst = worst_value(results, var)
+    if worst is None or "diverged_at" not in results or "step" not in results.dims[var]:
+        return values
+    dims = list(results.dims[var])
+    at = _align(results["diverged_at"], results.dims["diverged_at"], dims)  # step axis has size 1
+    steps = _align(np.asarray(results.coords["step"]), ("step",), dims)
+    failed = (at >= 0) & (steps >= at)
+    return np.where(failed, worst, values)
+
+
+def late_average(results: Results, var: str = "error", window: float = 0.25, *,
+                 diverged: str = "fail") -> np.ndarray:
     """Per-trajectory average of ``var`` over the last ``window`` fraction of the run.
 
     Averaging a stretch of late records instead of reading the last one lowers
     the noise of each trajectory's error without changing what it measures
     once the run has settled. Returns the array without its ``step`` axis.
+
+    Args:
+      results: a sweep's results.
+      var: the variable (axes ..., step).
+      window: the fraction of the run, at its end, to average over.
+      diverged: ``"fail"`` (default) counts diverged trajectories as failed
+        from their divergence on (:func:`with_failures`); ``"frozen"`` uses
+        the values they were frozen at.
     """
     if not 0 < window <= 1:
         raise ValueError(f"window must be in (0, 1], got {window!r}")
+    values = _values(results, var, diverged)
     axis = results.axis(var, "step")
     steps = results.coords["step"]
     start = steps[-1] - window * steps[-1]
     keep = steps >= start
-    return np.take(results[var], np.flatnonzero(keep), axis=axis).mean(axis=axis)
+    return np.take(values, np.flatnonzero(keep), axis=axis).mean(axis=axis)
 
 
-def at_step(results: Results, step: int, var: str = "error") -> np.ndarray:
-    """``var`` at the recorded step nearest to ``step`` (the ``step`` axis dropped)."""
+def _values(results: Results, var: str, diverged: str) -> np.ndarray:
+    if diverged == "fail":
+        return with_failures(results, var)
+    if diverged == "frozen":
+        return results[var]
+    raise ValueError(f"diverged must be 'fail' or 'frozen', got {diverged!r}")
+
+
+def at_step(results: Results, step: int, var: str = "error", *, diverged: str = "fail") -> np.ndarray:
+    """``var`` at the recorded step nearest to ``step`` (the ``step`` axis dropped).
+
+    ``diverged``: as in :func:`late_average`.
+    """
     steps = results.coords["step"]
     i = int(np.argmin(np.abs(steps - step)))
-    return np.take(results[var], i, axis=results.axis(var, "step"))
+    return np.take(_values(results, var, diverged), i, axis=results.axis(var, "step"))
 
 
 def diverged_fraction(results: Results, over: str = "seed") -> np.ndarray:
@@ -83,7 +222,8 @@ def diverged_fraction(results: Results, over: str = "seed") -> np.ndarray:
 
 
 THRESHOLD_RULE = (
-    "Each trajectory's sin² error is averaged over the last {window:.0%} of its recorded steps; "
+    "Each trajectory's sin² error is averaged over the last {window:.0%} of its recorded steps, a "
+    "diverged trajectory counting as sin² = 1 (failed) from the step it diverged on; "
     "the curve is the mean of that over seeds, against the delay. The threshold delay is where "
     "the curve first exceeds {factor:g}× its value at the smallest delay, interpolated linearly in "
     "log(error) between the two grid delays that bracket the crossing. If it never does, the "
@@ -126,15 +266,34 @@ def threshold_from_curve(delays: Any, curve: Any, factor: float = 2.0) -> tuple[
     return np.where(crossed, thr, delays[-1]), ~crossed
 
 
-class Thresholds(NamedTuple):
-    """Threshold delays per curve, with percentile-bootstrap intervals."""
-
+class _ThresholdFields(NamedTuple):
     threshold: np.ndarray  # (...,)
     ci_lo: np.ndarray  # (...,)
     ci_hi: np.ndarray  # (...,)
     censored: np.ndarray  # (...,) bool
     rule: str
     boot: np.ndarray  # (n_boot, ...) the bootstrap replicates
+
+
+class Thresholds(_ThresholdFields):
+    """Threshold delays per curve, with percentile-bootstrap intervals.
+
+    Given divergence flags, :func:`threshold_delays` also sets
+    ``diverged_fraction`` ((..., T), per curve point) and
+    ``diverged_below`` ((...,), the largest diverged fraction at the delays up
+    to the first one past the threshold: where it is 0, divergence played no
+    part in the threshold). Both are None otherwise.
+    """
+
+    diverged_fraction: np.ndarray | None = None
+    diverged_below: np.ndarray | None = None
+
+    def __new__(cls, threshold, ci_lo, ci_hi, censored, rule, boot, diverged_fraction=None,
+                diverged_below=None):
+        self = super().__new__(cls, threshold, ci_lo, ci_hi, censored, rule, boot)
+        self.diverged_fraction = diverged_fraction
+        self.diverged_below = diverged_below
+        return self
 
 
 def threshold_delays(
@@ -146,18 +305,22 @@ def threshold_delays(
     level: float = 0.95,
     window: float = 0.25,
     seed: int = 0,
+    diverged: np.ndarray | None = None,
 ) -> Thresholds:
     """Measured threshold delays with bootstrap confidence intervals over seeds.
 
     Args:
-      per_seed: (..., T, S) per-trajectory error (e.g. from :func:`late_average`),
-        delays on the second-to-last axis and seeds on the last.
+      per_seed: (..., T, S) per-trajectory error (e.g. from :func:`late_average`,
+        which counts diverged trajectories as failed), delays on the
+        second-to-last axis and seeds on the last.
       delays: (T,) the delays.
       factor: see :func:`threshold_from_curve`.
       n_boot: bootstrap resamples.
       level: confidence level of the interval.
       window: the late-average window used to make ``per_seed`` (for the rule text).
       seed: seed of the resampling.
+      diverged: optional (..., T, S) bool flags of diverged trajectories
+        (:func:`diverged_mask`), to report the diverged fractions.
 
     Returns:
       :class:`Thresholds` with shape (...).
@@ -173,7 +336,14 @@ def threshold_delays(
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
     rule = THRESHOLD_RULE.format(window=window, factor=factor, n_boot=n_boot)
-    return Thresholds(thr, lo, hi, censored, rule, boot)
+    frac = below = None
+    if diverged is not None:
+        frac = np.broadcast_to(np.asarray(diverged, bool), per_seed.shape).mean(axis=-1)  # (..., T)
+        d = np.asarray(delays, dtype=np.float64)
+        past = np.searchsorted(d, thr, side="right")  # first grid delay beyond the threshold
+        upto = np.arange(d.size) <= np.minimum(past, d.size - 1)[..., None]
+        below = np.where(upto, frac, 0.0).max(axis=-1)
+    return Thresholds(thr, lo, hi, censored, rule, boot, frac, below)
 
 
 # ------------------------------------------------------------------ phases, ODE

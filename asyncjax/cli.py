@@ -1,27 +1,37 @@
 """The ``asyncjax`` command.
 
-    asyncjax reproduce NAME [--out DIR] [--seeds N] [--quick]   run a paper preset
+    asyncjax reproduce NAME [--out DIR] [--seeds N] [--quick] [--overwrite]   run a paper preset
     asyncjax reproduce --list                                   name the presets
-    asyncjax run CONFIG.toml [--out DIR] [--resume]             run your own sweep
+    asyncjax run CONFIG.toml [--out DIR] [--resume] [--overwrite]   run your own sweep
     asyncjax plot DIR                                           draw a saved sweep
     asyncjax bench [--quick] [--json FILE]                      throughput benchmark
+    asyncjax --version
 
-On a CPU the command splits work over one XLA device per core (set
-ASYNCJAX_CPU_DEVICES to change that).
+Progress goes to stderr (``--progress``/``--no-progress``; on by default, as one
+line redrawn in a terminal and a line every few seconds in a log). On a CPU the
+command splits work over one XLA device per core (set ASYNCJAX_CPU_DEVICES to
+change that).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from asyncjax._devices import use_cpu_cores
+from asyncjax._version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asyncjax", description="Batched simulator of asynchronous momentum SGD.")
+    p.add_argument("--version", action="version", version=f"asyncjax {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+
+    def progress_flag(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                            help="progress on stderr, also when it is not a terminal (default: on)")
 
     r = sub.add_parser("reproduce", help="run a preset from the papers")
     r.add_argument("name", nargs="?", help="preset name (see --list)")
@@ -29,16 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="output folder (default runs/NAME)")
     r.add_argument("--seeds", type=int, help="number of seeds (overrides the preset)")
     r.add_argument("--quick", action="store_true", help="a small, fast version of the preset")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace other asyncjax results in --out (by default such a folder is refused)")
+    progress_flag(r)
 
     u = sub.add_parser("run", help="run a sweep described by a TOML file")
     u.add_argument("config", type=Path)
     u.add_argument("--out", type=Path, help="output folder (default runs/CONFIG-NAME)")
     u.add_argument("--resume", action="store_true", help="continue a killed sweep in --out")
-    u.add_argument("--no-progress", action="store_true")
+    u.add_argument("--overwrite", action="store_true", help="replace another sweep's results in --out")
+    progress_flag(u)
 
     pl = sub.add_parser("plot", help="draw the results saved in a folder")
-    pl.add_argument("dir", type=Path)
+    pl.add_argument("dir", type=Path, help="a folder with results.npz (or a preset's folder), or the .npz itself")
 
     b = sub.add_parser("bench", help="throughput benchmark against NumPy and a Python loop")
     b.add_argument("--quick", action="store_true")
@@ -59,10 +72,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         raise ValueError("name a preset, or pass --list")
     from asyncjax.reproduce import reproduce
 
-    summary = reproduce(args.name, args.out, quick=args.quick, seeds=args.seeds,
-                        progress=False if args.no_progress else None)
+    summary = reproduce(args.name, args.out, quick=args.quick, seeds=args.seeds, progress=args.progress,
+                        overwrite=args.overwrite)
     out = args.out or Path("runs") / args.name
     _print_summary(summary)
+    _print_divergence(summary["diverged_trajectories"], summary["trajectories"])
     print(f"wrote {out}/summary.json and figures in {summary['wall_s']:.1f} s")
     return 0
 
@@ -76,18 +90,30 @@ def _print_summary(summary: dict) -> None:
             print(f"{mu:9.3g} {t:10.1f} [{ci[0]:6.1f}, {ci[1]:6.1f}] {p:10d}{flag}")
 
 
+def _print_divergence(diverged: int, total: int) -> None:
+    share = diverged / total if total else 0.0
+    rule = " (counted as failed, error = worst value, in every mean and figure)" if diverged else ""
+    print(f"diverged: {diverged} of {total} trajectories ({share:.1%}){rule}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from asyncjax import plotting
     from asyncjax.config import load_config
+    from asyncjax.results import ensure_dir
     from asyncjax.sweep import sweep
 
     spec = load_config(args.config)
     out = args.out or Path("runs") / args.config.stem
-    res = sweep(spec.problem, spec.grid, out=out, resume=args.resume,
-                progress=False if args.no_progress else None, **spec.sweep_kwargs())
+    ensure_dir(out)  # a bad --out fails here, before anything compiles
+    source = {"config": str(args.config.resolve()), "toml": args.config.read_text()}
+    res = sweep(spec.problem, spec.grid, out=out, resume=args.resume, overwrite=args.overwrite,
+                progress=args.progress, metadata=source, **spec.sweep_kwargs())
     plotting.save(plotting.error_vs_step(res), out / "error_vs_step.png")
     t = res.attrs["timing"]
-    print(f"{res}\nwrote {out}/results.npz and error_vs_step.png ({t['wall_s']:.1f} s, "
+    print(res)
+    flags = res["diverged_at"] >= 0
+    _print_divergence(int(flags.sum()), int(flags.size))
+    print(f"wrote {out}/results.npz and error_vs_step.png ({t['wall_s']:.1f} s, "
           f"{t['chunks_computed']} of {t['chunks']} chunks computed)")
     return 0
 
@@ -96,12 +122,25 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from asyncjax import plotting
     from asyncjax.results import Results
 
-    path = args.dir / "results.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist (run a sweep with --out {args.dir} first)")
-    res = Results.load(path)
-    out = plotting.save(plotting.error_vs_step(res), args.dir / "error_vs_step.png")
-    print(f"wrote {out}")
+    target = args.dir
+    if target.is_file():
+        files = [target]
+    elif not target.exists():
+        raise FileNotFoundError(f"{target} does not exist (run a sweep with --out {target} first)")
+    elif (target / "results.npz").exists():
+        files = [target / "results.npz"]
+    else:
+        files = sorted(target.glob("*/results.npz"))
+        if not files:
+            raise FileNotFoundError(
+                f"{target} holds no results.npz, nor do its subfolders (run a sweep with --out {target} first)")
+        print(f"{target} holds the sweeps {', '.join(str(f.parent.name) for f in files)}; drawing each")
+    loaded = [(path, Results.load(path)) for path in files]  # every file is checked before drawing
+    for path, res in loaded:
+        name = "error_vs_step.png" if path.stem == "results" else f"{path.stem}_error_vs_step.png"
+        out = plotting.save(plotting.error_vs_step(res), path.with_name(name))
+        flags = res["diverged_at"] >= 0
+        print(f"wrote {out}  (diverged: {int(flags.sum())} of {flags.size} trajectories)")
     return 0
 
 
@@ -112,18 +151,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    print(f"asyncjax: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     use_cpu_cores()
     commands = {"reproduce": _cmd_reproduce, "run": _cmd_run, "plot": _cmd_plot, "bench": _cmd_bench}
-    try:
-        return commands[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"asyncjax: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\nasyncjax: interrupted (finished chunks are saved; rerun with --resume)", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return commands[args.command](args)
+        except (ValueError, OSError) as err:  # bad input, bad paths, unreadable files: no traceback
+            print(f"asyncjax: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("\nasyncjax: interrupted (finished chunks are saved; rerun with --resume)", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

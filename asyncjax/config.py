@@ -32,6 +32,7 @@ Other problems and optimizers (swept values stay in ``[grid]``)::
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import sys
 from dataclasses import dataclass, field
@@ -40,7 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from asyncjax.optim import Optimizer, get_optimizer
+from asyncjax.delays import get_delay_model
+from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
+from asyncjax.simulate import allowed_axes
 from asyncjax.problems import Problem, StreamingPCA
 from asyncjax.sweep import Grid
 
@@ -54,6 +57,26 @@ __all__ = ["SweepSpec", "load_config", "parse_config"]
 _RUN_KEYS = {"steps", "record_every", "delay_model", "buffer", "norm_bound", "chunk_size"}
 _PROBLEM_KEYS = {"kind", "eigenvalues", "covariance", "distribution", "init"}
 _PROBLEM_KINDS = ("streaming_pca", "quadratic", "least_squares", "logistic", "quartic_saddle", "mlp")
+_SECTIONS = {"problem", "grid", "run", "analysis", "optimizer"}  # tables of a sweep configuration
+_TOP_KEYS = {"title"}  # plain top-level keys
+
+
+def _unknown(kind: str, names: set[str], known: set[str], fmt: str = "{!r}") -> str:
+    """A message naming unknown keys, each with the closest known name when one is close."""
+    parts = []
+    for name in sorted(names):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        parts.append(fmt.format(name) + (f" (did you mean {fmt.format(close[0])}?)" if close else ""))
+    return f"unknown {kind} {', '.join(parts)}; known: {', '.join(fmt.format(k) for k in sorted(known))}"
+
+
+def _check_numbers(name: str, value: Any) -> None:
+    """Grid values must be TOML numbers, not strings (\"1e-3\" would be read as a number silently)."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise ConfigError(f"grid.{name} must be a number or a list of numbers, got {item!r} "
+                              f"({type(item).__name__}){'; remove the quotes' if isinstance(item, str) else ''}")
 
 
 class ConfigError(ValueError):
@@ -99,17 +122,24 @@ def _axis(name: str, value: Any) -> Any:
 def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
     """Builds a :class:`SweepSpec` from a parsed TOML document (a dict)."""
     try:
+        tables = {k for k, v in cfg.items() if isinstance(v, dict)}
+        unknown = tables - _SECTIONS
+        if unknown:
+            raise ConfigError(_unknown("section(s)", unknown, _SECTIONS, "[{}]"))
+        unknown = set(cfg) - tables - _TOP_KEYS
+        if unknown:
+            raise ConfigError(_unknown("top-level key(s)", unknown, _TOP_KEYS | _SECTIONS))
         for section in ("problem", "grid", "run"):
             if section not in cfg:
                 raise ConfigError(f"missing [{section}] section")
         prob = dict(cfg["problem"])
         kind = prob.get("kind", "streaming_pca")
         if kind not in _PROBLEM_KINDS:
-            raise ConfigError(_unknown("problem.kind", kind, _PROBLEM_KINDS))
+            raise ConfigError(_unknown_value("problem.kind", kind, _PROBLEM_KINDS))
         if kind == "streaming_pca":
             unknown = set(prob) - _PROBLEM_KEYS
             if unknown:
-                raise ConfigError(f"[problem] has unknown key(s) {sorted(unknown)}; known: {sorted(_PROBLEM_KEYS)}")
+                raise ConfigError(f"[problem] has {_unknown('key(s)', unknown, _PROBLEM_KEYS)}")
             dist = prob.get("distribution", "gaussian")
             if ("eigenvalues" in prob) == ("covariance" in prob):
                 raise ConfigError("[problem] needs exactly one of eigenvalues or covariance")
@@ -124,7 +154,22 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
                 raise ConfigError("[optimizer] needs kind = \"heavy_ball\", \"nesterov\" or \"optax.<name>\"")
             optimizer = get_optimizer(opt.pop("kind"), **opt)
 
+        delay_model = get_delay_model(cfg["run"].get("delay_model", "constant"))
+        grid_keys = set(allowed_axes(problem, optimizer or heavy_ball(), delay_model))
+        unknown = set(cfg["grid"]) - grid_keys - {"seed", "seeds"}
+        if unknown:
+            raise ConfigError(f"[grid] has {_unknown('key(s)', unknown, grid_keys | {'seed', 'seeds'})}")
         grid_cfg = {k: _axis(k, v) for k, v in cfg["grid"].items()}
+        for name in set(grid_cfg) - {"seed", "seeds"}:
+            _check_numbers(name, grid_cfg[name])
+        if "seed" in grid_cfg:
+            seed = grid_cfg["seed"]
+            items = seed if isinstance(seed, list) else [seed]
+            if any(isinstance(v, bool) or not isinstance(v, int) for v in items):
+                raise ConfigError(f"grid.seed must be an integer or a list of integers, got {seed!r}")
+            dup = sorted({v for v in items if items.count(v) > 1})
+            if dup:
+                raise ConfigError(f"grid.seed lists {dup[:5]} more than once; seeds must be unique")
         if "seeds" in grid_cfg:
             if "seed" in grid_cfg:
                 raise ConfigError("[grid] sets both seeds (a count) and seed (a list); keep one")
@@ -137,7 +182,7 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
         run = dict(cfg["run"])
         unknown = set(run) - _RUN_KEYS
         if unknown:
-            raise ConfigError(f"[run] has unknown key(s) {sorted(unknown)}; known: {sorted(_RUN_KEYS)}")
+            raise ConfigError(f"[run] has {_unknown('key(s)', unknown, _RUN_KEYS)}")
         for key in ("steps", "record_every"):
             if key not in run:
                 raise ConfigError(f"[run] needs {key}")
@@ -146,9 +191,7 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
         raise ConfigError(f"{source}: {err}") from err
 
 
-def _unknown(what: str, value: Any, choices: Any) -> str:
-    import difflib
-
+def _unknown_value(what: str, value: Any, choices: Any) -> str:
     near = difflib.get_close_matches(str(value), list(choices), n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     return f"{what} {value!r} is not known{hint}; choose one of {', '.join(choices)}"
@@ -160,7 +203,7 @@ def _dataset(name: Any):
 
     if name == "digits":
         return datasets.digits()
-    raise ConfigError(_unknown("problem.dataset", name, ("digits",)))
+    raise ConfigError(_unknown_value("problem.dataset", name, ("digits",)))
 
 
 def build_problem(kind: str, options: dict[str, Any]) -> Problem:

@@ -52,6 +52,9 @@ class DelayModel:
         bad = workers[workers < 1]
         if bad.size:
             raise ValueError(f"workers must be >= 1; got {py(bad.flat[0])!r}")
+        bad = workers[workers != np.round(workers)]
+        if bad.size:
+            raise ValueError(f"workers must be a whole number of workers; got {py(bad.flat[0])!r}")
         return workers
 
     def buffer_for(self, values: Any, tail: float = 1e-6) -> int:

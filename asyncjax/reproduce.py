@@ -2,13 +2,23 @@
 
 Each preset is a TOML file in :mod:`asyncjax.experiments` (the sweep) plus a
 function here (the analysis it reports). A run writes into its output folder:
-the saved sweep (``results.npz`` and its chunk checkpoints), the figures as PNG
-and ``summary.json`` with the preset's headline numbers.
+the saved sweep (``results.npz`` and its chunk checkpoints), the figures as PNG,
+``summary.json`` with the preset's headline numbers, and ``reproduce.json``
+naming the preset and the exact settings the folder holds.
+
+A folder is only ever continued by the same preset with the same settings (a
+killed run resumes from its chunks). One that holds anything else asyncjax
+wrote -- another preset, the ``--quick`` or full version of this one, another
+seed count, a sweep of ``asyncjax run`` -- is refused unless ``overwrite=True``
+(``--overwrite``), which first deletes what asyncjax wrote there (sweeps,
+figures, summaries) so that no stale figure is left beside the new ones.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -17,12 +27,28 @@ import jax
 import numpy as np
 
 from asyncjax import analysis, plotting, theory
+from asyncjax._version import __version__
 from asyncjax.config import parse_config
-from asyncjax.experiments import available, load_preset
-from asyncjax.results import write_json
+from asyncjax.experiments import available, load_preset, preset_text
+from asyncjax.results import _jsonable, ensure_dir, write_json
 from asyncjax.sweep import sweep
 
 __all__ = ["reproduce", "PRESETS"]
+
+# What each preset writes: its figures, and the folders (relative to the output) of its sweeps.
+FIGURES = {
+    "liu2018-fig1": ("fig1_error_vs_delay.png", "fig1_error_vs_step.png"),
+    "liu2018-stationary": ("stationary_vs_theory.png", "ode_overlay.png"),
+}
+SWEEP_DIRS = {"liu2018-fig1": (".",), "liu2018-stationary": ("stationary", "ode")}
+_MARK = "reproduce.json"
+_MARK_FORMAT = "asyncjax-reproduce/1"
+_SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png")
+
+
+def _divergence(*results: Any) -> dict[str, int]:
+    flags = [np.asarray(r["diverged_at"]) >= 0 for r in results]
+    return {"trajectories": int(sum(f.size for f in flags)), "diverged_trajectories": int(sum(f.sum() for f in flags))}
 
 
 def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> dict[str, Any]:
@@ -42,22 +68,24 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     return cfg
 
 
-def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None) -> dict[str, Any]:
+def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
     spec = parse_config(cfg, "liu2018-fig1")
     t0 = time.perf_counter()
-    res = sweep(spec.problem, spec.grid, out=out, resume=True, overwrite=True, progress=progress,
+    res = sweep(spec.problem, spec.grid, out=out, resume=True, progress=progress, metadata=meta,
                 **spec.sweep_kwargs())
     sim_s = time.perf_counter() - t0
 
     a = spec.analysis
     window, factor, n_boot = a.get("window", 0.25), a.get("factor", 2.0), a.get("bootstrap", 1000)
-    per_seed = analysis.late_average(res, "error", window)  # (momentum, delay, seed)
+    per_seed = analysis.late_average(res, "error", window)  # (momentum, delay, seed); diverged = failed
+    flags = analysis.diverged_mask(res)  # (momentum, delay, seed)
     delays = res.coords["delay"].astype(float)
     momenta = res.coords["momentum"].astype(float)
     lr = float(spec.grid.fixed["lr"])
-    thr = analysis.threshold_delays(per_seed, delays, factor=factor, n_boot=n_boot, window=window)
+    thr = analysis.threshold_delays(per_seed, delays, factor=factor, n_boot=n_boot, window=window,
+                                    diverged=flags)
     predicted = theory.pca_threshold(spec.problem.eigenvalues, momenta, lr)
-    bands = analysis.band(per_seed, axis=-1)
+    bands = analysis.band(per_seed, axis=-1, diverged=flags)
 
     fig = plotting.error_vs_delay(
         delays, momenta, bands, measured=thr.threshold,
@@ -67,7 +95,7 @@ def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None) -> dict
     plotting.save(fig, out / "fig1_error_vs_delay.png")
     plotting.save(plotting.error_vs_step(res.isel(delay=0), title="τ = 0: mean error from the saddle"),
                   out / "fig1_error_vs_step.png")
-    div = analysis.diverged_fraction(res)  # (momentum, delay)
+    div = bands.diverged  # (momentum, delay)
     one_minus = 1.0 - momenta
     measured_fit = analysis.fit_power_law(one_minus, thr.threshold, thr.boot)
     predicted_fit = analysis.fit_power_law(one_minus, predicted)
@@ -91,23 +119,30 @@ def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None) -> dict
             "note": "least-squares fit of log threshold on log(1 − μ); CI from the seed bootstrap",
         },
         "error_at_zero_delay": bands.mean[:, 0],
+        "diverged_fraction": div,
         "diverged_fraction_at_largest_delay": div[:, -1],
+        "diverged_fraction_below_threshold": thr.diverged_below,
+        "divergence_dominated": bands.diverged_share >= 0.5,
+        "divergence_rule": analysis.DIVERGENCE_RULE,
+        **_divergence(res),
         "simulation_s": sim_s,
     }
 
 
-def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None) -> dict[str, Any]:
+def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None,
+                        meta: dict[str, Any]) -> dict[str, Any]:
     a = cfg.get("analysis", {})
     t0 = time.perf_counter()
 
     # --- stationary error near the optimum, against Theorem 5
     spec = parse_config(cfg["sweep"]["stationary"], "liu2018-stationary [stationary]")
-    res = sweep(spec.problem, spec.grid, out=out / "stationary", resume=True, overwrite=True,
-                progress=progress, **spec.sweep_kwargs())
+    res = sweep(spec.problem, spec.grid, out=out / "stationary", resume=True, progress=progress,
+                metadata={**meta, "sweep": "stationary"}, **spec.sweep_kwargs())
     steps = res.coords["step"]
     keep = steps >= a.get("burn_in", 20000)
-    per_seed = res["error"][..., keep].mean(axis=-1)  # (momentum, lr, seed): time average per seed
-    b = analysis.band(per_seed, axis=-1)
+    # (momentum, lr, seed): time average per seed, diverged trajectories counted as failed
+    per_seed = analysis.with_failures(res, "error")[..., keep].mean(axis=-1)
+    b = analysis.band(per_seed, axis=-1, diverged=analysis.diverged_mask(res))
     momenta = res.coords["momentum"].astype(float)
     lrs = res.coords["lr"].astype(float)
     theory_err = theory.sde_stationary_error(spec.problem.eigenvalues, momenta[:, None], lrs[None, :],
@@ -117,8 +152,9 @@ def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None) -
 
     # --- mean trajectories from the saddle, against the ODE of Theorem 3
     ode_spec = parse_config(cfg["sweep"]["ode"], "liu2018-stationary [ode]")
-    ode_res = sweep(ode_spec.problem, ode_spec.grid, out=out / "ode", resume=True, overwrite=True,
-                    progress=progress, **ode_spec.sweep_kwargs())
+    ode_res = sweep(ode_spec.problem, ode_spec.grid, out=out / "ode", resume=True, progress=progress,
+                    metadata={**meta, "sweep": "ode"}, **ode_spec.sweep_kwargs())
+    ode_error = analysis.with_failures(ode_res, "error")  # (momentum, seed, step)
     lr = float(ode_spec.grid.fixed["lr"])
     lam = ode_spec.problem.eigenvalues
     level, eps0, delta = a.get("align_level", 0.5), a.get("ode_start", 1e-3), a.get("delta", 0.1)
@@ -129,7 +165,7 @@ def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None) -
     phases = {"escape": [], "traverse": [], "converge": []}
     phases_theory = {"escape": [], "traverse": [], "converge": []}
     for i, mu in enumerate(ode_res.coords["momentum"].astype(float)):
-        err = ode_res["error"][i]  # (seed, step)
+        err = ode_error[i]  # (seed, step)
         lags, aligned = analysis.aligned_mean(err, ode_steps, level)
         t_grid = np.linspace(0.0, ode_steps[-1] * lr * 4, 40001)
         ode = theory.ode_error(lam, h0, t_grid, mu)
@@ -166,6 +202,10 @@ def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None) -
         "ratio": (b.mean / theory_err).ravel(),
         "relative_stderr": (b.stderr / b.mean).ravel(),
         "seeds": int(per_seed.shape[-1]),
+        "diverged_fraction": b.diverged.ravel(),
+        "ode_diverged_fraction": analysis.diverged_fraction(ode_res),
+        "divergence_rule": analysis.DIVERGENCE_RULE,
+        **_divergence(res, ode_res),
         "stationary_window_steps": [int(steps[keep][0]), int(steps[-1])],
         "ode_overlay": overlay,
         "ode_alignment": (
@@ -184,22 +224,81 @@ def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None) -
     }
 
 
-PRESETS: dict[str, Callable[[dict[str, Any], Path, bool | None], dict[str, Any]]] = {
+PRESETS: dict[str, Callable[[dict[str, Any], Path, bool | None, dict[str, Any]], dict[str, Any]]] = {
     "liu2018-fig1": _liu2018_fig1,
     "liu2018-stationary": _liu2018_stationary,
 }
 
 
+def _identity(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    return {"preset": name, "config": _jsonable(cfg)}
+
+
+def _ours(path: Path) -> list[str]:
+    """What asyncjax wrote in folder ``path`` (names relative to it)."""
+    if not path.is_dir():
+        return []
+    figures = {f for names in FIGURES.values() for f in names}
+    found = [p.name for p in path.iterdir()
+             if p.name in figures or p.name in _SWEEP_FILES or p.name in ("summary.json", _MARK)]
+    for sub in path.iterdir():
+        if sub.is_dir() and ((sub / "sweep.json").exists() or (sub / "chunks").is_dir()):
+            found += [f"{sub.name}/{p.name}" for p in sub.iterdir() if p.name in _SWEEP_FILES]
+    return sorted(found)
+
+
+def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bool) -> None:
+    """Makes ``out`` this run's folder: refuses (or, with ``overwrite``, clears) other results in it."""
+    ensure_dir(out)
+    mark = out / _MARK
+    found = _ours(out)
+    old = None
+    if mark.exists():
+        try:
+            old = json.loads(mark.read_text())
+        except (OSError, ValueError):
+            old = None
+    same = isinstance(old, dict) and old.get("format") == _MARK_FORMAT and \
+        {"preset": old.get("preset"), "config": old.get("config")} == _identity(name, cfg)
+    if found and not (same and not overwrite):
+        if not overwrite:
+            if isinstance(old, dict) and old.get("preset"):
+                run = f"`asyncjax reproduce {old['preset']}{' --quick' if old.get('quick') else ''}`"
+                what = f"the results of {run}" + (" with other settings" if old["preset"] == name else "")
+            else:
+                what = (f"asyncjax results ({', '.join(found[:6])}) not recorded as a run of "
+                        f"`asyncjax reproduce {name}` with these settings")
+            raise FileExistsError(
+                f"{out} already holds {what}; pass --overwrite (overwrite=True) to replace them, "
+                "or choose another --out"
+            )
+        for rel in found:
+            target = out / rel
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        for sub in {(out / rel).parent for rel in found if "/" in rel}:
+            if not any(sub.iterdir()):  # a sweep's folder that held nothing else
+                sub.rmdir()
+    write_json(mark, {"format": _MARK_FORMAT, "asyncjax_version": __version__,
+                      "quick": quick, **_identity(name, cfg)})
+
+
 def reproduce(name: str, out: str | Path | None = None, *, quick: bool = False, seeds: int | None = None,
-              progress: bool | None = None) -> dict[str, Any]:
+              progress: bool | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Runs preset ``name`` and writes its figures and ``summary.json`` into ``out``.
 
     Args:
       name: a preset (see :func:`asyncjax.experiments.available`).
-      out: output folder; default ``runs/NAME``.
+      out: output folder; default ``runs/NAME``. A folder holding this preset's
+        run with the same settings is continued (finished chunks are reused);
+        one holding other asyncjax results is refused unless ``overwrite``.
       quick: the preset's small smoke-run size.
       seeds: number of seeds (overrides the preset).
       progress: progress bar on stderr; default when stderr is a terminal.
+      overwrite: delete the results asyncjax wrote in ``out`` first (sweeps,
+        figures, summaries; nothing else), and run afresh.
 
     Returns:
       The summary that was written.
@@ -208,9 +307,12 @@ def reproduce(name: str, out: str | Path | None = None, *, quick: bool = False, 
         raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
     cfg = _apply_overrides(load_preset(name), quick=quick, seeds=seeds)
     out = Path(out or Path("runs") / name)
+    _claim(out, name, cfg, overwrite, quick)
+    meta = {"preset": name, "quick": quick, "seeds_override": seeds, "toml": preset_text(name)}
     t0 = time.perf_counter()
-    summary = PRESETS[name](cfg, out, progress)
+    summary = PRESETS[name](cfg, out, progress, meta)
     summary = {"preset": name, "quick": quick, **summary,
+               "figures": list(FIGURES[name]),
                "wall_s": time.perf_counter() - t0,
                "device": f"{jax.devices()[0].device_kind} x{len(jax.devices())}"}
     write_json(out / "summary.json", summary)

@@ -9,7 +9,9 @@ without pickle::
     delays = f["coord.delay"]
 
 Writes are atomic (temporary file in the same folder, then rename), so a crash
-never leaves a truncated file behind.
+never leaves a truncated file behind, and files get the permissions the
+process's umask allows (0644 under the usual umask 022), like any other file
+the user creates.
 """
 
 from __future__ import annotations
@@ -17,23 +19,76 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-__all__ = ["Results", "atomic_write", "write_json"]
+__all__ = ["Results", "atomic_write", "write_json", "ensure_dir"]
 
 FORMAT = "asyncjax-results/1"
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Calls ``write(fileobj)`` on a temporary file, then renames it to ``path``."""
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def _fs_error(err: OSError, what: str) -> OSError:
+    """An error of the same kind as ``err`` whose message says what failed and where."""
+    new = type(err)(f"{what}: {err.strerror or err}")
+    new.errno = err.errno
+    return new
+
+
+def ensure_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Creates folder ``path`` if needed and checks that files can be written into it.
+
+    Raises:
+      NotADirectoryError: ``path`` is an existing file.
+      OSError: the folder cannot be created or written to (the message names it).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{what} {path} is an existing file, not a folder; choose a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _fs_error(err, f"cannot create {what} {path}") from err
+    try:  # os.access is not reliable (root, ACLs, read-only mounts): try it
+        fd, probe = tempfile.mkstemp(prefix=".asyncjax-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise _fs_error(err, f"cannot write into {what} {path}") from err
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
+    """Calls ``write(fileobj)`` on a temporary file, then renames it to ``path``.
+
+    The file gets mode 0666 minus the umask, as ``open`` would give it (the
+    temporary file is created 0600).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise _fs_error(err, f"cannot write {path}") from err
     try:
         with os.fdopen(fd, mode) as fh:
+            os.chmod(tmp, 0o666 & ~_umask())
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -161,11 +216,35 @@ class Results:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Results":
-        """Reads a file written by :meth:`save` (no pickle involved)."""
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["metadata"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"{path} is not an asyncjax results file (format {meta.get('format')!r})")
-            data = {k[5:]: f[k] for k in f.files if k.startswith("data.")}
-            coords = {k[6:]: f[k] for k in f.files if k.startswith("coord.")}
-        return cls(data, meta["dims"], coords, meta["attrs"])
+        """Reads a file written by :meth:`save` (no pickle involved).
+
+        Raises:
+          FileNotFoundError: there is no file at ``path``.
+          ValueError: the file is truncated, damaged or not an asyncjax results
+            file; the message names it.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if not hasattr(f, "files") or "metadata" not in f.files:
+                    raise _NotResults(f"{path} is not an asyncjax results file: it has no 'metadata' entry")
+                meta = json.loads(str(f["metadata"]))
+                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                    found = meta.get("format") if isinstance(meta, dict) else None
+                    raise _NotResults(f"{path} is not an asyncjax results file (format {found!r})")
+                data = {k[5:]: f[k] for k in f.files if k.startswith("data.")}
+                coords = {k[6:]: f[k] for k in f.files if k.startswith("coord.")}
+            return cls(data, meta["dims"], coords, meta["attrs"])
+        except _NotResults:
+            raise
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+            raise ValueError(
+                f"{path} cannot be read as asyncjax results ({type(err).__name__}: {err}); "
+                "it is truncated, damaged or was not written by asyncjax"
+            ) from err
+
+
+class _NotResults(ValueError):
+    """A readable file that is not asyncjax results."""

@@ -11,6 +11,8 @@ The S × H batch is cut into chunks of equal shape (the last one padded, so one
 compilation serves all), each chunk is split over the local devices with
 ``shard_map``, and, given ``out=DIR``, every finished chunk is written to disk
 at once: a killed sweep restarted with ``resume=True`` redoes no finished chunk.
+Every chunk file records which seeds and points it holds, so a sweep can be
+resumed with another chunk size or device count (see :class:`_Checkpoint`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import json
 import math
 import sys
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +40,7 @@ from asyncjax.delays import DelayModel, get_delay_model
 from asyncjax.engine import Spec, Trace, jitted, run_batch
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems.base import Problem
-from asyncjax.results import Results, _jsonable, atomic_write, write_json
+from asyncjax.results import Results, _jsonable, atomic_write, ensure_dir, write_json
 from asyncjax.simulate import check_seeds, resolve_hp, start_of
 
 __all__ = ["Grid", "sweep"]
@@ -229,13 +233,30 @@ def _sharded(spec: Spec, devices: tuple, axis: str | None):
     return jax.jit(fn)
 
 
+def _in_notebook() -> bool:
+    """Whether stderr is a Jupyter kernel's stream (a notebook, Colab)."""
+    return type(sys.stderr).__module__.split(".")[0] == "ipykernel"
+
+
+def _is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
 class _Progress:
-    """A one-line progress report on stderr (redrawn in a terminal)."""
+    """A one-line progress report on stderr.
+
+    Redrawn in place in a terminal or a notebook; elsewhere (a log file, a
+    pipe) one line at most every 10 s and one at the end. Shown by default in
+    a terminal or a notebook; ``enabled=True`` shows it anywhere.
+    """
 
     def __init__(self, total: int, work_per_chunk: float, enabled: bool | None):
         self.total, self.work = total, work_per_chunk
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.tty = sys.stderr.isatty()
+        self.tty = _is_tty() or _in_notebook()
+        self.enabled = self.tty if enabled is None else bool(enabled)
         self.start = time.perf_counter()
         self.last_print = 0.0
 
@@ -273,6 +294,7 @@ def sweep(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Results:
     """Simulates every point of ``grid`` and returns the recorded metrics.
 
@@ -292,11 +314,19 @@ def sweep(
       record_iterates: also keep the parameters at every record, as variable
         ``iterates`` (grid axes, step, component) — for single-array parameters.
       chunk_size: most trajectories per compiled call; default from memory.
+        Results do not depend on it.
       devices: devices to split each chunk over; default all local devices.
+        Results do not depend on how many.
       out: a folder to checkpoint chunks and the final ``results.npz`` into.
-      resume: reuse finished chunks already in ``out`` (same settings only).
-      overwrite: delete chunks in ``out`` that cannot be reused, instead of failing.
-      progress: show progress on stderr; default when stderr is a terminal.
+      resume: reuse the finished chunks already in ``out`` (same settings only;
+        any chunk size and device count). Needs ``out``.
+      overwrite: delete what ``out`` holds of another sweep (or of this one,
+        without ``resume``) instead of failing.
+      progress: show progress on stderr; default when stderr is a terminal
+        or the code runs in a Jupyter kernel.
+      metadata: JSON-serialisable notes stored in the results' attrs under
+        ``"source"`` (e.g. the configuration file the sweep came from). They
+        are not settings: they do not affect resuming.
 
     Returns:
       :class:`Results` with one variable per metric of the problem (``error``
@@ -304,6 +334,10 @@ def sweep(
       for single-array parameters, ``final`` (grid axes, component) and, if
       asked for, ``iterates`` (grid axes, step, component).
     """
+    if resume and out is None:
+        raise ValueError("resume=True needs out=DIR, the folder of the sweep to continue")
+    if chunk_size is not None:
+        check_int(chunk_size, "chunk_size", minimum=1)
     optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
     model = get_delay_model(delay_model)
     settings = {**{k: v for k, v in grid.fixed.items()}, **{k: v for k, v in grid.axes.items()}}
@@ -315,6 +349,7 @@ def sweep(
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
     seeds = check_seeds(grid.values("seed", 0))
+    _check_unique(seeds)
     fixed, x0 = start_of(problem, init)
 
     # Hyperparameter points: every combination of the non-seed axes, in grid order.
@@ -360,6 +395,9 @@ def sweep(
         "data_stream": "word m of step k = Threefry-2x32[fold_in(key(seed), stream)](k, m // 2)[m % 2]; "
                        "stream 0: data, stream 1: delays, stream 2: random starts (asyncjax._rng)",
     }
+    attrs["variables"] = _variables(problem)
+    if metadata is not None:
+        attrs["source"] = _jsonable(dict(metadata))
     ckpt = _Checkpoint(out, attrs, resume, overwrite) if out is not None else None
 
     S, H, n_rec = seeds.size, n_hyper, spec.n_records
@@ -381,20 +419,26 @@ def sweep(
     compile_s = None
     pending: list[tuple[int, Any]] = []
     computed = 0
+    # Cells (seed, point) already on disk, copied into `store` by seed value and point index.
+    covered = ckpt.restore(store, seeds, hyper) if ckpt is not None and resume else np.zeros((S, H), bool)
 
-    def finish(i: int, trace: Any, save: bool = True) -> None:
+    def finish(i: int, trace: Any) -> None:
         s, h, _, _ = plan.chunk(i)
         if isinstance(trace, Trace):
             trace = _flatten_trace(trace)
-        parts = {k: np.asarray(v)[: s.stop - s.start, : h.stop - h.start] for k, v in trace.items()}
-        if ckpt is not None and save:
-            ckpt.save(i, parts)
+        parts = {k: np.array(v)[: s.stop - s.start, : h.stop - h.start] for k, v in trace.items()}
+        cov = covered[s, h]
+        if cov.any():  # a partly covered chunk: keep the cells already on disk, so files never disagree
+            for k, v in parts.items():
+                v[cov] = store[k][s, h][cov]
+        if ckpt is not None:
+            ckpt.save(s, h, parts, seeds[s], hyper)
         for k, v in parts.items():
             store[k][s, h] = v
 
     for i in range(plan.n_chunks):
-        if ckpt is not None and ckpt.has(i):
-            finish(i, ckpt.load(i), save=False)
+        s, h, _, _ = plan.chunk(i)
+        if covered[s, h].all():  # a chunk only partly on disk is recomputed whole
             bar.update(i + 1, computed)
             continue
         _, _, c_seeds, c_hyper = plan.chunk(i)
@@ -418,6 +462,7 @@ def sweep(
         "first_chunk_s": compile_s,
         "chunks": plan.n_chunks,
         "chunks_computed": computed,
+        "chunks_reused": plan.n_chunks - computed,
         "devices": len(devices) if plan.shard_axis else 1,
     }
     if ckpt is not None:
@@ -459,43 +504,225 @@ def _assemble(grid, hyper_dims, spec, store, attrs) -> Results:
     )
 
 
+def _columns(hyper: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The hyperparameter columns in a fixed (name) order, as chunk files record them."""
+    return [hyper[k] for k in sorted(hyper)]
+
+
+def _check_unique(seeds: np.ndarray) -> None:
+    """Seeds name data streams: a repeated seed would be the same trajectory twice."""
+    values, counts = np.unique(seeds, return_counts=True)
+    if values.size != seeds.size:
+        dup = values[counts > 1]
+        raise ValueError(
+            f"seed values must be unique; {dup[:5].tolist()} appear more than once "
+            "(a repeated seed repeats the same data stream)"
+        )
+
+
+def _variables(problem: Any) -> dict[str, dict[str, Any]]:
+    """What each saved variable is (stored in the results' metadata)."""
+    worst = getattr(problem, "worst_error", None)
+    docs = dict(getattr(problem, "metric_docs", {}) or {})
+    out: dict[str, dict[str, Any]] = {}
+    for name, doc in docs.items():
+        out[name] = {"description": f"{doc}; recorded at steps 0, record_every, 2 record_every, ... "
+                                    "(coordinate 'step')"}
+    out.setdefault("error", {"description": "the problem's error metric (0 at the solution)"})
+    out["error"]["description"] += (". A diverged trajectory keeps the value it had when it was frozen; "
+                                    "asyncjax.analysis counts it as failed (error = 'worst') from its "
+                                    "divergence on.")
+    out["error"]["worst"] = worst
+    out["diverged_at"] = {"description": "first step at which the parameters became non-finite or their norm "
+                                         "exceeded norm_bound; the trajectory is frozen from then on. "
+                                         "-1: it never diverged"}
+    out["final"] = {"description": "the last parameters (in the problem's simulated coordinates: the "
+                                   "eigenbasis for streaming PCA); only for single-vector parameters"}
+    out["iterates"] = {"description": "the parameters at every recorded step, same coordinates as 'final' "
+                                      "(only with record_iterates=True)"}
+    return out
+
+
+# Entries of a sweep's attrs that describe it but do not change its results.
+_NOT_SETTINGS = ("variables", "source", "timing")
+_SWEEP_FORMAT = "asyncjax-sweep/2"
+
+
+def sweep_key(attrs: Mapping[str, Any]) -> str:
+    """A hash of every setting that changes a sweep's results.
+
+    Chunk size and device count are not settings (results are bit-identical
+    across them), and neither are descriptions (``variables``, ``source``).
+    """
+    settings = {k: v for k, v in attrs.items() if k not in _NOT_SETTINGS}
+    text = json.dumps(_jsonable(settings), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class ChunkError(ValueError):
+    """A chunk file that cannot be used; the message names it."""
+
+
 class _Checkpoint:
-    """Chunk files under ``root/chunks`` plus ``root/sweep.json`` naming the sweep."""
+    """Chunk files under ``root/chunks`` plus ``root/sweep.json`` naming the sweep.
+
+    A chunk file is self-describing. Beside the data of its cells it holds
+    ``chunk.key`` (the sweep key of :func:`sweep_key`), ``chunk.seeds`` (the seed
+    value of each row), ``chunk.points`` (the index of each column among the
+    sweep's hyperparameter points, in grid order) and ``chunk.hyper`` (those
+    points' (momentum, lr, delay) values, as a check). Its name gives the range
+    of seed positions and points it covers, so chunks of differently cut plans
+    never collide.
+
+    On resume every chunk file is read: its cells are copied into place by seed
+    value and point index, and a mask records which (seed, point) cells are
+    covered. The new plan -- whatever its chunk size or device count -- then
+    computes only the chunks not fully covered; a chunk that is only partly
+    covered is recomputed whole (its covered cells come out bit-identical, so
+    nothing is mixed). A cell held by two files must agree in both, or resume
+    stops. A file that cannot be read is renamed ``*.corrupt`` with a warning
+    naming it, and its cells are recomputed.
+    """
 
     def __init__(self, root: str | Path, attrs: dict, resume: bool, overwrite: bool):
         self.root = Path(root)
         self.dir = self.root / "chunks"
-        settings = json.dumps(_jsonable(attrs), sort_keys=True)
-        self.key = hashlib.sha256(settings.encode()).hexdigest()[:16]
+        self.key = sweep_key(attrs)
+        self.overwrite = overwrite
+        ensure_dir(self.root)
         meta_path = self.root / "sweep.json"
-        existing = sorted(self.dir.glob("chunk-*.npz")) if self.dir.exists() else []
-        same = meta_path.exists() and json.loads(meta_path.read_text()).get("key") == self.key
-        if existing and not (resume and same):
-            if overwrite:
-                for path in existing:
-                    path.unlink()
-            elif not same:
-                raise ValueError(
-                    f"{self.root} holds chunks of a different sweep (settings changed); "
-                    "choose another output folder or delete it"
-                )
+        results_path = self.root / "results.npz"
+        chunks = self.files()
+        has_data = bool(chunks) or results_path.exists()
+        problem = None  # why the folder's contents cannot be kept, if they cannot
+        if meta_path.exists():
+            try:
+                old = json.loads(meta_path.read_text())
+                old_key, old_format = old["key"], old.get("format")
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                problem = ValueError(f"{meta_path} cannot be read ({type(err).__name__}: {err})")
             else:
-                raise FileExistsError(
-                    f"{self.root} already holds {len(existing)} finished chunk(s); pass resume=True "
-                    "(--resume) to continue that sweep, or choose another output folder"
-                )
-        self.dir.mkdir(parents=True, exist_ok=True)
-        write_json(meta_path, {"key": self.key, "settings": attrs})
+                if old_format != _SWEEP_FORMAT and chunks:
+                    problem = ValueError(
+                        f"{self.root} holds {len(chunks)} chunk(s) written by an older asyncjax, which do "
+                        "not record which seeds and points they hold, so they cannot be resumed safely")
+                elif old_key != self.key and has_data:
+                    problem = ValueError(f"{self.root} holds a different sweep (its settings differ from "
+                                         "this one's)")
+                elif has_data and not resume:
+                    what = f"{len(chunks)} finished chunk(s)" if chunks else "the finished results"
+                    problem = FileExistsError(
+                        f"{self.root} already holds {what} of this sweep; pass resume=True (--resume) "
+                        "to continue or reuse them")
+        elif has_data:
+            problem = ValueError(f"{self.root} holds {'chunks' if chunks else 'results.npz'} but no "
+                                 "sweep.json saying which sweep they belong to")
+        if problem is not None:
+            if not overwrite:
+                raise type(problem)(f"{problem}; pass overwrite=True (--overwrite) to replace what it "
+                                    "holds, or choose another output folder")
+            for path in chunks + sorted(self.dir.glob("*.corrupt")):
+                path.unlink()
+            if results_path.exists():
+                results_path.unlink()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise type(err)(f"cannot create {self.dir}: {err.strerror or err}") from err
+        write_json(meta_path, {"format": _SWEEP_FORMAT, "key": self.key, "settings": attrs})
 
-    def path(self, i: int) -> Path:
-        return self.dir / f"chunk-{i:06d}.npz"
+    def files(self) -> list[Path]:
+        return sorted(self.dir.glob("chunk-*.npz")) if self.dir.is_dir() else []
 
-    def has(self, i: int) -> bool:
-        return self.path(i).exists()
+    def path(self, s: slice, h: slice) -> Path:
+        return self.dir / f"chunk-s{s.start:07d}-{s.stop:07d}-p{h.start:07d}-{h.stop:07d}.npz"
 
-    def save(self, i: int, parts: dict[str, np.ndarray]) -> None:
-        atomic_write(self.path(i), lambda fh: np.savez(fh, **parts))
+    def save(self, s: slice, h: slice, parts: dict[str, np.ndarray], seeds: np.ndarray, hyper: dict) -> None:
+        """Writes the cells of seed positions ``s`` × points ``h`` (atomically)."""
+        book = {
+            "chunk.key": np.array(self.key),
+            "chunk.seeds": np.asarray(seeds, np.int64),
+            "chunk.points": np.arange(h.start, h.stop, dtype=np.int64),
+            "chunk.hyper": np.stack([np.asarray(a[h], np.float64) for a in _columns(hyper)], axis=-1),
+        }
+        atomic_write(self.path(s, h), lambda fh: np.savez(fh, **book, **parts))
 
-    def load(self, i: int) -> dict[str, np.ndarray]:
-        with np.load(self.path(i), allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+    def _read(self, path: Path) -> dict[str, np.ndarray] | None:
+        """A chunk file's arrays, or None (with a warning) if it cannot be read."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            bad = path.with_name(path.name + ".corrupt")
+            try:
+                path.replace(bad)
+                moved = f"moved to {bad.name}"
+            except OSError:
+                moved = "left in place"
+            warnings.warn(
+                f"chunk file {path} cannot be read ({type(err).__name__}: {err}); it is truncated or "
+                f"damaged, so its cells will be recomputed ({moved})",
+                ChunkWarning,
+                stacklevel=4,
+            )
+            return None
+
+    def restore(self, store: dict[str, np.ndarray], seeds: np.ndarray, hyper: dict) -> np.ndarray:
+        """Copies every usable chunk on disk into ``store``; returns the (S, H) covered mask."""
+        S, H = store["diverged_at"].shape
+        covered = np.zeros((S, H), bool)
+        position = {int(v): i for i, v in enumerate(seeds)}
+        hyper_cols = np.stack([np.asarray(a, np.float64) for a in _columns(hyper)], axis=-1)  # (H, names)
+        for path in self.files():
+            f = self._read(path)
+            if f is None:
+                continue
+            try:
+                covered |= self._place(path, f, store, covered, position, hyper_cols)
+            except ChunkError as err:
+                if not self.overwrite:
+                    raise
+                path.unlink()
+                warnings.warn(f"{err}; deleted it (overwrite=True)", ChunkWarning, stacklevel=3)
+        return covered
+
+    def _place(self, path: Path, f: dict[str, np.ndarray], store: dict[str, np.ndarray], covered: np.ndarray,
+               position: dict[int, int], hyper_cols: np.ndarray) -> np.ndarray:
+        """Copies the cells of chunk file ``f`` into ``store``; returns the mask of cells it covers."""
+        S, H = covered.shape
+        mask = np.zeros((S, H), bool)
+        if "chunk.key" not in f:
+            raise ChunkError(f"chunk file {path} does not record which seeds and points it holds (written by "
+                             "an older asyncjax); delete it or pass overwrite=True (--overwrite)")
+        if str(f["chunk.key"]) != self.key:
+            raise ChunkError(f"chunk file {path} belongs to a different sweep (key {f['chunk.key']}, this "
+                             f"sweep's {self.key}); delete it or pass overwrite=True (--overwrite)")
+        seed_vals, points = f["chunk.seeds"], f["chunk.points"]
+        missing = [int(v) for v in seed_vals if int(v) not in position]
+        if missing:
+            raise ChunkError(f"chunk file {path} holds seed {missing[0]}, which this sweep does not have")
+        if points.size and (points.min() < 0 or points.max() >= H
+                            or not np.array_equal(f["chunk.hyper"], hyper_cols[points])):
+            raise ChunkError(f"chunk file {path} holds hyperparameter points this sweep does not have")
+        rows = np.array([position[int(v)] for v in seed_vals], dtype=np.int64)
+        cells = np.ix_(rows, points)
+        for k, v in store.items():
+            if k not in f or f[k].shape != (rows.size, points.size) + v.shape[2:] or f[k].dtype != v.dtype:
+                got = f"shape {f[k].shape}, dtype {f[k].dtype}" if k in f else "nothing"
+                raise ChunkError(f"chunk file {path} holds {got} for variable {k!r}, not what this sweep "
+                                 "records; delete it or pass overwrite=True (--overwrite)")
+        seen = covered[cells]
+        if seen.any():
+            for k, v in store.items():
+                if not np.array_equal(v[cells][seen], f[k][seen], equal_nan=v.dtype.kind == "f"):
+                    raise ChunkError(
+                        f"chunk file {path} disagrees with another chunk file over the same cells (variable "
+                        f"{k!r}); the folder mixes runs: pass overwrite=True (--overwrite) to recompute")
+        for k, v in store.items():
+            v[cells] = f[k]
+        mask[cells] = True
+        return mask
+
+
+class ChunkWarning(UserWarning):
+    """A chunk file was unusable and its cells are recomputed."""

@@ -4,8 +4,9 @@
 
 Streaming PCA as in Figure 1 (Σ = diag(4, 3, 2, 1), from the saddle), μ = 0.9,
 η ∈ {2.5e-4, 5e-4, 1e-3, 2e-3}, delays 0…150 in steps of 2. The threshold rule
-is the Figure-1 preset's; the exponent of threshold against η is fitted with a
-seed-bootstrap interval, next to the exact stability boundary's.
+is the Figure-1 preset's (a diverged trajectory counts as failed, sin² = 1); the
+exponent of threshold against η is fitted with a seed-bootstrap interval, next
+to the exact stability boundary's.
 """
 
 import argparse
@@ -38,14 +39,18 @@ def main() -> None:
     t = time.perf_counter()
     res = aj.sweep(pca, grid, steps=args.steps, record_every=250)
     wall = time.perf_counter() - t
-    thr = analysis.threshold_delays(analysis.late_average(res), res.coords["delay"].astype(float))
+    thr = analysis.threshold_delays(analysis.late_average(res), res.coords["delay"].astype(float),
+                                    diverged=analysis.diverged_mask(res))
     pred = np.array([theory.pca_threshold(pca.eigenvalues, MOMENTUM, lr) for lr in LRS])
     fit = analysis.fit_power_law(LRS, thr.threshold, thr.boot)
     fit_pred = analysis.fit_power_law(LRS, pred)
     out = {
         "momentum": MOMENTUM, "lr": LRS, "threshold": thr.threshold, "threshold_ci": np.stack([thr.ci_lo, thr.ci_hi], -1),
         "censored": thr.censored, "predicted": pred, "exponent_vs_lr": fit.exponent, "exponent_ci": fit.exponent_ci,
-        "predicted_exponent": fit_pred.exponent, "seeds": args.seeds, "steps": args.steps, "wall_s": wall,
+        "predicted_exponent": fit_pred.exponent, "seeds": args.seeds, "steps": args.steps,
+        "diverged_fraction_below_threshold": thr.diverged_below,
+        "diverged_fraction": analysis.diverged_fraction(res).tolist(), "divergence_rule": analysis.DIVERGENCE_RULE,
+        "wall_s": wall,
         "device": f"{jax.devices()[0].device_kind} x{len(jax.devices())}",
     }
     for lr, t_, p in zip(LRS, thr.threshold, pred):

@@ -7,7 +7,7 @@ import jax
 # Several CPU devices so the sharded path runs without an accelerator.
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     jax.config.update("jax_num_cpu_devices", 4)
-jax.devices()  # start the backends now, so no test (or CLI call) can change the device count
+jax.devices()  # start the backend now, so the CLI's use_cpu_cores() cannot change the count in any test order
 # House rules: no silent dtype or rank promotion anywhere in the library.
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")

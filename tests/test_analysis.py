@@ -136,3 +136,78 @@ def test_power_law_regression_interval_only_at_95():
     assert fit.exponent_ci[0] < fit.exponent < fit.exponent_ci[1]
     with pytest.raises(ValueError, match="95%"):
         analysis.fit_power_law(x, y, level=0.9)
+
+
+# ------------------------------------------------------- divergence (issue 7, item 5)
+def _results(error, diverged_at, steps, delays):
+    """Hand-made results: error (delay, seed, step), diverged_at (delay, seed)."""
+    return aj.Results(
+        data={"error": np.asarray(error, float), "diverged_at": np.asarray(diverged_at, np.int32)},
+        dims={"error": ("delay", "seed", "step"), "diverged_at": ("delay", "seed")},
+        coords={"delay": np.asarray(delays, float), "step": np.asarray(steps)},
+        attrs={"problem": {"problem": "streaming_pca"}},
+    )
+
+
+def test_diverged_trajectories_count_as_failed_from_their_divergence_on():
+    steps = np.array([0, 10, 20, 30])
+    error = np.full((1, 2, 4), 0.01)  # both frozen at a small error
+    res = _results(error, [[-1, 15]], steps, [0.0])
+    filled = analysis.with_failures(res)
+    np.testing.assert_array_equal(filled[0, 0], 0.01)
+    np.testing.assert_array_equal(filled[0, 1], [0.01, 0.01, 1.0, 1.0])  # records at steps >= 15
+    late = analysis.late_average(res, window=0.5)  # steps 20 and 30
+    np.testing.assert_allclose(late, [[0.01, 1.0]])
+    np.testing.assert_allclose(analysis.late_average(res, window=0.5, diverged="frozen"), [[0.01, 0.01]])
+    np.testing.assert_allclose(analysis.at_step(res, 10), [[0.01, 0.01]])
+    np.testing.assert_allclose(analysis.at_step(res, 30), [[0.01, 1.0]])
+    b = analysis.band(late, axis=-1, diverged=analysis.diverged_mask(res, "error"))
+    np.testing.assert_allclose(b.mean, [0.505])
+    np.testing.assert_allclose(b.diverged, [0.5])
+    np.testing.assert_allclose(b.diverged_share, [1.0 / 1.01])
+    mean, stderr, lo, hi = b  # still a 4-tuple
+    assert mean == b.mean
+    with pytest.raises(ValueError, match="'fail' or 'frozen'"):
+        analysis.late_average(res, diverged="drop")
+
+
+def test_divergence_drives_the_threshold_where_frozen_errors_hide_it():
+    """Past delay 20 every seed diverges and is frozen at its baseline error: averaged as frozen,
+    the curve never rises (censored); counted as failed, it crosses between 10 and 20."""
+    steps = np.arange(0, 101, 10)
+    delays = [0.0, 10.0, 20.0, 30.0]
+    error = np.full((4, 6, steps.size), 0.02)
+    div = np.full((4, 6), -1)
+    div[2:] = 5
+    res = _results(error, div, steps, delays)
+    frozen = analysis.threshold_delays(analysis.late_average(res, diverged="frozen"), delays, n_boot=50)
+    assert frozen.censored
+    thr = analysis.threshold_delays(analysis.late_average(res), delays, n_boot=50,
+                                    diverged=analysis.diverged_mask(res, "error"))
+    assert not thr.censored and 10.0 < thr.threshold < 20.0
+    np.testing.assert_allclose(thr.diverged_fraction, [0, 0, 1, 1])
+    assert thr.diverged_below == 1.0  # the crossing's upper bracket is all divergence
+    assert "sin² = 1" in thr.rule
+
+
+def test_a_real_sweep_follows_the_rule(pca):
+    res = aj.sweep(pca, aj.Grid(momentum=[0.5, 0.99], delay=[0, 7], lr=0.02, seed=range(8)),
+                   steps=60, record_every=20)
+    assert res.attrs["variables"]["error"]["worst"] == 1.0
+    flags = res["diverged_at"] >= 0
+    assert flags.any() and not flags.all()
+    late = analysis.late_average(res, window=0.01)  # the last record only
+    np.testing.assert_array_equal(late[flags], 1.0)
+    np.testing.assert_array_equal(late[~flags], res["error"][..., -1][~flags])
+    assert np.all(res["error"][..., -1][flags] < 1.0)  # frozen values differ: the rule matters
+    np.testing.assert_allclose(analysis.diverged_fraction(res), flags.mean(axis=-1))
+
+
+def test_unknown_worst_value_leaves_values_as_recorded():
+    res = _results(np.full((1, 1, 2), 3.0), [[0]], [0, 10], [0.0])
+    res.attrs = {"problem": {"problem": "something_else"}}
+    np.testing.assert_array_equal(analysis.with_failures(res), 3.0)
+    res.attrs["variables"] = {"error": {"worst": "inf"}}
+    assert np.all(np.isinf(analysis.with_failures(res)))
+    b = analysis.band(analysis.late_average(res)[..., None][0], axis=-1)
+    assert np.isinf(b.mean).all()

@@ -136,3 +136,208 @@ def test_use_cpu_cores_is_a_no_op_once_jax_is_running():
     before = len(jax.devices())
     aj.use_cpu_cores(7)  # backends are up (conftest asked for 4 devices): nothing changes
     assert len(jax.devices()) == before == 4
+
+
+# --------------------------------------------------------------- issue 7, items 2, 4, 5, 8
+def test_version(capsys):
+    import asyncjax as aj
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"asyncjax {aj.__version__}"
+
+
+def _summary(path):
+    return json.loads((path / "summary.json").read_text())
+
+
+def test_reproduce_refuses_a_folder_holding_another_run(tmp_path, capsys):
+    """A quick run never silently replaces a full one; --overwrite replaces it and leaves no stale file."""
+    out = tmp_path / "fig1"
+    assert main(["reproduce", "liu2018-fig1", "--seeds", "2", "--out", str(out), "--no-progress"]) == 0
+    full = _summary(out)
+    assert full["steps"] == 30000 and not full["quick"]
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+
+    assert main(["reproduce", "liu2018-fig1", "--quick", "--seeds", "2", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"asyncjax: error: {out} already holds the results of `asyncjax reproduce liu2018-fig1`" in err
+    assert "--overwrite" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
+
+    assert main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"]) == 2
+    assert "liu2018-fig1" in capsys.readouterr().err
+
+    assert main(["reproduce", "liu2018-fig1", "--quick", "--seeds", "2", "--out", str(out), "--no-progress",
+                 "--overwrite"]) == 0
+    quick = _summary(out)
+    assert quick["quick"] and quick["steps"] == 12000
+    assert aj_results(out).attrs["steps"] == 12000
+
+    # another preset over it: the fig1 figures and sweep go, nothing of them is left beside the new ones
+    (out / "notes.txt").write_text("mine")  # not asyncjax's: kept
+    assert main(["reproduce", "liu2018-stationary", "--quick", "--seeds", "2", "--out", str(out), "--no-progress",
+                 "--overwrite"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert names == {"notes.txt", "reproduce.json", "summary.json", "stationary", "ode",
+                     "stationary_vs_theory.png", "ode_overlay.png"}
+    assert _summary(out)["preset"] == "liu2018-stationary"
+
+
+def aj_results(folder):
+    from asyncjax.results import Results
+
+    return Results.load(folder / "results.npz")
+
+
+def test_reproduce_refuses_a_sweep_that_asyncjax_run_wrote(tmp_path, capsys):
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(CONFIG)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["reproduce", "liu2018-fig1", "--quick", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "not recorded as a run of `asyncjax reproduce liu2018-fig1`" in err and "results.npz" in err
+
+
+@pytest.mark.parametrize("command", ["run", "reproduce"])
+def test_out_naming_a_file_is_a_clear_error_before_any_compile(tmp_path, capsys, command):
+    import asyncjax as aj
+
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(CONFIG)
+    target = tmp_path / "taken"
+    target.write_text("a file")
+    before = aj.compile_count()
+    args = ["run", str(cfg)] if command == "run" else ["reproduce", "liu2018-fig1", "--quick"]
+    assert main(args + ["--out", str(target), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"asyncjax: error: output folder {target} is an existing file, not a folder")
+    assert "Traceback" not in err and aj.compile_count() == before
+    assert target.read_text() == "a file"
+
+
+def _unwritable_folder(tmp_path):
+    import os
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "locked"
+        folder.mkdir()
+        folder.chmod(0o500)
+        return folder
+    if Path("/sys/kernel").is_dir():  # root may write anywhere except on sysfs
+        return Path("/sys/kernel")
+    pytest.skip("no unwritable folder available to root")
+
+
+@pytest.mark.parametrize("command", ["run", "reproduce"])
+def test_unwritable_out_is_a_clear_error(tmp_path, capsys, command):
+    import asyncjax as aj
+
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(CONFIG)
+    folder = _unwritable_folder(tmp_path)
+    before = aj.compile_count()
+    args = ["run", str(cfg)] if command == "run" else ["reproduce", "liu2018-fig1", "--quick"]
+    assert main(args + ["--out", str(folder), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"asyncjax: error: cannot write into output folder {folder}: ")
+    assert "Traceback" not in err and aj.compile_count() == before
+    sub = folder / "new"
+    assert main(args + ["--out", str(sub), "--no-progress"]) == 2
+    assert f"asyncjax: error: cannot create output folder {sub}: " in capsys.readouterr().err
+
+
+def test_plot_a_truncated_or_foreign_npz_is_a_clear_error(tmp_path, capsys):
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(CONFIG)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    path = out / "results.npz"
+    path.write_bytes(path.read_bytes()[:300])
+    capsys.readouterr()
+    assert main(["plot", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"asyncjax: error: {path} cannot be read as asyncjax results") and "truncated" in err
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, x=np.arange(3))
+    assert main(["plot", str(foreign)]) == 2
+    assert f"asyncjax: error: {foreign} is not an asyncjax results file: it has no 'metadata' entry" in \
+        capsys.readouterr().err
+    text = tmp_path / "notes.npz"
+    text.write_text("hello")
+    assert main(["plot", str(text)]) == 2
+    assert f"asyncjax: error: {text} cannot be read" in capsys.readouterr().err
+
+
+def test_plot_a_preset_folder_draws_each_sweep(tmp_path, capsys):
+    out = tmp_path / "stat"
+    assert main(["reproduce", "liu2018-stationary", "--quick", "--seeds", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "holds the sweeps ode, stationary" in printed
+    for sub in ("ode", "stationary"):
+        assert (out / sub / "error_vs_step.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["plot", str(out / "stationary" / "results.npz")]) == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["plot", str(empty)]) == 2
+    assert "holds no results.npz, nor do its subfolders" in capsys.readouterr().err
+
+
+def test_progress_flags_work_without_a_terminal(tmp_path, capsys):
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(CONFIG)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--progress"]) == 0
+    assert "asyncjax: chunk 1/1" in capsys.readouterr().err  # stderr is captured: not a terminal
+    assert main(["run", str(cfg), "--out", str(tmp_path / "b")]) == 0  # on by default for the command
+    assert "asyncjax: chunk 1/1" in capsys.readouterr().err
+    assert main(["run", str(cfg), "--out", str(tmp_path / "c"), "--no-progress"]) == 0
+    assert "asyncjax: chunk" not in capsys.readouterr().err
+
+
+def test_results_metadata_defines_variables_and_names_their_source(tmp_path, capsys):
+    from asyncjax.experiments import preset_text
+
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(CONFIG)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "diverged: 0 of 18 trajectories (0.0%)" in capsys.readouterr().out
+    with np.load(out / "results.npz", allow_pickle=False) as f:  # readable without asyncjax
+        attrs = json.loads(str(f["metadata"]))["attrs"]
+    assert "sin^2" in attrs["variables"]["error"]["description"]
+    assert "norm" in attrs["variables"]["norm"]["description"]
+    assert "-1: it never diverged" in attrs["variables"]["diverged_at"]["description"]
+    assert attrs["source"]["config"] == str(cfg.resolve()) and attrs["source"]["toml"] == CONFIG
+
+    fig = tmp_path / "fig1"
+    assert main(["reproduce", "liu2018-fig1", "--quick", "--seeds", "2", "--out", str(fig), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    src = aj_results(fig).attrs["source"]
+    assert src["preset"] == "liu2018-fig1" and src["quick"] and src["toml"] == preset_text("liu2018-fig1")
+    s = _summary(fig)
+    n = s["trajectories"]
+    assert n == 5 * 31 * 2 and f"diverged: {s['diverged_trajectories']} of {n} trajectories" in printed
+    div = np.array(s["diverged_fraction"])
+    assert div.shape == (5, 31) and div[-1, -1] == 1.0  # μ = 0.95, τ = 150 always diverges
+    assert len(s["diverged_fraction_below_threshold"]) == 5 and "sin² = 1" in s["divergence_rule"]
+
+
+def test_readme_timings_agree_with_the_recorded_summary():
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    s = json.loads((Path(__file__).parent.parent / "benchmarks/results/liu2018-fig1/summary.json").read_text())
+    sim, wall = re.search(r"([\d.]+) s of simulation and ([\d.]+) s for the\s+whole preset", readme).groups()
+    assert float(sim) == round(s["simulation_s"], 1) and float(wall) == round(s["wall_s"], 1)
+    about = float(re.search(r"It takes about ([\d.]+) s on a 2-core CPU", readme).group(1))
+    assert abs(about - s["wall_s"]) <= 1.0
+    st = json.loads((Path(__file__).parent.parent / "benchmarks/results/liu2018-stationary/summary.json").read_text())
+    stat = float(re.search(r"liu2018-stationary` \(([\d.]+) s on the same", readme).group(1))
+    assert stat == round(st["wall_s"], 1)

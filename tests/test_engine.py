@@ -165,7 +165,7 @@ def test_unknown_axes_and_optax_names_fail_before_compiling():
         aj.sweep(prob, aj.Grid(lr=1e-3, b1=[0.5, 1.5]), optimizer="optax.adam", steps=10, record_every=5)
     with pytest.raises(ValueError, match=r"the grid must set lr"):
         aj.sweep(prob, aj.Grid(momentum=[0.5]), steps=10, record_every=5)
-    with pytest.raises(ValueError, match=r"lr must be numeric"):
+    with pytest.raises(ValueError, match=r"lr must be numeric, got the string"):
         aj.sweep(prob, aj.Grid(lr="1e-3"), steps=10, record_every=5)
     assert aj.compile_count() == before
 

@@ -1,11 +1,25 @@
-"""Notebooks are valid and their code compiles (executing them is the slow path)."""
+"""Notebooks: committed without outputs, and executed end to end (quick settings) in a real kernel."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _first_code_cell(path: Path) -> str:
+    nb = json.loads(path.read_text())
+    return next("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -19,3 +33,70 @@ def test_notebook_code_compiles(path):
         lines = [ln for ln in src.splitlines() if not ln.lstrip().startswith(("!", "%"))]
         compile("\n".join(lines), f"{path.name}[{i}]", "exec")
         assert not cell["outputs"], "notebooks are committed without outputs"
+        assert cell["execution_count"] is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
+    """Every cell runs in a fresh kernel (ASYNCJAX_QUICK=1: tiny settings), in a scratch folder."""
+    monkeypatch.setenv("ASYNCJAX_QUICK", "1")
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # raises on any error
+    text = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", out
+            text.append(out.get("text", "") + json.dumps(out.get("data", {})))
+    text = "".join(text)
+    assert "(quick settings)" in text
+    if "01_" in path.name:
+        assert "threshold" in text and "predicted" in text
+        assert "asyncjax: chunk" in text  # progress shows by default in a notebook (stderr is no terminal)
+        assert "image/png" in text  # the figure was drawn
+        assert (tmp_path / "fig1_results.npz").exists()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_installs_asyncjax_when_missing(path, monkeypatch, capsys):
+    """With asyncjax not importable, the first cell says so and pip-installs it from ASYNCJAX_SOURCE."""
+    src = _first_code_cell(path)
+    assert "ASYNCJAX_SOURCE" in src
+    calls = []
+
+    def fake_pip(cmd, *args, **kwargs):
+        calls.append(cmd)
+        monkeypatch.delitem(sys.modules, "asyncjax")  # "installed": importable again
+        return 0
+
+    monkeypatch.setitem(sys.modules, "asyncjax", None)  # import asyncjax -> ImportError
+    monkeypatch.setattr(subprocess, "check_call", fake_pip)
+    monkeypatch.chdir(ROOT / "notebooks")  # the default source ".." is the repository
+    namespace: dict = {}
+    exec(compile(src, f"{path.name}[first code cell]", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert calls and calls[0][:4] == [sys.executable, "-m", "pip", "install"] and calls[0][-1] == ".."
+    assert "asyncjax is not installed: installing it from .." in out and "installed asyncjax" in out
+    assert namespace["asyncjax"].__version__
+
+    # a source that is neither a URL nor a clone gives a message saying what to set
+    calls.clear()
+    monkeypatch.setitem(sys.modules, "asyncjax", None)
+    bad = src.replace('ASYNCJAX_SOURCE = ".."', 'ASYNCJAX_SOURCE = "/nonexistent/folder"')
+    with pytest.raises(RuntimeError, match="set it to the repository's git URL or a clone"):
+        exec(compile(bad, "bad", "exec"), {})
+    assert not calls
+
+
+def test_notebook_outputs_are_ignored_by_git(tmp_path):
+    """Executed copies and run folders next to the notebooks stay out of commits."""
+    if subprocess.run(["git", "rev-parse"], cwd=ROOT, capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    names = ["notebooks/01_x.nbconvert.ipynb", "notebooks/fig1_results.npz", "notebooks/runs/a/results.npz",
+             "notebooks/.ipynb_checkpoints/01-checkpoint.ipynb", "runs/liu2018-fig1/summary.json"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=ROOT, capture_output=True, text=True)
+    assert sorted(done.stdout.split()) == sorted(names)
+    kept = subprocess.run(["git", "check-ignore", "--no-index", "notebooks/01_momentum_vs_asynchrony.ipynb"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert kept.returncode == 1  # the notebook itself is not ignored

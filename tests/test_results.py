@@ -72,11 +72,11 @@ def test_killed_sweep_resumes_without_redoing_chunks(pca, small, tmp_path, monke
     saved = []
     real_save = sweep_mod._Checkpoint.save
 
-    def crashing_save(self, i, parts):
+    def crashing_save(self, *args):
         if len(saved) == 2:
             raise KeyboardInterrupt("killed")
-        saved.append(i)
-        real_save(self, i, parts)
+        saved.append(args)
+        real_save(self, *args)
 
     monkeypatch.setattr(sweep_mod._Checkpoint, "save", crashing_save)
     with pytest.raises(KeyboardInterrupt):

@@ -110,7 +110,7 @@ def test_geometric_needs_at_least_one_worker(pca, no_compile):
     [
         ({"grid": {}, "run": {}}, r"missing \[problem\]"),
         ({"problem": {"eigenvalues": [2, 1]}, "grid": {"lr": 1e-3}, "run": {"record_every": 1}}, r"\[run\] needs steps"),
-        ({"problem": {"eigenvalues": [2, 1], "colour": 1}, "grid": {}, "run": {}}, r"unknown key\(s\) \['colour'\]"),
+        ({"problem": {"eigenvalues": [2, 1], "colour": 1}, "grid": {}, "run": {}}, r"unknown key\(s\) 'colour'"),
         ({"problem": {"eigenvalues": [2, 1]}, "grid": {"delay": {"start": 0, "stop": 5}}, "run": {}},
          r"grid.delay: a range needs keys"),
         ({"problem": {"eigenvalues": [2, 1]}, "grid": {"seeds": 0}, "run": {}}, r"grid.seeds must be a positive"),
@@ -119,3 +119,78 @@ def test_geometric_needs_at_least_one_worker(pca, no_compile):
 def test_bad_config(cfg, match):
     with pytest.raises(ConfigError, match=match):
         parse_config(cfg, "my.toml")
+
+
+# ---------------------------------------------------------------- issue 7, item 6
+def test_string_step_size_is_refused_in_python(pca, no_compile):
+    with pytest.raises(ValueError, match=r"lr must be numeric, got the string '1e-3'"):
+        aj.sweep(pca, grid(lr="1e-3"), steps=10, record_every=5)
+    with pytest.raises(ValueError, match=r"momentum must be numeric"):
+        aj.sweep(pca, grid(momentum=["0.5"]), steps=10, record_every=5)
+    with pytest.raises(ValueError, match=r"norm_bound must be numeric"):
+        aj.sweep(pca, grid(), steps=10, record_every=5, norm_bound="10")
+
+
+def test_duplicate_seeds_are_refused(pca, no_compile):
+    with pytest.raises(ValueError, match=r"seed values must be unique; \[3\] appear more than once"):
+        aj.sweep(pca, grid(seed=[1, 3, 3]), steps=10, record_every=5)
+
+
+def test_zero_chunk_size_is_refused(pca, no_compile):
+    with pytest.raises(ValueError, match=r"chunk_size must be >= 1, got 0"):
+        aj.sweep(pca, grid(), steps=10, record_every=5, chunk_size=0)
+    with pytest.raises(ValueError, match=r"chunk_size must be an integer, got 2.5"):
+        aj.sweep(pca, grid(), steps=10, record_every=5, chunk_size=2.5)
+
+
+def test_resume_needs_an_output_folder(pca, no_compile):
+    with pytest.raises(ValueError, match=r"resume=True needs out=DIR"):
+        aj.sweep(pca, grid(), steps=10, record_every=5, resume=True)
+
+
+def test_geometric_workers_must_be_whole(pca, no_compile):
+    with pytest.raises(ValueError, match=r"workers must be a whole number of workers; got 2\.5"):
+        aj.sweep(pca, aj.Grid(workers=[2, 2.5], lr=1e-3), steps=10, record_every=5, delay_model="geometric")
+    with pytest.raises(ValueError, match=r"whole number"):
+        aj.simulate(pca, momentum=0.0, lr=1e-3, delay=3.5, steps=10, delay_model="geometric")
+
+
+BASE = {"problem": {"eigenvalues": [2.0, 1.0]}, "grid": {"lr": 1e-3, "seeds": 2}, "run": {"steps": 10, "record_every": 5}}
+
+
+def _with(**changes):
+    cfg = {k: dict(v) for k, v in BASE.items()}
+    for dotted, value in changes.items():
+        section, _, key = dotted.partition("__")
+        if key:
+            cfg.setdefault(section, {})[key] = value
+        else:
+            cfg[section] = value
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        (dict(grid__lr="1e-3"), r"grid\.lr must be a number or a list of numbers, got '1e-3' \(str\); remove the quotes"),
+        (dict(grid__momentum=[0.5, "0.9"]), r"grid\.momentum must be a number.*'0\.9'"),
+        (dict(grid__seed=[1, 2, 2], grid__seeds=None), r"grid\.seed lists \[2\] more than once"),
+        (dict(analysys={"window": 0.5}), r"unknown section\(s\) \[analysys\] \(did you mean \[analysis\]\?\)"),
+        (dict(colour=3), r"unknown top-level key\(s\) 'colour'"),
+        (dict(titel="x"), r"'titel' \(did you mean 'title'\?\)"),
+        (dict(grid__momentun=[0.5]), r"\[grid\] has unknown key\(s\) 'momentun' \(did you mean 'momentum'\?\)"),
+        (dict(run__record_evry=5), r"'record_evry' \(did you mean 'record_every'\?\)"),
+        (dict(problem__eigenvalue=[2.0, 1.0]), r"'eigenvalue' \(did you mean 'eigenvalues'\?\)"),
+    ],
+)
+def test_config_mistakes_are_named_with_a_suggestion(changes, match):
+    cfg = _with(**changes)
+    if cfg["grid"].get("seeds", 0) is None:
+        del cfg["grid"]["seeds"]
+    with pytest.raises(ConfigError, match=match):
+        parse_config(cfg, "my.toml")
+
+
+def test_valid_config_still_parses():
+    spec = parse_config(_with(title="ok", analysis={"window": 0.5}), "my.toml")
+    assert spec.grid.fixed["lr"] == 1e-3 and spec.analysis == {"window": 0.5}

@@ -11,7 +11,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["available", "load_preset"]
+__all__ = ["available", "load_preset", "preset_text"]
 
 
 def available() -> list[str]:
@@ -19,9 +19,14 @@ def available() -> list[str]:
     return sorted(p.name[: -len(".toml")] for p in resources.files(__name__).iterdir() if p.name.endswith(".toml"))
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """The parsed TOML of preset ``name``."""
+def preset_text(name: str) -> str:
+    """The TOML text of preset ``name``."""
     names = available()
     if name not in names:
         raise ValueError(f"unknown preset {name!r}; available: {', '.join(names)}")
-    return tomllib.loads(resources.files(__name__).joinpath(f"{name}.toml").read_text())
+    return resources.files(__name__).joinpath(f"{name}.toml").read_text()
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The parsed TOML of preset ``name``."""
+    return tomllib.loads(preset_text(name))

@@ -51,6 +51,8 @@ class Problem:
       metric_docs: metric name -> one-line definition (stored in results).
       default_norm_bound: a trajectory whose parameter norm exceeds this is
         frozen and flagged as diverged.
+      worst_error: what a diverged trajectory's ``error`` counts as in the
+        analysis (``inf`` where the error is unbounded; 1 for sin²).
     """
 
     kind: ClassVar[str] = ""
@@ -58,6 +60,7 @@ class Problem:
     hp_defaults: ClassVar[Mapping[str, float]] = {}
     metric_docs: ClassVar[Mapping[str, str]] = {}
     default_norm_bound: ClassVar[float] = 1e3
+    worst_error: ClassVar[float] = float("inf")
 
     # ------------------------------------------------------------ static half
     def static_key(self) -> tuple:

@@ -82,6 +82,7 @@ class StreamingPCA(Problem):
     """
 
     kind = "streaming_pca"
+    worst_error = 1.0  # sin² of a vector orthogonal to q1
     metric_docs = {
         "error": "sin^2 of the angle between the iterate v_k and the top eigenvector q1",
         "norm": "Euclidean norm of the iterate v_k",

@@ -8,11 +8,14 @@ Quick start::
     res = aj.sweep(pca, grid, steps=20_000, record_every=500)
     aj.theory.pca_threshold(pca.eigenvalues, [0.7, 0.9], 5e-4)   # predicted thresholds
 
-Modules: ``analysis`` and ``theory`` (re-exported here), ``plotting``, ``config``,
-``reproduce`` and ``bench`` (import them by name).
+Modules: ``analysis`` and ``theory`` (re-exported here), ``delays`` (the worker
+model, traces), ``mitigations`` and ``wallclock`` (also re-exported),
+``plotting``, ``wallclock_plots``, ``config``, ``reproduce`` and ``bench``
+(import them by name).
 """
 
 from asyncjax import analysis, datasets, optim, rng, theory
+from asyncjax import delays, mitigations, wallclock
 from asyncjax._devices import use_cpu_cores
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
@@ -30,6 +33,9 @@ __all__ = [
     "optim",
     "rng",
     "theory",
+    "delays",
+    "mitigations",
+    "wallclock",
     "DELAY_MODELS",
     "DelayModel",
     "Grid",

@@ -15,6 +15,14 @@ reported apart.
   indexing, as a user would write it; the faster of float32 and float64, with
   equal delays adjacent in memory and floating-point warnings off (both help it).
 * ``python_loop``: one trajectory at a time, a Python ``for`` over steps.
+* ``workers_constant``: the same grid with the worker model, M = τ + 1 workers
+  with constant compute times (the same trajectories, bit for bit: round robin),
+  its clock shared by the seeds of a point; ``workers_exponential``: M = τ + 1
+  workers with exponential times, a clock and a gathered snapshot slot per
+  trajectory. Both against ``asyncjax`` in the same run
+  (``workers_*_vs_constant``); ``clock_pass_s`` is the clock-only pass a sweep
+  adds for ``wall_time`` and the staleness records (once per (M, seed)), and
+  ``traj_steps_per_s_with_clock`` the rate with it.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _eq5_reference as reference
-from asyncjax.delays import get_delay_model
+from asyncjax.delays import clock_summary, get_delay_model, workers
 from asyncjax.engine import Spec, jitted
 from asyncjax.optim import heavy_ball
 from asyncjax.problems import StreamingPCA
@@ -71,10 +79,15 @@ def _sharded_reference(cfg: Any, devices: tuple, axis: str | None):
 
 
 def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int, shared: bool,
-                    engine: str = "engine") -> dict[str, Any]:
+                    engine: str = "engine", law: str | None = None) -> dict[str, Any]:
+    """``law``: None for constant delays, else the worker model's compute-time law with M = τ + 1."""
     problem = StreamingPCA(EIGENVALUES)
     mu, tau = np.meshgrid(MOMENTA, DELAYS, indexing="ij")
-    if shared:
+    model = get_delay_model("constant") if law is None else workers(law)
+    if law is not None:
+        hyper = {"momentum": mu.ravel(), "lr": np.full(mu.size, LR), "workers": tau.ravel() + 1.0}
+        seeds = np.arange(n_seeds)
+    elif shared:
         hyper = {"momentum": mu.ravel(), "lr": np.full(mu.size, LR), "delay": tau.ravel()}
         seeds = np.arange(n_seeds)
     else:  # one point, every trajectory its own seed
@@ -86,10 +99,10 @@ def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int,
     dtype = ops.scale.dtype
     x0 = jnp.asarray(problem.default_init(), dtype)
     if engine == "engine":
-        spec = Spec(problem, heavy_ball(), get_delay_model("constant"), steps, steps // 10, BUFFER)
+        spec = Spec(problem, heavy_ball(), model, steps, steps // 10, BUFFER)
         fn = _sharded(spec, devices if axis else devices[:1], axis)
         args = (ops, {k: jnp.asarray(v, dtype) for k, v in hyper.items()}, jnp.asarray(seeds, jnp.int32), x0,
-                jnp.asarray(1e3, dtype))
+                jnp.asarray(1e3, dtype), None)
     else:
         cfg = reference.SimConfig("gaussian", steps, steps // 10, BUFFER, get_delay_model("constant"))
         fn = _sharded_reference(cfg, devices if axis else devices[:1], axis)
@@ -100,7 +113,7 @@ def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int,
     first = time.perf_counter() - t
     best = _best_of(lambda: jax.block_until_ready(fn(*args)), repeats)
     n_traj = seeds.size * hyper["momentum"].size
-    return {
+    out = {
         "trajectories": int(n_traj),
         "steps": steps,
         "seconds": best,
@@ -108,6 +121,13 @@ def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int,
         "compile_s": max(first - best, 0.0),
         "devices": len(devices) if axis else 1,
     }
+    if law is not None:  # a sweep also runs the clock alone once per (M, seed) for wall_time and staleness
+        ms = np.unique(hyper["workers"])
+        clock_summary(model, ms, seeds, steps=steps, record_every=steps // 10, slots=BUFFER)
+        clock_s = _best_of(lambda: clock_summary(model, ms, seeds, steps=steps, record_every=steps // 10,
+                                                 slots=BUFFER), repeats)
+        out.update(clock_pass_s=clock_s, traj_steps_per_s_with_clock=n_traj * steps / (best + clock_s))
+    return out
 
 
 def _bench_mlp(quick: bool, repeats: int) -> dict[str, Any]:
@@ -135,7 +155,7 @@ def _bench_mlp(quick: bool, repeats: int) -> dict[str, Any]:
     devices = tuple(jax.local_devices())
     axis = "seed" if len(devices) > 1 and n_seeds % len(devices) == 0 else None
     fn = _sharded(spec, devices if axis else devices[:1], axis)
-    args = (ops, hyper, jnp.arange(n_seeds, dtype=jnp.int32), None, jnp.asarray(1e3, dtype))
+    args = (ops, hyper, jnp.arange(n_seeds, dtype=jnp.int32), None, jnp.asarray(1e3, dtype), None)
     t = time.perf_counter()
     jax.block_until_ready(fn(*args))
     first = time.perf_counter() - t
@@ -150,7 +170,7 @@ def _bench_mlp(quick: bool, repeats: int) -> dict[str, Any]:
         for m, d, s in sample:
             hp = {"momentum": jnp.asarray([m], dtype), "lr": jnp.asarray([0.05], dtype),
                   "delay": jnp.asarray([d], dtype)}
-            jax.block_until_ready(single(ops, hp, jnp.asarray([s], jnp.int32), None, jnp.asarray(1e3, dtype)))
+            jax.block_until_ready(single(ops, hp, jnp.asarray([s], jnp.int32), None, jnp.asarray(1e3, dtype), None))
 
     one_by_one()  # compile
     single_best = _best_of(one_by_one, repeats)
@@ -255,6 +275,12 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
     res["eq5_reference"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"],
                                            shared=True, engine="reference")
     log(f"pre-engine eq. 5 simulator, same workload: {res['eq5_reference']['traj_steps_per_s']:.3g} traj-steps/s")
+    for law in ("constant", "exponential"):
+        key = f"workers_{law}"
+        res[key] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True, law=law)
+        log(f"worker model, M = tau + 1, {law} compute times: {res[key]['traj_steps_per_s']:.3g} traj-steps/s "
+            f"({res[key]['traj_steps_per_s'] / res['asyncjax']['traj_steps_per_s']:.2f}x constant delay); "
+            f"with the clock records {res[key]['traj_steps_per_s_with_clock']:.3g}")
     res["asyncjax_independent"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"],
                                                   shared=False)
     log(f"asyncjax (own noise per trajectory): {res['asyncjax_independent']['traj_steps_per_s']:.3g} traj-steps/s")
@@ -279,6 +305,10 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
         "asyncjax_vs_python_loop": res["asyncjax"]["traj_steps_per_s"] / loop_rate,
         "asyncjax_independent_vs_numpy": res["asyncjax_independent"]["traj_steps_per_s"] / np_rate,
         "asyncjax_independent_vs_python_loop": res["asyncjax_independent"]["traj_steps_per_s"] / loop_rate,
+        "workers_constant_vs_constant": res["workers_constant"]["traj_steps_per_s"]
+        / res["asyncjax"]["traj_steps_per_s"],
+        "workers_exponential_vs_constant": res["workers_exponential"]["traj_steps_per_s"]
+        / res["asyncjax"]["traj_steps_per_s"],
     }
     for k, v in out["speedup"].items():
         log(f"{k}: {v:.1f}x")

@@ -109,13 +109,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     res = sweep(spec.problem, spec.grid, out=out, resume=args.resume, overwrite=args.overwrite,
                 progress=args.progress, metadata=source, **spec.sweep_kwargs())
     plotting.save(plotting.error_vs_step(res), out / "error_vs_step.png")
+    figures = "error_vs_step.png" + _wallclock_figures(res, out, spec.analysis.get("target"))
     t = res.attrs["timing"]
     print(res)
     flags = res["diverged_at"] >= 0
     _print_divergence(int(flags.sum()), int(flags.size))
-    print(f"wrote {out}/results.npz and error_vs_step.png ({t['wall_s']:.1f} s, "
+    print(f"wrote {out}/results.npz and {figures} ({t['wall_s']:.1f} s, "
           f"{t['chunks_computed']} of {t['chunks']} chunks computed)")
     return 0
+
+
+def _wallclock_figures(res, out: Path, target: float | None = None) -> str:
+    """The worker model's figures (error against wall-clock time, speedup, staleness); their names."""
+    if "wall_time" not in res:
+        return ""
+    from asyncjax.wallclock_plots import save_figures
+
+    table = save_figures(res, out, target=target)
+    if not table:
+        return ", error_vs_wallclock.png, staleness.png"
+    print(f"wall-clock time to error <= {table['target']:.3g} and speedup against M = {table['reference']:g}:")
+    for m, t, s_, ci in zip(table["workers"], table["wall_time_to_target"], table["speedup"], table["speedup_ci"]):
+        print(f"  M={m:<5g} time {t:10.4g}  speedup {s_:7.3g}  [{ci[0]:.3g}, {ci[1]:.3g}]")
+    return ", error_vs_wallclock.png, staleness.png, speedup.png"
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -140,7 +156,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         name = "error_vs_step.png" if path.stem == "results" else f"{path.stem}_error_vs_step.png"
         out = plotting.save(plotting.error_vs_step(res), path.with_name(name))
         flags = res["diverged_at"] >= 0
-        print(f"wrote {out}  (diverged: {int(flags.sum())} of {flags.size} trajectories)")
+        print(f"wrote {out}{_wallclock_figures(res, path.parent)}  "
+              f"(diverged: {int(flags.sum())} of {flags.size} trajectories)")
     return 0
 
 

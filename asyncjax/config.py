@@ -16,7 +16,22 @@ Example::
     [run]
     steps = 30000
     record_every = 500
-    delay_model = "constant"             # constant | uniform | geometric
+    delay_model = "constant"             # constant | uniform | geometric | workers
+
+A ``[delay]`` section sets a delay model with options instead (then the grid
+carries its axis, e.g. ``workers = [1, 2, 4, 8]``)::
+
+    [delay]
+    model = "workers"                    # or "trace" (then: file = "measured.npy", repeat = false)
+    law = "exponential"                  # constant | exponential | lognormal | gamma
+    shape = 1.0                          # σ (lognormal) or k (gamma)
+    straggler = 10.0                     # worker 0 this many times slower (optional)
+    speeds = [1.0, 2.0, ...]             # per-worker speeds (optional)
+
+and ``[mitigation] kind = "delay_adaptive"`` (or ``dc_asgd``, ``drop_stale``;
+``target = "gradient" | "update"`` for the first) a staleness mitigation, whose
+parameter (``adaptive_c``, ``dc_lambda``, ``max_staleness``) goes in ``[grid]``.
+A relative trace ``file`` is read from the configuration file's folder.
 
 Other problems and optimizers (swept values stay in ``[grid]``)::
 
@@ -41,10 +56,11 @@ from typing import Any
 
 import numpy as np
 
+from asyncjax import delays, mitigations
 from asyncjax.delays import get_delay_model
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
-from asyncjax.simulate import allowed_axes
 from asyncjax.problems import Problem, StreamingPCA
+from asyncjax.simulate import allowed_axes
 from asyncjax.sweep import Grid
 
 if sys.version_info >= (3, 11):
@@ -57,7 +73,7 @@ __all__ = ["SweepSpec", "load_config", "parse_config"]
 _RUN_KEYS = {"steps", "record_every", "delay_model", "buffer", "norm_bound", "chunk_size"}
 _PROBLEM_KEYS = {"kind", "eigenvalues", "covariance", "distribution", "init"}
 _PROBLEM_KINDS = ("streaming_pca", "quadratic", "least_squares", "logistic", "quartic_saddle", "mlp")
-_SECTIONS = {"problem", "grid", "run", "analysis", "optimizer"}  # tables of a sweep configuration
+_SECTIONS = {"problem", "grid", "run", "analysis", "optimizer", "delay", "mitigation"}  # tables of a sweep configuration
 _TOP_KEYS = {"title"}  # plain top-level keys
 
 
@@ -119,8 +135,40 @@ def _axis(name: str, value: Any) -> Any:
     return value
 
 
-def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
-    """Builds a :class:`SweepSpec` from a parsed TOML document (a dict)."""
+_DELAY_KEYS = {"model", "law", "shape", "speeds", "straggler", "bins", "file", "values", "repeat"}
+
+
+def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
+    """The ``[delay]`` section: a delay model with options (workers, trace) or a law by name."""
+    unknown = set(sec) - _DELAY_KEYS
+    if unknown:
+        raise ConfigError(f"[delay] has unknown key(s) {sorted(unknown)}; known: {sorted(_DELAY_KEYS)}")
+    model = sec.get("model")
+    if model == "workers":
+        extra = set(sec) & {"file", "values", "repeat"}
+        if extra:
+            raise ConfigError(f"[delay] keys {sorted(extra)} belong to model = \"trace\"")
+        return delays.workers(sec.get("law", "exponential"), shape=sec.get("shape", 1.0), speeds=sec.get("speeds"),
+                              straggler=sec.get("straggler", 1.0), bins=sec.get("bins"))
+    if model == "trace":
+        if ("file" in sec) == ("values" in sec):
+            raise ConfigError("[delay] model = \"trace\" needs exactly one of file or values")
+        values = sec.get("values")
+        if "file" in sec:
+            path = Path(sec["file"])
+            values = path if path.is_absolute() or base_dir is None else base_dir / path
+        return delays.trace(values, repeat=bool(sec.get("repeat", False)))
+    others = set(sec) - {"model"}
+    if others:
+        raise ConfigError(f"[delay] model = {model!r} takes no options, got {sorted(others)}")
+    return delays.get_delay_model(model)
+
+
+def parse_config(cfg: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> SweepSpec:
+    """Builds a :class:`SweepSpec` from a parsed TOML document (a dict).
+
+    ``base_dir`` is where relative file names (a delay trace) are read from.
+    """
     try:
         tables = {k for k, v in cfg.items() if isinstance(v, dict)}
         unknown = tables - _SECTIONS
@@ -154,8 +202,24 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
                 raise ConfigError("[optimizer] needs kind = \"heavy_ball\", \"nesterov\" or \"optax.<name>\"")
             optimizer = get_optimizer(opt.pop("kind"), **opt)
 
-        delay_model = get_delay_model(cfg["run"].get("delay_model", "constant"))
-        grid_keys = set(allowed_axes(problem, optimizer or heavy_ball(), delay_model))
+        run = dict(cfg["run"])
+        unknown = set(run) - _RUN_KEYS
+        if unknown:
+            raise ConfigError(f"[run] has {_unknown('key(s)', unknown, _RUN_KEYS)}")
+        if "delay" in cfg:
+            if "delay_model" in run:
+                raise ConfigError("set the delay model once: [run] delay_model or a [delay] section")
+            run["delay_model"] = _delay_section(dict(cfg["delay"]), base_dir)
+        if "mitigation" in cfg:
+            mit = dict(cfg["mitigation"])
+            if set(mit) - {"kind", "target"} or "kind" not in mit:
+                raise ConfigError(f"[mitigation] takes kind (and target), got {sorted(mit)}")
+            if "target" in mit and mit["kind"] != "delay_adaptive":
+                raise ConfigError("[mitigation] target applies to kind = \"delay_adaptive\" only")
+            run["mitigation"] = (mitigations.delay_adaptive(mit["target"]) if "target" in mit
+                                 else mitigations.get_mitigation(mit["kind"]))
+        delay_model = get_delay_model(run.get("delay_model", "constant"))
+        grid_keys = set(allowed_axes(problem, optimizer or heavy_ball(), delay_model, run.get("mitigation")))
         unknown = set(cfg["grid"]) - grid_keys - {"seed", "seeds"}
         if unknown:
             raise ConfigError(f"[grid] has {_unknown('key(s)', unknown, grid_keys | {'seed', 'seeds'})}")
@@ -178,14 +242,10 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>") -> SweepSpec:
                 raise ConfigError(f"grid.seeds must be a positive integer count, got {n!r}")
             grid_cfg["seed"] = list(range(n))
         grid = Grid(**grid_cfg)
-
-        run = dict(cfg["run"])
-        unknown = set(run) - _RUN_KEYS
-        if unknown:
-            raise ConfigError(f"[run] has {_unknown('key(s)', unknown, _RUN_KEYS)}")
         for key in ("steps", "record_every"):
             if key not in run:
                 raise ConfigError(f"[run] needs {key}")
+
         return SweepSpec(problem, grid, run, prob.get("init"), dict(cfg.get("analysis", {})), cfg, optimizer)
     except (ConfigError, ValueError, TypeError) as err:
         raise ConfigError(f"{source}: {err}") from err
@@ -248,4 +308,4 @@ def load_config(path: str | Path) -> SweepSpec:
         cfg = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from err
-    return parse_config(cfg, str(path))
+    return parse_config(cfg, str(path), base_dir=path.parent)

@@ -25,6 +25,20 @@ and batch sizes never change a result (the streams are counter-based).
 A trajectory whose parameter norm turns non-finite or exceeds the bound is
 frozen at its last finite parameters (its optimizer state is left to run, it is
 never read again) and the step is recorded in ``diverged_at``.
+
+How a step finds its stale point depends on the delay model:
+
+* the laws (constant, uniform, geometric) read the ring at ``k − τ_k``;
+* a trace (:class:`~asyncjax.delays.TraceDelay`) does the same with τ_k read
+  from its operand (one slab per step when one sequence serves every seed);
+* a *stateful* model (:class:`~asyncjax.delays.WorkerClock`) carries a clock
+  beside the buffer, whose ``buffer`` slots are then one snapshot per worker:
+  ``clock_next`` names the slot a step reads, and the new read point goes into
+  that same slot (the finisher re-reads). A clock without randomness is kept
+  once per grid point and read as slabs; otherwise once per trajectory.
+
+A mitigation (:mod:`asyncjax.mitigations`) sees τ_k inside the step: it may
+change the gradient before the optimizer and the update after it.
 """
 
 from __future__ import annotations
@@ -39,7 +53,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._validate import check_int
-from asyncjax.delays import DelayModel
+from asyncjax.delays import DelayModel, TraceDelay
 from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
 from asyncjax.problems.pca import seq_sum
@@ -60,11 +74,14 @@ class Spec:
       delay: the staleness law.
       steps: iterations, a multiple of ``record_every``.
       record_every: metrics are recorded every this many steps and at step 0.
-      buffer: past read points kept; the largest delay is ``buffer − 1``.
+      buffer: past read points kept; the largest delay is ``buffer − 1``. For
+        a stateful delay model, its snapshot slots (the worker model: the
+        largest number of workers, M_max).
       fixed_init: every trajectory starts at the given ``x0``; otherwise each
         seed draws its start with ``problem.init`` from its init stream.
       record_params: also record the parameters at every record.
       keep_final: return the last parameters of every trajectory.
+      mitigation: a staleness mitigation (:mod:`asyncjax.mitigations`), or None.
     """
 
     problem: Problem
@@ -76,6 +93,7 @@ class Spec:
     fixed_init: bool = True
     record_params: bool = False
     keep_final: bool = True
+    mitigation: Any = None
 
     def __post_init__(self):
         check_int(self.steps, "steps", minimum=1)
@@ -142,7 +160,7 @@ def _noise_block(spec: Spec, step_bytes: int) -> int:
 
 
 def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.Array, x0: PyTree,
-              norm_bound: jax.Array) -> Trace:
+              norm_bound: jax.Array, delay_ops: PyTree = None) -> Trace:
     """Runs S × H trajectories: every seed against every hyperparameter point.
 
     Pure and jittable; shapes are fixed by ``spec`` and the arguments.
@@ -151,25 +169,29 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
       spec: static configuration.
       ops: the problem's operands (``problem.operands(dtype)``).
       hp: name -> (H,) float array for every swept name of the problem, the
-        optimizer and the delay model (the delay model's axis always present).
+        optimizer, the delay model (its axis always present, if it has one)
+        and the mitigation.
       seeds: (S,) int32 seeds.
       x0: the start (a params pytree) if ``spec.fixed_init``, else ignored.
       norm_bound: () a trajectory whose parameter norm exceeds it is frozen.
+      delay_ops: the delay model's operands (``spec.delay.operands(dtype)``;
+        a trace's values), None for the others.
 
     Returns:
       :class:`Trace` with leading axes (S, H).
     """
     global _TRACES
     _TRACES += 1
-    problem, opt, delay = spec.problem, spec.optimizer, spec.delay
+    problem, opt, delay, mit = spec.problem, spec.optimizer, spec.delay, spec.mitigation
     dtype = jnp.result_type(float)
     L = spec.buffer
     hp = {k: v.astype(dtype) for k, v in hp.items()}
-    (n_hyper,) = hp[delay.axis].shape
+    (n_hyper,) = (hp[delay.axis] if delay.axis is not None else next(iter(hp.values()))).shape
     (n_seeds,) = seeds.shape
     opt_hp = {k: v for k, v in hp.items() if k in opt.hp_names}
     prob_hp = {k: v for k, v in hp.items() if k in problem.hp_names}
-    delay_param = hp[delay.axis]
+    mit_hp = {k: v for k, v in hp.items() if mit is not None and k in mit.hp_names}
+    delay_param = hp[delay.axis] if delay.axis is not None else None
     # Capped at the largest float so that an infinite norm fails the check even
     # with norm_bound = inf (NaN fails any comparison).
     bound2 = jnp.minimum(jnp.square(jnp.asarray(norm_bound, dtype)), jnp.finfo(dtype).max)
@@ -189,37 +211,70 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
     buf = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_hyper, L) + a.shape[1:]), read0)
 
     # ---- one step of one trajectory, then vmapped over seeds and points
-    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k):
+    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau=None, m_hp=None):
         g = problem.grad(ops, stale, batch, p_hp)
+        if mit is not None:
+            g = mit.gradient(g, x, stale, tau, m_hp)
         x_new, s_new = opt.update(g, s, x, o_hp)
+        if mit is not None:
+            x_new, s_new = mit.update(x, s, x_new, s_new, tau, m_hp)
         keep = alive & (_sq_norm(x_new) <= bound2)  # False for NaN and inf
         div_at = jnp.where(alive & ~keep, k + 1, div_at)
         x_new = jax.tree.map(lambda a, b: jnp.where(keep, a, b), x_new, x)
         return x_new, s_new, keep, div_at, opt.read_point(x_new, s_new, o_hp)
 
-    step_s = jax.vmap(traj_step, (0, 0, 0, 0, 0, 0, None, None, None))
-    step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None))
+    if mit is None:
+        step_s = jax.vmap(traj_step, (0, 0, 0, 0, 0, 0, None, None, None))
+        step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None))
+    else:  # and τ (H, S), the mitigation's hyperparameters (H,)
+        step_s = jax.vmap(traj_step, (0, 0, 0, 0, 0, 0, None, None, None, 0, None))
+        step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None, 0, 0))
 
     h_idx = jnp.arange(n_hyper)
     s_idx = jnp.arange(n_seeds)
-    if delay.random:  # (H,) parameters and (S,) uniforms -> (H, S) staleness
-        staleness = jax.vmap(jax.vmap(partial(delay.staleness, buffer=L), (None, 0)), (0, None))
+    # read_stale(b, k, u) -> (stale points (H, S, ...), τ broadcastable to (H, S), context for write)
+    if delay.stateful:
+        read_stale, write_read, clock0, draw_delay = _clock_io(delay, L, delay_param, delay_keys, h_idx, s_idx,
+                                                               dtype, track=mit is not None)
+        b0 = (buf, clock0)
+    elif isinstance(delay, TraceDelay):
+        read_stale, draw_delay = _trace_io(delay, L, delay_ops, seeds, h_idx, s_idx)
     else:
-        tau_h = delay.staleness(delay_param, None, L)  # (H,)
+        if delay.random:  # (H,) parameters and (S,) uniforms -> (H, S) staleness
+            staleness = jax.vmap(jax.vmap(partial(delay.staleness, buffer=L), (None, 0)), (0, None))
+        else:
+            tau_h = delay.staleness(delay_param, None, L)  # (H,)
 
-    def read_stale(b, k, u):
-        if delay.random:
-            slots = (k - staleness(delay_param, u)) % L
-            return jax.tree.map(lambda r: r[h_idx[:, None], slots, s_idx[None, :]], b)
-        # one delay per point: each point reads one contiguous (S, ...) slab
-        return jax.tree.map(lambda r: r[h_idx, (k - tau_h) % L], b)
+        def read_stale(b, k, u):
+            if delay.random:
+                tau = staleness(delay_param, u)
+                slots = (k - tau) % L
+                return jax.tree.map(lambda r: r[h_idx[:, None], slots, s_idx[None, :]], b), tau, None
+            # one delay per point: each point reads one contiguous (S, ...) slab
+            return jax.tree.map(lambda r: r[h_idx, (k - tau_h) % L], b), tau_h[:, None], None
+
+        def draw_delay(ks):  # (blk,) steps -> (blk, S) delay uniforms
+            if delay.random:
+                return jax.vmap(_rng.uniforms, (0, None, None, None), out_axes=1)(delay_keys, ks, 1, dtype)[..., 0]
+            return jnp.zeros((ks.shape[0], n_seeds), dtype)
+
+    if not delay.stateful:
+        b0 = buf
+
+        def write_read(b, ctx, read, k):  # the newest read points, one (S, ...) slab per point
+            return jax.tree.map(lambda r, new: jax.lax.dynamic_update_slice_in_dim(r, new[:, None], (k + 1) % L, 1),
+                                b, read)
 
     def step(carry, inp):
         (x, s, alive, div_at), b = carry
         k, batch, u = inp
-        x, s, alive, div_at, read = step_hs(x, s, alive, div_at, read_stale(b, k, u), batch, opt_hp, prob_hp, k)
-        b = jax.tree.map(lambda r, new: jax.lax.dynamic_update_slice_in_dim(r, new[:, None], (k + 1) % L, 1),
-                         b, read)
+        stale, tau, ctx = read_stale(b, k, u)
+        if mit is None:
+            x, s, alive, div_at, read = step_hs(x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k)
+        else:  # a gradient read before step 0 read the start: it is k updates old, not τ_k
+            tau = jnp.minimum(jnp.broadcast_to(tau, (n_hyper, n_seeds)), k)
+            x, s, alive, div_at, read = step_hs(x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp)
+        b = write_read(b, ctx, read, k)
         return ((x, s, alive, div_at), b), None
 
     # (blk,) steps -> data with leaves (blk, S, ...) and (blk, S) delay uniforms.
@@ -231,10 +286,7 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
     def noise_block(carry, k0):
         ks = k0 + jnp.arange(block, dtype=jnp.int32)
         batch = draw(data_keys, ks)
-        if delay.random:
-            us = jax.vmap(_rng.uniforms, (0, None, None, None), out_axes=1)(delay_keys, ks, 1, dtype)[..., 0]
-        else:
-            us = jnp.zeros((block, n_seeds), dtype)
+        us = draw_delay(ks)
         return jax.lax.scan(step, carry, (ks, batch, us))[0], None
 
     metrics_hs = jax.vmap(jax.vmap(partial(problem.metrics, ops)))
@@ -250,7 +302,7 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
 
     state = (params, opt_state, jnp.ones((n_hyper, n_seeds), bool), jnp.full((n_hyper, n_seeds), -1, jnp.int32))
     starts = spec.record_every * jnp.arange(spec.n_records - 1, dtype=jnp.int32)
-    (state, _), recs = jax.lax.scan(record_block, (state, buf), starts)
+    (state, _), recs = jax.lax.scan(record_block, (state, b0), starts)
 
     # prepend the records of step 0; (records, H, S, ...) -> (S, H, records, ...)
     def to_shr(first, rest):
@@ -265,6 +317,67 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
         final=jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), x_final) if spec.keep_final else None,
         params=recs[1] if spec.record_params else None,
     )
+
+
+def _trace_io(delay: TraceDelay, L: int, dops: jax.Array, seeds: jax.Array, h_idx: jax.Array, s_idx: jax.Array):
+    """Ring reads with τ_k from a trace: (read_stale, draw_delay) for :func:`run_batch`."""
+
+    def draw_delay(ks):  # (blk,) or (blk, S) staleness
+        return delay.taus(dops, seeds, ks)
+
+    def read_stale(b, k, tau):
+        if delay.rows == 1:  # every trajectory reads the same step: one (H, S, ...) slab
+            return jax.tree.map(lambda r: jax.lax.dynamic_index_in_dim(r, (k - tau) % L, 1, False), b), tau, None
+        slots = (k - tau) % L  # (S,)
+        return jax.tree.map(lambda r: r[h_idx[:, None], slots[None, :], s_idx[None, :]], b), tau[None, :], None
+
+    return read_stale, draw_delay
+
+
+def _clock_io(delay: DelayModel, L: int, m: jax.Array, delay_keys: jax.Array, h_idx: jax.Array, s_idx: jax.Array,
+              dtype: Any, *, track: bool):
+    """Snapshot slots driven by a clock: (read_stale, write_read, initial clock, draw_delay).
+
+    The carry is ``(slots, clock)``: ``slots`` has leaves (H, L, S, *leaf), one
+    snapshot per worker (L = M_max); the clock has leading axes (H,) when it
+    is shared by the seeds of a point (no randomness), else (H, S).
+    """
+    shared = delay.shared
+    if shared:
+        clock0 = jax.vmap(lambda mm: delay.clock_init(mm, jnp.ones(L, dtype), slots=L, track=track))(m)
+        step_clock = jax.vmap(lambda c, mm, k: delay.clock_next(c, mm, k, None, slots=L), (0, 0, None))
+    else:
+        first = jax.vmap(lambda kk: delay.first_draws(kk, L, dtype))(delay_keys)  # (S, L)
+        init1 = partial(delay.clock_init, slots=L, track=track)
+        clock0 = jax.vmap(jax.vmap(init1, (None, 0)), (0, None))(m, first)
+        next1 = partial(delay.clock_next, slots=L)
+        step_clock = jax.vmap(jax.vmap(next1, (0, None, None, 0)), (0, 0, None, None))
+
+    def draw_delay(ks):  # (blk, S, ...) per-step draws of each seed's delay stream; None without randomness
+        if shared:
+            return None
+        return jax.vmap(lambda kk: delay.step_draws(kk, ks, dtype), out_axes=1)(delay_keys)
+
+    def read_stale(b, k, u):
+        slots, clock = b
+        clock, w, tau, _ = step_clock(clock, m, k) if shared else step_clock(clock, m, k, u)
+        if shared:  # w (H,): one slab per point
+            stale = jax.tree.map(lambda r: r[h_idx, w], slots)
+            tau = None if tau is None else tau[:, None]
+        else:  # w (H, S)
+            stale = jax.tree.map(lambda r: r[h_idx[:, None], w, s_idx[None, :]], slots)
+        return stale, tau, (clock, w)
+
+    def write_read(b, ctx, read, k):  # the finisher re-reads: its slot gets the new read point
+        slots, _ = b
+        clock, w = ctx
+        if shared:
+            slots = jax.tree.map(lambda r, new: r.at[h_idx, w].set(new), slots, read)
+        else:
+            slots = jax.tree.map(lambda r, new: r.at[h_idx[:, None], w, s_idx[None, :]].set(new), slots, read)
+        return slots, clock
+
+    return read_stale, write_read, clock0, draw_delay
 
 
 @lru_cache(maxsize=64)

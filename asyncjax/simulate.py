@@ -16,8 +16,9 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._validate import as_float_array, check_int, check_positive
-from asyncjax.delays import DelayModel, get_delay_model
+from asyncjax.delays import DelayModel, WorkerClock, clock_summary, get_delay_model, worker_schedule
 from asyncjax.engine import Spec, Trace, compile_count, jitted
+from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems.base import Problem
 
@@ -25,24 +26,27 @@ __all__ = ["simulate", "data_stream", "delay_stream", "compile_count", "Trace", 
            "resolve_hp", "check_seeds", "start_of"]
 
 
-def allowed_axes(problem: Problem, optimizer: Optimizer, delay_model: DelayModel) -> list[str]:
+def allowed_axes(problem: Problem, optimizer: Optimizer, delay_model: DelayModel,
+                 mitigation: Mitigation | None = None) -> list[str]:
     """Every grid axis name a sweep of these parts accepts (besides ``seed``)."""
-    names = list(optimizer.hp_names) + [delay_model.axis] + list(problem.hp_names)
+    names = list(optimizer.hp_names) + ([delay_model.axis] if delay_model.axis is not None else [])
+    names += list(problem.hp_names) + (list(mitigation.hp_names) if mitigation is not None else [])
     return list(dict.fromkeys(names))
 
 
 def resolve_hp(problem: Problem, optimizer: Optimizer, delay_model: DelayModel, values: Mapping[str, Any],
-               buffer: int) -> dict[str, np.ndarray]:
+               buffer: int, mitigation: Mitigation | None = None) -> dict[str, np.ndarray]:
     """Validates swept values and fills in defaults, before anything is compiled.
 
     Args:
       values: name -> scalar or 1-D array of values.
       buffer: the delay buffer the values must fit.
+      mitigation: the staleness mitigation, whose axes are then allowed (and required).
 
     Returns:
       name -> float64 array of values for every name the engine will receive.
     """
-    allowed = allowed_axes(problem, optimizer, delay_model)
+    allowed = allowed_axes(problem, optimizer, delay_model, mitigation)
     unknown = [n for n in values if n not in allowed]
     if unknown:
         import difflib
@@ -51,15 +55,20 @@ def resolve_hp(problem: Problem, optimizer: Optimizer, delay_model: DelayModel, 
         for n in unknown:
             near = difflib.get_close_matches(n, allowed, n=1)
             hints.append(f"{n!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        with_mit = f" and the {mitigation.name!r} mitigation" if mitigation is not None else ""
         raise ValueError(
             f"unknown grid axis {', '.join(hints)} for problem {problem.kind!r}, optimizer "
-            f"{optimizer.name!r} and the {delay_model.name!r} delay model; allowed: {', '.join(allowed)}, seed"
+            f"{optimizer.name!r}, the {delay_model.name!r} delay model{with_mit}; allowed: {', '.join(allowed)}, seed"
         )
     for name in optimizer.required:
         if name not in values:
             raise ValueError(f"the grid must set {name} (a value or a list of them) for {optimizer.name}")
+    for name in mitigation.required if mitigation is not None else ():
+        if name not in values:
+            raise ValueError(f"the grid must set {name} (a value or a list of them) for the {mitigation.name} "
+                             "mitigation")
     for name, v in values.items():
-        as_float_array(name, v)  # numbers only: a string such as "1e-3" is refused, not converted
+        as_float_array(name, v, allow_inf=name == "max_staleness")  # numbers only: a string such as "1e-3" is refused, not converted
     out: dict[str, np.ndarray] = {}
     opt_vals = {n: values[n] for n in optimizer.hp_names if n in values}
     for n, d in optimizer.defaults:
@@ -67,11 +76,16 @@ def resolve_hp(problem: Problem, optimizer: Optimizer, delay_model: DelayModel, 
     optimizer.check(opt_vals)
     prob_vals = {n: values.get(n, problem.hp_defaults.get(n)) for n in problem.hp_names}
     problem.check_hp({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in prob_vals.items()})
-    delay_vals = values.get(delay_model.axis, 0)
+    delay_vals = values.get(delay_model.axis, 0) if delay_model.axis is not None else None
     checked_delay = delay_model.check(delay_vals, buffer)
+    mit_vals = {n: values[n] for n in (mitigation.hp_names if mitigation is not None else ())}
+    if mitigation is not None:
+        mitigation.check(mit_vals)
     out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in opt_vals.items()})
     out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in prob_vals.items()})
-    out[delay_model.axis] = np.atleast_1d(np.asarray(checked_delay, np.float64))
+    out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in mit_vals.items()})
+    if delay_model.axis is not None:
+        out[delay_model.axis] = np.atleast_1d(np.asarray(checked_delay, np.float64))
     return out
 
 
@@ -98,6 +112,7 @@ def simulate(
     *,
     optimizer: Optimizer | str | None = None,
     delay_model: str | DelayModel = "constant",
+    mitigation: str | Mitigation | None = None,
     seed: int = 0,
     steps: int,
     record_every: int = 1,
@@ -115,8 +130,12 @@ def simulate(
     Args:
       problem: the problem, e.g. :class:`~asyncjax.StreamingPCA`.
       optimizer: default :func:`asyncjax.optim.heavy_ball` (eq. 5).
-      delay_model: ``"constant"`` (axis ``delay``), ``"uniform"`` (``max_delay``)
-        or ``"geometric"`` (``workers``).
+      delay_model: ``"constant"`` (axis ``delay``), ``"uniform"`` (``max_delay``),
+        ``"geometric"`` or ``"workers"`` (``workers``; or
+        :func:`asyncjax.delays.workers` with options), or a trace
+        (:func:`asyncjax.delays.trace`, no axis).
+      mitigation: a staleness mitigation (:mod:`asyncjax.mitigations`) by
+        name or object; its parameters go in ``**hyperparameters``.
       seed: integer seed of the trajectory's data, delay and init streams.
       steps: iterations; a multiple of ``record_every``.
       record_every: record metrics every this many steps.
@@ -129,6 +148,11 @@ def simulate(
         lr=5e-4, delay=10``. ``delay=`` also names the parameter of the other
         delay models (``max_delay``, ``workers``).
 
+    Returns:
+      The trajectory's :class:`~asyncjax.engine.Trace`; with the worker model
+      its metrics also hold ``wall_time`` (n_records,), the virtual time at
+      each record.
+
     Example::
 
         tr = aj.simulate(aj.StreamingPCA([4., 3, 2, 1]), momentum=0.9, lr=5e-4, delay=10, steps=10_000)
@@ -136,30 +160,39 @@ def simulate(
     """
     optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
     model = get_delay_model(delay_model)
-    if "delay" in hyperparameters and model.axis != "delay":
+    mit = get_mitigation(mitigation)
+    mit = mit.bind(optimizer) if mit is not None else None
+    if "delay" in hyperparameters and model.axis != "delay" and model.axis is not None:
         if model.axis in hyperparameters:
             raise ValueError(f"give the {model.name} delay model's parameter once: {model.axis}= or delay=")
         hyperparameters[model.axis] = hyperparameters.pop("delay")  # delay= names any model's parameter
     delay_val = hyperparameters.get(model.axis, 0)
     buffer = model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)
-    hp = resolve_hp(problem, optimizer, model, hyperparameters, buffer)
+    hp = resolve_hp(problem, optimizer, model, hyperparameters, buffer, mit)
     for name, v in hp.items():
         if v.size != 1:
             raise ValueError(f"simulate runs one trajectory: {name} must be a scalar (use sweep for lists)")
+    seeds = check_seeds(seed)
+    model.check_run(seeds, steps)
     fixed, x0 = start_of(problem, init)
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
     spec = Spec(problem, optimizer, model, steps, record_every, buffer, fixed_init=fixed,
-                record_params=bool(record_params))
+                record_params=bool(record_params), mitigation=mit)
     dtype = jnp.result_type(float)
     out = jitted(spec)(
         problem.operands(dtype),
         {k: jnp.asarray(v, dtype) for k, v in hp.items()},
-        jnp.asarray(check_seeds(seed)),
+        jnp.asarray(seeds),
         x0,
         jnp.asarray(bound, dtype),
+        model.operands(dtype),
     )
-    return jax.tree.map(lambda a: np.asarray(a)[0, 0], out)
+    out = jax.tree.map(lambda a: np.asarray(a)[0, 0], out)
+    if isinstance(model, WorkerClock):
+        clock = clock_summary(model, hp[model.axis], seeds, steps=steps, record_every=record_every, slots=buffer)
+        out = out._replace(metrics={**out.metrics, "wall_time": clock["wall_time"][0, 0]})
+    return out
 
 
 def data_stream(problem: Problem, seed: int, steps: int) -> Any:
@@ -181,11 +214,21 @@ def data_stream(problem: Problem, seed: int, steps: int) -> Any:
 def delay_stream(delay_model: str | DelayModel, param: float, seed: int, steps: int, buffer: int) -> np.ndarray:
     """The staleness τ_0 … τ_{steps−1} a trajectory with ``seed`` and delay parameter ``param`` sees.
 
+    For the worker model ``param`` is M (and ``buffer`` is ignored: the clock
+    does not depend on the slots); for a trace it is ignored.
+
     Returns:
       (steps,) int array.
     """
     model = get_delay_model(delay_model)
     (seed_arr,) = check_seeds(seed)
+    if isinstance(model, WorkerClock):
+        return worker_schedule(model, int(param), int(seed_arr), steps)["staleness"]
+    if model.name == "trace":
+        model.check_run(np.asarray([seed_arr]), steps)
+        ks = np.arange(check_int(steps, "steps", minimum=1))
+        row = model.values[0 if model.rows == 1 else seed_arr]
+        return row[ks % model.length].copy()
     ks = jnp.arange(check_int(steps, "steps", minimum=1), dtype=jnp.int32)
     dtype = jnp.result_type(float)
     u = None

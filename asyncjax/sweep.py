@@ -38,6 +38,7 @@ from asyncjax._version import __version__
 from asyncjax._validate import check_int, check_positive
 from asyncjax.delays import DelayModel, get_delay_model
 from asyncjax.engine import Spec, Trace, jitted, run_batch
+from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems.base import Problem
 from asyncjax.results import Results, _jsonable, atomic_write, ensure_dir, write_json
@@ -226,7 +227,7 @@ def _sharded(spec: Spec, devices: tuple, axis: str | None):
     fn = jax.shard_map(
         partial(run_batch, spec),
         mesh=mesh,
-        in_specs=(P(), on_h, on_s, P(), P()),
+        in_specs=(P(), on_h, on_s, P(), P(), P()),
         out_specs=out,
         check_vma=False,
     )
@@ -284,6 +285,7 @@ def sweep(
     record_every: int,
     optimizer: Optimizer | str | None = None,
     delay_model: str | DelayModel = "constant",
+    mitigation: str | Mitigation | None = None,
     init: Any = None,
     buffer: int | None = None,
     norm_bound: float | None = None,
@@ -305,7 +307,12 @@ def sweep(
       record_every: metrics are recorded every this many steps (and at step 0).
       optimizer: default :func:`asyncjax.optim.heavy_ball` (eq. 5); or
         ``nesterov()``, ``from_optax(optax.adam)``, or a name such as ``"optax.adam"``.
-      delay_model: ``"constant"``, ``"uniform"`` or ``"geometric"``.
+      delay_model: ``"constant"``, ``"uniform"``, ``"geometric"``, ``"workers"``
+        (or :func:`asyncjax.delays.workers` with options; ``buffer`` is then
+        the largest worker count one compilation serves), or
+        :func:`asyncjax.delays.trace`.
+      mitigation: ``"delay_adaptive"``, ``"dc_asgd"``, ``"drop_stale"`` or a
+        :class:`~asyncjax.mitigations.Mitigation`; its parameters are grid axes.
       init: start in the problem's coordinates; default the problem's own
         (the saddle e_2 for streaming PCA; a random start per seed for an MLP).
       buffer: delay-buffer length; default just enough for the grid's delays.
@@ -332,7 +339,10 @@ def sweep(
       :class:`Results` with one variable per metric of the problem (``error``
       always; grid axes, step), ``diverged_at`` (grid axes; -1 if never) and,
       for single-array parameters, ``final`` (grid axes, component) and, if
-      asked for, ``iterates`` (grid axes, step, component).
+      asked for, ``iterates`` (grid axes, step, component). With the worker
+      model also ``wall_time`` (workers, seed, step), ``staleness_mean``,
+      ``staleness_max`` (workers, seed) and ``staleness_hist`` (workers, seed,
+      staleness): the clock depends on nothing else.
     """
     if resume and out is None:
         raise ValueError("resume=True needs out=DIR, the folder of the sweep to continue")
@@ -340,16 +350,19 @@ def sweep(
         check_int(chunk_size, "chunk_size", minimum=1)
     optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
     model = get_delay_model(delay_model)
+    mit = get_mitigation(mitigation)
+    mit = mit.bind(optimizer) if mit is not None else None
     settings = {**{k: v for k, v in grid.fixed.items()}, **{k: v for k, v in grid.axes.items()}}
     settings.pop("seed", None)
     if buffer is None:
         buffer = model.buffer_for(settings.get(model.axis, 0))
     buffer = check_int(buffer, "buffer", minimum=1)
-    values = resolve_hp(problem, optimizer, model, settings, buffer)  # validates, fills defaults
+    values = resolve_hp(problem, optimizer, model, settings, buffer, mit)  # validates, fills defaults
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
     seeds = check_seeds(grid.values("seed", 0))
     _check_unique(seeds)
+    model.check_run(seeds, steps)
     fixed, x0 = start_of(problem, init)
 
     # Hyperparameter points: every combination of the non-seed axes, in grid order.
@@ -369,7 +382,7 @@ def sweep(
         raise ValueError("record_iterates needs parameters that are one vector; "
                          f"{type(problem).__name__}'s are a pytree")
     spec = Spec(problem, optimizer, model, steps, record_every, buffer, fixed_init=fixed,
-                record_params=bool(record_iterates), keep_final=single)
+                record_params=bool(record_iterates), keep_final=single, mitigation=mit)
 
     devices = tuple(devices or jax.local_devices())
     chunk = chunk_size if chunk_size is not None else _default_chunk(spec, probe, devices)
@@ -398,6 +411,8 @@ def sweep(
     attrs["variables"] = _variables(problem)
     if metadata is not None:
         attrs["source"] = _jsonable(dict(metadata))
+    if model.describe() != {"name": model.name} or mit is not None:  # settings of the newer parts only
+        attrs.update(delay=model.describe(), mitigation=None if mit is None else mit.describe())
     ckpt = _Checkpoint(out, attrs, resume, overwrite) if out is not None else None
 
     S, H, n_rec = seeds.size, n_hyper, spec.n_records
@@ -414,6 +429,7 @@ def sweep(
     ops = problem.operands(dtype)
     x0_j = None if not fixed else jax.tree.map(lambda a: jnp.asarray(a, dtype), x0)
     bound_j = jnp.asarray(bound, dtype)
+    dops = model.operands(dtype)
     bar = _Progress(plan.n_chunks, plan.chunk_seeds * plan.chunk_hyper * steps, progress)
     t0 = time.perf_counter()
     compile_s = None
@@ -443,7 +459,8 @@ def sweep(
             continue
         _, _, c_seeds, c_hyper = plan.chunk(i)
         tc = time.perf_counter()
-        trace = fn(ops, {k: jnp.asarray(a, dtype) for k, a in c_hyper.items()}, jnp.asarray(c_seeds), x0_j, bound_j)
+        trace = fn(ops, {k: jnp.asarray(a, dtype) for k, a in c_hyper.items()}, jnp.asarray(c_seeds), x0_j, bound_j,
+                   dops)
         if compile_s is None:
             jax.block_until_ready(trace)
             compile_s = time.perf_counter() - tc  # first call: compile + one chunk
@@ -457,6 +474,11 @@ def sweep(
     wall = time.perf_counter() - t0
 
     results = _assemble(grid, hyper_dims, spec, store, attrs)
+    for name, (arr, dims) in model.sweep_outputs(grid, seeds, steps=steps, record_every=record_every,
+                                                 slots=buffer).items():
+        results.data[name], results.dims[name] = arr, dims
+        if "staleness" in dims:
+            results.coords["staleness"] = np.arange(arr.shape[-1])
     results.attrs["timing"] = {
         "wall_s": wall,
         "first_chunk_s": compile_s,

@@ -1,0 +1,125 @@
+"""Figures of worker-model sweeps: error against wall-clock time, speedup, staleness histograms.
+
+Every function returns a Matplotlib Figure; :func:`save_figures` writes the
+set ``asyncjax run`` produces for a sweep with ``[delay] model = "workers"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from asyncjax import theory
+from asyncjax.plotting import save
+from asyncjax.results import Results, write_json
+from asyncjax.wallclock import Speedup, _aligned, default_target, speedup, speedup_summary, staleness_pmf
+
+__all__ = ["error_vs_wallclock", "speedup_figure", "staleness_figure", "save_figures"]
+
+
+def _points(results: Results, var: str) -> tuple[tuple[str, ...], list[tuple[int, ...]]]:
+    dims = tuple(d for d in results.dims[var] if d not in ("seed", "step"))
+    return dims, list(np.ndindex(*(results.coords[d].size for d in dims)))
+
+
+def error_vs_wallclock(results: Results, var: str = "error", max_curves: int = 12, title: str = "") -> Any:
+    """Seed-mean ``var`` against seed-mean virtual time, one curve per grid point (one colour per M).
+
+    With more than ``max_curves`` points an evenly spaced subset is drawn (the
+    title says so).
+    """
+    dims, points = _points(results, var)
+    order = ("seed",) + dims + ("step",)
+    err = _aligned(results, var, order).mean(axis=0)
+    wall = np.broadcast_to(_aligned(results, "wall_time", order), (results.sizes.get("seed", 1),) + err.shape)
+    wall = wall.mean(axis=0)
+    pick = np.unique(np.linspace(0, len(points) - 1, min(max_curves, len(points))).round().astype(int))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.cm.viridis(np.linspace(0.05, 0.9, pick.size))
+    for col, i in zip(colors, pick):
+        idx = points[i]
+        label = ", ".join(f"{'M' if d == 'workers' else d}={results.coords[d][j]:g}" for d, j in zip(dims, idx))
+        ax.plot(wall[idx], err[idx], color=col, label=label or var)
+    ax.set_yscale("log")
+    ax.set_xlabel("virtual wall-clock time (mean compute times)")
+    ax.set_ylabel(f"mean {var}")
+    shown = f" ({pick.size} of {len(points)} grid points)" if pick.size < len(points) else ""
+    ax.set_title((title or f"mean {var} against wall-clock time") + shown, fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def speedup_figure(sp: Speedup, title: str = "") -> Any:
+    """Speedup T(M_ref)/T(M) against M (first point of any other axes), with the linear line."""
+    first = (0,) * len(sp.dims)
+    y, ci = sp.speedup[first], sp.ci[first]
+    ok = np.isfinite(y)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    grid = np.linspace(sp.workers.min(), sp.workers.max(), 100)
+    ax.plot(grid, grid / sp.reference, "k--", lw=1, label="linear")
+    yerr = np.abs(ci[ok].T - y[ok][None, :])
+    ax.errorbar(sp.workers[ok], y[ok], yerr=np.where(np.isfinite(yerr), yerr, 0), fmt="o-", color="tab:blue",
+                capsize=3, label="measured (95% bootstrap CI)")
+    if (~ok).any():
+        ax.plot(sp.workers[~ok], np.zeros((~ok).sum()), "x", color="tab:red", label="target not reached")
+    ax.set_xlabel("workers M")
+    ax.set_ylabel(f"speedup T({sp.reference:g}) / T(M), wall-clock")
+    ax.set_title(title or f"time to error ≤ {sp.target:.3g}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def staleness_figure(results: Results, title: str = "") -> Any:
+    """Staleness histograms per worker count (log scale), with the geometric law for exponential times."""
+    ws, pmf = staleness_pmf(results)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.cm.plasma(np.linspace(0.05, 0.85, ws.size))
+    lags = np.arange(pmf.shape[1] - 1)  # the last bin is the overflow
+    law = results.attrs.get("delay", {}).get("law")
+    for m, p, col in zip(ws, pmf, colors):
+        keep = p[:-1] > 0
+        ax.plot(lags[keep], p[:-1][keep], "o-", ms=2.5, color=col, label=f"M={m:g}")
+        if law == "exponential" and not results.attrs["delay"].get("speeds") \
+                and results.attrs["delay"].get("straggler", 1.0) == 1.0:
+            ax.plot(lags, theory.staleness_pmf(lags, m), "--", color=col, lw=0.8)
+    if law == "exponential":
+        ax.plot([], [], "k--", lw=0.8, label="(1/M)(1-1/M)^l")
+    ax.set_yscale("log")
+    ax.set_ylim(0.3 * pmf[pmf > 0].min(), 1.5)  # the law's far tail would stretch the axis
+    ax.set_xlabel(r"staleness $\tau$")
+    ax.set_ylabel("fraction of updates")
+    ax.set_title(title or f"staleness of the applied updates ({law} compute times)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def save_figures(results: Results, out: str | Path, *, target: float | None = None) -> dict[str, Any]:
+    """Writes ``error_vs_wallclock.png``, ``staleness.png`` and, with several worker counts,
+    ``speedup.png`` (and ``speedup.json``) into ``out``.
+
+    Args:
+      target: the error level of the speedup (default :func:`~asyncjax.wallclock.default_target`).
+
+    Returns:
+      The speedup table (empty without a workers axis).
+    """
+    out = Path(out)
+    save(error_vs_wallclock(results), out / "error_vs_wallclock.png")
+    save(staleness_figure(results), out / "staleness.png")
+    if "workers" not in results.coords or results.coords["workers"].size < 2 or "seed" not in results.coords:
+        return {}
+    target = default_target(results) if target is None else float(target)
+    sp = speedup(results, target)
+    save(speedup_figure(sp), out / "speedup.png")
+    table = speedup_summary(sp)
+    write_json(out / "speedup.json", table)
+    return table

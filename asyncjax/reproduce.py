@@ -17,6 +17,7 @@ figures, summaries) so that no stale figure is left beside the new ones.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import shutil
 import time
@@ -224,7 +225,24 @@ def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None,
     }
 
 
-PRESETS: dict[str, Callable[[dict[str, Any], Path, bool | None, dict[str, Any]], dict[str, Any]]] = {
+Runner = Callable[[dict[str, Any], Path, "bool | None", dict[str, Any]], dict[str, Any]]
+
+
+def _module(name: str) -> Runner:
+    """The ``run`` function of preset module ``asyncjax.experiments.NAME``, imported when first used.
+
+    Presets other than Liu et al.'s first two keep their analysis in a module of
+    their own beside their TOML; importing it lazily keeps ``import asyncjax``
+    light and lets those modules use the helpers here without an import cycle.
+    """
+
+    def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
+        return importlib.import_module(f"asyncjax.experiments.{name}").run(cfg, out, progress, meta)
+
+    return run
+
+
+PRESETS: dict[str, Runner] = {
     "liu2018-fig1": _liu2018_fig1,
     "liu2018-stationary": _liu2018_stationary,
 }

@@ -352,9 +352,10 @@ def speedup_figure(workers: np.ndarray, lrs: np.ndarray, batches: np.ndarray, st
     ax.set_ylabel("W_lin (efficiency crosses 0.8)")
     ax.set_title("where the speedup stops being linear")
     ax.legend(fontsize=7)
-    for a in (axes[0], axes[1], axes[2]):
+    for a in axes:
         a.xaxis.set_major_formatter(plt.FuncFormatter(plotting._plain))
         a.yaxis.set_major_formatter(plt.FuncFormatter(plotting._plain))
+    plotting.tidy_log_axis(axes[2].xaxis)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -46,7 +46,8 @@ FIGURES = {
 SWEEP_DIRS = {"liu2018-fig1": (".",), "liu2018-stationary": ("stationary", "ode")}
 _MARK = "reproduce.json"
 _MARK_FORMAT = "asyncjax-reproduce/1"
-_SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png")
+_SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png",  # and `asyncjax plot` of a worker sweep:
+                "error_vs_wallclock.png", "staleness.png", "speedup.png", "speedup.json")
 
 
 def _divergence(*results: Any) -> dict[str, int]:

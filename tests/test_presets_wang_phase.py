@@ -217,3 +217,17 @@ def test_phase_quick_physics(phase):
     sel = mu >= 0.7
     assert np.all(meas[sel] >= pred[sel])
     assert np.all(np.diff(pred) <= 0)  # more momentum tolerates less delay
+
+
+def test_overwrite_clears_what_asyncjax_plot_drew_in_a_worker_sweep_of_a_preset(tmp_path):
+    """wang2020-speedup's sweeps are worker sweeps: `asyncjax plot` adds wall-clock figures beside them."""
+    from asyncjax.reproduce import _ours
+
+    sub = tmp_path / "lr0.01"
+    sub.mkdir()
+    for name in ("sweep.json", "results.npz", "error_vs_wallclock.png", "staleness.png", "speedup.png",
+                 "speedup.json", "notes.txt"):
+        (sub / name).write_text("x")
+    found = _ours(tmp_path)
+    assert "lr0.01/speedup.json" in found and "lr0.01/staleness.png" in found
+    assert "lr0.01/notes.txt" not in found  # what asyncjax did not write is never touched

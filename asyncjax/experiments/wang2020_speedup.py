@@ -232,6 +232,9 @@ def _sweep_configs(cfg: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
     lrs, ref = a.get("lr"), a.get("lr_ref")
     if not isinstance(lrs, list) or not lrs or ref is None:
         raise ValueError("wang2020-speedup needs [analysis] lr = [...] (the step sizes) and lr_ref")
+    for axis in ("workers", "batch"):
+        if not isinstance(cfg["grid"].get(axis), list):
+            raise ValueError(f"wang2020-speedup needs [grid] {axis} = [...], a list (an axis of the sweep)")
     out = []
     for lr in lrs:
         scale = float(ref) / float(lr)
@@ -249,16 +252,19 @@ def _sweep_configs(cfg: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
 
 def _per_trajectory(res: Any, eps: np.ndarray, hold: float) -> dict[str, np.ndarray]:
     """SOSP and first-hit steps and wall times per trajectory, axes (batch, workers, seed)."""
-    dims = ("batch", "workers", "seed")
-    g = np.transpose(res["grad_norm"], [res.dims["grad_norm"].index(d) for d in dims] + [3])
-    h = np.transpose(res["min_hess_eig"], [res.dims["min_hess_eig"].index(d) for d in dims] + [3])
-    div = np.transpose(res["diverged_at"] >= 0, [res.dims["diverged_at"].index(d) for d in dims])
+    target = ["batch", "workers", "seed", "step"]
+
+    def laid_out(name: str, arr: np.ndarray) -> np.ndarray:  # axes `target` (size 1 where absent)
+        return analysis._align(np.asarray(arr), res.dims[name], target)
+
+    g, h = laid_out("grad_norm", res["grad_norm"]), laid_out("min_hess_eig", res["min_hess_eig"])
+    div = analysis._align(res["diverged_at"] >= 0, res.dims["diverged_at"], target[:3])
     steps = res.coords["step"].astype(float)
     e = eps[:, None, None]
     k = sosp_steps(g, h, steps, e, latest=(1.0 - hold) * steps[-1], diverged=div)
-    wall = res["wall_time"]  # (workers, seed, step)
+    wall = np.broadcast_to(laid_out("wall_time", res["wall_time"]), g.shape)  # the clock: (workers, seed, step)
     idx = np.searchsorted(steps, np.where(np.isfinite(k), k, steps[0]))
-    t = np.take_along_axis(np.broadcast_to(wall[None], (g.shape[0],) + wall.shape), idx[..., None], -1)[..., 0]
+    t = np.take_along_axis(wall, idx[..., None], -1)[..., 0]
     return {"k": k, "first": first_hit_steps(g, h, steps, e), "wall": np.where(np.isfinite(k), t, np.inf),
             "diverged": div}
 

@@ -231,3 +231,26 @@ def test_overwrite_clears_what_asyncjax_plot_drew_in_a_worker_sweep_of_a_preset(
     found = _ours(tmp_path)
     assert "lr0.01/speedup.json" in found and "lr0.01/staleness.png" in found
     assert "lr0.01/notes.txt" not in found  # what asyncjax did not write is never touched
+
+
+def test_wang_config_errors_are_clear_and_quick_analysis_overrides():
+    from asyncjax.experiments import load_preset
+    from asyncjax.experiments.wang2020_speedup import _sweep_configs
+    from asyncjax.reproduce import _apply_overrides
+
+    cfg = load_preset("wang2020-speedup")
+    full = _apply_overrides(cfg, quick=False, seeds=None)
+    quick = _apply_overrides(cfg, quick=True, seeds=None)
+    assert quick["analysis"]["lr"] == cfg["quick"]["analysis"]["lr"] != full["analysis"]["lr"]
+    assert quick["analysis"]["eps_factor"] == full["analysis"]["eps_factor"]  # the rest is kept
+    runs = dict(_sweep_configs(full))
+    ref = full["analysis"]["lr_ref"]
+    for lr, c in runs.items():  # steps and records scale with 1/lr: the same records per K₁
+        assert c["run"]["steps"] * lr == pytest.approx(full["run"]["steps"] * ref)
+        assert c["grid"]["lr"] == lr
+    bad = {**full, "analysis": {**full["analysis"], "lr": [0.03]}}
+    with pytest.raises(ValueError, match="not a whole number of steps for lr = 0.03"):
+        _sweep_configs(bad)
+    bad = {**full, "grid": {**full["grid"], "batch": 4}}
+    with pytest.raises(ValueError, match="batch = \\[...\\], a list"):
+        _sweep_configs(bad)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -254,3 +255,38 @@ def test_wang_config_errors_are_clear_and_quick_analysis_overrides():
     bad = {**full, "grid": {**full["grid"], "batch": 4}}
     with pytest.raises(ValueError, match="batch = \\[...\\], a list"):
         _sweep_configs(bad)
+
+
+# ----------------------------------------------------------------------------- full size (pytest -m slow)
+@pytest.mark.slow
+def test_wang_full_size_under_two_minutes_and_divergence_where_stability_is_lost(tmp_path):
+    """Full size: 4 step sizes × 3 batches × 8 worker counts × 64 seeds, under the 2-minute bound.
+
+    Linear stability of the minimum under staleness W − 1 is lost at W* = τ* + 1: every run past
+    it must diverge and none before it. And the paper's sufficient condition, with its constant
+    taken as 1, must hold: the efficiency stays ≥ 0.8 up to (K₁/m)^{1/3} in every budget.
+    """
+    t = time.perf_counter()
+    s = reproduce("wang2020-speedup", tmp_path, progress=False)
+    assert time.perf_counter() - t < 120.0
+    w = np.array(s["workers"])
+    div = np.array(s["diverged_fraction"])  # (lr, batch, workers)
+    for i, b in enumerate(s["by_budget"]):
+        d = div.reshape(-1, w.size)[i]
+        assert np.all(d[w > b["stability_workers"]] == 1) and np.all(d[w < b["stability_workers"]] == 0)
+        assert b["linear_until_interpolated"] >= (b["K1"] / b["batch"]) ** (1 / 3)
+    assert len(s["by_budget"]) == 12 and s["seeds"] == 64
+
+
+@pytest.mark.slow
+def test_phase_full_size_under_two_minutes_and_equal_to_fig1_where_they_meet(tmp_path):
+    """The phase plane holds Fig. 1's trajectories at Fig. 1's momenta (same seeds, steps, records:
+    common random numbers), so its measured boundary there is Fig. 1's threshold, to rounding."""
+    t = time.perf_counter()
+    s = reproduce("liu2018-phase", tmp_path / "phase", progress=False)
+    assert time.perf_counter() - t < 120.0
+    f = reproduce("liu2018-fig1", tmp_path / "fig1", progress=False)
+    mu = np.array(s["momentum"])
+    at = [int(np.flatnonzero(np.isclose(mu, m))[0]) for m in f["momentum"]]
+    np.testing.assert_allclose(np.array(s["measured_boundary"])[at], f["threshold"], rtol=1e-9)
+    np.testing.assert_allclose(np.array(s["error"])[at, 0], f["error_at_zero_delay"], rtol=1e-12)

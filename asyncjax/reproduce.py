@@ -40,11 +40,14 @@ __all__ = ["reproduce", "PRESETS"]
 FIGURES = {
     "liu2018-fig1": ("fig1_error_vs_delay.png", "fig1_error_vs_step.png"),
     "liu2018-stationary": ("stationary_vs_theory.png", "ode_overlay.png"),
+    "liu2018-phase": ("phase_error_heatmap.png",),
+    "wang2020-speedup": ("wang_speedup.png",),
 }
 SWEEP_DIRS = {"liu2018-fig1": (".",), "liu2018-stationary": ("stationary", "ode")}
 _MARK = "reproduce.json"
 _MARK_FORMAT = "asyncjax-reproduce/1"
-_SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png")
+_SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png",  # and `asyncjax plot` of a worker sweep:
+                "error_vs_wallclock.png", "staleness.png", "speedup.png", "speedup.json")
 
 
 def _divergence(*results: Any) -> dict[str, int]:
@@ -58,6 +61,8 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     sweeps = [cfg] if "grid" in cfg else list(cfg["sweep"].values())
     if seeds is not None and seeds < 2:
         raise ValueError(f"--seeds must be at least 2 (bands and intervals need them), got {seeds}")
+    if quick and "analysis" in quick_cfg:  # [quick.analysis]: the quick run's own analysis settings
+        cfg["analysis"] = {**cfg.get("analysis", {}), **quick_cfg["analysis"]}
     for sw in sweeps:
         if quick:
             if "seeds" in quick_cfg:
@@ -69,13 +74,21 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     return cfg
 
 
-def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
-    spec = parse_config(cfg, "liu2018-fig1")
+def _momentum_delay_sweep(cfg: dict[str, Any], name: str, out: Path, progress: bool | None,
+                          meta: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """Runs a (momentum, delay) sweep of streaming PCA and measures its thresholds, as Fig. 1 does.
+
+    Returns:
+      ``(spec, results, parts)``; ``parts`` holds ``momenta``, ``delays``, ``lr``,
+      ``per_seed`` (momentum, delay, seed), ``thr`` (measured thresholds),
+      ``predicted`` (the stability boundary per μ), ``bands`` (over seeds, with
+      diverged fractions) and ``simulation_s``.
+    """
+    spec = parse_config(cfg, name)
     t0 = time.perf_counter()
     res = sweep(spec.problem, spec.grid, out=out, resume=True, progress=progress, metadata=meta,
                 **spec.sweep_kwargs())
     sim_s = time.perf_counter() - t0
-
     a = spec.analysis
     window, factor, n_boot = a.get("window", 0.25), a.get("factor", 2.0), a.get("bootstrap", 1000)
     per_seed = analysis.late_average(res, "error", window)  # (momentum, delay, seed); diverged = failed
@@ -87,6 +100,14 @@ def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None, meta: d
                                     diverged=flags)
     predicted = theory.pca_threshold(spec.problem.eigenvalues, momenta, lr)
     bands = analysis.band(per_seed, axis=-1, diverged=flags)
+    return spec, res, {"momenta": momenta, "delays": delays, "lr": lr, "per_seed": per_seed, "thr": thr,
+                       "predicted": predicted, "bands": bands, "simulation_s": sim_s}
+
+
+def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
+    spec, res, p = _momentum_delay_sweep(cfg, "liu2018-fig1", out, progress, meta)
+    momenta, delays, lr, per_seed, thr = p["momenta"], p["delays"], p["lr"], p["per_seed"], p["thr"]
+    predicted, bands, sim_s = p["predicted"], p["bands"], p["simulation_s"]
 
     fig = plotting.error_vs_delay(
         delays, momenta, bands, measured=thr.threshold,
@@ -245,6 +266,8 @@ def _module(name: str) -> Runner:
 PRESETS: dict[str, Runner] = {
     "liu2018-fig1": _liu2018_fig1,
     "liu2018-stationary": _liu2018_stationary,
+    "liu2018-phase": _module("liu2018_phase"),
+    "wang2020-speedup": _module("wang2020_speedup"),
 }
 
 

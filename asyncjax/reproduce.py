@@ -40,8 +40,11 @@ __all__ = ["reproduce", "PRESETS"]
 FIGURES = {
     "liu2018-fig1": ("fig1_error_vs_delay.png", "fig1_error_vs_step.png"),
     "liu2018-stationary": ("stationary_vs_theory.png", "ode_overlay.png"),
+    "mitliagkas2016": ("implicit_momentum.png", "best_momentum.png"),
+    "liu2018-dnn": ("accuracy_vs_momentum.png",),
 }
-SWEEP_DIRS = {"liu2018-fig1": (".",), "liu2018-stationary": ("stationary", "ode")}
+SWEEP_DIRS = {"liu2018-fig1": (".",), "liu2018-stationary": ("stationary", "ode"),
+              "mitliagkas2016": ("implicit", "tuned"), "liu2018-dnn": (".",)}
 _MARK = "reproduce.json"
 _MARK_FORMAT = "asyncjax-reproduce/1"
 _SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png")
@@ -59,11 +62,12 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     if seeds is not None and seeds < 2:
         raise ValueError(f"--seeds must be at least 2 (bands and intervals need them), got {seeds}")
     for sw in sweeps:
+        own = {**quick_cfg, **sw.pop("quick", {})}  # a sweep's own [quick] table wins over the preset's
         if quick:
-            if "seeds" in quick_cfg:
-                sw["grid"]["seeds"] = min(quick_cfg["seeds"], sw["grid"]["seeds"])
-            if "steps" in quick_cfg:
-                sw["run"]["steps"] = quick_cfg["steps"]
+            if "seeds" in own:
+                sw["grid"]["seeds"] = min(own["seeds"], sw["grid"]["seeds"])
+            if "steps" in own:
+                sw["run"]["steps"] = own["steps"]
         if seeds is not None:
             sw["grid"]["seeds"] = seeds
     return cfg
@@ -245,6 +249,8 @@ def _module(name: str) -> Runner:
 PRESETS: dict[str, Runner] = {
     "liu2018-fig1": _liu2018_fig1,
     "liu2018-stationary": _liu2018_stationary,
+    "mitliagkas2016": _module("mitliagkas2016"),
+    "liu2018-dnn": _module("liu2018_dnn"),
 }
 
 

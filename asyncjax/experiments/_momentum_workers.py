@@ -152,7 +152,8 @@ def draw_tuning(workers: np.ndarray, momenta: np.ndarray, st: SeedStats, best: n
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
     for i, (m, col) in enumerate(zip(workers, _colors(len(workers)))):
         finite = np.isfinite(st.mean[i])
-        err = np.abs(st.ci[i] - st.mean[i][:, None]).T
+        with np.errstate(invalid="ignore"):  # inf − inf where every seed diverged (not drawn)
+            err = np.abs(st.ci[i] - st.mean[i][:, None]).T
         ax.errorbar(momenta[finite], st.mean[i][finite], yerr=err[:, finite], fmt="-o", ms=3, color=col,
                     capsize=2, lw=1.2, label=f"M = {m:g}")
         if best[i] >= 0:

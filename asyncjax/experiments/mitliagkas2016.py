@@ -71,6 +71,7 @@ def implicit_figure(workers: np.ndarray, m: np.ndarray, ci: np.ndarray, *, title
         ax.annotate(f"{v:.3f} [{lo:.3f}, {hi:.3f}]", (w, v), xytext=(6, -10), textcoords="offset points",
                     fontsize=7)
     _workers_axis(ax, workers)
+    ax.set_xlim(workers.min() / 1.3, workers.max() * 2.2)  # room on the right for the numbers
     ax.set_ylabel("implicit momentum")
     ax.set_ylim(min(-0.1, float(ci.min()) - 0.05), 1.05)
     ax.set_title(title, fontsize=10)

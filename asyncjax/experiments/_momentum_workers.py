@@ -23,7 +23,8 @@ from asyncjax.plotting import _colors, tidy_log_axis
 from asyncjax.results import Results
 from asyncjax.sweep import sweep
 
-__all__ = ["run_sweep", "SeedStats", "seed_stats", "best_index", "best_of", "paired_margin", "draw_tuning"]
+__all__ = ["run_sweep", "SeedStats", "seed_stats", "best_index", "best_of", "paired_margin", "draw_tuning",
+           "workers_axis"]
 
 
 def run_sweep(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any],
@@ -124,7 +125,8 @@ def paired_margin(values: np.ndarray, best: np.ndarray, *, maximize: bool, level
     return out
 
 
-def _workers_axis(ax: Any, workers: Sequence[float]) -> None:
+def workers_axis(ax: Any, workers: Sequence[float]) -> None:
+    """A log2 x axis labelled "workers M" with a tick at every worker count of the run."""
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator([float(w) for w in workers]))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
@@ -179,7 +181,7 @@ def draw_tuning(workers: np.ndarray, momenta: np.ndarray, st: SeedStats, best: n
         ax2.plot(list(reference), list(reference.values()), "s", ms=10, mfc="none", mec="tab:red", mew=2,
                  label=reference_label)
     ax2.axhline(0.0, color="gray", lw=0.8)
-    _workers_axis(ax2, workers)
+    workers_axis(ax2, workers)
     ax2.set_ylabel(r"best algorithmic momentum $\mu$")
     ax2.set_ylim(min([momenta.min(), *(np.nanmin(v) for v, _ in extra_lines)]) - 0.1, momenta.max() + 0.1)
     ax2.set_title("best momentum against the number of workers", fontsize=10)

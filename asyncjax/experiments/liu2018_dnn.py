@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from asyncjax import analysis, plotting
-from asyncjax.experiments._momentum_workers import best_index, best_of, draw_tuning, paired_margin, run_sweep, seed_stats
+from asyncjax.experiments._momentum_workers import (
+    best_index,
+    best_of,
+    draw_tuning,
+    paired_margin,
+    run_sweep,
+    seed_stats,
+)
 
 __all__ = ["run", "PAPER_BEST"]
 

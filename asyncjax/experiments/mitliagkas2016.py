@@ -23,13 +23,13 @@ import numpy as np
 
 from asyncjax import analysis, plotting, theory
 from asyncjax.experiments._momentum_workers import (
-    _workers_axis,
     best_index,
     best_of,
     draw_tuning,
     paired_margin,
     run_sweep,
     seed_stats,
+    workers_axis,
 )
 from asyncjax.results import Results
 
@@ -70,7 +70,7 @@ def implicit_figure(workers: np.ndarray, m: np.ndarray, ci: np.ndarray, *, title
     for w, v, (lo, hi) in zip(workers, m, ci):
         ax.annotate(f"{v:.3f} [{lo:.3f}, {hi:.3f}]", (w, v), xytext=(6, -10), textcoords="offset points",
                     fontsize=7)
-    _workers_axis(ax, workers)
+    workers_axis(ax, workers)
     ax.set_xlim(workers.min() / 1.3, workers.max() * 2.2)  # room on the right for the numbers
     ax.set_ylabel("implicit momentum")
     ax.set_ylim(min(-0.1, float(ci.min()) - 0.05), 1.05)

@@ -35,6 +35,8 @@ from asyncjax.results import Results
 
 __all__ = ["run", "implicit_figure"]
 
+_MIN_SEEDS = 4  # analysis.implicit_momentum_fit splits the seeds in two halves of at least 2
+
 
 
 def _implicit(res: Results, eigenvalues: np.ndarray, lr: float, n_boot: int) -> dict[str, Any]:
@@ -122,6 +124,10 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
 
     figures = FIGURES["mitliagkas2016"]
 
+    n_seeds = cfg["sweep"]["implicit"]["grid"]["seeds"]
+    if n_seeds < _MIN_SEEDS:
+        raise ValueError(f"mitliagkas2016 fits the implicit momentum on two halves of the seeds and needs at least "
+                         f"{_MIN_SEEDS} of them; got {n_seeds} (--seeds)")
     t0 = time.perf_counter()
     res_i, spec_i = run_sweep(cfg, out, progress, meta, "implicit", record_iterates=True)
     res_t, spec_t = run_sweep(cfg, out, progress, meta, "tuned")

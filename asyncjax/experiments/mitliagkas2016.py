@@ -23,6 +23,7 @@ import numpy as np
 
 from asyncjax import analysis, plotting, theory
 from asyncjax.experiments._momentum_workers import (
+    SeedStats,
     best_index,
     best_of,
     draw_tuning,
@@ -36,7 +37,6 @@ from asyncjax.results import Results
 __all__ = ["run", "implicit_figure"]
 
 _MIN_SEEDS = 4  # analysis.implicit_momentum_fit splits the seeds in two halves of at least 2
-
 
 
 def _implicit(res: Results, eigenvalues: np.ndarray, lr: float, n_boot: int) -> dict[str, Any]:
@@ -83,32 +83,38 @@ def implicit_figure(workers: np.ndarray, m: np.ndarray, ci: np.ndarray, *, title
     return fig
 
 
-def _tuned(res: Results) -> dict[str, Any]:
-    """Training loss after the budget per (workers, momentum) and the best momentum per M."""
+def _tuned(res: Results) -> tuple[dict[str, Any], SeedStats, np.ndarray]:
+    """Training loss after the budget per (workers, momentum) and the best momentum per M.
+
+    Returns:
+      The summary's entries, the (workers, momentum) :class:`SeedStats` of the
+      loss, and the (workers,) index of the best momentum (-1: none).
+    """
     workers = res.coords["workers"].astype(float)
     momenta = res.coords["momentum"].astype(float)
     loss = analysis.at_step(res, int(res.coords["step"][-1]))  # (workers, momentum, seed); diverged = inf
     st = seed_stats(loss, analysis.diverged_mask(res))
     best = best_index(st.mean, maximize=False)
     best_mu = best_of(momenta, best)
-    zero = int(np.argmin(np.abs(momenta)))
-    negative = momenta < 0
-    return {
+    zero = int(np.argmin(np.abs(momenta)))  # μ = 0, or the grid's momentum nearest to it
+    negative = np.where(momenta < 0, st.mean, np.nan)
+    lowest_negative = np.nanmin(negative, axis=1) if (momenta < 0).any() else np.full(workers.size, np.nan)
+    entries = {
         "momentum_grid": momenta,
         "loss": st.mean,
         "loss_ci": st.ci,
         "best_algorithmic_momentum": best_mu,
         "best_margin": paired_margin(loss, best, maximize=False),
         "naive_rule": best_mu[0] - theory.implicit_momentum(workers),
-        "best_negative_vs_zero": np.nanmin(np.where(negative, st.mean, np.nan), axis=1) / st.mean[:, zero],
+        "best_negative_vs_zero": lowest_negative / st.mean[:, zero],
         "diverged_fraction": st.diverged,
-        "_stats": st,
-        "_best": best,
     }
+    return entries, st, best
 
 
-def _claims(t: dict[str, Any], workers: np.ndarray) -> dict[str, Any]:
-    best = t["best_algorithmic_momentum"]
+def _claims(tuned: dict[str, Any], workers: np.ndarray) -> dict[str, Any]:
+    """The paper's two claims about the best algorithmic momentum, read off the measured best."""
+    best = tuned["best_algorithmic_momentum"]
     return {
         "best_falls_as_workers_grow": bool(np.all(np.diff(best) <= 0) and best[-1] < best[0]),
         "workers_where_negative_momentum_is_best": workers[best < 0],
@@ -123,7 +129,6 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
     from asyncjax.reproduce import FIGURES, _divergence  # lazily: reproduce imports this module lazily too
 
     figures = FIGURES["mitliagkas2016"]
-
     n_seeds = cfg["sweep"]["implicit"]["grid"]["seeds"]
     if n_seeds < _MIN_SEEDS:
         raise ValueError(f"mitliagkas2016 fits the implicit momentum on two halves of the seeds and needs at least "
@@ -135,7 +140,7 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
 
     lr_i, lr_t = float(spec_i.grid.fixed["lr"]), float(spec_t.grid.fixed["lr"])
     imp = _implicit(res_i, spec_i.problem.eigenvalues, lr_i, int(cfg.get("analysis", {}).get("bootstrap", 400)))
-    tuned = _tuned(res_t)
+    tuned, st, best = _tuned(res_t)
     workers = imp["workers"]
     if not np.array_equal(workers, res_t.coords["workers"].astype(float)):
         raise ValueError("the implicit and tuned sweeps of mitliagkas2016 must share their worker counts")
@@ -144,7 +149,6 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
     plotting.save(implicit_figure(workers, imp["implicit_momentum"], imp["implicit_momentum_ci"],
                                   title=f"Async-SGD on a noisy quadratic, η={lr_i:g}, {n_i} seeds, exponential "
                                         "compute times"), out / figures[0])
-    st, best = tuned.pop("_stats"), tuned.pop("_best")
     n_t = int(res_t["diverged_at"].shape[-1])
     fig = draw_tuning(workers, tuned["momentum_grid"], st, best, ylabel="training loss after the budget",
                       log=True, title=f"MLP on digits, η={lr_t:g}, {res_t.attrs['steps']} steps, {n_t} seeds",
@@ -159,7 +163,8 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
         "tuned_settings": {"problem": res_t.attrs["problem"]["problem"], "hidden": res_t.attrs["problem"]["hidden"],
                            "batch": res_t.attrs["problem"]["batch"], "lr": lr_t,
                            "steps": int(res_t.attrs["steps"]), "seeds": n_t},
-        "compute_times": "exponential (mean 1), the queuing model of Mitliagkas et al.",
+        "compute_times": {"implicit": res_i.attrs["delay"]["law"], "tuned": res_t.attrs["delay"]["law"],
+                          "note": "exponential times of mean 1 are the queuing model of Mitliagkas et al."},
         "divergence_rule": analysis.DIVERGENCE_RULE + " The implicit-momentum fit leaves diverged trajectories "
                            "out (a frozen iterate no longer follows the dynamics); training loss counts them as "
                            "infinite.",

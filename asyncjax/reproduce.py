@@ -42,8 +42,11 @@ FIGURES = {
     "liu2018-stationary": ("stationary_vs_theory.png", "ode_overlay.png"),
     "liu2018-phase": ("phase_error_heatmap.png",),
     "wang2020-speedup": ("wang_speedup.png",),
+    "mitliagkas2016": ("implicit_momentum.png", "best_momentum.png"),
+    "liu2018-dnn": ("accuracy_vs_momentum.png",),
 }
-SWEEP_DIRS = {"liu2018-fig1": (".",), "liu2018-stationary": ("stationary", "ode")}
+SWEEP_DIRS = {"liu2018-fig1": (".",), "liu2018-stationary": ("stationary", "ode"),
+              "mitliagkas2016": ("implicit", "tuned"), "liu2018-dnn": (".",)}
 _MARK = "reproduce.json"
 _MARK_FORMAT = "asyncjax-reproduce/1"
 _SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png",  # and `asyncjax plot` of a worker sweep:
@@ -64,11 +67,12 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     if quick and "analysis" in quick_cfg:  # [quick.analysis]: the quick run's own analysis settings
         cfg["analysis"] = {**cfg.get("analysis", {}), **quick_cfg["analysis"]}
     for sw in sweeps:
+        own = {**quick_cfg, **sw.pop("quick", {})}  # a sweep's own [quick] table wins over the preset's
         if quick:
-            if "seeds" in quick_cfg:
-                sw["grid"]["seeds"] = min(quick_cfg["seeds"], sw["grid"]["seeds"])
-            if "steps" in quick_cfg:
-                sw["run"]["steps"] = quick_cfg["steps"]
+            if "seeds" in own:
+                sw["grid"]["seeds"] = min(own["seeds"], sw["grid"]["seeds"])
+            if "steps" in own:
+                sw["run"]["steps"] = own["steps"]
         if seeds is not None:
             sw["grid"]["seeds"] = seeds
     return cfg
@@ -268,6 +272,8 @@ PRESETS: dict[str, Runner] = {
     "liu2018-stationary": _liu2018_stationary,
     "liu2018-phase": _module("liu2018_phase"),
     "wang2020-speedup": _module("wang2020_speedup"),
+    "mitliagkas2016": _module("mitliagkas2016"),
+    "liu2018-dnn": _module("liu2018_dnn"),
 }
 
 

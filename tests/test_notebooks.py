@@ -56,6 +56,12 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
         assert "asyncjax: chunk" in text  # progress shows by default in a notebook (stderr is no terminal)
         assert "image/png" in text  # the figure was drawn
         assert (tmp_path / "fig1_results.npz").exists()
+    if "03_" in path.name:
+        assert "implicit momentum" in text and "best μ" in text and "image/png" in text
+        assert (tmp_path / "runs" / "mitliagkas2016" / "summary.json").exists()
+    if "04_" in path.name:
+        assert "best μ" in text and "worst μ" in text and "image/png" in text
+        assert (tmp_path / "runs" / "liu2018-dnn" / "summary.json").exists()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -9,6 +9,7 @@ peer gives a clear error rather than a hang.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jax
@@ -98,10 +99,11 @@ class Group:
         try:
             self.client.wait_at_barrier(f"{self.tag}/{name}", self._ms())
         except Exception as err:  # the runtime's error: DEADLINE_EXCEEDED, or a peer's failure
+            late = _late_tasks(str(err))
+            who = f"process(es) {late}" if late else "the other processes"
             raise DistributedError(
-                f"process {self.index} of {self.size} waited {self.timeout:g} s for the other processes to "
-                f"{what}, and not all arrived (one died, failed or is much slower; see its log). "
-                f"Runtime said: {_first_lines(err)}") from err
+                f"process {self.index} of {self.size} waited {self.timeout:g} s for {who} to {what}, and not all "
+                f"arrived (died, failed or much slower; see their logs). Runtime said: {_first_lines(err, 1)}") from err
 
     def publish(self, key: str, value: str) -> None:
         """Stores ``value`` under ``key`` for the other processes."""
@@ -118,6 +120,12 @@ class Group:
         except Exception as err:
             raise DistributedError(f"process {self.index} of {self.size} waited {self.timeout:g} s for {what} and "
                                    f"got nothing. Runtime said: {_first_lines(err)}") from err
+
+
+def _late_tasks(text: str) -> str:
+    """The task ids a barrier error names as timed out ("" if it names none)."""
+    found = re.search(r"timed out task names:\s*([\d,\s]+)", text)
+    return ", ".join(found.group(1).split()).replace(",,", ",") if found else ""
 
 
 def _first_lines(err: Any, n: int = 3) -> str:

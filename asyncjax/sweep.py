@@ -274,9 +274,37 @@ class SweepPlan:
     """
 
     def __init__(self, buckets: list[BucketPlan], devices: tuple, budget: int, steps: int, n_seeds: int,
-                 n_points: int, one_ring_bytes: int):
+                 n_points: int, one_ring_bytes: int, prepared: Any = None):
         self.buckets, self.devices, self.budget, self.steps = buckets, devices, budget, steps
         self.n_seeds, self.n_points, self.one_ring_bytes = n_seeds, n_points, one_ring_bytes
+        self._prep = prepared
+
+    def calibrate(self, steps: int = 500) -> dict[str, float]:
+        """Times a short run of the busiest bucket's first chunk and extrapolates.
+
+        The chunk (full shape, about ``steps`` steps, a multiple of the record
+        interval) runs twice: the first call compiles. The estimate adds one
+        compile per bucket to the sweep's trajectory-steps at the measured rate.
+
+        Returns:
+          ``rate`` (trajectory-steps/s), ``compile_s``, ``estimate_s``.
+        """
+        b = max(range(len(self.buckets)), key=lambda j: self.buckets[j].points.size)
+        bp = self.buckets[b]
+        r = bp.spec.record_every
+        short = dc_replace(bp, spec=dc_replace(bp.spec, steps=r * max(1, min(steps, self.steps) // r)))
+        runner = _Runner(self._prep, SweepPlan([short], self.devices, self.budget, short.spec.steps, self.n_seeds,
+                                               self.n_points, self.one_ring_bytes), None, {}, None, False)
+        fn, args = runner.fn(0), runner.args(0, 0)
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times.append(time.perf_counter() - t0)
+        rate = bp.chunk_trajectories * short.spec.steps / times[1]
+        compile_s = max(0.0, times[0] - times[1])
+        total = sum(x.chunks.n_chunks * x.chunk_trajectories for x in self.buckets) * self.steps
+        return {"rate": rate, "compile_s": compile_s, "estimate_s": total / rate + compile_s * len(self.buckets)}
 
     @property
     def work(self) -> list[tuple[int, int]]:
@@ -444,7 +472,7 @@ def _plan(prep: _Prepared, chunk_size: int | None, devices: Sequence[Any] | None
         n_shard_seeds = cut.chunk_seeds // (len(devices) if cut.shard_axis == "seed" else 1)
         out.append(BucketPlan(b_spec, g.points, cut, per, trajectory_bytes(b_spec, probe, strict=True),
                               chunk_shared_bytes(b_spec, probe, n_shard_seeds), len(devices)))
-    return SweepPlan(out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(spec.buffer))
+    return SweepPlan(out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(spec.buffer), prep)
 
 
 def plan(
@@ -693,10 +721,17 @@ class _Runner:
         self.computed, self.compile_s, self.wall, self.peak_measured = 0, None, 0.0, 0
         self.measured: set[int] = set()
 
-    def _fn(self, b: int):
+    def fn(self, b: int):
+        """Bucket ``b``'s compiled batch function."""
         bp = self.sp.buckets[b]
         devs = self.sp.devices
         return _sharded(bp.spec, devs if bp.chunks.shard_axis else devs[:1], bp.chunks.shard_axis)
+
+    def args(self, b: int, i: int) -> tuple:
+        """The arguments of chunk ``i`` of bucket ``b`` (padded to the chunk's shape)."""
+        _, _, c_seeds, c_hyper = self.sp.buckets[b].chunks.chunk(i)
+        return (self.ops, {k: jnp.asarray(a, self.dtype) for k, a in c_hyper.items()}, jnp.asarray(c_seeds),
+                self.x0, self.bound, self.dops)
 
     def _measure(self, b: int, fn, args: tuple) -> None:
         """Records XLA's memory analysis of bucket ``b``'s executable (compiled once, then called)."""
@@ -718,10 +753,8 @@ class _Runner:
         t0 = time.perf_counter()
         pending: list[tuple[tuple[int, int], Any]] = []
         for n, (b, i) in enumerate(todo):
-            _, _, c_seeds, c_hyper = sp.buckets[b].chunks.chunk(i)
-            args = (self.ops, {k: jnp.asarray(a, self.dtype) for k, a in c_hyper.items()}, jnp.asarray(c_seeds),
-                    self.x0, self.bound, self.dops)
-            fn = self._fn(b)
+            args = self.args(b, i)
+            fn = self.fn(b)
             self._measure(b, fn, args)
             tc = time.perf_counter()
             trace = fn(*args)

@@ -498,12 +498,18 @@ def plan(
       :class:`SweepPlan`: the buckets of points sharing a delay ring, their
       chunks, bytes per trajectory and the peak memory of a chunk.
     """
-    if chunk_size is not None:
-        check_int(chunk_size, "chunk_size", minimum=1)
+    _check_cut(chunk_size, buckets)
     prep = _prepare(problem, grid, steps=steps, record_every=record_every, optimizer=optimizer,
                     delay_model=delay_model, mitigation=mitigation, init=init, buffer=buffer,
                     norm_bound=norm_bound, record_iterates=record_iterates, metadata=None)
     return _plan(prep, chunk_size, devices, buckets)
+
+
+def _check_cut(chunk_size: int | None, buckets: int | None) -> None:
+    if chunk_size is not None:
+        check_int(chunk_size, "chunk_size", minimum=1)
+    if buckets is not None:
+        check_int(buckets, "buckets", minimum=1)
 
 
 def sweep(
@@ -597,10 +603,7 @@ def sweep(
     """
     if resume and out is None:
         raise ValueError("resume=True needs out=DIR, the folder of the sweep to continue")
-    if chunk_size is not None:
-        check_int(chunk_size, "chunk_size", minimum=1)
-    if buckets is not None:
-        check_int(buckets, "buckets", minimum=1)
+    _check_cut(chunk_size, buckets)
     check_positive(timeout, "timeout")
     prep = _prepare(problem, grid, steps=steps, record_every=record_every, optimizer=optimizer,
                     delay_model=delay_model, mitigation=mitigation, init=init, buffer=buffer,

@@ -758,8 +758,8 @@ class _Runner:
         for n, (b, i) in enumerate(todo):
             args = self.args(b, i)
             fn = self.fn(b)
-            self._measure(b, fn, args)
             tc = time.perf_counter()
+            self._measure(b, fn, args)  # compiles (the call below reuses the executable)
             trace = fn(*args)
             if self.compile_s is None:
                 jax.block_until_ready(trace)

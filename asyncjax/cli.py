@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 from asyncjax._devices import use_cpu_cores
+from asyncjax._distributed import DistributedError
 from asyncjax._version import __version__
 
 
@@ -177,8 +178,8 @@ def _plan_config(path: Path, quick: bool):
 
     try:
         cfg = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        return load_config(path)  # its own clear error
+    except (OSError, tomllib.TOMLDecodeError):
+        return load_config(path)  # raises its own clear error
     small = cfg.pop("quick", None)
     if small is None and quick:
         raise ConfigError(f"{path} has no [quick] table; drop --quick")
@@ -284,11 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             code = commands[args.command](args)
-        except (ValueError, OSError, RuntimeError) as err:  # bad input, bad paths, a failed peer: no traceback
-            if isinstance(err, RuntimeError) and type(err).__name__ != "DistributedError":
-                raise
+        except (ValueError, OSError, DistributedError) as err:  # bad input, bad paths, a failed peer: no traceback
             print(f"asyncjax: error: {err}", file=sys.stderr)
-            code = 3 if isinstance(err, RuntimeError) else 2
+            code = 3 if isinstance(err, DistributedError) else 2
         except KeyboardInterrupt:
             print("\nasyncjax: interrupted (finished chunks are saved; rerun with --resume)", file=sys.stderr)
             code = 130

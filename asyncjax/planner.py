@@ -22,9 +22,9 @@ Accounting, per trajectory (:func:`trajectory_bytes`):
   for its ring).
 
 Per chunk the plan adds what every trajectory shares: the problem's operands
-and the block of pre-drawn data. Budgets: on an accelerator half of the
-memory the device reports (``bytes_limit`` of ``memory_stats``; 4 GiB if it
-reports none), on a CPU ``ASYNCJAX_CPU_BUDGET_MB`` (default 256 MiB) per device.
+and the block of pre-drawn data. Budgets (:func:`device_budget`): on an
+accelerator 60% of the free memory it reports, on a CPU
+``ASYNCJAX_CPU_BUDGET_MB`` (default 256 MiB) per device.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = ["Shapes", "Bucket", "shapes", "trajectory_bytes", "choose_buckets", "
 
 _CPU_BUDGET_BYTES = 256 << 20
 _ACCEL_FALLBACK_BYTES = 4 << 30
+_ACCEL_SHARE = 0.6
 DEFAULT_MAX_BUCKETS = 6
 _BUCKET_TOLERANCE = 1.03  # fewer buckets when they cost at most 3% more memory (each bucket compiles)
 
@@ -160,15 +161,17 @@ def chunk_shared_bytes(spec: Spec, sh: Shapes, n_seeds: int) -> int:
 def device_budget(device: Any) -> int:
     """Bytes one chunk may use on ``device``.
 
-    Half the memory an accelerator reports (``memory_stats()["bytes_limit"]``,
-    4 GiB when it reports none); on a CPU ``ASYNCJAX_CPU_BUDGET_MB`` MiB
-    (default 256) per device.
+    On an accelerator 60% of its free memory (``bytes_limit − bytes_in_use``
+    of ``memory_stats()``; the rest covers XLA's workspace and what the
+    accounting misses), 4 GiB when it reports none; on a CPU
+    ``ASYNCJAX_CPU_BUDGET_MB`` MiB (default 256) per device.
     """
     if device.platform == "cpu":
         mb = os.environ.get("ASYNCJAX_CPU_BUDGET_MB")
         return int(float(mb) * (1 << 20)) if mb else _CPU_BUDGET_BYTES
     try:
-        return int(0.5 * device.memory_stats()["bytes_limit"])
+        stats = device.memory_stats()
+        return int(_ACCEL_SHARE * (stats["bytes_limit"] - stats.get("bytes_in_use", 0)))
     except Exception:  # memory_stats is optional for a backend
         return _ACCEL_FALLBACK_BYTES
 

@@ -7,12 +7,16 @@ combination of the other axes). Every seed meets every point, and points that
 share a seed share its data stream (common random numbers), which makes paired
 comparisons across μ and τ far less noisy and draws the stream once per seed.
 
-The S × H batch is cut into chunks of equal shape (the last one padded, so one
-compilation serves all), each chunk is split over the local devices with
-``shard_map``, and, given ``out=DIR``, every finished chunk is written to disk
-at once: a killed sweep restarted with ``resume=True`` redoes no finished chunk.
-Every chunk file records which seeds and points it holds, so a sweep can be
-resumed with another chunk size or device count (see :class:`_Checkpoint`).
+The points are grouped by the delay ring they need (:mod:`asyncjax.planner`;
+one ring unless memory binds), each group is cut into chunks of equal shape
+(the last one padded, so one compilation serves all), each chunk is split over
+the local devices with ``shard_map``, and, given ``out=DIR``, every finished
+chunk is written to disk at once: a killed sweep restarted with
+``resume=True`` redoes no finished chunk. Every chunk file records which seeds
+and points it holds, so a sweep can be resumed with another chunk size, ring
+grouping, device or process count (see :class:`_Checkpoint`). In a
+``jax.distributed`` job each process computes its share of the chunks and the
+processes meet in the output folder (:mod:`asyncjax._distributed`).
 """
 
 from __future__ import annotations
@@ -368,9 +372,10 @@ class _Prepared:
     ring_fixed: bool  # the caller chose the buffer: one ring for every point
 
 
-def _prepare(problem: Problem, grid: Grid, *, steps: int, record_every: int, optimizer: Any, delay_model: Any,
-             mitigation: Any, init: Any, buffer: int | None, norm_bound: float | None, record_iterates: bool,
-             metadata: Mapping[str, Any] | None) -> _Prepared:
+def _prepare(problem: Problem, grid: Grid, *, steps: int, record_every: int, optimizer: Any = None,
+             delay_model: Any = "constant", mitigation: Any = None, init: Any = None, buffer: int | None = None,
+             norm_bound: float | None = None, record_iterates: bool = False,
+             metadata: Mapping[str, Any] | None = None) -> _Prepared:
     """Validates a sweep's settings and lays out its points (nothing compiles)."""
     optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
     model = get_delay_model(delay_model)
@@ -475,34 +480,22 @@ def _plan(prep: _Prepared, chunk_size: int | None, devices: Sequence[Any] | None
     return SweepPlan(out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(spec.buffer), prep)
 
 
-def plan(
-    problem: Problem,
-    grid: Grid,
-    *,
-    steps: int,
-    record_every: int,
-    optimizer: Optimizer | str | None = None,
-    delay_model: str | DelayModel = "constant",
-    mitigation: str | Mitigation | None = None,
-    init: Any = None,
-    buffer: int | None = None,
-    norm_bound: float | None = None,
-    record_iterates: bool = False,
-    chunk_size: int | None = None,
-    devices: Sequence[Any] | None = None,
-    buckets: int | None = None,
-) -> SweepPlan:
+def plan(problem: Problem, grid: Grid, *, chunk_size: int | None = None, devices: Sequence[Any] | None = None,
+         buckets: int | None = None, **settings: Any) -> SweepPlan:
     """The plan :func:`sweep` would follow with the same arguments, without running it.
+
+    Args:
+      problem, grid, chunk_size, devices, buckets: as for :func:`sweep`.
+      **settings: ``steps``, ``record_every`` and the other settings of
+        :func:`sweep` that shape a trajectory (``optimizer``, ``delay_model``,
+        ``mitigation``, ``init``, ``buffer``, ``norm_bound``, ``record_iterates``).
 
     Returns:
       :class:`SweepPlan`: the buckets of points sharing a delay ring, their
       chunks, bytes per trajectory and the peak memory of a chunk.
     """
     _check_cut(chunk_size, buckets)
-    prep = _prepare(problem, grid, steps=steps, record_every=record_every, optimizer=optimizer,
-                    delay_model=delay_model, mitigation=mitigation, init=init, buffer=buffer,
-                    norm_bound=norm_bound, record_iterates=record_iterates, metadata=None)
-    return _plan(prep, chunk_size, devices, buckets)
+    return _plan(_prepare(problem, grid, **settings), chunk_size, devices, buckets)
 
 
 def _check_cut(chunk_size: int | None, buckets: int | None) -> None:
@@ -956,10 +949,10 @@ class _Checkpoint:
     @classmethod
     def attach(cls, root: str | Path, attrs: dict, overwrite: bool) -> "_Checkpoint":
         """The folder another process (process 0 of the job) has already prepared."""
-        self = cls.__new__(cls)
-        self.root, self.key, self.overwrite = Path(root), sweep_key(attrs), overwrite
-        self.dir = self.root / "chunks"
-        return self
+        ck = cls.__new__(cls)
+        ck.root, ck.key, ck.overwrite = Path(root), sweep_key(attrs), overwrite
+        ck.dir = ck.root / "chunks"
+        return ck
 
     def files(self) -> list[Path]:
         return sorted(self.dir.glob("chunk-*.npz")) if self.dir.is_dir() else []

@@ -143,3 +143,13 @@ def test_distributed_error_names_the_waiting_process_and_the_remedy():
     with pytest.raises(DistributedError, match=r"process 0 of 2 waited 3 s for process\(es\) 1 to finish .* "
                                                r"Barrier timed out\.$"):
         g.barrier("computed", "finish their share")
+
+
+@pytest.mark.skipif(any(k in os.environ for k in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_NAME")),
+                    reason="runs inside a cluster environment that jax.distributed detects")
+def test_distributed_outside_a_cluster_is_a_clear_error(tmp_path):
+    cfg = _config(tmp_path, seeds=2, steps=100)
+    done = subprocess.run([sys.executable, "-m", "asyncjax.cli", "run", str(cfg), "--out", str(tmp_path / "o"),
+                           "--distributed"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "--distributed found no cluster environment" in done.stderr and "Traceback" not in done.stderr

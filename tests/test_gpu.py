@@ -43,7 +43,8 @@ def test_planner_budget_comes_from_the_device_and_matches_xla(pca):
     dev = jax.local_devices()[0]
     stats = dev.memory_stats()
     if stats and "bytes_limit" in stats:
-        assert device_budget(dev) == int(0.5 * stats["bytes_limit"])
+        free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+        assert 0.5 * free <= device_budget(dev) <= 0.7 * free  # in use changes a little between the calls
     grid = aj.Grid(momentum=[0.7, 0.9], delay=list(range(0, 151, 10)), lr=5e-4, seed=range(256))
     t = aj.sweep(pca, grid, steps=1000, record_every=250).attrs["timing"]
     assert abs(t["peak_bytes_planned"] - t["peak_bytes_measured"]) <= 0.25 * t["peak_bytes_measured"], t

@@ -240,6 +240,7 @@ class BucketPlan:
       bytes_per_trajectory: the planner's accounting (:func:`asyncjax.planner.trajectory_bytes`).
       bytes_needed: what the ring, state and records strictly need.
       shared_bytes: bytes one chunk needs once per device (operands, pre-drawn data).
+      n_devices: the devices a chunk may be split over.
     """
 
     spec: Spec
@@ -248,7 +249,6 @@ class BucketPlan:
     bytes_per_trajectory: int
     bytes_needed: int
     shared_bytes: int
-
     n_devices: int = 1
 
     @property
@@ -283,6 +283,11 @@ class SweepPlan:
         self.n_seeds, self.n_points, self.one_ring_bytes = n_seeds, n_points, one_ring_bytes
         self._prep = prepared
 
+    @property
+    def sizes(self) -> Shapes:
+        """The sizes of one trajectory's parts (:func:`asyncjax.planner.shapes`)."""
+        return self._prep.probe
+
     def calibrate(self, steps: int = 500) -> dict[str, float]:
         """Times a short run of the busiest bucket's first chunk and extrapolates.
 
@@ -293,8 +298,7 @@ class SweepPlan:
         Returns:
           ``rate`` (trajectory-steps/s), ``compile_s``, ``estimate_s``.
         """
-        b = max(range(len(self.buckets)), key=lambda j: self.buckets[j].points.size)
-        bp = self.buckets[b]
+        bp = max(self.buckets, key=lambda x: x.points.size)
         r = bp.spec.record_every
         short = dc_replace(bp, spec=dc_replace(bp.spec, steps=r * max(1, min(steps, self.steps) // r)))
         runner = _Runner(self._prep, SweepPlan([short], self.devices, self.budget, short.spec.steps, self.n_seeds,

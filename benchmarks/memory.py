@@ -135,14 +135,14 @@ def capacity(cfg) -> dict:
     b = one.buckets[0]
     per_one = b.bytes_per_trajectory
     per_many = many.resident_bytes / (many.n_seeds * many.n_points)
-    shared = chunk_shared_bytes(b.spec, one._prep.probe, 10**6)  # operands and pre-drawn data (capped)
+    shared = chunk_shared_bytes(b.spec, one.sizes, 10**6)  # operands and pre-drawn data (capped)
     out = {
         "memory_bytes": MEMORY,
         "bytes_per_trajectory_one_ring": per_one,
         "bytes_per_trajectory_buckets_mean": per_many,
         "trajectories_one_ring": fit_count(per_one, MEMORY, shared),
         "trajectories_buckets": fit_count(per_many, MEMORY, shared),
-        "strict_bytes_per_trajectory": trajectory_bytes(b.spec, one._prep.probe, strict=True),
+        "strict_bytes_per_trajectory": trajectory_bytes(b.spec, one.sizes, strict=True),
     }
     print(f"in 80 GB: {out['trajectories_one_ring']:,} trajectories with one ring of 151, "
           f"{out['trajectories_buckets']:,} with the Fig. 1 delays in buckets", flush=True)

@@ -113,6 +113,40 @@ def test_a_killed_process_stops_its_peer_clearly_and_resume_redoes_nothing(tmp_p
     _assert_identical(res, _reference(cfg))
 
 
+SCRIPT = """
+import sys
+import jax
+jax.config.update("jax_num_cpu_devices", 1)
+jax.distributed.initialize(sys.argv[1], 2, int(sys.argv[2]))
+import numpy as np
+import asyncjax as aj
+grid = aj.Grid(momentum=[0.5, 0.9], delay=[0, 4], lr=0.02, seed=range(6))
+res = aj.sweep(aj.StreamingPCA([3.0, 2.0, 1.0]), grid, steps=300, record_every=100, chunk_size=4,
+               out=sys.argv[3], timeout=120)
+np.save(sys.argv[3] + f"/error-{sys.argv[2]}.npy", res["error"])
+print("computed", res.attrs["timing"]["chunks_computed"], "of", res.attrs["timing"]["chunks"])
+"""
+
+
+def test_sweep_from_python_inside_a_jax_distributed_job(tmp_path):
+    """Every process of the job gets the whole results back; process 0 writes results.npz."""
+    script, out = tmp_path / "job.py", tmp_path / "out"
+    script.write_text(SCRIPT)
+    address = f"localhost:{_free_port()}"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    procs = [subprocess.Popen([sys.executable, str(script), address, str(i), str(out)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=env) for i in range(2)]
+    texts = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], texts
+    assert all("computed 6 of 6" in t for t in texts)  # six one-seed chunks, three per process, counted by all
+    whole = Results.load(out / "results.npz")["error"]
+    for i in range(2):
+        np.testing.assert_array_equal(np.load(out / f"error-{i}.npy"), whole)
+    ref = aj.sweep(aj.StreamingPCA([3.0, 2.0, 1.0]), aj.Grid(momentum=[0.5, 0.9], delay=[0, 4], lr=0.02,
+                                                             seed=range(6)), steps=300, record_every=100)
+    np.testing.assert_array_equal(ref["error"], whole)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--coordinator", "localhost:1234"], "missing --num-processes, --process-id"),
     (["--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "2"], "--process-id must be in 0..1"),

@@ -20,7 +20,6 @@ change that).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -184,8 +183,11 @@ def _plan_config(path: Path, quick: bool):
     if small is None and quick:
         raise ConfigError(f"{path} has no [quick] table; drop --quick")
     if quick:
-        cfg["grid"]["seeds"] = min(small.get("seeds", cfg["grid"].get("seeds", 1)), cfg["grid"].get("seeds", 1))
-        cfg["run"]["steps"] = small.get("steps", cfg["run"]["steps"])
+        grid, run = cfg.get("grid", {}), cfg.get("run", {})
+        if "seeds" in small and "seeds" in grid:
+            grid["seeds"] = min(small["seeds"], grid["seeds"])
+        if "steps" in small:
+            run["steps"] = small["steps"]
     return parse_config(cfg, str(path), base_dir=path.parent)
 
 
@@ -197,19 +199,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from asyncjax.sweep import plan
 
     spec = _plan_config(args.config, args.quick)
-    sp = plan(spec.problem, spec.grid, chunk_size=args.chunk_size, buckets=args.buckets, **spec.sweep_kwargs())
+    kwargs = spec.sweep_kwargs()
+    chunk = args.chunk_size if args.chunk_size is not None else kwargs.pop("chunk_size", None)
+    kwargs.pop("chunk_size", None)
+    sp = plan(spec.problem, spec.grid, chunk_size=chunk, buckets=args.buckets, **kwargs)
     info = sp.describe()
     print(f"plan for {args.config}: {info['trajectories']:,} trajectories x {info['steps']:,} steps on "
           f"{info['devices']}, budget {_mib(info['budget_bytes_per_device'])} per device")
-    print(f"{'ring':>6} {'points':>7} {'chunks':>7} {'chunk (seeds x points)':>23} {'bytes/trajectory':>17} "
-          f"{'(needed)':>9} {'chunk peak':>13}")
-    for b in info["buckets"]:
-        shape = f"{b['chunk_shape'][0]} x {b['chunk_shape'][1]}"
-        print(f"{b['buffer']:>6} {b['points']:>7} {b['chunks']:>7} {shape:>23} {b['bytes_per_trajectory']:>17,} "
-              f"{b['bytes_per_trajectory_needed']:>9,} {_mib(b['peak_bytes']):>13}")
-    print(f"peak memory: {_mib(info['peak_bytes'])} (the largest chunk; chunks run one after another)")
-    print(f"every trajectory at once: {_mib(info['resident_bytes'])} "
-          f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})")
+    _print_plan(info)
     if args.calibrate:
         cal = sp.calibrate()
         info["calibration"] = cal
@@ -221,6 +218,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         write_json(args.json, info)
         print(f"wrote {args.json}")
     return 0
+
+
+def _print_plan(info: dict) -> None:
+    """The buckets table and the memory lines of ``asyncjax plan``."""
+    print(f"{'ring':>6} {'points':>7} {'chunks':>7} {'chunk (seeds x points)':>23} {'bytes/trajectory':>17} "
+          f"{'(needed)':>9} {'chunk peak':>13}")
+    for b in info["buckets"]:
+        shape = f"{b['chunk_shape'][0]} x {b['chunk_shape'][1]}"
+        print(f"{b['buffer']:>6} {b['points']:>7} {b['chunks']:>7} {shape:>23} {b['bytes_per_trajectory']:>17,} "
+              f"{b['bytes_per_trajectory_needed']:>9,} {_mib(b['peak_bytes']):>13}")
+    print(f"peak memory: {_mib(info['peak_bytes'])} (the largest chunk; chunks run one after another)")
+    print(f"every trajectory at once: {_mib(info['resident_bytes'])} "
+          f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})")
 
 
 def _wallclock_figures(res, out: Path, target: float | None = None) -> str:

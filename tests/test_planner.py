@@ -122,3 +122,14 @@ def test_plan_command_refuses_bad_input_clearly(tmp_path, capsys):
     assert "no [quick] table" in capsys.readouterr().err
     assert main(["plan", str(cfg), "--buckets", "0", "--no-calibrate"]) == 2
     assert "buckets" in capsys.readouterr().err
+
+
+def test_plan_command_takes_the_chunk_size_of_the_config_or_the_flag(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[problem]\neigenvalues = [2.0, 1.0]\n[grid]\nlr = 0.1\ndelay = [0, 2]\nseeds = 4\n"
+                   "[run]\nsteps = 100\nrecord_every = 50\nchunk_size = 2\n")
+    out = tmp_path / "p.json"
+    assert main(["plan", str(cfg), "--no-calibrate", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["chunks"] == 4  # chunk_size = 2: one seed x both points
+    assert main(["plan", str(cfg), "--no-calibrate", "--chunk-size", "8", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["chunks"] == 1

@@ -623,8 +623,17 @@ def sweep(
     computed = run.computed
     if group is not None:
         computed = _gather(group, ckpt, store, prep, run.computed)
+    results = _results(prep, sp, store, run, computed, 1 if group is None else group.size)
+    if ckpt is not None and (group is None or group.leader):
+        results.save(ckpt.root / "results.npz")
+    return results
+
+
+def _results(prep: _Prepared, sp: SweepPlan, store: dict, run: "_Runner", computed: int, processes: int) -> Results:
+    """The assembled results, with the delay model's own variables and the run's timing and memory."""
     results = _assemble(prep.grid, prep.hyper_dims, prep.spec, store, prep.attrs)
-    for name, (arr, dims) in prep.model.sweep_outputs(prep.grid, prep.seeds, steps=steps, record_every=record_every,
+    for name, (arr, dims) in prep.model.sweep_outputs(prep.grid, prep.seeds, steps=prep.spec.steps,
+                                                      record_every=prep.spec.record_every,
                                                       slots=prep.spec.buffer).items():
         results.data[name], results.dims[name] = arr, dims
         if "staleness" in dims:
@@ -636,13 +645,11 @@ def sweep(
         "chunks_computed": computed,
         "chunks_reused": len(sp.work) - computed,
         "devices": max(b.n_shards for b in sp.buckets),
-        "processes": 1 if group is None else group.size,
+        "processes": processes,
         "buckets": [b.spec.buffer for b in sp.buckets],
         "peak_bytes_planned": sp.peak_bytes,
         "peak_bytes_measured": run.peak_measured,
     }
-    if ckpt is not None and (group is None or group.leader):
-        results.save(ckpt.root / "results.npz")
     return results
 
 

@@ -25,6 +25,7 @@ from asyncjax.problems import MLP, LeastSquares, Logistic, Problem, Quadratic, Q
 from asyncjax.results import Results
 from asyncjax.simulate import compile_count, data_stream, delay_stream, simulate
 from asyncjax.sweep import Grid, sweep
+from asyncjax.sweep import plan as sweep_plan
 
 __all__ = [
     "__version__",
@@ -48,6 +49,7 @@ __all__ = [
     "Problem",
     "Results",
     "Spec",
+    "sweep_plan",
     "StreamingPCA",
     "Trace",
     "compile_count",

@@ -181,6 +181,58 @@ def _bench_mlp(quick: bool, repeats: int) -> dict[str, Any]:
             "one_at_a_time_sample": len(sample), "devices": len(devices) if axis else 1}
 
 
+# Peak memory bandwidth (bytes/s) of accelerators by JAX's device_kind, from the vendors' data sheets.
+PEAK_BANDWIDTH = {
+    "NVIDIA H200": 4.8e12,
+    "NVIDIA H100 80GB HBM3": 3.35e12,
+    "NVIDIA H100 PCIe": 2.0e12,
+    "NVIDIA A100-SXM4-80GB": 2.039e12,
+    "NVIDIA A100-SXM4-40GB": 1.555e12,
+    "NVIDIA A100-PCIE-40GB": 1.555e12,
+    "NVIDIA L4": 3.0e11,
+    "Tesla V100-SXM2-16GB": 9.0e11,
+    "Tesla T4": 3.2e11,
+}
+ACCELERATOR_SIZES = (10_000, 100_000, 1_000_000)
+
+
+def step_bytes(problem: Any = None) -> int:
+    """Bytes one trajectory-step must move at least: the stale point read from the ring, the new read
+    point written to it, and the parameters and optimizer state read and written (eq. 5, float32)."""
+    from asyncjax.planner import shapes
+
+    problem = problem or StreamingPCA(EIGENVALUES)
+    sh = shapes(problem, heavy_ball(), {"momentum": 0, "lr": 0, "delay": 0}, problem.default_init(), True,
+                working_set=False)
+    return 2 * sh.read_bytes + 2 * (sh.param_bytes + sh.opt_bytes)
+
+
+def _bench_accelerator(quick: bool, repeats: int) -> list[dict[str, Any]]:
+    """Trajectory-steps/s at 10⁴–10⁶ trajectories on the local accelerators, and the roofline fraction.
+
+    The Fig. 1 grid (5 momenta × 16 delays) with as many seeds as the size
+    needs, every chunk split over the local devices. The fraction is the
+    bytes a step must move (:func:`step_bytes`) times the rate, over the
+    devices' peak memory bandwidth (``PEAK_BANDWIDTH``; None for an unknown
+    kind).
+    """
+    n_points = len(MOMENTA) * len(DELAYS)
+    steps = 200 if quick else 2000
+    kind = jax.devices()[0].device_kind
+    peak = PEAK_BANDWIDTH.get(kind)
+    moved = step_bytes()
+    out = []
+    for n in ACCELERATOR_SIZES:
+        n_dev = len(jax.local_devices())
+        seeds = max(n_dev, -(-n // n_points // n_dev) * n_dev)
+        r = _bench_asyncjax(seeds, n_points, steps, repeats, shared=True)
+        bandwidth = r["traj_steps_per_s"] * moved
+        r.update(bytes_per_traj_step=moved, bandwidth_bytes_per_s=bandwidth,
+                 roofline_fraction=None if peak is None else bandwidth / (peak * r["devices"]))
+        out.append(r)
+    return out
+
+
 def _numpy_run_fn(n_traj: int, dtype: Any, rng: np.random.Generator) -> Callable[[int], None]:
     """Batched NumPy eq. 5, started afresh from the saddle at every call.
 
@@ -266,9 +318,17 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
                     "device_kind": jax.devices()[0].device_kind, "devices": len(jax.local_devices())},
+        "device_kind": jax.devices()[0].device_kind,
         "quick": quick,
     }
     res = {}
+    if jax.default_backend() != "cpu":
+        res["accelerator"] = _bench_accelerator(quick, size["repeats"])
+        for r in res["accelerator"]:
+            frac = r["roofline_fraction"]
+            log(f"{out['device_kind']}: {r['trajectories']:,} trajectories, {r['traj_steps_per_s']:.3g} traj-steps/s"
+                f" on {r['devices']} device(s); memory-bandwidth roofline fraction "
+                f"{'unknown (no peak for this kind)' if frac is None else f'{frac:.3f}'}")
     res["asyncjax"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True)
     log(f"asyncjax (shared stream per seed): {res['asyncjax']['traj_steps_per_s']:.3g} traj-steps/s "
         f"(compile {res['asyncjax']['compile_s']:.2f} s)")

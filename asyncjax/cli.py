@@ -3,6 +3,10 @@
     asyncjax reproduce NAME [--out DIR] [--seeds N] [--quick] [--overwrite]   run a paper preset
     asyncjax reproduce --list                                   name the presets
     asyncjax run CONFIG.toml [--out DIR] [--resume] [--overwrite]   run your own sweep
+        [--coordinator HOST:PORT --num-processes N --process-id I | --distributed] [--timeout S]
+                                                                as one process of a jax.distributed job
+    asyncjax plan CONFIG.toml [--quick] [--chunk-size N] [--buckets N] [--json FILE]
+                                                                print a sweep's plan without running it
     asyncjax plot DIR                                           draw a saved sweep
     asyncjax bench [--quick] [--json FILE]                      throughput benchmark
     asyncjax --version
@@ -16,11 +20,13 @@ change that).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
 
 from asyncjax._devices import use_cpu_cores
+from asyncjax._distributed import DistributedError
 from asyncjax._version import __version__
 
 
@@ -49,6 +55,23 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--resume", action="store_true", help="continue a killed sweep in --out")
     u.add_argument("--overwrite", action="store_true", help="replace another sweep's results in --out")
     progress_flag(u)
+    d = u.add_argument_group("multi-process (jax.distributed; --out must be a folder every process reaches)")
+    d.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0's coordinator")
+    d.add_argument("--num-processes", type=int, metavar="N", help="processes in the job")
+    d.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
+    d.add_argument("--distributed", action="store_true",
+                   help="join the job that jax.distributed.initialize() detects (SLURM, TPU pods, ...)")
+    d.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="seconds to wait for the other processes before stopping with an error (default 600)")
+
+    pn = sub.add_parser("plan", help="print a sweep's chunks, memory and time estimate without running it")
+    pn.add_argument("config", type=Path, help="a sweep TOML (a preset's [quick] table is ignored without --quick)")
+    pn.add_argument("--quick", action="store_true", help="plan the [quick] size of a preset's TOML")
+    pn.add_argument("--chunk-size", type=int, help="most trajectories per compiled call (default: from memory)")
+    pn.add_argument("--buckets", type=int, help="most delay rings (default: 6 where memory binds, else 1)")
+    pn.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                    help="skip the short calibration run (no time estimate)")
+    pn.add_argument("--json", type=Path, help="also write the plan to this JSON file")
 
     pl = sub.add_parser("plot", help="draw the results saved in a folder")
     pl.add_argument("dir", type=Path, help="a folder with results.npz (or a preset's folder), or the .npz itself")
@@ -96,7 +119,26 @@ def _print_divergence(diverged: int, total: int) -> None:
     print(f"diverged: {diverged} of {total} trajectories ({share:.1%}){rule}")
 
 
+def _join_job(args: argparse.Namespace) -> bool:
+    """Joins the jax.distributed job the flags describe; whether there is one."""
+    flags = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(f is None for f in flags):
+        return False
+    if args.timeout <= 0:
+        raise ValueError(f"--timeout must be > 0 seconds, got {args.timeout:g}")
+    from asyncjax._distributed import initialize
+
+    initialize(*flags, auto=args.distributed)
+    global _JOINED
+    _JOINED = True
+    return True
+
+
+_JOINED = False  # this process joined a jax.distributed job (errors then skip JAX's shutdown barrier)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    joined = _join_job(args)  # bad flags fail here, before anything reads the config or compiles
     from asyncjax import plotting
     from asyncjax.config import load_config
     from asyncjax.results import ensure_dir
@@ -106,17 +148,89 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / args.config.stem
     ensure_dir(out)  # a bad --out fails here, before anything compiles
     source = {"config": str(args.config.resolve()), "toml": args.config.read_text()}
+    kwargs = {**spec.sweep_kwargs(), **({"timeout": args.timeout} if joined else {})}
     res = sweep(spec.problem, spec.grid, out=out, resume=args.resume, overwrite=args.overwrite,
-                progress=args.progress, metadata=source, **spec.sweep_kwargs())
+                progress=args.progress, metadata=source, **kwargs)
+    t = res.attrs["timing"]
+    if joined:
+        import jax
+
+        if jax.process_index() != 0:
+            print(f"process {jax.process_index()} of {jax.process_count()}: done; process 0 wrote {out}/results.npz")
+            return 0
+    by = f" by {t['processes']} processes" if joined else ""
     plotting.save(plotting.error_vs_step(res), out / "error_vs_step.png")
     figures = "error_vs_step.png" + _wallclock_figures(res, out, spec.analysis.get("target"))
-    t = res.attrs["timing"]
     print(res)
     flags = res["diverged_at"] >= 0
     _print_divergence(int(flags.sum()), int(flags.size))
     print(f"wrote {out}/results.npz and {figures} ({t['wall_s']:.1f} s, "
-          f"{t['chunks_computed']} of {t['chunks']} chunks computed)")
+          f"{t['chunks_computed']} of {t['chunks']} chunks computed{by})")
     return 0
+
+
+def _plan_config(path: Path, quick: bool):
+    """A sweep TOML for planning: a preset's ``[quick]`` table sets the size with --quick, else is ignored."""
+    import tomllib
+
+    from asyncjax.config import ConfigError, load_config, parse_config
+
+    try:
+        cfg = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return load_config(path)  # raises its own clear error
+    small = cfg.pop("quick", None)
+    if small is None and quick:
+        raise ConfigError(f"{path} has no [quick] table; drop --quick")
+    if quick:
+        grid, run = cfg.get("grid", {}), cfg.get("run", {})
+        if "seeds" in small and "seeds" in grid:
+            grid["seeds"] = min(small["seeds"], grid["seeds"])
+        if "steps" in small:
+            run["steps"] = small["steps"]
+    return parse_config(cfg, str(path), base_dir=path.parent)
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from asyncjax.sweep import plan
+
+    spec = _plan_config(args.config, args.quick)
+    kwargs = spec.sweep_kwargs()
+    chunk = args.chunk_size if args.chunk_size is not None else kwargs.pop("chunk_size", None)
+    kwargs.pop("chunk_size", None)
+    sp = plan(spec.problem, spec.grid, chunk_size=chunk, buckets=args.buckets, **kwargs)
+    info = sp.describe()
+    print(f"plan for {args.config}: {info['trajectories']:,} trajectories x {info['steps']:,} steps on "
+          f"{info['devices']}, budget {_mib(info['budget_bytes_per_device'])} per device")
+    _print_plan(info)
+    if args.calibrate:
+        cal = sp.calibrate()
+        info["calibration"] = cal
+        print(f"time estimate: {cal['estimate_s']:.1f} s ({cal['rate']:.3g} trajectory-steps/s in a short "
+              f"calibration run, plus {cal['compile_s']:.1f} s to compile each of {len(info['buckets'])} ring(s))")
+    if args.json:
+        from asyncjax.results import write_json
+
+        write_json(args.json, info)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _print_plan(info: dict) -> None:
+    """The buckets table and the memory lines of ``asyncjax plan``."""
+    print(f"{'ring':>6} {'points':>7} {'chunks':>7} {'chunk (seeds x points)':>23} {'bytes/trajectory':>17} "
+          f"{'(needed)':>9} {'chunk peak':>13}")
+    for b in info["buckets"]:
+        shape = f"{b['chunk_shape'][0]} x {b['chunk_shape'][1]}"
+        print(f"{b['buffer']:>6} {b['points']:>7} {b['chunks']:>7} {shape:>23} {b['bytes_per_trajectory']:>17,} "
+              f"{b['bytes_per_trajectory_needed']:>9,} {_mib(b['peak_bytes']):>13}")
+    print(f"peak memory: {_mib(info['peak_bytes'])} (the largest chunk; chunks run one after another)")
+    print(f"every trajectory at once: {_mib(info['resident_bytes'])} "
+          f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})")
 
 
 def _wallclock_figures(res, out: Path, target: float | None = None) -> str:
@@ -175,17 +289,23 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     use_cpu_cores()
-    commands = {"reproduce": _cmd_reproduce, "run": _cmd_run, "plot": _cmd_plot, "bench": _cmd_bench}
+    commands = {"reproduce": _cmd_reproduce, "run": _cmd_run, "plan": _cmd_plan, "plot": _cmd_plot,
+                "bench": _cmd_bench}
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            return commands[args.command](args)
-        except (ValueError, OSError) as err:  # bad input, bad paths, unreadable files: no traceback
+            code = commands[args.command](args)
+        except (ValueError, OSError, DistributedError) as err:  # bad input, bad paths, a failed peer: no traceback
             print(f"asyncjax: error: {err}", file=sys.stderr)
-            return 2
+            code = 3 if isinstance(err, DistributedError) else 2
         except KeyboardInterrupt:
             print("\nasyncjax: interrupted (finished chunks are saved; rerun with --resume)", file=sys.stderr)
-            return 130
+            code = 130
+    if _JOINED and code != 0:  # JAX's exit-time shutdown would wait for the failed peers: leave now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,7 +58,7 @@ from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
 from asyncjax.problems.pca import seq_sum
 
-__all__ = ["Spec", "Trace", "run_batch", "jitted", "compile_count"]
+__all__ = ["Spec", "Trace", "run_batch", "jitted", "compile_count", "noise_block_bytes"]
 
 PyTree = Any
 _NOISE_BLOCK_BYTES = 1 << 24  # cap on one block of pre-drawn data (16 MiB)
@@ -157,6 +157,11 @@ def _noise_block(spec: Spec, step_bytes: int) -> int:
     cap = max(1, _NOISE_BLOCK_BYTES // max(1, step_bytes))
     r = spec.record_every
     return max(b for b in range(1, min(r, cap) + 1) if r % b == 0)
+
+
+def noise_block_bytes(spec: Spec, step_bytes: int) -> int:
+    """Bytes of the data a batch pre-draws at once, given one step's data of every seed."""
+    return _noise_block(spec, step_bytes) * int(step_bytes)
 
 
 def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.Array, x0: PyTree,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -112,6 +113,7 @@ def test_bench_quick_writes_json(tmp_path):
     for name in ("asyncjax", "asyncjax_independent", "numpy_batched", "python_loop"):
         assert saved["results"][name]["traj_steps_per_s"] > 0
     assert out["speedup"]["asyncjax_vs_python_loop"] > 1
+    assert saved["device_kind"] == jax.devices()[0].device_kind  # which device the figures are for
 
 
 def test_reproduce_stationary_quick(tmp_path):

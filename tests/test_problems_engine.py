@@ -57,20 +57,19 @@ def test_mlp_on_digits_reaches_93_percent_with_heavy_ball():
 def test_mlp_memory_plan_counts_every_parameter_leaf():
     """A 151-deep ring of a 2,410-parameter MLP for 8,000 trajectories is ~11.6 GB: it must be chunked."""
     pytest.importorskip("sklearn")
-    from asyncjax.sweep import _bytes_per_trajectory, _shapes
+    from asyncjax.planner import chunk_for, device_budget, shapes, trajectory_bytes
 
     prob = aj.MLP(aj.datasets.digits())
     opt = aj.optim.heavy_ball()
     hp = {"momentum": np.zeros(1), "lr": np.ones(1), "delay": np.zeros(1)}
-    shapes = _shapes(prob, opt, hp, None, fixed=False)
-    assert shapes.param_bytes == 2410 * 4
+    sizes = shapes(prob, opt, hp, None, fixed=False)
+    assert sizes.param_bytes == 2410 * 4
     spec = aj.Spec(prob, opt, aj.get_delay_model("constant"), 1000, 100, 151, fixed_init=False)
-    per = _bytes_per_trajectory(spec, shapes)
+    per = trajectory_bytes(spec, sizes)
     assert per * 8000 > 11.6e9  # the ring alone: 151 × 2410 × 4 B × 8000
-    from asyncjax.sweep import _default_chunk
 
     import jax
 
-    chunk = _default_chunk(spec, shapes, jax.local_devices()[:1])
+    chunk = chunk_for(per, device_budget(jax.local_devices()[0]), 1)
     assert chunk * per <= 256 << 20  # a chunk fits the CPU budget
     assert chunk < 8000

@@ -145,6 +145,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from asyncjax.sweep import sweep
 
     spec = load_config(args.config)
+    _check_run_analysis(spec.analysis, args.config)
     out = args.out or Path("runs") / args.config.stem
     ensure_dir(out)  # a bad --out fails here, before anything compiles
     source = {"config": str(args.config.resolve()), "toml": args.config.read_text()}
@@ -233,6 +234,23 @@ def _print_plan(info: dict) -> None:
           f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})")
 
 
+def _check_run_analysis(analysis: dict, path: Path) -> None:
+    """``asyncjax run`` reads one [analysis] key, the speedup's target error: check it before running."""
+    import difflib
+    import math
+
+    for key in analysis:
+        if key != "target":
+            near = difflib.get_close_matches(key, ["target"], n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ValueError(f"{path}: [analysis] has unknown key {key!r}{hint}; `asyncjax run` reads only "
+                             "target (the error level of the wall-clock speedup)")
+    target = analysis.get("target")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                               or not math.isfinite(target) or target <= 0):
+        raise ValueError(f"{path}: [analysis] target must be a positive number, got {target!r}")
+
+
 def _wallclock_figures(res, out: Path, target: float | None = None) -> str:
     """The worker model's figures (error against wall-clock time, speedup, staleness); their names."""
     if "wall_time" not in res:
@@ -242,7 +260,9 @@ def _wallclock_figures(res, out: Path, target: float | None = None) -> str:
     table = save_figures(res, out, target=target)
     if not table:
         return ", error_vs_wallclock.png, staleness.png"
-    print(f"wall-clock time to error <= {table['target']:.3g} and speedup against M = {table['reference']:g}:")
+    at = ", ".join(f"{k}={v:g}" for k, v in table["at"].items())
+    where = f" at {at} (every point: speedup.json)" if at else ""
+    print(f"wall-clock time to error <= {table['target']:.3g} and speedup against M = {table['reference']:g}{where}:")
     for m, t, s_, ci in zip(table["workers"], table["wall_time_to_target"], table["speedup"], table["speedup_ci"]):
         print(f"  M={m:<5g} time {t:10.4g}  speedup {s_:7.3g}  [{ci[0]:.3g}, {ci[1]:.3g}]")
     return ", error_vs_wallclock.png, staleness.png, speedup.png"
@@ -295,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             code = commands[args.command](args)
-        except (ValueError, OSError, DistributedError) as err:  # bad input, bad paths, a failed peer: no traceback
+        # bad input, bad paths, a missing extra, a failed peer: a message, no traceback
+        except (ValueError, OSError, ImportError, DistributedError) as err:
             print(f"asyncjax: error: {err}", file=sys.stderr)
             code = 3 if isinstance(err, DistributedError) else 2
         except KeyboardInterrupt:

@@ -133,7 +133,8 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
         from sklearn.datasets import load_digits
     except ImportError as err:
         raise ImportError(
-            'asyncjax.datasets.digits() needs scikit-learn; install it with pip install "asyncjax[data]"'
+            'asyncjax.datasets.digits() needs scikit-learn; install it with pip install "asyncjax[data]" '
+            '(in a clone of the repository: pip install -e ".[data]")'
         ) from err
     bunch = load_digits()
     X = np.asarray(bunch.data, np.float64)

@@ -202,14 +202,27 @@ def from_optax(factory: Callable[..., Any], **static: Any) -> Optimizer:
                      init=init, update=update, read_point=_read_params)
 
 
+# Factory arguments that are never hyperparameters, whatever their default: random keys and
+# seeds (the grid's own `seed` axis names trajectories), dtypes and parameter masks.
+_NOT_SWEPT = ("key", "seed", "mask")
+
+
 def _numeric_default(p: inspect.Parameter) -> bool:
-    """A factory argument that can be swept: its default is a number, or None (optional)."""
+    """A factory argument that can be swept: a number, or optional (None) with a numeric annotation.
+
+    ``optax.sgd(momentum=None)`` is sweepable; ``mu_dtype=None``, ``mask=None``
+    and the random ``key``/``seed`` of ``optax.noisy_sgd`` are not (they are
+    static options of ``[optimizer]`` or not options at all).
+    """
     d = p.default
-    if p.kind is inspect.Parameter.KEYWORD_ONLY and isinstance(d, bool):
+    if p.name in _NOT_SWEPT or p.name.endswith("_dtype"):
         return False
-    if d is inspect.Parameter.empty:
+    if d is inspect.Parameter.empty or isinstance(d, bool):
         return False
-    return (isinstance(d, (int, float)) and not isinstance(d, bool)) or d is None
+    if d is None:
+        note = str(p.annotation)
+        return "float" in note and "Callable" not in note
+    return isinstance(d, (int, float))
 
 
 def get_optimizer(spec: str | Optimizer, **static: Any) -> Optimizer:

@@ -20,7 +20,7 @@ with the error they were frozen at.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -206,9 +206,18 @@ def default_target(results: Results, var: str = "error") -> float:
     return float(np.sqrt(np.max(start) * np.max(end)))
 
 
-def speedup_summary(sp: Speedup) -> dict[str, Any]:
-    """A JSON-friendly table of a speedup (at the first point of any other axes)."""
+def speedup_summary(sp: Speedup, coords: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-friendly table of a speedup.
+
+    The flat keys hold the first point of any other axes (named in ``at`` when
+    ``coords``, the results' coordinates, are given); ``all`` holds every point,
+    its arrays shaped (*dims, workers).
+    """
     first = (0,) * len(sp.dims)
+    at = {d: np.asarray(coords[d])[0].item() for d in sp.dims} if coords is not None else {}
     return {"workers": sp.workers.tolist(), "reference": sp.reference, "target": sp.target,
+            "at": at,
             "wall_time_to_target": sp.time[first].tolist(), "speedup": sp.speedup[first].tolist(),
-            "speedup_ci": sp.ci[first].tolist()}
+            "speedup_ci": sp.ci[first].tolist(),
+            "all": {"dims": [*sp.dims, "workers"], "wall_time_to_target": sp.time.tolist(),
+                    "speedup": sp.speedup.tolist(), "speedup_ci": sp.ci.tolist()}}

@@ -7,7 +7,7 @@ set ``asyncjax run`` produces for a sweep with ``[delay] model = "workers"``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -54,22 +54,37 @@ def error_vs_wallclock(results: Results, var: str = "error", max_curves: int = 1
     return fig
 
 
-def speedup_figure(sp: Speedup, title: str = "") -> Any:
-    """Speedup T(M_ref)/T(M) against M (first point of any other axes), with the linear line."""
-    first = (0,) * len(sp.dims)
-    y, ci = sp.speedup[first], sp.ci[first]
-    ok = np.isfinite(y)
+def speedup_figure(sp: Speedup, title: str = "", coords: Mapping[str, Any] | None = None,
+                   max_curves: int = 6) -> Any:
+    """Speedup T(M_ref)/T(M) against M, with the linear line.
+
+    One curve per point of the other axes when ``coords`` (the results'
+    coordinates) are given and there are at most ``max_curves`` of them;
+    otherwise the first point only, named in the legend.
+    """
+    points = list(np.ndindex(*sp.speedup.shape[:-1]))
+    if coords is None or len(points) > max_curves:
+        points = points[:1]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     grid = np.linspace(sp.workers.min(), sp.workers.max(), 100)
     ax.plot(grid, grid / sp.reference, "k--", lw=1, label="linear")
-    yerr = np.abs(ci[ok].T - y[ok][None, :])
-    ax.errorbar(sp.workers[ok], y[ok], yerr=np.where(np.isfinite(yerr), yerr, 0), fmt="o-", color="tab:blue",
-                capsize=3, label="measured (95% bootstrap CI)")
-    if (~ok).any():
-        ax.plot(sp.workers[~ok], np.zeros((~ok).sum()), "x", color="tab:red", label="target not reached")
+    colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(points))) if len(points) > 1 else ["tab:blue"]
+    for idx, col in zip(points, colors):
+        y, ci = sp.speedup[idx], sp.ci[idx]
+        ok = np.isfinite(y)
+        name = ", ".join(f"{d}={np.asarray(coords[d])[i]:g}" for d, i in zip(sp.dims, idx)) if coords else ""
+        yerr = np.abs(ci[ok].T - y[ok][None, :])
+        ax.errorbar(sp.workers[ok], y[ok], yerr=np.where(np.isfinite(yerr), yerr, 0), fmt="o-", color=col,
+                    capsize=3, label=(name + " " if name else "") + "(95% bootstrap CI)")
+        if (~ok).any():
+            ax.plot(sp.workers[~ok], np.zeros((~ok).sum()), "x", color="tab:red")
+    if any((~np.isfinite(sp.speedup[idx])).any() for idx in points):
+        ax.plot([], [], "x", color="tab:red", label="target not reached")
     ax.set_xlabel("workers M")
     ax.set_ylabel(f"speedup T({sp.reference:g}) / T(M), wall-clock")
-    ax.set_title(title or f"time to error ≤ {sp.target:.3g}", fontsize=10)
+    more = "" if len(points) == int(np.prod(sp.speedup.shape[:-1])) else \
+        f"; first of {int(np.prod(sp.speedup.shape[:-1]))} points (all in speedup.json)"
+    ax.set_title(title or f"time to error ≤ {sp.target:.3g}{more}", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -119,7 +134,7 @@ def save_figures(results: Results, out: str | Path, *, target: float | None = No
         return {}
     target = default_target(results) if target is None else float(target)
     sp = speedup(results, target)
-    save(speedup_figure(sp), out / "speedup.png")
-    table = speedup_summary(sp)
+    save(speedup_figure(sp, coords=results.coords), out / "speedup.png")
+    table = speedup_summary(sp, results.coords)
     write_json(out / "speedup.json", table)
     return table

@@ -170,6 +170,18 @@ def test_unknown_axes_and_optax_names_fail_before_compiling():
     assert aj.compile_count() == before
 
 
+def test_only_numeric_optax_arguments_become_axes():
+    """Dtypes, masks and random keys are options, never traced axes (they would crash inside jit)."""
+    assert set(aj.optim.from_optax(optax.sgd).hp_names) == {"lr", "momentum"}
+    assert "mu_dtype" not in aj.optim.from_optax(optax.adam).hp_names
+    assert {"mask", "mu_dtype"}.isdisjoint(aj.optim.from_optax(optax.adamw).hp_names)
+    assert "weight_decay" in aj.optim.from_optax(optax.adamw).hp_names
+    assert {"key", "seed"}.isdisjoint(aj.optim.from_optax(optax.noisy_sgd).hp_names)
+    with pytest.raises(ValueError, match=r"unknown grid axis 'mu_dtype'"):
+        aj.sweep(_Quad(LAM, NOISE), aj.Grid(lr=1e-3, mu_dtype=[1.0, 2.0]),
+                 optimizer=aj.optim.from_optax(optax.adam), steps=10, record_every=5)
+
+
 def test_sweep_axes_come_from_the_parts():
     """An optax hyperparameter is a grid axis of the results, in grid order."""
     prob = _Quad(LAM, NOISE)

@@ -1,6 +1,7 @@
 """Wall-clock analysis of worker-model sweeps, and `asyncjax run` with a [delay] section."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -75,18 +76,36 @@ kind = "delay_adaptive"
 def test_run_with_a_delay_section_writes_wall_clock_and_speedup_figures(tmp_path, capsys):
     cfg = tmp_path / "w.toml"
     cfg.write_text(TOML.replace("[mitigation]", "[analysis]\ntarget = 0.5\n[mitigation]") .replace(
-        "lr = 5e-3", "lr = 5e-3\nadaptive_c = 4.0"))
+        "lr = 5e-3", "lr = 5e-3\nadaptive_c = [4.0, 8.0]"))
     out = tmp_path / "out"
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
     for png in ("error_vs_wallclock.png", "speedup.png", "staleness.png", "error_vs_step.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     table = json.loads((out / "speedup.json").read_text())
     assert table["workers"] == [1, 2, 4] and table["target"] == 0.5 and table["speedup"][0] == 1.0
+    # the flat table is one point of the other axes, and says which; every point is kept
+    assert table["at"] == {"adaptive_c": 4.0} and table["all"]["dims"] == ["adaptive_c", "workers"]
+    assert np.asarray(table["all"]["speedup"]).shape == (2, 3)
+    assert table["all"]["speedup"][0] == table["speedup"]
     res = aj.Results.load(out / "results.npz")
     assert res.attrs["delay"]["law"] == "lognormal" and res.attrs["delay"]["straggler"] == 2.0
     assert res.attrs["mitigation"] == {"name": "delay_adaptive", "axes": ["adaptive_c"], "target": "gradient"}
-    assert "speedup" in capsys.readouterr().out
+    assert "speedup against M = 1 at adaptive_c=4 (every point: speedup.json)" in capsys.readouterr().out
     assert main(["plot", str(out)]) == 0  # the saved sweep redraws
+
+
+@pytest.mark.parametrize("analysis,match", [
+    ("tagret = 0.05", r"\[analysis\] has unknown key 'tagret' \(did you mean 'target'\?\)"),
+    ('target = "low"', r"\[analysis\] target must be a positive number, got 'low'"),
+    ("target = -1.0", r"target must be a positive number, got -1.0"),
+])
+def test_run_refuses_a_bad_analysis_section_before_running(tmp_path, capsys, analysis, match):
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(TOML.replace("[mitigation]", f"[analysis]\n{analysis}\n[mitigation]"))
+    before = aj.compile_count()
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert aj.compile_count() == before and not (tmp_path / "out").exists()
 
 
 def test_trace_file_in_a_config_is_read_next_to_it(tmp_path):

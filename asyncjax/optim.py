@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from asyncjax._validate import as_float_array, check_momentum, check_positive, py

@@ -9,7 +9,7 @@ import pytest
 import asyncjax as aj
 from asyncjax import _eq5_reference as reference
 from asyncjax.delays import get_delay_model
-from asyncjax.problems.base import Problem
+from _quad import Quad
 
 
 def test_eq5_through_engine_is_bit_identical_to_the_reference_on_fig1_workload(pca):
@@ -33,40 +33,6 @@ def test_eq5_through_engine_is_bit_identical_to_the_reference_on_fig1_workload(p
 
 
 # ----------------------------------------------------------- NumPy references
-class _Quad(Problem):
-    """f(x) = ½ Σ λ_i x_i² with additive N(0, σ²) gradient noise: a minimal user-written problem."""
-
-    kind = "test_quadratic"
-    metric_docs = {"error": "f(x)"}
-
-    def __init__(self, lam, noise):
-        self.lam, self.noise = np.asarray(lam, float), float(noise)
-
-    def static_key(self):
-        return ("test_quad", self.lam.size)
-
-    def describe(self):
-        return {"problem": self.kind}
-
-    def default_init(self):
-        return np.ones(self.lam.size)
-
-    def to_internal(self, init):
-        return np.asarray(init, float)
-
-    def operands(self, dtype):
-        return {"lam": jnp.asarray(self.lam, dtype), "noise": jnp.asarray(self.noise, dtype)}
-
-    def sample(self, ops, key, ks):
-        return aj._rng.normals(key, ks, ops["lam"].shape[0], ops["lam"].dtype)
-
-    def grad(self, ops, params, batch, hp):
-        return ops["lam"] * params + ops["noise"] * batch
-
-    def metrics(self, ops, params):
-        return {"error": 0.5 * jnp.sum(ops["lam"] * params * params)}
-
-
 def _loop(lam, noise, zs, taus, x0, lr, mu, kind):
     """Heavy ball / Nesterov / optax-style velocity SGD in plain NumPy, float64, with staleness taus."""
     x, x_prev, t = x0.copy(), x0.copy(), np.zeros_like(x0)
@@ -106,7 +72,7 @@ def x64():
 ])
 @pytest.mark.parametrize("model,param", [("constant", 4), ("uniform", 6)])
 def test_optimizers_follow_numpy_loops_with_delay(x64, optimizer, kind, model, param):
-    prob = _Quad(LAM, NOISE)
+    prob = Quad(LAM, NOISE)
     steps, mu, lr = 200, 0.6, 0.05
     tr = aj.simulate(prob, optimizer=optimizer, delay_model=model, momentum=mu, lr=lr, delay=param, seed=7,
                      steps=steps, record_every=1, record_params=True)
@@ -119,7 +85,7 @@ def test_optimizers_follow_numpy_loops_with_delay(x64, optimizer, kind, model, p
 
 def test_optax_sgd_is_heavy_ball_and_optax_nesterov_follows_the_look_ahead(x64):
     """Same gradients, two parametrisations: optax's iterate is heavy ball's, and Nesterov's read point."""
-    prob = _Quad(LAM, NOISE)
+    prob = Quad(LAM, NOISE)
     kw = dict(momentum=0.8, lr=0.03, delay=3, seed=1, steps=150, record_every=1, record_params=True)
     hb = aj.simulate(prob, optimizer=aj.optim.heavy_ball(), **kw)
     sgd = aj.simulate(prob, optimizer=aj.optim.from_optax(optax.sgd), **kw)
@@ -132,14 +98,14 @@ def test_optax_sgd_is_heavy_ball_and_optax_nesterov_follows_the_look_ahead(x64):
 
 
 def test_negative_momentum_is_accepted_and_used(x64):
-    prob = _Quad(LAM, 0.0)
+    prob = Quad(LAM, 0.0)
     a = aj.simulate(prob, momentum=-0.5, lr=0.1, steps=20, record_every=1, record_params=True)
     xs, _ = _loop(LAM, 0.0, np.zeros((20, 3)), np.zeros(20, int), np.ones(3), 0.1, -0.5, "heavy_ball")
     np.testing.assert_allclose(a.params, xs, rtol=1e-12)
 
 
 def test_adam_sweeps_traced_hyperparameters_without_recompiling():
-    prob = _Quad(LAM, NOISE)
+    prob = Quad(LAM, NOISE)
     opt = aj.optim.from_optax(optax.adam)
     kw = dict(optimizer=opt, steps=60, record_every=20, chunk_size=64, buffer=9)
     aj.sweep(prob, aj.Grid(lr=[1e-2, 3e-2], b1=[0.0, 0.9], delay=[0, 8], seed=range(3)), **kw)
@@ -152,7 +118,7 @@ def test_adam_sweeps_traced_hyperparameters_without_recompiling():
 
 
 def test_unknown_axes_and_optax_names_fail_before_compiling():
-    prob = _Quad(LAM, NOISE)
+    prob = Quad(LAM, NOISE)
     before = aj.compile_count()
     with pytest.raises(ValueError, match=r"unknown grid axis 'b3'.*allowed: lr, b1, b2, eps"):
         aj.sweep(prob, aj.Grid(lr=1e-3, b3=[0.1, 0.2]), optimizer=aj.optim.from_optax(optax.adam),
@@ -178,13 +144,13 @@ def test_only_numeric_optax_arguments_become_axes():
     assert "weight_decay" in aj.optim.from_optax(optax.adamw).hp_names
     assert {"key", "seed"}.isdisjoint(aj.optim.from_optax(optax.noisy_sgd).hp_names)
     with pytest.raises(ValueError, match=r"unknown grid axis 'mu_dtype'"):
-        aj.sweep(_Quad(LAM, NOISE), aj.Grid(lr=1e-3, mu_dtype=[1.0, 2.0]),
+        aj.sweep(Quad(LAM, NOISE), aj.Grid(lr=1e-3, mu_dtype=[1.0, 2.0]),
                  optimizer=aj.optim.from_optax(optax.adam), steps=10, record_every=5)
 
 
 def test_sweep_axes_come_from_the_parts():
     """An optax hyperparameter is a grid axis of the results, in grid order."""
-    prob = _Quad(LAM, NOISE)
+    prob = Quad(LAM, NOISE)
     res = aj.sweep(prob, aj.Grid(b2=[0.9, 0.99], lr=[1e-2, 2e-2, 3e-2], seed=range(2)),
                    optimizer=aj.optim.from_optax(optax.adam), steps=40, record_every=20)
     assert res["error"].shape == (2, 3, 2, 3)

@@ -1,48 +1,13 @@
 """Staleness mitigations against NumPy loops on a quadratic, and their effect on Figure 1."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
 import asyncjax as aj
 from asyncjax import analysis, delays, mitigations
-from asyncjax.problems.base import Problem
-
-
-class _Quad(Problem):
-    """f(x) = ½ Σ λ_i x_i² with additive N(0, σ²) gradient noise (a minimal user-written problem)."""
-
-    kind = "test_quadratic"
-    metric_docs = {"error": "f(x)"}
-
-    def __init__(self, lam, noise):
-        self.lam, self.noise = np.asarray(lam, float), float(noise)
-
-    def static_key(self):
-        return ("test_quad_mitigations", self.lam.size)
-
-    def describe(self):
-        return {"problem": self.kind}
-
-    def default_init(self):
-        return np.ones(self.lam.size)
-
-    def to_internal(self, init):
-        return np.asarray(init, float)
-
-    def operands(self, dtype):
-        return {"lam": jnp.asarray(self.lam, dtype), "noise": jnp.asarray(self.noise, dtype)}
-
-    def sample(self, ops, key, ks):
-        return aj._rng.normals(key, ks, ops["lam"].shape[0], ops["lam"].dtype)
-
-    def grad(self, ops, params, batch, hp):
-        return ops["lam"] * params + ops["noise"] * batch
-
-    def metrics(self, ops, params):
-        return {"error": 0.5 * jnp.sum(ops["lam"] * params * params)}
+from _quad import Quad
 
 
 LAM, NOISE = np.array([1.0, 0.5, 0.1]), 0.3
@@ -94,7 +59,7 @@ PARAM = {"delay_adaptive": 2.0, "dc_asgd": 0.8, "drop_stale": 4.0}
 @pytest.mark.parametrize("optimizer", ["heavy_ball", "nesterov", "adam"])
 def test_mitigations_follow_numpy_loops(x64, mitigation, optimizer):
     """Uniform delays on {0, …, 8}: every mitigation acts on some steps and not on others."""
-    prob = _Quad(LAM, NOISE)
+    prob = Quad(LAM, NOISE, tag="test_quad_mitigations")
     steps, seed, mu, lr = 300, 4, 0.6, 0.05
     opt = {"heavy_ball": aj.optim.heavy_ball(), "nesterov": aj.optim.nesterov(),
            "adam": aj.optim.from_optax(optax.adam)}[optimizer]
@@ -120,7 +85,7 @@ def test_delay_adaptive_scales_the_gradient_for_momentum_and_the_update_for_adap
 
 def test_drop_stale_with_the_worker_clock_follows_numpy(x64):
     """The mitigation reads the clock's τ_k (the memoryless clock then tracks each worker's read step)."""
-    prob = _Quad(LAM, NOISE)
+    prob = Quad(LAM, NOISE, tag="test_quad_mitigations")
     steps, seed, m = 300, 2, 6
     model = delays.workers("exponential", straggler=5.0)
     tr = aj.simulate(prob, delay_model=model, mitigation="drop_stale", workers=m, max_staleness=8, momentum=0.5,

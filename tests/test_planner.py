@@ -10,7 +10,7 @@ import pytest
 import asyncjax as aj
 from asyncjax.cli import main
 from asyncjax.config import parse_config
-from asyncjax.planner import Bucket, choose_buckets, ring_needs
+from asyncjax.planner import choose_buckets, ring_needs
 
 
 def _fig1(seeds: int, steps: int):

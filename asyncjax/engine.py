@@ -114,7 +114,8 @@ class Spec:
 class Trace(NamedTuple):
     """What the engine returns; leading axes (S, H) for a batch, none for one trajectory.
 
-    Metrics are also attributes: ``trace.error`` is ``trace.metrics["error"]``.
+    Metrics are also attributes and keys: ``trace.error`` and ``trace["error"]`` are
+    ``trace.metrics["error"]``, as ``results["error"]`` is for a sweep.
     """
 
     metrics: dict  # name -> (..., n_records)
@@ -129,6 +130,16 @@ class Trace(NamedTuple):
         if name == "iterates":
             return tuple.__getitem__(self, 3)
         raise AttributeError(f"Trace has no field or metric {name!r}; metrics: {sorted(metrics)}")
+
+    def __getitem__(self, key: Any) -> Any:
+        if not isinstance(key, str):
+            return tuple.__getitem__(self, key)
+        if key in self._fields:
+            return getattr(self, key)
+        metrics = tuple.__getitem__(self, 0)
+        if key not in metrics:
+            raise KeyError(f"Trace has no field or metric {key!r}; metrics: {sorted(metrics)}")
+        return metrics[key]
 
 
 _TRACES = 0

@@ -156,3 +156,12 @@ def test_float64_run(pca, x64):
     res = aj.sweep(pca, aj.Grid(momentum=[0.5], delay=[2], lr=3e-3, seed=range(2)), steps=50, record_every=10)
     assert res["error"].dtype == np.float64
     assert res.attrs["dtype"] == "float64"
+
+
+def test_a_trace_reads_its_metrics_by_key_like_results(pca):
+    trace = aj.simulate(pca, momentum=0.5, lr=5e-4, delay=2, seed=0, steps=40, record_every=10)
+    np.testing.assert_array_equal(trace["error"], trace.error)
+    np.testing.assert_array_equal(trace["diverged_at"], trace.diverged_at)
+    assert trace[1] is trace.diverged_at  # positions still index the tuple
+    with pytest.raises(KeyError, match=r"no field or metric 'errror'; metrics: \['error', 'norm'\]"):
+        trace["errror"]

@@ -147,11 +147,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = load_config(args.config)
     _check_run_analysis(spec.analysis, args.config)
     out = args.out or Path("runs") / args.config.stem
+    created = not out.exists()
     ensure_dir(out)  # a bad --out fails here, before anything compiles
     source = {"config": str(args.config.resolve()), "toml": args.config.read_text()}
     kwargs = {**spec.sweep_kwargs(), **({"timeout": args.timeout} if joined else {})}
-    res = sweep(spec.problem, spec.grid, out=out, resume=args.resume, overwrite=args.overwrite,
-                progress=args.progress, metadata=source, **kwargs)
+    try:
+        res = sweep(spec.problem, spec.grid, out=out, resume=args.resume, overwrite=args.overwrite,
+                    progress=args.progress, metadata=source, **kwargs)
+    except ValueError:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # refused input leaves no empty folder behind
+        raise
     t = res.attrs["timing"]
     if joined:
         import jax

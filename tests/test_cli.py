@@ -74,6 +74,15 @@ def test_run_plot_and_resume(tmp_path, capsys):
     assert (out / "error_vs_step.png").exists()
 
 
+def test_refused_values_leave_no_empty_output_folder(tmp_path, capsys):
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(CONFIG.replace("momentum = [0.0, 0.5]", "momentum = [0.0, 1.0]"))
+    out = tmp_path / "new" / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 2
+    assert "momentum" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_malformed_toml_is_a_clear_error(tmp_path, capsys):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[problem\neigenvalues = [1, 2]\n")

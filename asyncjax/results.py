@@ -16,6 +16,7 @@ the user creates.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tempfile
@@ -120,6 +121,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, lambda fh: fh.write(text), mode="w")
 
 
+def _unknown(kind: str, name: Any, known: Any) -> str:
+    """'no variable 'errror' (did you mean 'error'?); known: ...'."""
+    names = [str(k) for k in known]
+    near = difflib.get_close_matches(str(name), names, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return f"no {kind} {name!r}{hint}; known: {', '.join(names)}"
+
+
 class Results:
     """A set of named arrays sharing named axes, with coordinates and settings.
 
@@ -153,6 +162,8 @@ class Results:
 
     # ------------------------------------------------------------------ access
     def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.data:
+            raise KeyError(_unknown("variable", name, self.data))
         return self.data[name]
 
     def __contains__(self, name: str) -> bool:
@@ -167,6 +178,11 @@ class Results:
 
     def index_of(self, dim: str, value: Any) -> int:
         """Index of coordinate ``value`` along ``dim`` (floats matched to 1e-9)."""
+        if dim not in self.coords:
+            raise KeyError(_unknown("axis", dim, self.coords))
+        if isinstance(value, (str, bytes)) or np.ndim(value) != 0:
+            raise KeyError(f"{dim}={value!r}: pick one number per axis (several: {dim}=[...] as a list "
+                           "of numbers)")
         coord = self.coords[dim]
         hits = np.flatnonzero(np.isclose(coord, value, rtol=1e-9, atol=0)) if coord.dtype.kind == "f" \
             else np.flatnonzero(coord == value)
@@ -174,25 +190,34 @@ class Results:
             raise KeyError(f"{dim}={value!r} not among {coord.tolist()}")
         return int(hits[0])
 
-    def isel(self, **indexers: int) -> "Results":
-        """Picks one index along each named axis; those axes are dropped."""
+    def isel(self, **indexers: Any) -> "Results":
+        """Picks along named axes: an int drops the axis, a list of ints keeps it with those entries."""
+        for dim in indexers:
+            if dim not in self.coords and not any(dim in d for d in self.dims.values()):
+                raise KeyError(_unknown("axis", dim, self.coords))
         data, dims = {}, {}
         for name, arr in self.data.items():
             names = list(self.dims[name])
             for dim, i in indexers.items():
                 if dim in names:
                     arr = np.take(arr, i, axis=names.index(dim))
-                    names.remove(dim)
+                    if np.ndim(i) == 0:
+                        names.remove(dim)
             data[name], dims[name] = arr, tuple(names)
-        coords = {k: v for k, v in self.coords.items() if k not in indexers}
+        dropped = {k for k, i in indexers.items() if np.ndim(i) == 0}
+        coords = {k: (np.take(v, indexers[k]) if k in indexers else v) for k, v in self.coords.items()
+                  if k not in dropped}
         attrs = dict(self.attrs)
         attrs.setdefault("selected", {})
-        attrs["selected"] = {**attrs["selected"], **{k: self.coords[k][i].item() for k, i in indexers.items() if k in self.coords}}
+        attrs["selected"] = {**attrs["selected"], **{k: self.coords[k][i].item() for k, i in indexers.items()
+                                                     if k in self.coords and k in dropped}}
         return Results(data, dims, coords, attrs)
 
     def sel(self, **values: Any) -> "Results":
-        """Like :meth:`isel` but by coordinate value, e.g. ``r.sel(momentum=0.9)``."""
-        return self.isel(**{dim: self.index_of(dim, v) for dim, v in values.items()})
+        """Like :meth:`isel` but by coordinate value: ``r.sel(momentum=0.9)`` drops the axis,
+        ``r.sel(momentum=[0.7, 0.9])`` keeps those two."""
+        return self.isel(**{dim: ([self.index_of(dim, x) for x in v] if isinstance(v, (list, tuple, np.ndarray))
+                                  else self.index_of(dim, v)) for dim, v in values.items()})
 
     @property
     def sizes(self) -> dict[str, int]:

@@ -103,3 +103,18 @@ def test_resume_refuses_chunks_of_another_sweep(pca, small, tmp_path):
         aj.sweep(pca, other, chunk_size=6, out=tmp_path, resume=True, **kw)
     res = aj.sweep(pca, other, chunk_size=6, out=tmp_path, resume=True, overwrite=True, **kw)
     assert res.attrs["timing"]["chunks_computed"] == 5
+
+
+def test_sel_keeps_an_axis_for_a_list_and_names_near_misses(pca):
+    res = aj.sweep(pca, aj.Grid(momentum=[0.0, 0.5, 0.9], delay=[0, 2], lr=1e-2, seed=range(2)),
+                   steps=20, record_every=10)
+    two = res.sel(momentum=[0.9, 0.0])
+    assert two["error"].shape == (2, 2, 2, 3) and two.coords["momentum"].tolist() == [0.9, 0.0]
+    np.testing.assert_array_equal(two["error"][0], res.sel(momentum=0.9)["error"])
+    assert "momentum" not in res.sel(momentum=0.5).coords
+    with pytest.raises(KeyError, match=r"no axis 'delya' \(did you mean 'delay'\?\)"):
+        res.sel(delya=0)
+    with pytest.raises(KeyError, match=r"no variable 'errror' \(did you mean 'error'\?\)"):
+        res["errror"]
+    with pytest.raises(KeyError, match=r"momentum='0.7': pick one number per axis"):
+        res.sel(momentum="0.7")

@@ -288,8 +288,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     else:
         files = sorted(target.glob("*/results.npz"))
         if not files:
-            raise FileNotFoundError(
-                f"{target} holds no results.npz, nor do its subfolders (run a sweep with --out {target} first)")
+            unfinished = (target / "chunks").is_dir() or (target / "sweep.json").exists()
+            todo = (f"its sweep did not finish: rerun it with --out {target} --resume" if unfinished
+                    else f"run a sweep with --out {target} first")
+            raise FileNotFoundError(f"{target} holds no results.npz, nor do its subfolders ({todo})")
         print(f"{target} holds the sweeps {', '.join(str(f.parent.name) for f in files)}; drawing each")
     loaded = [(path, Results.load(path)) for path in files]  # every file is checked before drawing
     for path, res in loaded:

@@ -94,6 +94,10 @@ def test_malformed_toml_is_a_clear_error(tmp_path, capsys):
 def test_plot_missing_folder(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    unfinished = tmp_path / "killed"
+    (unfinished / "chunks").mkdir(parents=True)  # what a sweep killed before its end leaves
+    assert main(["plot", str(unfinished)]) == 2
+    assert f"its sweep did not finish: rerun it with --out {unfinished} --resume" in capsys.readouterr().err
 
 
 def _console_script():

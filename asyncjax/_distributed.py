@@ -9,7 +9,11 @@ peer gives a clear error rather than a hang.
 
 from __future__ import annotations
 
+import math
 import re
+import socket
+import sys
+import time
 from typing import Any
 
 import jax
@@ -22,7 +26,7 @@ class DistributedError(RuntimeError):
 
 
 def initialize(coordinator: str | None, num_processes: int | None, process_id: int | None, *,
-               auto: bool = False) -> None:
+               auto: bool = False, timeout: float = 600.0) -> None:
     """Joins a ``jax.distributed`` job, after checking the arguments.
 
     Call before JAX touches a device (``jax_num_cpu_devices`` may be set first).
@@ -33,6 +37,11 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
       process_id: this process's index, 0 <= process_id < num_processes.
       auto: let ``jax.distributed.initialize()`` detect everything (SLURM,
         TPU pods, ...); the other arguments must then be None.
+      timeout: seconds to wait for the coordinator and the other processes to
+        join. A process other than 0 that cannot reach the coordinator in that
+        time fails with a clear error; a job whose processes do not all join is
+        ended by JAX itself after it (with its own message: that abort happens
+        in JAX's runtime and cannot be caught).
 
     Raises:
       ValueError: a missing, contradictory or out-of-range argument, or a
@@ -61,7 +70,27 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
     if not 0 <= process_id < num_processes:
         raise ValueError(f"--process-id must be in 0..{num_processes - 1} for {num_processes} processes, "
                          f"got {process_id}")
-    jax.distributed.initialize(coordinator, num_processes, process_id)
+    if process_id != 0:
+        _wait_for_coordinator(host, int(port), timeout)
+    print(f"asyncjax: process {process_id} of {num_processes} joining the job at {coordinator} "
+          f"(waiting up to {timeout:g} s for the others)", file=sys.stderr, flush=True)
+    jax.distributed.initialize(coordinator, num_processes, process_id,
+                               initialization_timeout=max(1, int(math.ceil(timeout))))
+
+
+def _wait_for_coordinator(host: str, port: int, timeout: float) -> None:
+    """Returns once ``host:port`` accepts a connection; raises after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=min(5.0, timeout)):
+                return
+        except OSError as err:
+            if time.monotonic() >= deadline:
+                raise DistributedError(
+                    f"no coordinator answered at {host}:{port} within {timeout:g} s ({err}); start process 0 "
+                    "with the same --coordinator, or check the address and port") from None
+            time.sleep(0.5)
 
 
 class Group:

@@ -128,7 +128,7 @@ def _join_job(args: argparse.Namespace) -> bool:
         raise ValueError(f"--timeout must be > 0 seconds, got {args.timeout:g}")
     from asyncjax._distributed import initialize
 
-    initialize(*flags, auto=args.distributed)
+    initialize(*flags, auto=args.distributed, timeout=args.timeout)
     global _JOINED
     _JOINED = True
     return True

@@ -187,3 +187,16 @@ def test_distributed_outside_a_cluster_is_a_clear_error(tmp_path):
                            "--distributed"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "--distributed found no cluster environment" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_process_that_finds_no_coordinator_stops_within_its_timeout(tmp_path):
+    """Process 1 of a job whose process 0 never started: a clear error after --timeout, not a silent wait."""
+    cfg = _config(tmp_path, seeds=2, steps=100)
+    with open(tmp_path / "p1.log", "w") as log:
+        t0 = time.monotonic()
+        proc = _launch(cfg, tmp_path / "out", _free_port(), 1, log, "--timeout", "3")
+        rc = proc.wait(timeout=60)
+    text = (tmp_path / "p1.log").read_text()
+    assert rc == 3 and time.monotonic() - t0 < 30, text
+    assert re.search(r"asyncjax: error: no coordinator answered at localhost:\d+ within 3 s", text), text
+    assert "joining" not in text  # it never tried to join

@@ -140,11 +140,10 @@ _JOINED = False  # this process joined a jax.distributed job (errors then skip J
 def _cmd_run(args: argparse.Namespace) -> int:
     joined = _join_job(args)  # bad flags fail here, before anything reads the config or compiles
     from asyncjax import plotting
-    from asyncjax.config import load_config
     from asyncjax.results import ensure_dir
     from asyncjax.sweep import sweep
 
-    spec = load_config(args.config)
+    spec = _sweep_config(args.config, quick=False)
     _check_run_analysis(spec.analysis, args.config)
     out = args.out or Path("runs") / args.config.stem
     created = not out.exists()
@@ -176,8 +175,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan_config(path: Path, quick: bool):
-    """A sweep TOML for planning: a preset's ``[quick]`` table sets the size with --quick, else is ignored."""
+def _sweep_config(path: Path, quick: bool):
+    """A sweep TOML for ``run`` and ``plan``: a preset's ``[quick]`` table sets the size with --quick
+    (``plan`` only), else is ignored; a file of several sweeps (a preset's ``[sweep.NAME]`` tables)
+    is refused with what to do instead."""
     import tomllib
 
     from asyncjax.config import ConfigError, load_config, parse_config
@@ -186,6 +187,10 @@ def _plan_config(path: Path, quick: bool):
         cfg = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError):
         return load_config(path)  # raises its own clear error
+    if "sweep" in cfg:
+        raise ConfigError(f"{path} holds several sweeps ([sweep.NAME] tables, as a preset of asyncjax "
+                          "reproduce does); run it with asyncjax reproduce, or copy one sweep's tables "
+                          "([sweep.NAME.problem] -> [problem], ...) into a file of their own")
     small = cfg.pop("quick", None)
     if small is None and quick:
         raise ConfigError(f"{path} has no [quick] table; drop --quick")
@@ -205,7 +210,7 @@ def _mib(n: float) -> str:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from asyncjax.sweep import plan
 
-    spec = _plan_config(args.config, args.quick)
+    spec = _sweep_config(args.config, args.quick)
     kwargs = spec.sweep_kwargs()
     chunk = args.chunk_size if args.chunk_size is not None else kwargs.pop("chunk_size", None)
     kwargs.pop("chunk_size", None)
@@ -245,12 +250,16 @@ def _check_run_analysis(analysis: dict, path: Path) -> None:
     import difflib
     import math
 
+    ignored = []
     for key in analysis:
         if key != "target":
-            near = difflib.get_close_matches(key, ["target"], n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ValueError(f"{path}: [analysis] has unknown key {key!r}{hint}; `asyncjax run` reads only "
-                             "target (the error level of the wall-clock speedup)")
+            if difflib.get_close_matches(key, ["target"], n=1):
+                raise ValueError(f"{path}: [analysis] has unknown key {key!r} (did you mean 'target'?); "
+                                 "`asyncjax run` reads only target (the error level of the wall-clock speedup)")
+            ignored.append(key)
+    if ignored:  # e.g. a preset's own settings: said, not silently dropped
+        print(f"asyncjax: note: {path}: `asyncjax run` reads only [analysis] target; ignoring "
+              f"{', '.join(ignored)} (settings of the presets' analyses)", file=sys.stderr)
     target = analysis.get("target")
     if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
                                or not math.isfinite(target) or target <= 0):

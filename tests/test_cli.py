@@ -83,6 +83,21 @@ def test_refused_values_leave_no_empty_output_folder(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_run_accepts_a_single_sweep_preset_toml_and_explains_a_multi_sweep_one(tmp_path, capsys):
+    from asyncjax.experiments import preset_text
+
+    text = preset_text("liu2018-fig1").replace("seeds = 100", "seeds = 2").replace("steps = 30000", "steps = 500")
+    cfg = tmp_path / "fig1.toml"
+    cfg.write_text(text.replace("record_every = 250", "record_every = 250\nchunk_size = 4000"))
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "reads only [analysis] target; ignoring" in err and "window" in err  # said, not silent
+    multi = tmp_path / "stationary.toml"
+    multi.write_text(preset_text("liu2018-stationary"))
+    assert main(["run", str(multi), "--out", str(tmp_path / "m")]) == 2
+    assert "holds several sweeps" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
 def test_malformed_toml_is_a_clear_error(tmp_path, capsys):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[problem\neigenvalues = [1, 2]\n")

@@ -1,4 +1,4 @@
-"""What theory predicts, as plain vectorised NumPy functions (SCIENCE.md §1–2).
+"""What theory predicts, as plain vectorised NumPy functions (Liu et al. 2018; Mitliagkas et al. 2016).
 
 * ODE limit (Liu et al., Theorem 3): :func:`ode_solution`, :func:`ode_error`.
 * SDE near the optimum (Theorem 5): :func:`sde_stationary_variance`,

@@ -1,7 +1,7 @@
 """The mitliagkas2016 and liu2018-dnn presets: quick runs end to end, and their analysis helpers.
 
 Each quick preset runs once per module (fixtures); the tests check the keys
-DESIGN.md fixes, shapes, and that every headline number can be recomputed
+the README documents, shapes, and that every headline number can be recomputed
 from the saved sweep or from the other numbers of the summary.
 """
 

@@ -125,7 +125,7 @@ def _claims(tuned: dict[str, Any], workers: np.ndarray) -> dict[str, Any]:
 
 
 def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
-    """Runs both sweeps and returns the summary (keys of DESIGN.md's contract, and more)."""
+    """Runs both sweeps and returns the summary (the documented keys, and more)."""
     from asyncjax.reproduce import FIGURES, _divergence  # lazily: reproduce imports this module lazily too
 
     figures = FIGURES["mitliagkas2016"]

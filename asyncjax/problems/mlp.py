@@ -1,4 +1,4 @@
-"""A small multilayer perceptron classifier on a finite data set (SCIENCE.md §4).
+"""A small multilayer perceptron classifier on a finite data set (Liu et al. 2018, §4.2).
 
 The laptop-scale stand-in for the deep-network experiment of Liu et al. (2018):
 a fully connected network with softmax cross entropy, trained from minibatches

@@ -11,7 +11,7 @@ A problem has two halves:
 Every problem is simulated in the eigenbasis of its covariance. Eq. 5 is
 equivariant under rotations (v -> Q^T v, X -> Q^T X), and sin∠(v, q1) is
 invariant, so this is exact in distribution for the Gaussian and bounded
-models of SCIENCE.md §1 and exact sample-by-sample for a finite data set
+models of Liu et al.'s analysis and exact sample-by-sample for a finite data set
 (whose rows are rotated once, up front). One step then costs O(d), not O(d^2).
 """
 
@@ -233,7 +233,7 @@ class StreamingPCA(Problem):
         return np.eye(self.d)[0] if self.basis is None else self.basis[:, 0]
 
     def fourth_moments(self) -> np.ndarray:
-        """α²_ij = E[Y_i² Y_j²] with Y = Q^T X (SCIENCE.md §1), as a (d, d) matrix.
+        """α²_ij = E[Y_i² Y_j²] with Y = Q^T X (Liu et al. 2018), as a (d, d) matrix.
 
         Exact for the synthetic models; the plug-in estimate for a data set.
         """

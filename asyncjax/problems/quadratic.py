@@ -3,7 +3,7 @@
     f(x) = ½ xᵀ diag(λ) x,        g(x) = λ ⊙ x + σ z,   z ~ N(0, I_d) per step
 
 The simplest problem on which the delayed heavy-ball recurrence is exactly the
-linear one of SCIENCE.md §1: mode i obeys x_{k+1} = (1+μ)x_k − μx_{k−1} − ηλ_i x_{k−τ}
+linear one of the stability analysis: mode i obeys x_{k+1} = (1+μ)x_k − μx_{k−1} − ηλ_i x_{k−τ}
 (plus noise), so the theory layer's stability boundary applies with a = λ_i and
 no linearisation.
 """

@@ -6,7 +6,7 @@
 ±√(−D_j) e_j with f* = −D_j²/4, and there are no other local minima
 (f ≥ ½ D_j ‖x‖² + ¼ ‖x‖⁴ ≥ −D_j²/4). Started at the saddle, a trajectory only
 leaves it through gradient noise, which plays the role of the perturbation in
-Wang, Shen & Zhao's analysis of asynchronous SGD near saddles (SCIENCE.md §3).
+Wang, Shen & Zhao's analysis of asynchronous SGD near saddles (arXiv 1910.06000).
 """
 
 from __future__ import annotations

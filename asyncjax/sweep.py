@@ -221,10 +221,13 @@ class _Progress:
             return
         self.last_print = now
         elapsed = now - self.start
-        rate = computed * self.work / elapsed if elapsed > 0 and computed else 0.0
-        eta = (self.total - done) / max(computed, 1) * elapsed if computed else float("nan")
-        msg = (f"asyncjax: chunk {done}/{self.total}  {rate:.3g} trajectory-steps/s  "
-               f"elapsed {elapsed:.1f}s  eta {eta:.1f}s")
+        if done >= self.total and not computed:
+            msg = "asyncjax: nothing to compute: every chunk is on disk already"
+        else:
+            rate = computed * self.work / elapsed if elapsed > 0 and computed else 0.0
+            eta = f"{(self.total - done) / computed * elapsed:.1f}s" if computed else "?"
+            msg = (f"asyncjax: chunk {done}/{self.total}  {rate:.3g} trajectory-steps/s  "
+                   f"elapsed {elapsed:.1f}s  eta {eta}")
         print(("\r" + msg) if self.tty else msg, end="" if self.tty and done < self.total else "\n",
               file=sys.stderr, flush=True)
 

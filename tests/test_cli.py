@@ -329,6 +329,9 @@ def test_progress_flags_work_without_a_terminal(tmp_path, capsys):
     assert "asyncjax: chunk 1/1" in capsys.readouterr().err
     assert main(["run", str(cfg), "--out", str(tmp_path / "c"), "--no-progress"]) == 0
     assert "asyncjax: chunk" not in capsys.readouterr().err
+    assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--resume", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to compute: every chunk is on disk already" in err and "nan" not in err
 
 
 def test_results_metadata_defines_variables_and_names_their_source(tmp_path, capsys):

@@ -294,6 +294,23 @@ def _ours(path: Path) -> list[str]:
     return sorted(found)
 
 
+def _differences(old: Any, new: Any, prefix: str = "", limit: int = 3) -> str:
+    """The first settings that differ between two preset configurations, as 'grid.seeds: 100 -> 16'."""
+    found: list[str] = []
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if len(found) >= limit or a == b:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+        else:
+            found.append(f"{path}: {a!r} -> {b!r}")
+
+    walk(old, new, prefix)
+    return "; ".join(found) or "settings recorded differently"
+
+
 def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bool) -> None:
     """Makes ``out`` this run's folder: refuses (or, with ``overwrite``, clears) other results in it."""
     ensure_dir(out)
@@ -311,7 +328,9 @@ def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bo
         if not overwrite:
             if isinstance(old, dict) and old.get("preset"):
                 run = f"`asyncjax reproduce {old['preset']}{' --quick' if old.get('quick') else ''}`"
-                what = f"the results of {run}" + (" with other settings" if old["preset"] == name else "")
+                what = f"the results of {run}" + (
+                    f" with other settings ({_differences(old.get('config'), _identity(name, cfg)['config'])})"
+                    if old["preset"] == name else "")
             else:
                 what = (f"asyncjax results ({', '.join(found[:6])}) not recorded as a run of "
                         f"`asyncjax reproduce {name}` with these settings")

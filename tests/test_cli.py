@@ -194,6 +194,7 @@ def test_reproduce_refuses_a_folder_holding_another_run(tmp_path, capsys):
     assert main(["reproduce", "liu2018-fig1", "--quick", "--seeds", "2", "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"asyncjax: error: {out} already holds the results of `asyncjax reproduce liu2018-fig1`" in err
+    assert "with other settings (run.steps: 30000 -> 12000)" in err  # says what differs
     assert "--overwrite" in err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
 

@@ -235,12 +235,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _print_plan(info: dict) -> None:
     """The buckets table and the memory lines of ``asyncjax plan``."""
     print(f"{'ring':>6} {'points':>7} {'chunks':>7} {'chunk (seeds x points)':>23} {'bytes/trajectory':>17} "
-          f"{'(needed)':>9} {'chunk peak':>13}")
+          f"{'(needed)':>9} {'chunk peak, all devices':>24}")
     for b in info["buckets"]:
         shape = f"{b['chunk_shape'][0]} x {b['chunk_shape'][1]}"
         print(f"{b['buffer']:>6} {b['points']:>7} {b['chunks']:>7} {shape:>23} {b['bytes_per_trajectory']:>17,} "
-              f"{b['bytes_per_trajectory_needed']:>9,} {_mib(b['peak_bytes']):>13}")
-    print(f"peak memory: {_mib(info['peak_bytes'])} (the largest chunk; chunks run one after another)")
+              f"{b['bytes_per_trajectory_needed']:>9,} {_mib(b['peak_bytes']):>24}")
+    print(f"peak memory: {_mib(info['peak_bytes'])} over all devices (the largest chunk; chunks run one "
+          "after another, each split across the devices)")
     print(f"every trajectory at once: {_mib(info['resident_bytes'])} "
           f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})")
 

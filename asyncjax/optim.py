@@ -77,6 +77,11 @@ class Optimizer:
                 bad = arr[(arr < 0) | (arr >= 1)]
                 if bad.size:
                     raise ValueError(f"{name} must lie in [0, 1); got {py(bad.flat[0])!r}")
+            elif name in ("eps", "eps_root", "weight_decay", "initial_accumulator_value"):
+                arr = as_float_array(name, values)
+                bad = arr[arr < 0]
+                if bad.size:
+                    raise ValueError(f"{name} must be >= 0; got {py(bad.flat[0])!r}")
             else:
                 as_float_array(name, values)
 

@@ -127,6 +127,8 @@ def test_unknown_axes_and_optax_names_fail_before_compiling():
         aj.optim.get_optimizer("optax.adamm")
     with pytest.raises(ValueError, match=r"optax.adam has no argument 'nesterov_typo'"):
         aj.optim.from_optax(optax.adam, nesterov_typo=True)
+    with pytest.raises(ValueError, match=r"eps must be >= 0; got -1.0"):
+        aj.sweep(prob, aj.Grid(lr=1e-3, eps=[1e-8, -1.0]), optimizer="optax.adam", steps=10, record_every=5)
     with pytest.raises(ValueError, match=r"b1 must lie in \[0, 1\); got 1.5"):
         aj.sweep(prob, aj.Grid(lr=1e-3, b1=[0.5, 1.5]), optimizer="optax.adam", steps=10, record_every=5)
     with pytest.raises(ValueError, match=r"the grid must set lr"):

@@ -43,6 +43,7 @@ __all__ = [
     "implicit_momentum_fit",
     "PowerLaw",
     "fit_power_law",
+    "bootstrap_weights",
 ]
 
 
@@ -137,6 +138,16 @@ def diverged_mask(results: Results, var: str | None = None) -> np.ndarray:
     if var is None:
         return flags
     return _align(flags, results.dims["diverged_at"], [d for d in results.dims[var] if d not in ("step", "component")])
+
+
+def bootstrap_weights(n_seeds: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n_seeds) resampling weights: row b is how often each seed is drawn in resample b, / n_seeds.
+
+    A bootstrap mean over seeds is then ``weights @ values``; every statistic
+    resampled with the same ``seed`` sees the same resamples.
+    """
+    draws = np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
+    return np.stack([np.bincount(row, minlength=n_seeds) for row in draws]) / n_seeds
 
 
 def _align(arr: np.ndarray, dims: tuple[str, ...], target: list[str]) -> np.ndarray:
@@ -328,9 +339,7 @@ def threshold_delays(
     per_seed = np.asarray(per_seed, dtype=np.float64)
     n_seeds = per_seed.shape[-1]
     thr, censored = threshold_from_curve(delays, per_seed.mean(axis=-1), factor)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    weights = np.stack([np.bincount(row, minlength=n_seeds) for row in draws]) / n_seeds  # (B, S)
+    weights = bootstrap_weights(n_seeds, n_boot, seed)  # (B, S)
     boot_curves = per_seed @ weights.T  # (..., T, B)
     boot, _ = threshold_from_curve(delays, np.moveaxis(boot_curves, -1, 0), factor)  # (B, ...)
     alpha = (1 - level) / 2

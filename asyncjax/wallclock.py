@@ -24,6 +24,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
+from asyncjax.analysis import _align, bootstrap_weights
 from asyncjax.results import Results
 
 __all__ = ["TimeToTarget", "time_to_target", "Speedup", "speedup", "speedup_summary", "staleness_pmf",
@@ -32,15 +33,16 @@ __all__ = ["TimeToTarget", "time_to_target", "Speedup", "speedup", "speedup_summ
 
 def _aligned(results: Results, name: str, dims: tuple[str, ...]) -> np.ndarray:
     """``results[name]`` with its axes put in the order ``dims`` (missing ones of size 1, broadcastable)."""
-    arr = results[name]
-    own = results.dims[name]
-    missing = [d for d in own if d not in dims]
-    if missing:
-        raise ValueError(f"{name} has axes {missing} that {dims} lacks")
-    order = [own.index(d) for d in dims if d in own]
-    arr = np.transpose(arr, order)
-    shape = [arr.shape[[d for d in dims if d in own].index(d)] if d in own else 1 for d in dims]
-    return arr.reshape(shape)
+    return _align(results[name], results.dims[name], list(dims))
+
+
+def _interval(boot: np.ndarray, level: float) -> np.ndarray:
+    """Percentile interval over the replicates (axis 0), as (..., 2) of actual replicate values,
+    so that ∞ (never reached) stays ∞."""
+    alpha = (1 - level) / 2
+    lo = np.quantile(boot, alpha, axis=0, method="lower")
+    hi = np.quantile(boot, 1 - alpha, axis=0, method="higher")
+    return np.stack([lo, hi], axis=-1)
 
 
 class TimeToTarget(NamedTuple):
@@ -87,9 +89,10 @@ def time_to_target(results: Results, target: float, *, var: str = "error", n_boo
         raise ValueError(f"{var} has no seed axis; time_to_target averages over seeds")
     order = ("seed",) + tuple(d for d in dims if d not in ("seed", "step")) + ("step",)
     err = _aligned(results, var, order).astype(np.float64)  # (S, *P, R)
-    wall = np.broadcast_to(_aligned(results, "wall_time", order), err.shape)
+    wall = _aligned(results, "wall_time", order)  # (S, ..., R): size 1 along the points' non-worker axes
     steps = results.coords["step"].astype(np.float64)
     n_seeds = err.shape[0]
+    grid = err.shape[1:]
 
     def first(curves: np.ndarray, walls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         below = curves <= target
@@ -98,21 +101,13 @@ def time_to_target(results: Results, target: float, *, var: str = "error", n_boo
         w = np.take_along_axis(walls, r[..., None], -1)[..., 0]
         return np.where(hit, steps[r], np.inf), np.where(hit, w, np.inf)
 
-    s_hat, w_hat = first(err.mean(axis=0), wall.mean(axis=0))
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    weights = np.stack([np.bincount(row, minlength=n_seeds) for row in draws]) / n_seeds  # (B, S)
-    flat_e, flat_w = err.reshape(n_seeds, -1), wall.reshape(n_seeds, -1)
-    boot_e = (weights @ flat_e).reshape((n_boot,) + err.shape[1:])
-    boot_w = (weights @ flat_w).reshape((n_boot,) + err.shape[1:])
-    bs, bw = first(boot_e, boot_w)
-    alpha = (1 - level) / 2
-
-    def interval(b: np.ndarray) -> np.ndarray:  # actual replicate values, so ∞ (never reached) stays ∞
-        lo = np.quantile(b, alpha, axis=0, method="lower")
-        hi = np.quantile(b, 1 - alpha, axis=0, method="higher")
-        return np.stack([lo, hi], axis=-1)
-
+    # wall times depend only on (workers, seed): average them before broadcasting to the grid
+    s_hat, w_hat = first(err.mean(axis=0), np.broadcast_to(wall.mean(axis=0), grid))
+    weights = bootstrap_weights(n_seeds, n_boot, seed)  # (B, S)
+    boot_e = (weights @ err.reshape(n_seeds, -1)).reshape((n_boot,) + grid)
+    boot_w = (weights @ wall.reshape(n_seeds, -1)).reshape((n_boot,) + wall.shape[1:])
+    bs, bw = first(boot_e, np.broadcast_to(boot_w, (n_boot,) + grid))
+    interval = lambda b: _interval(b, level)  # noqa: E731
     reached = np.isfinite(s_hat)
     nan_if = lambda a: np.where(np.isfinite(a), a, np.nan)  # noqa: E731
     return TimeToTarget(order[1:-1], nan_if(s_hat), nan_if(interval(bs)), nan_if(w_hat), nan_if(interval(bw)),
@@ -160,11 +155,7 @@ def speedup(results: Results, target: float, *, reference: float | None = None, 
         ratio = wall[..., i:i + 1] / wall
         boot_ratio = boot[..., i:i + 1] / boot  # inf/inf (neither reached) is NaN
     boot_ratio = np.where(np.isnan(boot_ratio), 0.0, boot_ratio)
-    alpha = (1 - level) / 2
-    lo = np.quantile(boot_ratio, alpha, axis=0, method="lower")
-    hi = np.quantile(boot_ratio, 1 - alpha, axis=0, method="higher")
-    ci = np.stack([lo, hi], axis=-1)
-    ci = np.where(np.isfinite(ratio)[..., None], ci, np.nan)
+    ci = np.where(np.isfinite(ratio)[..., None], _interval(boot_ratio, level), np.nan)
     dims = tuple(d for d in tt.dims if d != "workers")
     return Speedup(ws, ratio, ci, wall, ref, dims, tt.target)
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from asyncjax import theory
-from asyncjax.plotting import save
+from asyncjax.plotting import _pick, save
 from asyncjax.results import Results, write_json
 from asyncjax.wallclock import Speedup, _aligned, default_target, speedup, speedup_summary, staleness_pmf
 
@@ -34,9 +34,8 @@ def error_vs_wallclock(results: Results, var: str = "error", max_curves: int = 1
     dims, points = _points(results, var)
     order = ("seed",) + dims + ("step",)
     err = _aligned(results, var, order).mean(axis=0)
-    wall = np.broadcast_to(_aligned(results, "wall_time", order), (results.sizes.get("seed", 1),) + err.shape)
-    wall = wall.mean(axis=0)
-    pick = np.unique(np.linspace(0, len(points) - 1, min(max_curves, len(points))).round().astype(int))
+    wall = np.broadcast_to(_aligned(results, "wall_time", order).mean(axis=0), err.shape)
+    pick = _pick(len(points), max_curves)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = plt.cm.viridis(np.linspace(0.05, 0.9, pick.size))
     for col, i in zip(colors, pick):

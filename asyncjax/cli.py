@@ -212,8 +212,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     spec = _sweep_config(args.config, args.quick)
     kwargs = spec.sweep_kwargs()
-    chunk = args.chunk_size if args.chunk_size is not None else kwargs.pop("chunk_size", None)
-    kwargs.pop("chunk_size", None)
+    chunk = kwargs.pop("chunk_size", None)  # the config's, unless --chunk-size overrides it
+    if args.chunk_size is not None:
+        chunk = args.chunk_size
     sp = plan(spec.problem, spec.grid, chunk_size=chunk, buckets=args.buckets, **kwargs)
     info = sp.describe()
     print(f"plan for {args.config}: {info['trajectories']:,} trajectories x {info['steps']:,} steps on "

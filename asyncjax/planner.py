@@ -229,10 +229,11 @@ def choose_buckets(needs: np.ndarray, cost: Any, max_buckets: int = DEFAULT_MAX_
     best = [[inf] * (n + 1) for _ in range(k_max + 1)]
     cut = [[0] * (n + 1) for _ in range(k_max + 1)]
     best[0][0] = 0.0
+    per_size = [cost(int(s)) for s in sizes]  # once per ring size, not once per candidate cut
     for k in range(1, k_max + 1):
         for j in range(1, n + 1):
             for i in range(k - 1, j):
-                c = best[k - 1][i] + (pre[j] - pre[i]) * cost(int(sizes[j - 1]))
+                c = best[k - 1][i] + (pre[j] - pre[i]) * per_size[j - 1]
                 if c < best[k][j]:
                     best[k][j], cut[k][j] = c, i
     top = min(best[k][n] for k in range(1, k_max + 1))

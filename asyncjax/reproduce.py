@@ -45,8 +45,6 @@ FIGURES = {
     "mitliagkas2016": ("implicit_momentum.png", "best_momentum.png"),
     "liu2018-dnn": ("accuracy_vs_momentum.png",),
 }
-SWEEP_DIRS = {"liu2018-fig1": (".",), "liu2018-stationary": ("stationary", "ode"),
-              "mitliagkas2016": ("implicit", "tuned"), "liu2018-dnn": (".",)}
 _MARK = "reproduce.json"
 _MARK_FORMAT = "asyncjax-reproduce/1"
 _SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png",  # and `asyncjax plot` of a worker sweep:

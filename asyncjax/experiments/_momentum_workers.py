@@ -23,7 +23,7 @@ from asyncjax.plotting import _colors, tidy_log_axis
 from asyncjax.results import Results
 from asyncjax.sweep import sweep
 
-__all__ = ["run_sweep", "SeedStats", "seed_stats", "best_index", "best_of", "paired_margin", "draw_tuning",
+__all__ = ["run_sweep", "SeedStats", "seed_stats", "best_index", "best_of", "best_falls", "paired_margin", "draw_tuning",
            "workers_axis"]
 
 
@@ -92,6 +92,13 @@ def best_index(mean: np.ndarray, *, maximize: bool) -> np.ndarray:
 def best_of(momenta: np.ndarray, best: np.ndarray) -> np.ndarray:
     """The momenta at indices ``best`` (W,), NaN where there is none (-1)."""
     return np.where(best >= 0, momenta[np.maximum(best, 0)], np.nan)
+
+
+def best_falls(best: np.ndarray) -> bool:
+    """Whether the best momentum never rises from one worker count to the next and ends lower than it
+    starts, over the worker counts where it is defined (a count where every momentum diverged has none)."""
+    finite = np.asarray(best, float)[np.isfinite(best)]
+    return bool(finite.size > 1 and np.all(np.diff(finite) <= 0) and finite[-1] < finite[0])
 
 
 def paired_margin(values: np.ndarray, best: np.ndarray, *, maximize: bool, level: float = 0.95) -> np.ndarray:

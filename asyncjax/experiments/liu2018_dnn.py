@@ -15,6 +15,7 @@ import numpy as np
 
 from asyncjax import analysis, plotting
 from asyncjax.experiments._momentum_workers import (
+    best_falls,
     best_index,
     best_of,
     draw_tuning,
@@ -38,9 +39,7 @@ def _claims(workers: np.ndarray, momenta: np.ndarray, mean: np.ndarray, best_mu:
     eight = np.flatnonzero(workers == 8.0)
     top = int(np.argmax(momenta))
     out["largest_momentum_worst_at_8_workers"] = bool(eight.size and np.argmin(mean[eight[0]]) == top)
-    finite = best_mu[np.isfinite(best_mu)]
-    out["best_falls_as_workers_grow"] = bool(finite.size > 1 and np.all(np.diff(finite) <= 0)
-                                             and finite[-1] < finite[0])
+    out["best_falls_as_workers_grow"] = best_falls(best_mu)
     return out
 
 

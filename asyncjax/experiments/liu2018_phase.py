@@ -22,9 +22,7 @@ from matplotlib.colors import LogNorm
 
 from asyncjax import analysis, plotting
 
-__all__ = ["run", "FIGURE"]
-
-FIGURE = "phase_error_heatmap.png"
+__all__ = ["run"]
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
@@ -90,7 +88,7 @@ def phase_figure(momenta: np.ndarray, delays: np.ndarray, error: np.ndarray, div
 
 def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
     """Runs the preset: the sweep, the boundaries, the heatmap, and the summary (see the module doc)."""
-    from asyncjax.reproduce import _divergence, _momentum_delay_sweep
+    from asyncjax.reproduce import FIGURES, _divergence, _momentum_delay_sweep
 
     spec, res, p = _momentum_delay_sweep(cfg, "liu2018-phase", out, progress, meta)
     momenta, delays, thr, bands = p["momenta"], p["delays"], p["thr"], p["bands"]
@@ -99,7 +97,7 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
                        thr.censored,
                        title=f"streaming PCA, η={p['lr']:g}, {p['per_seed'].shape[-1]} seeds, "
                              f"{res.attrs['steps']} steps")
-    plotting.save(fig, out / FIGURE)
+    plotting.save(fig, out / FIGURES["liu2018-phase"][0])
     inside = (p["predicted"] >= delays[0]) & (p["predicted"] <= delays[-1]) & ~thr.censored
     return {
         "momentum": momenta,

@@ -24,6 +24,7 @@ import numpy as np
 from asyncjax import analysis, plotting, theory
 from asyncjax.experiments._momentum_workers import (
     SeedStats,
+    best_falls,
     best_index,
     best_of,
     draw_tuning,
@@ -116,7 +117,7 @@ def _claims(tuned: dict[str, Any], workers: np.ndarray) -> dict[str, Any]:
     """The paper's two claims about the best algorithmic momentum, read off the measured best."""
     best = tuned["best_algorithmic_momentum"]
     return {
-        "best_falls_as_workers_grow": bool(np.all(np.diff(best) <= 0) and best[-1] < best[0]),
+        "best_falls_as_workers_grow": best_falls(best),
         "workers_where_negative_momentum_is_best": workers[best < 0],
         "note": "best_falls_as_workers_grow: the best momentum never rises from one worker count to the next "
                 "and ends lower than it starts. best_negative_vs_zero: the lowest mean loss over the negative "

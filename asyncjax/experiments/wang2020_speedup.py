@@ -45,10 +45,8 @@ from asyncjax import analysis, plotting, theory
 from asyncjax.config import parse_config
 from asyncjax.sweep import sweep
 
-__all__ = ["run", "FIGURE", "gradient_noise_floor", "sosp_steps", "first_hit_steps", "speedup",
+__all__ = ["run", "gradient_noise_floor", "sosp_steps", "first_hit_steps", "speedup",
            "linear_until", "crossing_workers", "fit_scaling"]
-
-FIGURE = "wang_speedup.png"
 
 
 # ----------------------------------------------------------------------------- the measurements
@@ -375,7 +373,7 @@ def _nan_if_inf(a: np.ndarray) -> np.ndarray:
 
 def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
     """Runs the preset: one sweep per step size, the SOSP times, speedups, fits, figure and summary."""
-    from asyncjax.reproduce import _divergence
+    from asyncjax.reproduce import FIGURES, _divergence  # lazily: reproduce imports this module lazily too
 
     a = cfg.get("analysis", {})
     eps_factor, hold, ratio = float(a.get("eps_factor", 9.0)), float(a.get("hold", 0.5)), float(a.get("ratio", 0.8))
@@ -415,7 +413,7 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
     fig = speedup_figure(workers, lrs, batches, stats, reached, entered, boot["cross_ci"], stability, fit, hb,
                          title=f"APSGD on a quartic saddle (d = {problem.d}, σ = {problem.noise:g}), "
                                f"{k.shape[-1]} seeds, {cfg['delay'].get('law', 'exponential')} compute times")
-    plotting.save(fig, out / FIGURE)
+    plotting.save(fig, out / FIGURES["wang2020-speedup"][0])
 
     by_budget = []
     for i, lr in enumerate(lrs):

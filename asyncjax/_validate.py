@@ -7,7 +7,8 @@ deep inside XLA or as silently diverging trajectories.
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -82,3 +83,9 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return int(value)
+
+
+def did_you_mean(name: Any, names: Iterable[Any]) -> str:
+    """`` (did you mean 'x'?)`` naming the closest of ``names`` to ``name``, or ``""`` if none is close."""
+    near = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""

@@ -249,13 +249,14 @@ def _print_plan(info: dict) -> None:
 
 def _check_run_analysis(analysis: dict, path: Path) -> None:
     """``asyncjax run`` reads one [analysis] key, the speedup's target error: check it before running."""
-    import difflib
     import math
+
+    from asyncjax._validate import did_you_mean
 
     ignored = []
     for key in analysis:
         if key != "target":
-            if difflib.get_close_matches(key, ["target"], n=1):
+            if did_you_mean(key, ["target"]):
                 raise ValueError(f"{path}: [analysis] has unknown key {key!r} (did you mean 'target'?); "
                                  "`asyncjax run` reads only target (the error level of the wall-clock speedup)")
             ignored.append(key)

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from asyncjax import delays, mitigations
+from asyncjax._validate import did_you_mean
 from asyncjax.delays import get_delay_model
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems import Problem, StreamingPCA
@@ -252,9 +253,7 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>", base_dir: Path |
 
 
 def _unknown_value(what: str, value: Any, choices: Any) -> str:
-    near = difflib.get_close_matches(str(value), list(choices), n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    return f"{what} {value!r} is not known{hint}; choose one of {', '.join(choices)}"
+    return f"{what} {value!r} is not known{did_you_mean(value, choices)}; choose one of {', '.join(choices)}"
 
 
 def _dataset(name: Any):

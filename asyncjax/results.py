@@ -16,7 +16,6 @@ the user creates.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from asyncjax._validate import did_you_mean
 
 __all__ = ["Results", "atomic_write", "write_json", "ensure_dir"]
 
@@ -123,10 +124,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def _unknown(kind: str, name: Any, known: Any) -> str:
     """'no variable 'errror' (did you mean 'error'?); known: ...'."""
-    names = [str(k) for k in known]
-    near = difflib.get_close_matches(str(name), names, n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    return f"no {kind} {name!r}{hint}; known: {', '.join(names)}"
+    return f"no {kind} {name!r}{did_you_mean(name, known)}; known: {', '.join(str(k) for k in known)}"
 
 
 class Results:

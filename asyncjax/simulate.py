@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
-from asyncjax._validate import as_float_array, check_int, check_positive
+from asyncjax._validate import as_float_array, check_int, check_positive, did_you_mean
 from asyncjax.delays import DelayModel, WorkerClock, clock_summary, get_delay_model, worker_schedule
 from asyncjax.engine import Spec, Trace, compile_count, jitted
 from asyncjax.mitigations import Mitigation, get_mitigation
@@ -49,12 +49,7 @@ def resolve_hp(problem: Problem, optimizer: Optimizer, delay_model: DelayModel, 
     allowed = allowed_axes(problem, optimizer, delay_model, mitigation)
     unknown = [n for n in values if n not in allowed]
     if unknown:
-        import difflib
-
-        hints = []
-        for n in unknown:
-            near = difflib.get_close_matches(n, allowed, n=1)
-            hints.append(f"{n!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        hints = [f"{n!r}{did_you_mean(n, allowed)}" for n in unknown]
         with_mit = f" and the {mitigation.name!r} mitigation" if mitigation is not None else ""
         raise ValueError(
             f"unknown grid axis {', '.join(hints)} for problem {problem.kind!r}, optimizer "

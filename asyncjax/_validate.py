@@ -62,6 +62,14 @@ def check_positive(values: Any, name: str, *, allow_inf: bool = False) -> np.nda
     return arr
 
 
+def check_nonnegative(values: Any, name: str, *, allow_inf: bool = False) -> np.ndarray:
+    arr = as_float_array(name, values, allow_inf=allow_inf)
+    bad = arr[arr < 0.0]
+    if bad.size:
+        raise ValueError(f"{name} must be >= 0; got {py(bad.flat[0])!r}")
+    return arr
+
+
 def check_delay(values: Any, *, buffer: int, name: str = "delay") -> np.ndarray:
     """Delays are non-negative integers that fit in a delay buffer of ``buffer`` slots."""
     arr = as_float_array(name, values)

@@ -45,7 +45,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from asyncjax._validate import as_float_array, py
+from asyncjax._validate import check_nonnegative, check_positive
 
 __all__ = ["Mitigation", "delay_adaptive", "dc_asgd", "drop_stale", "get_mitigation", "MITIGATIONS"]
 
@@ -75,15 +75,10 @@ class Mitigation:
     def check(self, hp: Mapping[str, Any]) -> None:
         """Validates swept values (each an array) before anything is compiled."""
         for name, values in hp.items():
-            arr = as_float_array(name, values, allow_inf=name == "max_staleness")
             if name == "adaptive_c":
-                bad = arr[arr <= 0]
-                if bad.size:
-                    raise ValueError(f"adaptive_c must be > 0; got {py(bad.flat[0])!r}")
+                check_positive(values, name)
             else:
-                bad = arr[arr < 0]
-                if bad.size:
-                    raise ValueError(f"{name} must be >= 0; got {py(bad.flat[0])!r}")
+                check_nonnegative(values, name, allow_inf=name == "max_staleness")
 
     def bind(self, optimizer: Any) -> "Mitigation":
         """Resolves ``target="auto"`` for an optimizer (a no-op for the other mitigations)."""

@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 import jax
 import numpy as np
 
-from asyncjax._validate import as_float_array, check_momentum, check_positive, py
+from asyncjax._validate import as_float_array, check_momentum, check_nonnegative, check_positive, py
 
 __all__ = ["Optimizer", "HeavyBallState", "heavy_ball", "nesterov", "from_optax", "get_optimizer"]
 
@@ -78,10 +78,7 @@ class Optimizer:
                 if bad.size:
                     raise ValueError(f"{name} must lie in [0, 1); got {py(bad.flat[0])!r}")
             elif name in ("eps", "eps_root", "weight_decay", "initial_accumulator_value"):
-                arr = as_float_array(name, values)
-                bad = arr[arr < 0]
-                if bad.size:
-                    raise ValueError(f"{name} must be >= 0; got {py(bad.flat[0])!r}")
+                check_nonnegative(values, name)
             else:
                 as_float_array(name, values)
 

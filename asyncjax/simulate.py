@@ -62,8 +62,10 @@ def resolve_hp(problem: Problem, optimizer: Optimizer, delay_model: DelayModel, 
         if name not in values:
             raise ValueError(f"the grid must set {name} (a value or a list of them) for the {mitigation.name} "
                              "mitigation")
+    own = set(mitigation.hp_names) if mitigation is not None else set()  # the mitigation checks its own
     for name, v in values.items():
-        as_float_array(name, v, allow_inf=name == "max_staleness")  # numbers only: a string such as "1e-3" is refused, not converted
+        if name not in own:
+            as_float_array(name, v)  # numbers only: a string such as "1e-3" is refused, not converted
     out: dict[str, np.ndarray] = {}
     opt_vals = {n: values[n] for n in optimizer.hp_names if n in values}
     for n, d in optimizer.defaults:

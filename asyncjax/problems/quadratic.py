@@ -17,26 +17,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
-from asyncjax._validate import as_float_array, py
+from asyncjax._validate import as_float_array, check_nonnegative, py
 from asyncjax.problems.base import Problem
 from asyncjax.problems.pca import seq_sum
 
-__all__ = ["Quadratic", "QuadraticOperands", "check_noise"]
+__all__ = ["Quadratic", "QuadraticOperands"]
 
 
 class QuadraticOperands(NamedTuple):
     """The arrays the jitted engine receives for a :class:`Quadratic`."""
 
     eigenvalues: jax.Array  # (d,) λ, the Hessian's diagonal
-
-
-def check_noise(values: Any, name: str = "noise") -> np.ndarray:
-    """Noise scales are finite and >= 0."""
-    arr = as_float_array(name, values)
-    bad = arr[arr < 0]
-    if bad.size:
-        raise ValueError(f"{name} must be >= 0; got {py(bad.flat[0])!r}")
-    return arr
 
 
 class Quadratic(Problem):
@@ -70,7 +61,7 @@ class Quadratic(Problem):
         if low.size:
             raise ValueError(f"eigenvalues must be > 0 (a positive-definite quadratic); got {py(low[0])!r}")
         self.eigenvalues = lam
-        self.noise = float(check_noise(noise, "noise"))
+        self.noise = float(check_nonnegative(noise, "noise"))
         self.hp_defaults = {"noise": self.noise}
         self.init_point = np.ones(lam.size) if init is None else self.to_internal(init)
         self.default_norm_bound = max(Problem.default_norm_bound, 100.0 * float(np.linalg.norm(self.init_point)))
@@ -98,7 +89,7 @@ class Quadratic(Problem):
 
     def check_hp(self, hp: Mapping[str, np.ndarray]) -> None:
         if "noise" in hp:
-            check_noise(hp["noise"], "noise")
+            check_nonnegative(hp["noise"], "noise")
 
     def default_init(self) -> np.ndarray:
         """The constructor's ``init``, by default all ones (d,)."""

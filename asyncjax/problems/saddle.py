@@ -18,10 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
-from asyncjax._validate import as_float_array, check_int, py
+from asyncjax._validate import as_float_array, check_int, check_nonnegative, py
 from asyncjax.problems.base import Problem
 from asyncjax.problems.pca import seq_sum
-from asyncjax.problems.quadratic import check_noise
 
 __all__ = ["QuarticSaddle", "SaddleOperands", "min_eig_diag_plus_rank_one", "check_batch_hp"]
 
@@ -115,7 +114,7 @@ class QuarticSaddle(Problem):
                 raise ValueError(f"eigenvalues must be non-zero; entry {int(zero[0])} is 0.0")
         self.D = D
         self.neg_index = int(np.argmin(D))
-        self.noise = float(check_noise(noise, "noise"))
+        self.noise = float(check_nonnegative(noise, "noise"))
         self.batch = float(check_batch_hp(batch, "batch"))
         self.hp_defaults = {"noise": self.noise, "batch": self.batch}
 
@@ -153,7 +152,7 @@ class QuarticSaddle(Problem):
 
     def check_hp(self, hp: Mapping[str, np.ndarray]) -> None:
         if "noise" in hp:
-            check_noise(hp["noise"], "noise")
+            check_nonnegative(hp["noise"], "noise")
         if "batch" in hp:
             check_batch_hp(hp["batch"], "batch")
 

@@ -31,9 +31,9 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -353,6 +353,33 @@ class WorkerClock(DelayModel):
             read_at = jnp.where(hit, k + 1, read_at)
         return ClockState(f, read_at, state.rate), w, tau, t
 
+    def batched(self, m: jax.Array, keys: jax.Array, slots: int, dtype: Any, *,
+                track: bool) -> tuple[ClockState, Callable, Callable]:
+        """The clocks of (U,) worker counts × (S,) seeds, as the engine and :func:`clock_summary` run them.
+
+        Args:
+          m: (U,) worker counts.
+          keys: (S,) the seeds' delay-stream keys.
+          slots: M_max (static).
+          dtype: float dtype of times and draws.
+          track: also track each worker's read step (the staleness τ_k).
+
+        Returns:
+          ``(clock0, step, draws)``: the initial clocks, with leading axes (U,)
+          when shared by the seeds (:attr:`shared`), else (U, S);
+          ``step(clock, m, k, d) -> (clock, worker, tau, dt)`` vmapped alike;
+          ``draws(ks)``: (blk, S, ...) per-step draws for steps ``ks`` (None when shared).
+        """
+        if self.shared:  # no randomness: one clock per worker count
+            clock0 = jax.vmap(lambda mm: self.clock_init(mm, jnp.ones(slots, dtype), slots=slots, track=track))(m)
+            step = jax.vmap(lambda c, mm, k, d: self.clock_next(c, mm, k, None, slots=slots), (0, 0, None, None))
+            return clock0, step, lambda ks: None
+        first = jax.vmap(lambda kk: self.first_draws(kk, slots, dtype))(keys)  # (S, slots)
+        init1 = partial(self.clock_init, slots=slots, track=track)
+        clock0 = jax.vmap(jax.vmap(init1, (None, 0)), (0, None))(m, first)
+        step = jax.vmap(jax.vmap(partial(self.clock_next, slots=slots), (0, None, None, 0)), (0, 0, None, None))
+        return clock0, step, lambda ks: jax.vmap(lambda kk: self.step_draws(kk, ks, dtype), out_axes=1)(keys)
+
 
 @dataclass(frozen=True)
 class TraceDelay(DelayModel):
@@ -553,17 +580,8 @@ def _clock_pass(model: WorkerClock, slots: int, steps: int, record_every: int, p
         dtype = jnp.result_type(float)
         (n_u,), (n_s,) = m.shape, seeds.shape
         keys = _rng.stream_keys(seeds, _rng.DELAY_STREAM)
-        if model.shared:  # one clock per worker count
-            st = jax.vmap(lambda mm: model.clock_init(mm, jnp.ones(slots, dtype), slots=slots))(m)
-            nxt = jax.vmap(lambda s_, mm, k: model.clock_next(s_, mm, k, None, slots=slots), (0, 0, None))
-            units = (n_u,)
-        else:
-            first = jax.vmap(lambda kk: model.first_draws(kk, slots, dtype))(keys)  # (S, slots)
-            init1 = lambda mm, f: model.clock_init(mm, f, slots=slots, track=True)  # noqa: E731
-            st = jax.vmap(jax.vmap(init1, (None, 0)), (0, None))(m, first)
-            one = lambda s_, mm, k, d: model.clock_next(s_, mm, k, d, slots=slots)  # noqa: E731
-            nxt = jax.vmap(jax.vmap(one, (0, None, None, 0)), (0, 0, None, None))
-            units = (n_u, n_s)
+        st, nxt, draws = model.batched(m, keys, slots, dtype, track=True)  # the histogram needs τ
+        units = (n_u,) if model.shared else (n_u, n_s)
         draw_bytes = n_s * 2 * jnp.dtype(dtype).itemsize
         cap = max(1, _CLOCK_BLOCK_BYTES // draw_bytes)
         block = max(b for b in range(1, min(record_every, cap) + 1) if record_every % b == 0)
@@ -572,7 +590,7 @@ def _clock_pass(model: WorkerClock, slots: int, steps: int, record_every: int, p
         def one_step(c, inp):
             st_, total, comp, tmax = c
             k, d = inp
-            st_, w, tau, dt = nxt(st_, m, k) if model.shared else nxt(st_, m, k, d)
+            st_, w, tau, dt = nxt(st_, m, k, d)
             y = dt - comp  # Kahan: the time since the last record, compensated
             t = total + y
             comp = (t - total) - y
@@ -583,7 +601,7 @@ def _clock_pass(model: WorkerClock, slots: int, steps: int, record_every: int, p
         def block_fn(c, k0):
             (st_, total, comp, tmax), hist = c
             ks = k0 + jnp.arange(block, dtype=jnp.int32)
-            d = None if model.shared else jax.vmap(lambda kk: model.step_draws(kk, ks, dtype), out_axes=1)(keys)
+            d = draws(ks)
             (st_, total, comp, tmax), out = jax.lax.scan(one_step, (st_, total, comp, tmax), (ks, d))
             tau = jnp.clip(out[0], 0, bins - 1)  # (block, *units)
             idx = tuple(jnp.arange(n)[(None,) * (1 + a) + (slice(None),) + (None,) * (len(units) - a - 1)]

@@ -359,24 +359,12 @@ def _clock_io(delay: DelayModel, L: int, m: jax.Array, delay_keys: jax.Array, h_
     is shared by the seeds of a point (no randomness), else (H, S).
     """
     shared = delay.shared
-    if shared:
-        clock0 = jax.vmap(lambda mm: delay.clock_init(mm, jnp.ones(L, dtype), slots=L, track=track))(m)
-        step_clock = jax.vmap(lambda c, mm, k: delay.clock_next(c, mm, k, None, slots=L), (0, 0, None))
-    else:
-        first = jax.vmap(lambda kk: delay.first_draws(kk, L, dtype))(delay_keys)  # (S, L)
-        init1 = partial(delay.clock_init, slots=L, track=track)
-        clock0 = jax.vmap(jax.vmap(init1, (None, 0)), (0, None))(m, first)
-        next1 = partial(delay.clock_next, slots=L)
-        step_clock = jax.vmap(jax.vmap(next1, (0, None, None, 0)), (0, 0, None, None))
-
-    def draw_delay(ks):  # (blk, S, ...) per-step draws of each seed's delay stream; None without randomness
-        if shared:
-            return None
-        return jax.vmap(lambda kk: delay.step_draws(kk, ks, dtype), out_axes=1)(delay_keys)
+    # the same batched clocks as delays.clock_summary runs, so the recorded schedule is this one
+    clock0, step_clock, draw_delay = delay.batched(m, delay_keys, L, dtype, track=track)
 
     def read_stale(b, k, u):
         slots, clock = b
-        clock, w, tau, _ = step_clock(clock, m, k) if shared else step_clock(clock, m, k, u)
+        clock, w, tau, _ = step_clock(clock, m, k, u)
         if shared:  # w (H,): one slab per point
             stale = jax.tree.map(lambda r: r[h_idx, w], slots)
             tau = None if tau is None else tau[:, None]

@@ -14,14 +14,21 @@ model, traces), ``mitigations`` and ``wallclock`` (also re-exported),
 (import them by name).
 """
 
-from asyncjax import analysis, datasets, optim, rng, theory
-from asyncjax import delays, mitigations, wallclock
+from asyncjax import analysis, datasets, delays, mitigations, optim, rng, theory, wallclock
 from asyncjax._devices import use_cpu_cores
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
 from asyncjax.engine import Spec, Trace
 from asyncjax.optim import Optimizer
-from asyncjax.problems import MLP, LeastSquares, Logistic, Problem, Quadratic, QuarticSaddle, StreamingPCA
+from asyncjax.problems import (
+    MLP,
+    LeastSquares,
+    Logistic,
+    Problem,
+    Quadratic,
+    QuarticSaddle,
+    StreamingPCA,
+)
 from asyncjax.results import Results
 from asyncjax.simulate import compile_count, data_stream, delay_stream, simulate
 from asyncjax.sweep import Grid, sweep

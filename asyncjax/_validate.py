@@ -8,7 +8,8 @@ deep inside XLA or as silently diverging trajectories.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

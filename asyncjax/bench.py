@@ -31,7 +31,8 @@ import json
 import os
 import platform
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +70,8 @@ def _sharded_reference(cfg: Any, devices: tuple, axis: str | None):
         return reference.jitted_batch(cfg)
     from functools import partial
 
-    from jax.sharding import Mesh, PartitionSpec as P
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
 
     out_2d = P("dev", None)
     fn = jax.shard_map(partial(reference.simulate_batch, cfg), mesh=Mesh(np.array(devices), ("dev",)),
@@ -269,7 +271,7 @@ def _bench_numpy(n_traj: int, steps: int, repeats: int) -> dict[str, Any]:
     for dtype in (np.float32, np.float64):
         run = _numpy_run_fn(n_traj, dtype, np.random.default_rng(0))
         run(5)  # warm-up
-        best = _best_of(lambda: run(steps), repeats)
+        best = _best_of(lambda run=run: run(steps), repeats)
         per_dtype[np.dtype(dtype).name] = n_traj * steps / best
     name = max(per_dtype, key=per_dtype.get)
     return {"trajectories": n_traj, "steps": steps, "traj_steps_per_s": per_dtype[name], "dtype": name,

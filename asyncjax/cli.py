@@ -179,13 +179,12 @@ def _sweep_config(path: Path, quick: bool):
     """A sweep TOML for ``run`` and ``plan``: a preset's ``[quick]`` table sets the size with --quick
     (``plan`` only), else is ignored; a file of several sweeps (a preset's ``[sweep.NAME]`` tables)
     is refused with what to do instead."""
-    import tomllib
-
+    from asyncjax._toml import TOMLError, load_toml
     from asyncjax.config import ConfigError, load_config, parse_config
 
     try:
-        cfg = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+        cfg = load_toml(path.read_text())
+    except (OSError, TOMLError):
         return load_config(path)  # raises its own clear error
     if "sweep" in cfg:
         raise ConfigError(f"{path} holds several sweeps ([sweep.NAME] tables, as a preset of asyncjax "

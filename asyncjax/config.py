@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,17 +56,13 @@ from typing import Any
 import numpy as np
 
 from asyncjax import delays, mitigations
+from asyncjax._toml import TOMLError, load_toml
 from asyncjax._validate import did_you_mean
 from asyncjax.delays import get_delay_model
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems import Problem, StreamingPCA
 from asyncjax.simulate import allowed_axes
 from asyncjax.sweep import Grid
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["SweepSpec", "load_config", "parse_config"]
 
@@ -304,7 +299,7 @@ def load_config(path: str | Path) -> SweepSpec:
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror}") from err
     try:
-        cfg = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
+        cfg = load_toml(text)
+    except TOMLError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from err
     return parse_config(cfg, str(path), base_dir=path.parent)

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Callable, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -627,7 +628,8 @@ def _clock_pass(model: WorkerClock, slots: int, steps: int, record_every: int, p
 
     if len(devices) < 2 or model.shared:
         return jax.jit(run)
-    from jax.sharding import Mesh, PartitionSpec as P
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
 
     on_s = {"elapsed": P(None, None, "dev"), "elapsed_comp": P(None, None, "dev"), "tau_max": P(None, "dev"),
             "hist": P(None, "dev"), "read_at": P(None, "dev")}

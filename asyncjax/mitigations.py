@@ -39,8 +39,9 @@ it does from the worker clock, which counts it exactly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -80,7 +81,7 @@ class Mitigation:
             else:
                 check_nonnegative(values, name, allow_inf=name == "max_staleness")
 
-    def bind(self, optimizer: Any) -> "Mitigation":
+    def bind(self, optimizer: Any) -> Mitigation:
         """Resolves ``target="auto"`` for an optimizer (a no-op for the other mitigations)."""
         if self.name != "delay_adaptive" or self.target != "auto":
             return self

@@ -29,8 +29,9 @@ Nesterov written in its look-ahead variable, so its parameters follow
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np

@@ -20,8 +20,9 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -188,7 +189,7 @@ class Results:
             raise KeyError(f"{dim}={value!r} not among {coord.tolist()}")
         return int(hits[0])
 
-    def isel(self, **indexers: Any) -> "Results":
+    def isel(self, **indexers: Any) -> Results:
         """Picks along named axes: an int drops the axis, a list of ints keeps it with those entries."""
         for dim in indexers:
             if dim not in self.coords and not any(dim in d for d in self.dims.values()):
@@ -211,7 +212,7 @@ class Results:
                                                      if k in self.coords and k in dropped}}
         return Results(data, dims, coords, attrs)
 
-    def sel(self, **values: Any) -> "Results":
+    def sel(self, **values: Any) -> Results:
         """Like :meth:`isel` but by coordinate value: ``r.sel(momentum=0.9)`` drops the axis,
         ``r.sel(momentum=[0.7, 0.9])`` keeps those two."""
         return self.isel(**{dim: ([self.index_of(dim, x) for x in v] if isinstance(v, (list, tuple, np.ndarray))
@@ -238,7 +239,7 @@ class Results:
         return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Results":
+    def load(cls, path: str | os.PathLike) -> Results:
         """Reads a file written by :meth:`save` (no pickle involved).
 
         Raises:

@@ -8,7 +8,8 @@ staleness a seed sees, to replay a trajectory outside JAX.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -28,26 +28,40 @@ import sys
 import time
 import warnings
 import zipfile
-from dataclasses import dataclass, replace as dc_replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from asyncjax import _distributed
 from asyncjax._distributed import DistributedError
-from asyncjax._version import __version__
 from asyncjax._validate import check_int, check_positive
+from asyncjax._version import __version__
 from asyncjax.delays import DelayModel, get_delay_model
 from asyncjax.engine import Spec, Trace, jitted, run_batch
 from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
-from asyncjax.planner import (DEFAULT_MAX_BUCKETS, Shapes, choose_buckets, chunk_for, chunk_shared_bytes,
-                              describe_devices, device_budget, one_bucket, ring_needs, shapes, trajectory_bytes)
+from asyncjax.planner import (
+    DEFAULT_MAX_BUCKETS,
+    Shapes,
+    choose_buckets,
+    chunk_for,
+    chunk_shared_bytes,
+    describe_devices,
+    device_budget,
+    one_bucket,
+    ring_needs,
+    shapes,
+    trajectory_bytes,
+)
 from asyncjax.problems.base import Problem
 from asyncjax.results import Results, _jsonable, atomic_write, ensure_dir, write_json
 from asyncjax.simulate import check_seeds, resolve_hp, start_of
@@ -632,7 +646,7 @@ def sweep(
     return results
 
 
-def _results(prep: _Prepared, sp: SweepPlan, store: dict, run: "_Runner", computed: int, processes: int) -> Results:
+def _results(prep: _Prepared, sp: SweepPlan, store: dict, run: _Runner, computed: int, processes: int) -> Results:
     """The assembled results, with the delay model's own variables and the run's timing and memory."""
     results = _assemble(prep.grid, prep.hyper_dims, prep.spec, store, prep.attrs)
     for name, (arr, dims) in prep.model.sweep_outputs(prep.grid, prep.seeds, steps=prep.spec.steps,
@@ -961,7 +975,7 @@ class _Checkpoint:
         write_json(meta_path, {"format": _SWEEP_FORMAT, "key": self.key, "settings": attrs})
 
     @classmethod
-    def attach(cls, root: str | Path, attrs: dict, overwrite: bool) -> "_Checkpoint":
+    def attach(cls, root: str | Path, attrs: dict, overwrite: bool) -> _Checkpoint:
         """The folder another process (process 0 of the job) has already prepared."""
         ck = cls.__new__(cls)
         ck.root, ck.key, ck.overwrite = Path(root), sweep_key(attrs), overwrite

@@ -6,8 +6,9 @@ set ``asyncjax run`` produces for a sweep with ``[delay] model = "workers"``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +16,14 @@ import numpy as np
 from asyncjax import theory
 from asyncjax.plotting import _pick, save
 from asyncjax.results import Results, write_json
-from asyncjax.wallclock import Speedup, _aligned, default_target, speedup, speedup_summary, staleness_pmf
+from asyncjax.wallclock import (
+    Speedup,
+    _aligned,
+    default_target,
+    speedup,
+    speedup_summary,
+    staleness_pmf,
+)
 
 __all__ = ["error_vs_wallclock", "speedup_figure", "staleness_figure", "save_figures"]
 

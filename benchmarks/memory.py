@@ -24,8 +24,9 @@ CPU as on an accelerator; the figures are per device kind.
 
 import argparse
 import platform
-import tomllib
 from importlib import resources
+
+import tomllib
 
 from asyncjax import use_cpu_cores
 

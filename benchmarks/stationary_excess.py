@@ -20,7 +20,6 @@ Run:  python benchmarks/stationary_excess.py [--x64] [--json FILE]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 

@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _quad import Quad
 
 import asyncjax as aj
 from asyncjax import _eq5_reference as reference
 from asyncjax.delays import get_delay_model
-from _quad import Quad
 
 
 def test_eq5_through_engine_is_bit_identical_to_the_reference_on_fig1_workload(pca):

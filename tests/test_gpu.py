@@ -10,6 +10,7 @@ import pytest
 
 import asyncjax as aj
 
+
 def accelerator(fn):
     """Marks ``fn`` as needing an accelerator; skipped on the CPU backend."""
     fn = pytest.mark.skipif(jax.default_backend() == "cpu", reason="needs an accelerator (JAX's default backend "

@@ -4,11 +4,10 @@ import jax
 import numpy as np
 import optax
 import pytest
+from _quad import Quad
 
 import asyncjax as aj
 from asyncjax import analysis, delays, mitigations
-from _quad import Quad
-
 
 LAM, NOISE = np.array([1.0, 0.5, 0.1]), 0.3
 

@@ -1,11 +1,11 @@
 """The memory planner: rings grouped by the delay they need, accounting checked against XLA, `asyncjax plan`."""
 
 import json
-import tomllib
 from importlib import resources
 
 import numpy as np
 import pytest
+import tomllib
 
 import asyncjax as aj
 from asyncjax.cli import main

@@ -15,7 +15,12 @@ from test_plotting import tick_label_overlaps
 
 from asyncjax import analysis
 from asyncjax.experiments import load_preset
-from asyncjax.experiments._momentum_workers import best_index, draw_tuning, paired_margin, seed_stats
+from asyncjax.experiments._momentum_workers import (
+    best_index,
+    draw_tuning,
+    paired_margin,
+    seed_stats,
+)
 from asyncjax.experiments.mitliagkas2016 import implicit_figure
 from asyncjax.reproduce import FIGURES, _apply_overrides, reproduce
 from asyncjax.results import Results

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from asyncjax import analysis, theory
-from asyncjax.experiments.wang2020_speedup import (crossing_workers, first_hit_steps, fit_scaling,
-                                                   gradient_noise_floor, linear_until, sosp_steps, speedup)
+from asyncjax.experiments.wang2020_speedup import (
+    crossing_workers,
+    first_hit_steps,
+    fit_scaling,
+    gradient_noise_floor,
+    linear_until,
+    sosp_steps,
+    speedup,
+)
 from asyncjax.reproduce import reproduce
 
 STEPS = np.array([0, 10, 20, 30, 40, 50, 60, 70])

@@ -1,5 +1,6 @@
 """Results on disk, and sweeps that survive being killed."""
 
+import importlib
 import json
 import zipfile
 
@@ -7,7 +8,6 @@ import numpy as np
 import pytest
 
 import asyncjax as aj
-import importlib
 
 sweep_mod = importlib.import_module("asyncjax.sweep")  # the module, not the function
 

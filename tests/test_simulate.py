@@ -6,6 +6,7 @@ import pytest
 from conftest import reference_msgd, sin2
 
 import asyncjax as aj
+
 default_init = aj.StreamingPCA.default_init
 
 

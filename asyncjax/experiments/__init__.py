@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from asyncjax._toml import load_toml
 
 __all__ = ["available", "load_preset", "preset_text"]
 
@@ -29,4 +25,4 @@ def preset_text(name: str) -> str:
 
 def load_preset(name: str) -> dict[str, Any]:
     """The parsed TOML of preset ``name``."""
-    return tomllib.loads(preset_text(name))
+    return load_toml(preset_text(name))

@@ -45,7 +45,10 @@ def _claims(workers: np.ndarray, momenta: np.ndarray, mean: np.ndarray, best_mu:
 
 def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
     """Runs the sweep and returns the summary (the documented keys, and more)."""
-    from asyncjax.reproduce import FIGURES, _divergence  # lazily: reproduce imports this module lazily too
+    from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
+        FIGURES,
+        _divergence,
+    )
 
     figures = FIGURES["liu2018-dnn"]
 

@@ -127,7 +127,10 @@ def _claims(tuned: dict[str, Any], workers: np.ndarray) -> dict[str, Any]:
 
 def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
     """Runs both sweeps and returns the summary (the documented keys, and more)."""
-    from asyncjax.reproduce import FIGURES, _divergence  # lazily: reproduce imports this module lazily too
+    from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
+        FIGURES,
+        _divergence,
+    )
 
     figures = FIGURES["mitliagkas2016"]
     n_seeds = cfg["sweep"]["implicit"]["grid"]["seeds"]

@@ -336,7 +336,7 @@ def speedup_figure(workers: np.ndarray, lrs: np.ndarray, batches: np.ndarray, st
     ax = axes[2]
     k1 = stats["k"][..., 0]
     markers = "os^Dv<>p"
-    for i, (lr, col) in enumerate(zip(lrs, colors)):
+    for i, col in enumerate(colors[: len(lrs)]):
         for b, m in enumerate(batches):
             y, lo, hi = stats["cross"][i, b], cross_ci[i, b, 0], cross_ci[i, b, 1]
             if np.isfinite(y) and np.isfinite(k1[i, b]):
@@ -373,7 +373,10 @@ def _nan_if_inf(a: np.ndarray) -> np.ndarray:
 
 def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
     """Runs the preset: one sweep per step size, the SOSP times, speedups, fits, figure and summary."""
-    from asyncjax.reproduce import FIGURES, _divergence  # lazily: reproduce imports this module lazily too
+    from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
+        FIGURES,
+        _divergence,
+    )
 
     a = cfg.get("analysis", {})
     eps_factor, hold, ratio = float(a.get("eps_factor", 9.0)), float(a.get("hold", 0.5)), float(a.get("ratio", 0.8))

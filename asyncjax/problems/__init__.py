@@ -4,7 +4,12 @@ from asyncjax.problems.base import Problem
 from asyncjax.problems.mlp import MLP, MLPOperands
 from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, seq_sum, sin2_and_norm
 from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
-from asyncjax.problems.regression import LeastSquares, LeastSquaresOperands, Logistic, LogisticOperands
+from asyncjax.problems.regression import (
+    LeastSquares,
+    LeastSquaresOperands,
+    Logistic,
+    LogisticOperands,
+)
 from asyncjax.problems.saddle import QuarticSaddle, SaddleOperands
 
 __all__ = [

@@ -104,7 +104,7 @@ class StreamingPCA(Problem):
 
     # ----------------------------------------------------------------- constructors
     @classmethod
-    def from_covariance(cls, covariance: Any, distribution: Distribution = "gaussian") -> "StreamingPCA":
+    def from_covariance(cls, covariance: Any, distribution: Distribution = "gaussian") -> StreamingPCA:
         """A problem with a full covariance matrix Σ (symmetric positive definite).
 
         Args:
@@ -134,7 +134,7 @@ class StreamingPCA(Problem):
         return self
 
     @classmethod
-    def from_data(cls, data: Any, *, center: bool = True) -> "StreamingPCA":
+    def from_data(cls, data: Any, *, center: bool = True) -> StreamingPCA:
         """A finite data set; each step draws one row uniformly with replacement.
 
         Σ is the data's second-moment matrix (after centring, by default), and

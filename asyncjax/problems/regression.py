@@ -8,7 +8,8 @@ data set is passed to the engine once, as an operand, and never copied per step.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -76,7 +77,7 @@ class LeastSquares(Problem):
         self.default_norm_bound = max(Problem.default_norm_bound, 100.0 * float(np.linalg.norm(self.w_star)))
 
     @classmethod
-    def from_data(cls, X: Any, y: Any, batch: int = 32, l2: float = 0.0) -> "LeastSquares":
+    def from_data(cls, X: Any, y: Any, batch: int = 32, l2: float = 0.0) -> LeastSquares:
         """Least squares on rows X (n, d) and targets y (n,); see the class docstring."""
         return cls(X, y, batch=batch, l2=l2)
 
@@ -230,7 +231,7 @@ class Logistic(Problem):
         test_fraction: float = 0.2,
         test: tuple[Any, Any] | None = None,
         split_seed: int = 0,
-    ) -> "Logistic":
+    ) -> Logistic:
         """Logistic regression on labelled rows, with a held-out part for ``accuracy``.
 
         Args:
@@ -265,7 +266,7 @@ class Logistic(Problem):
         return cls(X[train], y[train], X[held], y[held], classes=classes, batch=batch, l2=l2, source=source)
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, *, batch: int = 32, l2: float = 0.0) -> "Logistic":
+    def from_dataset(cls, dataset: Dataset, *, batch: int = 32, l2: float = 0.0) -> Logistic:
         """Logistic regression on a :class:`~asyncjax.datasets.Dataset` (its split and classes)."""
         return cls(dataset.X_train, dataset.y_train, dataset.X_test, dataset.y_test,
                    classes=dataset.classes, batch=batch, l2=l2, source={"dataset": dataset.name})

@@ -11,7 +11,8 @@ Wang, Shen & Zhao's analysis of asynchronous SGD near saddles (arXiv 1910.06000)
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -25,8 +25,14 @@ class DistributedError(RuntimeError):
     """Another process of the job failed, died or disagreed; the message says which and what to do."""
 
 
-def initialize(coordinator: str | None, num_processes: int | None, process_id: int | None, *,
-               auto: bool = False, timeout: float = 600.0) -> None:
+def initialize(
+    coordinator: str | None,
+    num_processes: int | None,
+    process_id: int | None,
+    *,
+    auto: bool = False,
+    timeout: float = 600.0,
+) -> None:
     """Joins a ``jax.distributed`` job, after checking the arguments.
 
     Call before JAX touches a device (``jax_num_cpu_devices`` may be set first).
@@ -50,32 +56,52 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
     given = [a is not None for a in (coordinator, num_processes, process_id)]
     if auto:
         if any(given):
-            raise ValueError("--distributed detects the coordinator, process count and id by itself; "
-                             "drop --coordinator/--num-processes/--process-id, or drop --distributed")
+            raise ValueError(
+                "--distributed detects the coordinator, process count and id by itself; "
+                "drop --coordinator/--num-processes/--process-id, or drop --distributed"
+            )
         try:
             jax.distributed.initialize()
         except ValueError as err:
-            raise ValueError(f"--distributed found no cluster environment that JAX detects (SLURM, TPU, "
-                             f"Open MPI, ...): {err}; pass --coordinator, --num-processes and --process-id") from err
+            raise ValueError(
+                f"--distributed found no cluster environment that JAX detects (SLURM, TPU, "
+                f"Open MPI, ...): {err}; pass --coordinator, --num-processes and --process-id"
+            ) from err
         return
     if not all(given):
-        missing = [n for n, g in zip(("--coordinator", "--num-processes", "--process-id"), given) if not g]
-        raise ValueError(f"a multi-process run needs --coordinator HOST:PORT, --num-processes N and --process-id I; "
-                         f"missing {', '.join(missing)}")
+        missing = [
+            n for n, g in zip(("--coordinator", "--num-processes", "--process-id"), given) if not g
+        ]
+        raise ValueError(
+            f"a multi-process run needs --coordinator HOST:PORT, --num-processes N and --process-id I; "
+            f"missing {', '.join(missing)}"
+        )
     host, sep, port = coordinator.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--coordinator must be HOST:PORT (e.g. localhost:12345), got {coordinator!r}")
+        raise ValueError(
+            f"--coordinator must be HOST:PORT (e.g. localhost:12345), got {coordinator!r}"
+        )
     if num_processes < 1:
         raise ValueError(f"--num-processes must be >= 1, got {num_processes}")
     if not 0 <= process_id < num_processes:
-        raise ValueError(f"--process-id must be in 0..{num_processes - 1} for {num_processes} processes, "
-                         f"got {process_id}")
+        raise ValueError(
+            f"--process-id must be in 0..{num_processes - 1} for {num_processes} processes, "
+            f"got {process_id}"
+        )
     if process_id != 0:
         _wait_for_coordinator(host, int(port), timeout)
-    print(f"asyncjax: process {process_id} of {num_processes} joining the job at {coordinator} "
-          f"(waiting up to {timeout:g} s for the others)", file=sys.stderr, flush=True)
-    jax.distributed.initialize(coordinator, num_processes, process_id,
-                               initialization_timeout=max(1, int(math.ceil(timeout))))
+    print(
+        f"asyncjax: process {process_id} of {num_processes} joining the job at {coordinator} "
+        f"(waiting up to {timeout:g} s for the others)",
+        file=sys.stderr,
+        flush=True,
+    )
+    jax.distributed.initialize(
+        coordinator,
+        num_processes,
+        process_id,
+        initialization_timeout=max(1, int(math.ceil(timeout))),
+    )
 
 
 def _wait_for_coordinator(host: str, port: int, timeout: float) -> None:
@@ -89,7 +115,8 @@ def _wait_for_coordinator(host: str, port: int, timeout: float) -> None:
             if time.monotonic() >= deadline:
                 raise DistributedError(
                     f"no coordinator answered at {host}:{port} within {timeout:g} s ({err}); start process 0 "
-                    "with the same --coordinator, or check the address and port") from None
+                    "with the same --coordinator, or check the address and port"
+                ) from None
             time.sleep(0.5)
 
 
@@ -132,7 +159,8 @@ class Group:
             who = f"process(es) {late}" if late else "the other processes"
             raise DistributedError(
                 f"process {self.index} of {self.size} waited {self.timeout:g} s for {who} to {what}, and not all "
-                f"arrived (died, failed or much slower; see their logs). Runtime said: {_first_lines(err, 1)}") from err
+                f"arrived (died, failed or much slower; see their logs). Runtime said: {_first_lines(err, 1)}"
+            ) from err
 
     def publish(self, key: str, value: str) -> None:
         """Stores ``value`` under ``key`` for the other processes."""
@@ -147,8 +175,10 @@ class Group:
         try:
             return self.client.blocking_key_value_get(f"{self.tag}/{key}", self._ms())
         except Exception as err:
-            raise DistributedError(f"process {self.index} of {self.size} waited {self.timeout:g} s for {what} and "
-                                   f"got nothing. Runtime said: {_first_lines(err)}") from err
+            raise DistributedError(
+                f"process {self.index} of {self.size} waited {self.timeout:g} s for {what} and "
+                f"got nothing. Runtime said: {_first_lines(err)}"
+            ) from err
 
 
 def _late_tasks(text: str) -> str:

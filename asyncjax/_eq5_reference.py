@@ -147,6 +147,7 @@ _step_s = jax.vmap(heavy_ball_step, in_axes=(0, 0, 0, None, None, None, None))
 _step_hs = jax.vmap(_step_s, in_axes=(0, 0, None, 0, 0, None, None))
 _metrics_hs = jax.vmap(jax.vmap(_problems.sin2_and_norm))
 
+
 def _noise_block(cfg: SimConfig, n_seeds: int, d: int, itemsize: int) -> int:
     """Largest divisor of record_every whose pre-drawn observations fit the cap."""
     cap = max(1, _NOISE_BLOCK_BYTES // max(1, n_seeds * d * itemsize))
@@ -154,7 +155,9 @@ def _noise_block(cfg: SimConfig, n_seeds: int, d: int, itemsize: int) -> int:
     return max(b for b in range(1, min(r, cap) + 1) if r % b == 0)
 
 
-def simulate_batch(cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, norm_bound) -> Trace:
+def simulate_batch(
+    cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, norm_bound
+) -> Trace:
     """Runs S × H trajectories: every seed against every hyperparameter point.
 
     Pure and jittable; shapes are fixed by ``cfg`` and the arguments.
@@ -189,7 +192,9 @@ def simulate_batch(cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, 
     draw_x = jax.vmap(partial(_problems.sample_block, cfg.distribution, ops), (0, None), out_axes=1)
 
     def draw_u(keys, ks):
-        return jax.vmap(_rng.uniforms, (0, None, None, None), out_axes=1)(keys, ks, 1, dtype)[..., 0]
+        return jax.vmap(_rng.uniforms, (0, None, None, None), out_axes=1)(keys, ks, 1, dtype)[
+            ..., 0
+        ]
 
     h_idx = jnp.arange(n_hyper)
     s_idx = jnp.arange(n_seeds)
@@ -238,8 +243,10 @@ def simulate_batch(cfg: SimConfig, ops: PCAOperands, params: Params, seeds, v0, 
     starts = cfg.record_every * jnp.arange(cfg.n_records - 1, dtype=jnp.int32)
     (state, _), recs = jax.lax.scan(record_block, (state, buf), starts)
     # prepend the records of step 0; (records, H, S, ...) -> (S, H, records, ...)
-    recs = [jnp.moveaxis(jnp.swapaxes(jnp.concatenate([r0[None], r], axis=0), 1, 2), 0, 2)
-            for r0, r in zip(record(v_init), recs)]
+    recs = [
+        jnp.moveaxis(jnp.swapaxes(jnp.concatenate([r0[None], r], axis=0), 1, 2), 0, 2)
+        for r0, r in zip(record(v_init), recs)
+    ]
     return Trace(
         error=recs[0],
         norm=recs[1],

@@ -19,7 +19,9 @@ def py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def as_float_array(name: str, value: Any, *, ndim: int | None = None, allow_inf: bool = False) -> np.ndarray:
+def as_float_array(
+    name: str, value: Any, *, ndim: int | None = None, allow_inf: bool = False
+) -> np.ndarray:
     """Converts ``value`` to a finite float64 array, naming ``name`` on failure."""
     try:
         raw = np.asarray(value)

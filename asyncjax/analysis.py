@@ -83,8 +83,13 @@ class Band(_BandFields):
         return self
 
 
-def band(values: np.ndarray, axis: int = -1, quantiles: tuple[float, float] = (0.1, 0.9), *,
-         diverged: np.ndarray | None = None) -> Band:
+def band(
+    values: np.ndarray,
+    axis: int = -1,
+    quantiles: tuple[float, float] = (0.1, 0.9),
+    *,
+    diverged: np.ndarray | None = None,
+) -> Band:
     """Mean, standard error and a (lo, hi) quantile band along ``axis`` (the seeds).
 
     Args:
@@ -137,7 +142,11 @@ def diverged_mask(results: Results, var: str | None = None) -> np.ndarray:
     flags = results["diverged_at"] >= 0
     if var is None:
         return flags
-    return _align(flags, results.dims["diverged_at"], [d for d in results.dims[var] if d not in ("step", "component")])
+    return _align(
+        flags,
+        results.dims["diverged_at"],
+        [d for d in results.dims[var] if d not in ("step", "component")],
+    )
 
 
 def bootstrap_weights(n_seeds: int, n_boot: int, seed: int = 0) -> np.ndarray:
@@ -182,8 +191,9 @@ def with_failures(results: Results, var: str = "error") -> np.ndarray:
     return np.where(failed, worst, values)
 
 
-def late_average(results: Results, var: str = "error", window: float = 0.25, *,
-                 diverged: str = "fail") -> np.ndarray:
+def late_average(
+    results: Results, var: str = "error", window: float = 0.25, *, diverged: str = "fail"
+) -> np.ndarray:
     """Per-trajectory average of ``var`` over the last ``window`` fraction of the run.
 
     Averaging a stretch of late records instead of reading the last one lowers
@@ -216,7 +226,9 @@ def _values(results: Results, var: str, diverged: str) -> np.ndarray:
     raise ValueError(f"diverged must be 'fail' or 'frozen', got {diverged!r}")
 
 
-def at_step(results: Results, step: int, var: str = "error", *, diverged: str = "fail") -> np.ndarray:
+def at_step(
+    results: Results, step: int, var: str = "error", *, diverged: str = "fail"
+) -> np.ndarray:
     """``var`` at the recorded step nearest to ``step`` (the ``step`` axis dropped).
 
     ``diverged``: as in :func:`late_average`.
@@ -243,7 +255,9 @@ THRESHOLD_RULE = (
 )
 
 
-def threshold_from_curve(delays: Any, curve: Any, factor: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+def threshold_from_curve(
+    delays: Any, curve: Any, factor: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Threshold delay of error curves, under the rule of :data:`THRESHOLD_RULE`.
 
     Args:
@@ -260,7 +274,9 @@ def threshold_from_curve(delays: Any, curve: Any, factor: float = 2.0) -> tuple[
     if delays.ndim != 1 or delays.size < 2 or np.any(np.diff(delays) <= 0):
         raise ValueError(f"delays must be an increasing 1-D list of at least 2, got {delays}")
     if curve.shape[-1] != delays.size:
-        raise ValueError(f"curve has {curve.shape[-1]} points along its last axis, delays {delays.size}")
+        raise ValueError(
+            f"curve has {curve.shape[-1]} points along its last axis, delays {delays.size}"
+        )
     if factor <= 1:
         raise ValueError(f"factor must be > 1, got {factor!r}")
     log_c = np.log(np.maximum(curve, 1e-300))
@@ -299,8 +315,17 @@ class Thresholds(_ThresholdFields):
     diverged_fraction: np.ndarray | None = None
     diverged_below: np.ndarray | None = None
 
-    def __new__(cls, threshold, ci_lo, ci_hi, censored, rule, boot, diverged_fraction=None,
-                diverged_below=None):
+    def __new__(
+        cls,
+        threshold,
+        ci_lo,
+        ci_hi,
+        censored,
+        rule,
+        boot,
+        diverged_fraction=None,
+        diverged_below=None,
+    ):
         self = super().__new__(cls, threshold, ci_lo, ci_hi, censored, rule, boot)
         self.diverged_fraction = diverged_fraction
         self.diverged_below = diverged_below
@@ -379,7 +404,9 @@ def hitting_times(error: np.ndarray, steps: np.ndarray, level: float) -> np.ndar
     return np.where(hit, np.where(j == 0, steps[0], t), np.nan)
 
 
-def phase_times(error: np.ndarray, steps: np.ndarray, *, delta: float = 0.1, eps: float) -> dict[str, np.ndarray]:
+def phase_times(
+    error: np.ndarray, steps: np.ndarray, *, delta: float = 0.1, eps: float
+) -> dict[str, np.ndarray]:
     """Per-trajectory durations (in steps) of the three phases from a saddle.
 
     escape: from the start until sin² ≤ 1 − δ; traverse: until sin² ≤ δ;
@@ -389,11 +416,16 @@ def phase_times(error: np.ndarray, steps: np.ndarray, *, delta: float = 0.1, eps
     t_escape = hitting_times(error, steps, 1.0 - delta)
     t_traverse = hitting_times(error, steps, delta)
     t_converge = hitting_times(error, steps, eps)
-    return {"escape": t_escape - np.asarray(steps, float)[0], "traverse": t_traverse - t_escape,
-            "converge": t_converge - t_traverse}
+    return {
+        "escape": t_escape - np.asarray(steps, float)[0],
+        "traverse": t_traverse - t_escape,
+        "converge": t_converge - t_traverse,
+    }
 
 
-def aligned_mean(error: np.ndarray, steps: np.ndarray, level: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def aligned_mean(
+    error: np.ndarray, steps: np.ndarray, level: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean error after shifting each trajectory so that it crosses ``level`` at step 0.
 
     From a saddle, the escape happens at a random time (noise-driven), and an
@@ -436,8 +468,16 @@ class ImplicitMomentum(NamedTuple):
     gradient_scale_ci: tuple[float, float]
 
 
-def implicit_momentum_fit(iterates: np.ndarray, direction, lr: float, *, constrained: bool = True,
-                          n_boot: int = 200, level: float = 0.95, seed: int = 0) -> ImplicitMomentum:
+def implicit_momentum_fit(
+    iterates: np.ndarray,
+    direction,
+    lr: float,
+    *,
+    constrained: bool = True,
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ImplicitMomentum:
     """Estimates the momentum that asynchrony implies, from simulated mean trajectories.
 
     Fits E[x_{t+1} − x_t] = m E[x_t − x_{t−1}] + b η E[G(x_t)] over steps t and
@@ -489,10 +529,17 @@ def implicit_momentum_fit(iterates: np.ndarray, direction, lr: float, *, constra
     perm = rng.permutation(x.shape[0])
     half_a, half_b = perm[: perm.size // 2], perm[perm.size // 2 :]
     m, b = fit(half_a, half_b)
-    boot = np.array([fit(rng.choice(half_a, half_a.size), rng.choice(half_b, half_b.size)) for _ in range(n_boot)])
+    boot = np.array(
+        [
+            fit(rng.choice(half_a, half_a.size), rng.choice(half_b, half_b.size))
+            for _ in range(n_boot)
+        ]
+    )
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
-    return ImplicitMomentum(float(m), float(b), (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])))
+    return ImplicitMomentum(
+        float(m), float(b), (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+    )
 
 
 # ------------------------------------------------------------------ scaling fits
@@ -531,8 +578,23 @@ def fit_power_law(x: Any, y: Any, y_boot: Any = None, level: float = 0.95) -> Po
         dof = max(lx.size - 2, 1)
         se = sqrt(np.sum(resid**2) / dof / np.sum((lx - lx.mean()) ** 2))
         # Student-t 97.5% quantiles; between table entries the smaller dof is used (wider)
-        table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-                 9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042, 60: 2.000, 120: 1.980}
+        table = {
+            1: 12.706,
+            2: 4.303,
+            3: 3.182,
+            4: 2.776,
+            5: 2.571,
+            6: 2.447,
+            7: 2.365,
+            8: 2.306,
+            9: 2.262,
+            10: 2.228,
+            15: 2.131,
+            20: 2.086,
+            30: 2.042,
+            60: 2.000,
+            120: 1.980,
+        }
         tq = table[max(k for k in table if k <= dof)]
         lo, hi = p - tq * se, p + tq * se
     return PowerLaw(float(p), float(np.exp(c)), (float(lo), float(hi)))

@@ -74,14 +74,25 @@ def _sharded_reference(cfg: Any, devices: tuple, axis: str | None):
     from jax.sharding import PartitionSpec as P
 
     out_2d = P("dev", None)
-    fn = jax.shard_map(partial(reference.simulate_batch, cfg), mesh=Mesh(np.array(devices), ("dev",)),
-                       in_specs=(P(), reference.Params(P(), P(), P()), P("dev"), P(), P()),
-                       out_specs=reference.Trace(out_2d, out_2d, out_2d, out_2d, None), check_vma=False)
+    fn = jax.shard_map(
+        partial(reference.simulate_batch, cfg),
+        mesh=Mesh(np.array(devices), ("dev",)),
+        in_specs=(P(), reference.Params(P(), P(), P()), P("dev"), P(), P()),
+        out_specs=reference.Trace(out_2d, out_2d, out_2d, out_2d, None),
+        check_vma=False,
+    )
     return jax.jit(fn)
 
 
-def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int, shared: bool,
-                    engine: str = "engine", law: str | None = None) -> dict[str, Any]:
+def _bench_asyncjax(
+    n_seeds: int,
+    n_hyper_points: int,
+    steps: int,
+    repeats: int,
+    shared: bool,
+    engine: str = "engine",
+    law: str | None = None,
+) -> dict[str, Any]:
     """``law``: None for constant delays, else the worker model's compute-time law with M = τ + 1."""
     problem = StreamingPCA(EIGENVALUES)
     mu, tau = np.meshgrid(MOMENTA, DELAYS, indexing="ij")
@@ -103,12 +114,22 @@ def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int,
     if engine == "engine":
         spec = Spec(problem, heavy_ball(), model, steps, steps // 10, BUFFER)
         fn = _sharded(spec, devices if axis else devices[:1], axis)
-        args = (ops, {k: jnp.asarray(v, dtype) for k, v in hyper.items()}, jnp.asarray(seeds, jnp.int32), x0,
-                jnp.asarray(1e3, dtype), None)
+        args = (
+            ops,
+            {k: jnp.asarray(v, dtype) for k, v in hyper.items()},
+            jnp.asarray(seeds, jnp.int32),
+            x0,
+            jnp.asarray(1e3, dtype),
+            None,
+        )
     else:
-        cfg = reference.SimConfig("gaussian", steps, steps // 10, BUFFER, get_delay_model("constant"))
+        cfg = reference.SimConfig(
+            "gaussian", steps, steps // 10, BUFFER, get_delay_model("constant")
+        )
         fn = _sharded_reference(cfg, devices if axis else devices[:1], axis)
-        params = reference.Params(*(jnp.asarray(hyper[k], dtype) for k in ("momentum", "lr", "delay")))
+        params = reference.Params(
+            *(jnp.asarray(hyper[k], dtype) for k in ("momentum", "lr", "delay"))
+        )
         args = (ops, params, jnp.asarray(seeds, jnp.int32), x0, jnp.asarray(1e3, dtype))
     t = time.perf_counter()
     jax.block_until_ready(fn(*args))
@@ -123,12 +144,20 @@ def _bench_asyncjax(n_seeds: int, n_hyper_points: int, steps: int, repeats: int,
         "compile_s": max(first - best, 0.0),
         "devices": len(devices) if axis else 1,
     }
-    if law is not None:  # a sweep also runs the clock alone once per (M, seed) for wall_time and staleness
+    if (
+        law is not None
+    ):  # a sweep also runs the clock alone once per (M, seed) for wall_time and staleness
         ms = np.unique(hyper["workers"])
         clock_summary(model, ms, seeds, steps=steps, record_every=steps // 10, slots=BUFFER)
-        clock_s = _best_of(lambda: clock_summary(model, ms, seeds, steps=steps, record_every=steps // 10,
-                                                 slots=BUFFER), repeats)
-        out.update(clock_pass_s=clock_s, traj_steps_per_s_with_clock=n_traj * steps / (best + clock_s))
+        clock_s = _best_of(
+            lambda: clock_summary(
+                model, ms, seeds, steps=steps, record_every=steps // 10, slots=BUFFER
+            ),
+            repeats,
+        )
+        out.update(
+            clock_pass_s=clock_s, traj_steps_per_s_with_clock=n_traj * steps / (best + clock_s)
+        )
     return out
 
 
@@ -148,12 +177,17 @@ def _bench_mlp(quick: bool, repeats: int) -> dict[str, Any]:
     problem = MLP(datasets.digits())
     steps = 100 if quick else 400
     momenta, delays, n_seeds = (0.0, 0.5, 0.7, 0.9, 0.95), tuple(range(8)), 32
-    spec = Spec(problem, heavy_ball(), get_delay_model("constant"), steps, steps // 4, 8, fixed_init=False)
+    spec = Spec(
+        problem, heavy_ball(), get_delay_model("constant"), steps, steps // 4, 8, fixed_init=False
+    )
     ops = problem.operands()
     dtype = jnp.result_type(float)
     mu, tau = np.meshgrid(momenta, delays, indexing="ij")
-    hyper = {"momentum": jnp.asarray(mu.ravel(), dtype), "lr": jnp.full(mu.size, 0.05, dtype),
-             "delay": jnp.asarray(tau.ravel(), dtype)}
+    hyper = {
+        "momentum": jnp.asarray(mu.ravel(), dtype),
+        "lr": jnp.full(mu.size, 0.05, dtype),
+        "delay": jnp.asarray(tau.ravel(), dtype),
+    }
     devices = tuple(jax.local_devices())
     axis = "seed" if len(devices) > 1 and n_seeds % len(devices) == 0 else None
     fn = _sharded(spec, devices if axis else devices[:1], axis)
@@ -170,17 +204,29 @@ def _bench_mlp(quick: bool, repeats: int) -> dict[str, Any]:
 
     def one_by_one() -> None:
         for m, d, s in sample:
-            hp = {"momentum": jnp.asarray([m], dtype), "lr": jnp.asarray([0.05], dtype),
-                  "delay": jnp.asarray([d], dtype)}
-            jax.block_until_ready(single(ops, hp, jnp.asarray([s], jnp.int32), None, jnp.asarray(1e3, dtype), None))
+            hp = {
+                "momentum": jnp.asarray([m], dtype),
+                "lr": jnp.asarray([0.05], dtype),
+                "delay": jnp.asarray([d], dtype),
+            }
+            jax.block_until_ready(
+                single(ops, hp, jnp.asarray([s], jnp.int32), None, jnp.asarray(1e3, dtype), None)
+            )
 
     one_by_one()  # compile
     single_best = _best_of(one_by_one, repeats)
     one_rate = len(sample) * steps / single_best
-    return {"trajectories": n_traj, "steps": steps, "parameters": problem.n_params,
-            "batched_traj_steps_per_s": batched, "one_at_a_time_traj_steps_per_s": one_rate,
-            "batched_vs_one_at_a_time": batched / one_rate, "compile_s": max(first - best, 0.0),
-            "one_at_a_time_sample": len(sample), "devices": len(devices) if axis else 1}
+    return {
+        "trajectories": n_traj,
+        "steps": steps,
+        "parameters": problem.n_params,
+        "batched_traj_steps_per_s": batched,
+        "one_at_a_time_traj_steps_per_s": one_rate,
+        "batched_vs_one_at_a_time": batched / one_rate,
+        "compile_s": max(first - best, 0.0),
+        "one_at_a_time_sample": len(sample),
+        "devices": len(devices) if axis else 1,
+    }
 
 
 # Peak memory bandwidth (bytes/s) of accelerators by JAX's device_kind, from the vendors' data sheets.
@@ -204,8 +250,14 @@ def step_bytes(problem: Any = None) -> int:
     from asyncjax.planner import shapes
 
     problem = problem or StreamingPCA(EIGENVALUES)
-    sh = shapes(problem, heavy_ball(), {"momentum": 0, "lr": 0, "delay": 0}, problem.default_init(), True,
-                working_set=False)
+    sh = shapes(
+        problem,
+        heavy_ball(),
+        {"momentum": 0, "lr": 0, "delay": 0},
+        problem.default_init(),
+        True,
+        working_set=False,
+    )
     return 2 * sh.read_bytes + 2 * (sh.param_bytes + sh.opt_bytes)
 
 
@@ -229,8 +281,11 @@ def _bench_accelerator(quick: bool, repeats: int) -> list[dict[str, Any]]:
         seeds = max(n_dev, -(-n // n_points // n_dev) * n_dev)
         r = _bench_asyncjax(seeds, n_points, steps, repeats, shared=True)
         bandwidth = r["traj_steps_per_s"] * moved
-        r.update(bytes_per_traj_step=moved, bandwidth_bytes_per_s=bandwidth,
-                 roofline_fraction=None if peak is None else bandwidth / (peak * r["devices"]))
+        r.update(
+            bytes_per_traj_step=moved,
+            bandwidth_bytes_per_s=bandwidth,
+            roofline_fraction=None if peak is None else bandwidth / (peak * r["devices"]),
+        )
         out.append(r)
     return out
 
@@ -274,8 +329,13 @@ def _bench_numpy(n_traj: int, steps: int, repeats: int) -> dict[str, Any]:
         best = _best_of(lambda run=run: run(steps), repeats)
         per_dtype[np.dtype(dtype).name] = n_traj * steps / best
     name = max(per_dtype, key=per_dtype.get)
-    return {"trajectories": n_traj, "steps": steps, "traj_steps_per_s": per_dtype[name], "dtype": name,
-            "per_dtype": per_dtype}
+    return {
+        "trajectories": n_traj,
+        "steps": steps,
+        "traj_steps_per_s": per_dtype[name],
+        "dtype": name,
+        "per_dtype": per_dtype,
+    }
 
 
 def _bench_python_loop(steps: int, repeats: int) -> dict[str, Any]:
@@ -302,7 +362,9 @@ def _bench_python_loop(steps: int, repeats: int) -> dict[str, Any]:
     return {"trajectories": 1, "steps": steps, "traj_steps_per_s": steps / best}
 
 
-def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callable[[str], None] = print) -> dict:
+def run_benchmark(
+    quick: bool = False, json_path: str | None = None, log: Callable[[str], None] = print
+) -> dict:
     """Measures all four and returns (and optionally writes) the figures."""
     n_seeds = 20 if quick else 100
     n_points = len(MOMENTA) * len(DELAYS)
@@ -312,14 +374,29 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
         "loop_steps": 5000 if quick else 20000,
         "repeats": 3 if quick else 5,
     }
-    log(f"workload: streaming PCA d=4, {len(MOMENTA)} momenta x {len(DELAYS)} delays x {n_seeds} seeds "
-        f"= {n_seeds * n_points} trajectories; devices: {jax.local_devices()}")
+    log(
+        f"workload: streaming PCA d=4, {len(MOMENTA)} momenta x {len(DELAYS)} delays x {n_seeds} seeds "
+        f"= {n_seeds * n_points} trajectories; devices: {jax.local_devices()}"
+    )
     out: dict[str, Any] = {
-        "workload": {"problem": "streaming_pca", "eigenvalues": EIGENVALUES, "lr": LR, "momenta": MOMENTA,
-                     "delays": DELAYS, "seeds": n_seeds, "buffer": BUFFER},
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
-                    "device_kind": jax.devices()[0].device_kind, "devices": len(jax.local_devices())},
+        "workload": {
+            "problem": "streaming_pca",
+            "eigenvalues": EIGENVALUES,
+            "lr": LR,
+            "momenta": MOMENTA,
+            "delays": DELAYS,
+            "seeds": n_seeds,
+            "buffer": BUFFER,
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+            "device_kind": jax.devices()[0].device_kind,
+            "devices": len(jax.local_devices()),
+        },
         "device_kind": jax.devices()[0].device_kind,
         "quick": quick,
     }
@@ -328,26 +405,46 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
         res["accelerator"] = _bench_accelerator(quick, size["repeats"])
         for r in res["accelerator"]:
             frac = r["roofline_fraction"]
-            log(f"{out['device_kind']}: {r['trajectories']:,} trajectories, {r['traj_steps_per_s']:.3g} traj-steps/s"
+            log(
+                f"{out['device_kind']}: {r['trajectories']:,} trajectories, {r['traj_steps_per_s']:.3g} traj-steps/s"
                 f" on {r['devices']} device(s); memory-bandwidth roofline fraction "
-                f"{'unknown (no peak for this kind)' if frac is None else f'{frac:.3f}'}")
-    res["asyncjax"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True)
-    log(f"asyncjax (shared stream per seed): {res['asyncjax']['traj_steps_per_s']:.3g} traj-steps/s "
-        f"(compile {res['asyncjax']['compile_s']:.2f} s)")
-    res["eq5_reference"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"],
-                                           shared=True, engine="reference")
-    log(f"pre-engine eq. 5 simulator, same workload: {res['eq5_reference']['traj_steps_per_s']:.3g} traj-steps/s")
+                f"{'unknown (no peak for this kind)' if frac is None else f'{frac:.3f}'}"
+            )
+    res["asyncjax"] = _bench_asyncjax(
+        n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True
+    )
+    log(
+        f"asyncjax (shared stream per seed): {res['asyncjax']['traj_steps_per_s']:.3g} traj-steps/s "
+        f"(compile {res['asyncjax']['compile_s']:.2f} s)"
+    )
+    res["eq5_reference"] = _bench_asyncjax(
+        n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True, engine="reference"
+    )
+    log(
+        f"pre-engine eq. 5 simulator, same workload: {res['eq5_reference']['traj_steps_per_s']:.3g} traj-steps/s"
+    )
     for law in ("constant", "exponential"):
         key = f"workers_{law}"
-        res[key] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True, law=law)
-        log(f"worker model, M = tau + 1, {law} compute times: {res[key]['traj_steps_per_s']:.3g} traj-steps/s "
+        res[key] = _bench_asyncjax(
+            n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=True, law=law
+        )
+        log(
+            f"worker model, M = tau + 1, {law} compute times: {res[key]['traj_steps_per_s']:.3g} traj-steps/s "
             f"({res[key]['traj_steps_per_s'] / res['asyncjax']['traj_steps_per_s']:.2f}x constant delay); "
-            f"with the clock records {res[key]['traj_steps_per_s_with_clock']:.3g}")
-    res["asyncjax_independent"] = _bench_asyncjax(n_seeds, n_points, size["asyncjax_steps"], size["repeats"],
-                                                  shared=False)
-    log(f"asyncjax (own noise per trajectory): {res['asyncjax_independent']['traj_steps_per_s']:.3g} traj-steps/s")
-    res["numpy_batched"] = _bench_numpy(n_seeds * n_points, size["numpy_steps"], max(2, size["repeats"] - 2))
-    log(f"numpy batched ({res['numpy_batched']['dtype']}): {res['numpy_batched']['traj_steps_per_s']:.3g} traj-steps/s")
+            f"with the clock records {res[key]['traj_steps_per_s_with_clock']:.3g}"
+        )
+    res["asyncjax_independent"] = _bench_asyncjax(
+        n_seeds, n_points, size["asyncjax_steps"], size["repeats"], shared=False
+    )
+    log(
+        f"asyncjax (own noise per trajectory): {res['asyncjax_independent']['traj_steps_per_s']:.3g} traj-steps/s"
+    )
+    res["numpy_batched"] = _bench_numpy(
+        n_seeds * n_points, size["numpy_steps"], max(2, size["repeats"] - 2)
+    )
+    log(
+        f"numpy batched ({res['numpy_batched']['dtype']}): {res['numpy_batched']['traj_steps_per_s']:.3g} traj-steps/s"
+    )
     res["python_loop"] = _bench_python_loop(size["loop_steps"], max(2, size["repeats"] - 2))
     log(f"python loop: {res['python_loop']['traj_steps_per_s']:.3g} traj-steps/s")
     try:
@@ -356,17 +453,24 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, log: Callab
         log(f"mlp workload skipped: {err}")
     else:
         m = res["mlp_digits"]
-        log(f"mlp on digits ({m['parameters']} parameters, {m['trajectories']} trajectories): batched "
+        log(
+            f"mlp on digits ({m['parameters']} parameters, {m['trajectories']} trajectories): batched "
             f"{m['batched_traj_steps_per_s']:.3g} traj-steps/s, one at a time {m['one_at_a_time_traj_steps_per_s']:.3g} "
-            f"({m['batched_vs_one_at_a_time']:.1f}x)")
-    np_rate, loop_rate = res["numpy_batched"]["traj_steps_per_s"], res["python_loop"]["traj_steps_per_s"]
+            f"({m['batched_vs_one_at_a_time']:.1f}x)"
+        )
+    np_rate, loop_rate = (
+        res["numpy_batched"]["traj_steps_per_s"],
+        res["python_loop"]["traj_steps_per_s"],
+    )
     out["results"] = res
     out["speedup"] = {
         "asyncjax_vs_numpy": res["asyncjax"]["traj_steps_per_s"] / np_rate,
-        "engine_vs_eq5_reference": res["asyncjax"]["traj_steps_per_s"] / res["eq5_reference"]["traj_steps_per_s"],
+        "engine_vs_eq5_reference": res["asyncjax"]["traj_steps_per_s"]
+        / res["eq5_reference"]["traj_steps_per_s"],
         "asyncjax_vs_python_loop": res["asyncjax"]["traj_steps_per_s"] / loop_rate,
         "asyncjax_independent_vs_numpy": res["asyncjax_independent"]["traj_steps_per_s"] / np_rate,
-        "asyncjax_independent_vs_python_loop": res["asyncjax_independent"]["traj_steps_per_s"] / loop_rate,
+        "asyncjax_independent_vs_python_loop": res["asyncjax_independent"]["traj_steps_per_s"]
+        / loop_rate,
         "workers_constant_vs_constant": res["workers_constant"]["traj_steps_per_s"]
         / res["asyncjax"]["traj_steps_per_s"],
         "workers_exponential_vs_constant": res["workers_exponential"]["traj_steps_per_s"]

@@ -31,13 +31,19 @@ from asyncjax._version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="asyncjax", description="Batched simulator of asynchronous momentum SGD.")
+    p = argparse.ArgumentParser(
+        prog="asyncjax", description="Batched simulator of asynchronous momentum SGD."
+    )
     p.add_argument("--version", action="version", version=f"asyncjax {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def progress_flag(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                            help="progress on stderr, also when it is not a terminal (default: on)")
+        parser.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="progress on stderr, also when it is not a terminal (default: on)",
+        )
 
     r = sub.add_parser("reproduce", help="run a preset from the papers")
     r.add_argument("name", nargs="?", help="preset name (see --list)")
@@ -45,36 +51,69 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="output folder (default runs/NAME)")
     r.add_argument("--seeds", type=int, help="number of seeds (overrides the preset)")
     r.add_argument("--quick", action="store_true", help="a small, fast version of the preset")
-    r.add_argument("--overwrite", action="store_true",
-                   help="replace other asyncjax results in --out (by default such a folder is refused)")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace other asyncjax results in --out (by default such a folder is refused)",
+    )
     progress_flag(r)
 
     u = sub.add_parser("run", help="run a sweep described by a TOML file")
     u.add_argument("config", type=Path)
     u.add_argument("--out", type=Path, help="output folder (default runs/CONFIG-NAME)")
     u.add_argument("--resume", action="store_true", help="continue a killed sweep in --out")
-    u.add_argument("--overwrite", action="store_true", help="replace another sweep's results in --out")
+    u.add_argument(
+        "--overwrite", action="store_true", help="replace another sweep's results in --out"
+    )
     progress_flag(u)
-    d = u.add_argument_group("multi-process (jax.distributed; --out must be a folder every process reaches)")
+    d = u.add_argument_group(
+        "multi-process (jax.distributed; --out must be a folder every process reaches)"
+    )
     d.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0's coordinator")
     d.add_argument("--num-processes", type=int, metavar="N", help="processes in the job")
     d.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
-    d.add_argument("--distributed", action="store_true",
-                   help="join the job that jax.distributed.initialize() detects (SLURM, TPU pods, ...)")
-    d.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                   help="seconds to wait for the other processes before stopping with an error (default 600)")
+    d.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the job that jax.distributed.initialize() detects (SLURM, TPU pods, ...)",
+    )
+    d.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds to wait for the other processes before stopping with an error (default 600)",
+    )
 
-    pn = sub.add_parser("plan", help="print a sweep's chunks, memory and time estimate without running it")
-    pn.add_argument("config", type=Path, help="a sweep TOML (a preset's [quick] table is ignored without --quick)")
+    pn = sub.add_parser(
+        "plan", help="print a sweep's chunks, memory and time estimate without running it"
+    )
+    pn.add_argument(
+        "config",
+        type=Path,
+        help="a sweep TOML (a preset's [quick] table is ignored without --quick)",
+    )
     pn.add_argument("--quick", action="store_true", help="plan the [quick] size of a preset's TOML")
-    pn.add_argument("--chunk-size", type=int, help="most trajectories per compiled call (default: from memory)")
-    pn.add_argument("--buckets", type=int, help="most delay rings (default: 6 where memory binds, else 1)")
-    pn.add_argument("--no-calibrate", dest="calibrate", action="store_false",
-                    help="skip the short calibration run (no time estimate)")
+    pn.add_argument(
+        "--chunk-size", type=int, help="most trajectories per compiled call (default: from memory)"
+    )
+    pn.add_argument(
+        "--buckets", type=int, help="most delay rings (default: 6 where memory binds, else 1)"
+    )
+    pn.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="skip the short calibration run (no time estimate)",
+    )
     pn.add_argument("--json", type=Path, help="also write the plan to this JSON file")
 
     pl = sub.add_parser("plot", help="draw the results saved in a folder")
-    pl.add_argument("dir", type=Path, help="a folder with results.npz (or a preset's folder), or the .npz itself")
+    pl.add_argument(
+        "dir",
+        type=Path,
+        help="a folder with results.npz (or a preset's folder), or the .npz itself",
+    )
 
     b = sub.add_parser("bench", help="throughput benchmark against NumPy and a Python loop")
     b.add_argument("--quick", action="store_true")
@@ -95,8 +134,14 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         raise ValueError("name a preset, or pass --list")
     from asyncjax.reproduce import reproduce
 
-    summary = reproduce(args.name, args.out, quick=args.quick, seeds=args.seeds, progress=args.progress,
-                        overwrite=args.overwrite)
+    summary = reproduce(
+        args.name,
+        args.out,
+        quick=args.quick,
+        seeds=args.seeds,
+        progress=args.progress,
+        overwrite=args.overwrite,
+    )
     out = args.out or Path("runs") / args.name
     _print_summary(summary)
     _print_divergence(summary["diverged_trajectories"], summary["trajectories"])
@@ -107,8 +152,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _print_summary(summary: dict) -> None:
     if "threshold" in summary:
         print(f"{'momentum':>9} {'threshold':>10} {'95% CI':>17} {'predicted':>10}")
-        for mu, t, ci, p, c in zip(summary["momentum"], summary["threshold"], summary["threshold_ci"],
-                                   summary["predicted"], summary["censored"]):
+        for mu, t, ci, p, c in zip(
+            summary["momentum"],
+            summary["threshold"],
+            summary["threshold_ci"],
+            summary["predicted"],
+            summary["censored"],
+        ):
             flag = " (censored)" if c else ""
             print(f"{mu:9.3g} {t:10.1f} [{ci[0]:6.1f}, {ci[1]:6.1f}] {p:10d}{flag}")
 
@@ -134,7 +184,9 @@ def _join_job(args: argparse.Namespace) -> bool:
     return True
 
 
-_JOINED = False  # this process joined a jax.distributed job (errors then skip JAX's shutdown barrier)
+_JOINED = (
+    False  # this process joined a jax.distributed job (errors then skip JAX's shutdown barrier)
+)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -151,8 +203,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     source = {"config": str(args.config.resolve()), "toml": args.config.read_text()}
     kwargs = {**spec.sweep_kwargs(), **({"timeout": args.timeout} if joined else {})}
     try:
-        res = sweep(spec.problem, spec.grid, out=out, resume=args.resume, overwrite=args.overwrite,
-                    progress=args.progress, metadata=source, **kwargs)
+        res = sweep(
+            spec.problem,
+            spec.grid,
+            out=out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=args.progress,
+            metadata=source,
+            **kwargs,
+        )
     except ValueError:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # refused input leaves no empty folder behind
@@ -162,7 +222,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         import jax
 
         if jax.process_index() != 0:
-            print(f"process {jax.process_index()} of {jax.process_count()}: done; process 0 wrote {out}/results.npz")
+            print(
+                f"process {jax.process_index()} of {jax.process_count()}: done; process 0 wrote {out}/results.npz"
+            )
             return 0
     by = f" by {t['processes']} processes" if joined else ""
     plotting.save(plotting.error_vs_step(res), out / "error_vs_step.png")
@@ -170,8 +232,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(res)
     flags = res["diverged_at"] >= 0
     _print_divergence(int(flags.sum()), int(flags.size))
-    print(f"wrote {out}/results.npz and {figures} ({t['wall_s']:.1f} s, "
-          f"{t['chunks_computed']} of {t['chunks']} chunks computed{by})")
+    print(
+        f"wrote {out}/results.npz and {figures} ({t['wall_s']:.1f} s, "
+        f"{t['chunks_computed']} of {t['chunks']} chunks computed{by})"
+    )
     return 0
 
 
@@ -187,9 +251,11 @@ def _sweep_config(path: Path, quick: bool):
     except (OSError, TOMLError):
         return load_config(path)  # raises its own clear error
     if "sweep" in cfg:
-        raise ConfigError(f"{path} holds several sweeps ([sweep.NAME] tables, as a preset of asyncjax "
-                          "reproduce does); run it with asyncjax reproduce, or copy one sweep's tables "
-                          "([sweep.NAME.problem] -> [problem], ...) into a file of their own")
+        raise ConfigError(
+            f"{path} holds several sweeps ([sweep.NAME] tables, as a preset of asyncjax "
+            "reproduce does); run it with asyncjax reproduce, or copy one sweep's tables "
+            "([sweep.NAME.problem] -> [problem], ...) into a file of their own"
+        )
     small = cfg.pop("quick", None)
     if small is None and quick:
         raise ConfigError(f"{path} has no [quick] table; drop --quick")
@@ -216,14 +282,18 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         chunk = args.chunk_size
     sp = plan(spec.problem, spec.grid, chunk_size=chunk, buckets=args.buckets, **kwargs)
     info = sp.describe()
-    print(f"plan for {args.config}: {info['trajectories']:,} trajectories x {info['steps']:,} steps on "
-          f"{info['devices']}, budget {_mib(info['budget_bytes_per_device'])} per device")
+    print(
+        f"plan for {args.config}: {info['trajectories']:,} trajectories x {info['steps']:,} steps on "
+        f"{info['devices']}, budget {_mib(info['budget_bytes_per_device'])} per device"
+    )
     _print_plan(info)
     if args.calibrate:
         cal = sp.calibrate()
         info["calibration"] = cal
-        print(f"time estimate: {cal['estimate_s']:.1f} s ({cal['rate']:.3g} trajectory-steps/s in a short "
-              f"calibration run, plus {cal['compile_s']:.1f} s to compile each of {len(info['buckets'])} ring(s))")
+        print(
+            f"time estimate: {cal['estimate_s']:.1f} s ({cal['rate']:.3g} trajectory-steps/s in a short "
+            f"calibration run, plus {cal['compile_s']:.1f} s to compile each of {len(info['buckets'])} ring(s))"
+        )
     if args.json:
         from asyncjax.results import write_json
 
@@ -234,16 +304,24 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _print_plan(info: dict) -> None:
     """The buckets table and the memory lines of ``asyncjax plan``."""
-    print(f"{'ring':>6} {'points':>7} {'chunks':>7} {'chunk (seeds x points)':>23} {'bytes/trajectory':>17} "
-          f"{'(needed)':>9} {'chunk peak, all devices':>24}")
+    print(
+        f"{'ring':>6} {'points':>7} {'chunks':>7} {'chunk (seeds x points)':>23} {'bytes/trajectory':>17} "
+        f"{'(needed)':>9} {'chunk peak, all devices':>24}"
+    )
     for b in info["buckets"]:
         shape = f"{b['chunk_shape'][0]} x {b['chunk_shape'][1]}"
-        print(f"{b['buffer']:>6} {b['points']:>7} {b['chunks']:>7} {shape:>23} {b['bytes_per_trajectory']:>17,} "
-              f"{b['bytes_per_trajectory_needed']:>9,} {_mib(b['peak_bytes']):>24}")
-    print(f"peak memory: {_mib(info['peak_bytes'])} over all devices (the largest chunk; chunks run one "
-          "after another, each split across the devices)")
-    print(f"every trajectory at once: {_mib(info['resident_bytes'])} "
-          f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})")
+        print(
+            f"{b['buffer']:>6} {b['points']:>7} {b['chunks']:>7} {shape:>23} {b['bytes_per_trajectory']:>17,} "
+            f"{b['bytes_per_trajectory_needed']:>9,} {_mib(b['peak_bytes']):>24}"
+        )
+    print(
+        f"peak memory: {_mib(info['peak_bytes'])} over all devices (the largest chunk; chunks run one "
+        "after another, each split across the devices)"
+    )
+    print(
+        f"every trajectory at once: {_mib(info['resident_bytes'])} "
+        f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})"
+    )
 
 
 def _check_run_analysis(analysis: dict, path: Path) -> None:
@@ -256,15 +334,24 @@ def _check_run_analysis(analysis: dict, path: Path) -> None:
     for key in analysis:
         if key != "target":
             if did_you_mean(key, ["target"]):
-                raise ValueError(f"{path}: [analysis] has unknown key {key!r} (did you mean 'target'?); "
-                                 "`asyncjax run` reads only target (the error level of the wall-clock speedup)")
+                raise ValueError(
+                    f"{path}: [analysis] has unknown key {key!r} (did you mean 'target'?); "
+                    "`asyncjax run` reads only target (the error level of the wall-clock speedup)"
+                )
             ignored.append(key)
     if ignored:  # e.g. a preset's own settings: said, not silently dropped
-        print(f"asyncjax: note: {path}: `asyncjax run` reads only [analysis] target; ignoring "
-              f"{', '.join(ignored)} (settings of the presets' analyses)", file=sys.stderr)
+        print(
+            f"asyncjax: note: {path}: `asyncjax run` reads only [analysis] target; ignoring "
+            f"{', '.join(ignored)} (settings of the presets' analyses)",
+            file=sys.stderr,
+        )
     target = analysis.get("target")
-    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
-                               or not math.isfinite(target) or target <= 0):
+    if target is not None and (
+        isinstance(target, bool)
+        or not isinstance(target, (int, float))
+        or not math.isfinite(target)
+        or target <= 0
+    ):
         raise ValueError(f"{path}: [analysis] target must be a positive number, got {target!r}")
 
 
@@ -279,8 +366,12 @@ def _wallclock_figures(res, out: Path, target: float | None = None) -> str:
         return ", error_vs_wallclock.png, staleness.png"
     at = ", ".join(f"{k}={v:g}" for k, v in table["at"].items())
     where = f" at {at} (every point: speedup.json)" if at else ""
-    print(f"wall-clock time to error <= {table['target']:.3g} and speedup against M = {table['reference']:g}{where}:")
-    for m, t, s_, ci in zip(table["workers"], table["wall_time_to_target"], table["speedup"], table["speedup_ci"]):
+    print(
+        f"wall-clock time to error <= {table['target']:.3g} and speedup against M = {table['reference']:g}{where}:"
+    )
+    for m, t, s_, ci in zip(
+        table["workers"], table["wall_time_to_target"], table["speedup"], table["speedup_ci"]
+    ):
         print(f"  M={m:<5g} time {t:10.4g}  speedup {s_:7.3g}  [{ci[0]:.3g}, {ci[1]:.3g}]")
     return ", error_vs_wallclock.png, staleness.png, speedup.png"
 
@@ -300,17 +391,26 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         files = sorted(target.glob("*/results.npz"))
         if not files:
             unfinished = (target / "chunks").is_dir() or (target / "sweep.json").exists()
-            todo = (f"its sweep did not finish: rerun it with --out {target} --resume" if unfinished
-                    else f"run a sweep with --out {target} first")
-            raise FileNotFoundError(f"{target} holds no results.npz, nor do its subfolders ({todo})")
-        print(f"{target} holds the sweeps {', '.join(str(f.parent.name) for f in files)}; drawing each")
+            todo = (
+                f"its sweep did not finish: rerun it with --out {target} --resume"
+                if unfinished
+                else f"run a sweep with --out {target} first"
+            )
+            raise FileNotFoundError(
+                f"{target} holds no results.npz, nor do its subfolders ({todo})"
+            )
+        print(
+            f"{target} holds the sweeps {', '.join(str(f.parent.name) for f in files)}; drawing each"
+        )
     loaded = [(path, Results.load(path)) for path in files]  # every file is checked before drawing
     for path, res in loaded:
         name = "error_vs_step.png" if path.stem == "results" else f"{path.stem}_error_vs_step.png"
         out = plotting.save(plotting.error_vs_step(res), path.with_name(name))
         flags = res["diverged_at"] >= 0
-        print(f"wrote {out}{_wallclock_figures(res, path.parent)}  "
-              f"(diverged: {int(flags.sum())} of {flags.size} trajectories)")
+        print(
+            f"wrote {out}{_wallclock_figures(res, path.parent)}  "
+            f"(diverged: {int(flags.sum())} of {flags.size} trajectories)"
+        )
     return 0
 
 
@@ -328,8 +428,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     use_cpu_cores()
-    commands = {"reproduce": _cmd_reproduce, "run": _cmd_run, "plan": _cmd_plan, "plot": _cmd_plot,
-                "bench": _cmd_bench}
+    commands = {
+        "reproduce": _cmd_reproduce,
+        "run": _cmd_run,
+        "plan": _cmd_plan,
+        "plot": _cmd_plot,
+        "bench": _cmd_bench,
+    }
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
@@ -339,7 +444,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"asyncjax: error: {err}", file=sys.stderr)
             code = 3 if isinstance(err, DistributedError) else 2
         except KeyboardInterrupt:
-            print("\nasyncjax: interrupted (finished chunks are saved; rerun with --resume)", file=sys.stderr)
+            print(
+                "\nasyncjax: interrupted (finished chunks are saved; rerun with --resume)",
+                file=sys.stderr,
+            )
             code = 130
     if _JOINED and code != 0:  # JAX's exit-time shutdown would wait for the failed peers: leave now
         sys.stdout.flush()

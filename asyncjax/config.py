@@ -68,8 +68,23 @@ __all__ = ["SweepSpec", "load_config", "parse_config"]
 
 _RUN_KEYS = {"steps", "record_every", "delay_model", "buffer", "norm_bound", "chunk_size"}
 _PROBLEM_KEYS = {"kind", "eigenvalues", "covariance", "distribution", "init"}
-_PROBLEM_KINDS = ("streaming_pca", "quadratic", "least_squares", "logistic", "quartic_saddle", "mlp")
-_SECTIONS = {"problem", "grid", "run", "analysis", "optimizer", "delay", "mitigation"}  # tables of a sweep configuration
+_PROBLEM_KINDS = (
+    "streaming_pca",
+    "quadratic",
+    "least_squares",
+    "logistic",
+    "quartic_saddle",
+    "mlp",
+)
+_SECTIONS = {
+    "problem",
+    "grid",
+    "run",
+    "analysis",
+    "optimizer",
+    "delay",
+    "mitigation",
+}  # tables of a sweep configuration
 _TOP_KEYS = {"title"}  # plain top-level keys
 
 
@@ -78,7 +93,9 @@ def _unknown(kind: str, names: set[str], known: set[str], fmt: str = "{!r}") -> 
     parts = []
     for name in sorted(names):
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        parts.append(fmt.format(name) + (f" (did you mean {fmt.format(close[0])}?)" if close else ""))
+        parts.append(
+            fmt.format(name) + (f" (did you mean {fmt.format(close[0])}?)" if close else "")
+        )
     return f"unknown {kind} {', '.join(parts)}; known: {', '.join(fmt.format(k) for k in sorted(known))}"
 
 
@@ -87,8 +104,10 @@ def _check_numbers(name: str, value: Any) -> None:
     items = value if isinstance(value, list) else [value]
     for item in items:
         if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise ConfigError(f"grid.{name} must be a number or a list of numbers, got {item!r} "
-                              f"({type(item).__name__}){'; remove the quotes' if isinstance(item, str) else ''}")
+            raise ConfigError(
+                f"grid.{name} must be a number or a list of numbers, got {item!r} "
+                f"({type(item).__name__}){'; remove the quotes' if isinstance(item, str) else ''}"
+            )
 
 
 class ConfigError(ValueError):
@@ -138,17 +157,24 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
     """The ``[delay]`` section: a delay model with options (workers, trace) or a law by name."""
     unknown = set(sec) - _DELAY_KEYS
     if unknown:
-        raise ConfigError(f"[delay] has unknown key(s) {sorted(unknown)}; known: {sorted(_DELAY_KEYS)}")
+        raise ConfigError(
+            f"[delay] has unknown key(s) {sorted(unknown)}; known: {sorted(_DELAY_KEYS)}"
+        )
     model = sec.get("model")
     if model == "workers":
         extra = set(sec) & {"file", "values", "repeat"}
         if extra:
-            raise ConfigError(f"[delay] keys {sorted(extra)} belong to model = \"trace\"")
-        return delays.workers(sec.get("law", "exponential"), shape=sec.get("shape", 1.0), speeds=sec.get("speeds"),
-                              straggler=sec.get("straggler", 1.0), bins=sec.get("bins"))
+            raise ConfigError(f'[delay] keys {sorted(extra)} belong to model = "trace"')
+        return delays.workers(
+            sec.get("law", "exponential"),
+            shape=sec.get("shape", 1.0),
+            speeds=sec.get("speeds"),
+            straggler=sec.get("straggler", 1.0),
+            bins=sec.get("bins"),
+        )
     if model == "trace":
         if ("file" in sec) == ("values" in sec):
-            raise ConfigError("[delay] model = \"trace\" needs exactly one of file or values")
+            raise ConfigError('[delay] model = "trace" needs exactly one of file or values')
         values = sec.get("values")
         if "file" in sec:
             path = Path(sec["file"])
@@ -160,7 +186,9 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
     return delays.get_delay_model(model)
 
 
-def parse_config(cfg: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> SweepSpec:
+def parse_config(
+    cfg: dict[str, Any], source: str = "<config>", base_dir: Path | None = None
+) -> SweepSpec:
     """Builds a :class:`SweepSpec` from a parsed TOML document (a dict).
 
     ``base_dir`` is where relative file names (a delay trace) are read from.
@@ -187,15 +215,22 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>", base_dir: Path |
             dist = prob.get("distribution", "gaussian")
             if ("eigenvalues" in prob) == ("covariance" in prob):
                 raise ConfigError("[problem] needs exactly one of eigenvalues or covariance")
-            problem = (StreamingPCA(prob["eigenvalues"], dist) if "eigenvalues" in prob
-                       else StreamingPCA.from_covariance(prob["covariance"], dist))
+            problem = (
+                StreamingPCA(prob["eigenvalues"], dist)
+                if "eigenvalues" in prob
+                else StreamingPCA.from_covariance(prob["covariance"], dist)
+            )
         else:
-            problem = build_problem(kind, {k: v for k, v in prob.items() if k not in ("kind", "init")})
+            problem = build_problem(
+                kind, {k: v for k, v in prob.items() if k not in ("kind", "init")}
+            )
         optimizer = None
         if "optimizer" in cfg:
             opt = dict(cfg["optimizer"])
             if "kind" not in opt:
-                raise ConfigError("[optimizer] needs kind = \"heavy_ball\", \"nesterov\" or \"optax.<name>\"")
+                raise ConfigError(
+                    '[optimizer] needs kind = "heavy_ball", "nesterov" or "optax.<name>"'
+                )
             optimizer = get_optimizer(opt.pop("kind"), **opt)
 
         run = dict(cfg["run"])
@@ -204,21 +239,30 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>", base_dir: Path |
             raise ConfigError(f"[run] has {_unknown('key(s)', unknown, _RUN_KEYS)}")
         if "delay" in cfg:
             if "delay_model" in run:
-                raise ConfigError("set the delay model once: [run] delay_model or a [delay] section")
+                raise ConfigError(
+                    "set the delay model once: [run] delay_model or a [delay] section"
+                )
             run["delay_model"] = _delay_section(dict(cfg["delay"]), base_dir)
         if "mitigation" in cfg:
             mit = dict(cfg["mitigation"])
             if set(mit) - {"kind", "target"} or "kind" not in mit:
                 raise ConfigError(f"[mitigation] takes kind (and target), got {sorted(mit)}")
             if "target" in mit and mit["kind"] != "delay_adaptive":
-                raise ConfigError("[mitigation] target applies to kind = \"delay_adaptive\" only")
-            run["mitigation"] = (mitigations.delay_adaptive(mit["target"]) if "target" in mit
-                                 else mitigations.get_mitigation(mit["kind"]))
+                raise ConfigError('[mitigation] target applies to kind = "delay_adaptive" only')
+            run["mitigation"] = (
+                mitigations.delay_adaptive(mit["target"])
+                if "target" in mit
+                else mitigations.get_mitigation(mit["kind"])
+            )
         delay_model = get_delay_model(run.get("delay_model", "constant"))
-        grid_keys = set(allowed_axes(problem, optimizer or heavy_ball(), delay_model, run.get("mitigation")))
+        grid_keys = set(
+            allowed_axes(problem, optimizer or heavy_ball(), delay_model, run.get("mitigation"))
+        )
         unknown = set(cfg["grid"]) - grid_keys - {"seed", "seeds"}
         if unknown:
-            raise ConfigError(f"[grid] has {_unknown('key(s)', unknown, grid_keys | {'seed', 'seeds'})}")
+            raise ConfigError(
+                f"[grid] has {_unknown('key(s)', unknown, grid_keys | {'seed', 'seeds'})}"
+            )
         grid_cfg = {k: _axis(k, v) for k, v in cfg["grid"].items()}
         for name in set(grid_cfg) - {"seed", "seeds"}:
             _check_numbers(name, grid_cfg[name])
@@ -226,7 +270,9 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>", base_dir: Path |
             seed = grid_cfg["seed"]
             items = seed if isinstance(seed, list) else [seed]
             if any(isinstance(v, bool) or not isinstance(v, int) for v in items):
-                raise ConfigError(f"grid.seed must be an integer or a list of integers, got {seed!r}")
+                raise ConfigError(
+                    f"grid.seed must be an integer or a list of integers, got {seed!r}"
+                )
             dup = sorted({v for v in items if items.count(v) > 1})
             if dup:
                 raise ConfigError(f"grid.seed lists {dup[:5]} more than once; seeds must be unique")
@@ -242,7 +288,9 @@ def parse_config(cfg: dict[str, Any], source: str = "<config>", base_dir: Path |
             if key not in run:
                 raise ConfigError(f"[run] needs {key}")
 
-        return SweepSpec(problem, grid, run, prob.get("init"), dict(cfg.get("analysis", {})), cfg, optimizer)
+        return SweepSpec(
+            problem, grid, run, prob.get("init"), dict(cfg.get("analysis", {})), cfg, optimizer
+        )
     except (ConfigError, ValueError, TypeError) as err:
         raise ConfigError(f"{source}: {err}") from err
 
@@ -267,13 +315,18 @@ def build_problem(kind: str, options: dict[str, Any]) -> Problem:
     """
     from asyncjax import problems as P
 
-    cls = {"quadratic": "Quadratic", "least_squares": "LeastSquares", "logistic": "Logistic",
-           "quartic_saddle": "QuarticSaddle", "mlp": "MLP"}[kind]
+    cls = {
+        "quadratic": "Quadratic",
+        "least_squares": "LeastSquares",
+        "logistic": "Logistic",
+        "quartic_saddle": "QuarticSaddle",
+        "mlp": "MLP",
+    }[kind]
     cls = getattr(P, cls)
     options = dict(options)
     if kind in ("least_squares", "logistic", "mlp"):
         if "dataset" not in options:
-            raise ConfigError(f"[problem] kind = {kind!r} needs dataset = \"digits\"")
+            raise ConfigError(f'[problem] kind = {kind!r} needs dataset = "digits"')
         ds = _dataset(options.pop("dataset"))
         if kind == "mlp":
             make, args = cls, (ds,)
@@ -282,12 +335,18 @@ def build_problem(kind: str, options: dict[str, Any]) -> Problem:
     else:
         make, args = cls, ()
     params = inspect.signature(make).parameters
-    takes = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL][len(args):]
+    takes = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL][
+        len(args) :
+    ]
     unknown = [k for k in options if k not in takes]
     if unknown:
-        raise ConfigError(f"[problem] kind = {kind!r} has unknown key(s) {unknown}; known: "
-                          f"{', '.join(['kind'] + (['dataset'] if args else []) + takes)}")
-    options = {k: tuple(v) if isinstance(v, list) and k == "hidden" else v for k, v in options.items()}
+        raise ConfigError(
+            f"[problem] kind = {kind!r} has unknown key(s) {unknown}; known: "
+            f"{', '.join(['kind'] + (['dataset'] if args else []) + takes)}"
+        )
+    options = {
+        k: tuple(v) if isinstance(v, list) and k == "hidden" else v for k, v in options.items()
+    }
     return make(*args, **options)
 
 

@@ -43,8 +43,20 @@ import numpy as np
 from asyncjax import _rng
 from asyncjax._validate import as_float_array, check_delay, check_int, py
 
-__all__ = ["DelayModel", "WorkerClock", "TraceDelay", "ClockState", "workers", "trace", "get_delay_model",
-           "DELAY_MODELS", "COMPUTE_LAWS", "simulate_worker_staleness", "clock_summary", "worker_schedule"]
+__all__ = [
+    "DelayModel",
+    "WorkerClock",
+    "TraceDelay",
+    "ClockState",
+    "workers",
+    "trace",
+    "get_delay_model",
+    "DELAY_MODELS",
+    "COMPUTE_LAWS",
+    "simulate_worker_staleness",
+    "clock_summary",
+    "worker_schedule",
+]
 
 
 @dataclass(frozen=True)
@@ -74,8 +86,9 @@ class DelayModel:
         """JSON-serialisable settings, enough to rebuild the model."""
         return {"name": self.name}
 
-    def sweep_outputs(self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int,
-                      slots: int) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    def sweep_outputs(
+        self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int, slots: int
+    ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
         """Variables a sweep records besides the engine's: name -> (array, axis names)."""
         return {}
 
@@ -158,7 +171,9 @@ class WorkerClock(DelayModel):
 
     def __post_init__(self):
         if self.law not in COMPUTE_LAWS:
-            raise ValueError(f"unknown compute-time law {self.law!r}; choose one of {', '.join(COMPUTE_LAWS)}")
+            raise ValueError(
+                f"unknown compute-time law {self.law!r}; choose one of {', '.join(COMPUTE_LAWS)}"
+            )
         shape = float(as_float_array("shape", self.shape, ndim=0))
         if self.law == "lognormal" and shape < 0:
             raise ValueError(f"the lognormal law needs shape (σ) >= 0; got {shape!r}")
@@ -169,12 +184,16 @@ class WorkerClock(DelayModel):
             sp = as_float_array("speeds", self.speeds, ndim=1)
             bad = np.flatnonzero(sp <= 0)
             if sp.size == 0 or bad.size:
-                raise ValueError(f"speeds must be positive; got speeds[{int(bad[0]) if bad.size else 0}] = "
-                                 f"{py(sp[bad[0]]) if bad.size else 'nothing'!r}")
+                raise ValueError(
+                    f"speeds must be positive; got speeds[{int(bad[0]) if bad.size else 0}] = "
+                    f"{py(sp[bad[0]]) if bad.size else 'nothing'!r}"
+                )
             object.__setattr__(self, "speeds", tuple(float(v) for v in sp))
         straggler = float(as_float_array("straggler", self.straggler, ndim=0))
         if straggler <= 0:
-            raise ValueError(f"straggler (how many times slower worker 0 is) must be > 0; got {straggler!r}")
+            raise ValueError(
+                f"straggler (how many times slower worker 0 is) must be > 0; got {straggler!r}"
+            )
         object.__setattr__(self, "straggler", straggler)
         if self.bins is not None:
             object.__setattr__(self, "bins", check_int(self.bins, "bins", minimum=2))
@@ -192,7 +211,11 @@ class WorkerClock(DelayModel):
 
     def speed(self, slots: int) -> np.ndarray:
         """(slots,) speed of each worker, the straggler included."""
-        s = np.ones(slots) if self.speeds is None else np.asarray(self.speeds[:slots], np.float64).copy()
+        s = (
+            np.ones(slots)
+            if self.speeds is None
+            else np.asarray(self.speeds[:slots], np.float64).copy()
+        )
         if s.size < slots:
             raise ValueError(f"speeds gives {s.size} workers but the run has {slots} worker slots")
         s[0] /= self.straggler
@@ -209,10 +232,14 @@ class WorkerClock(DelayModel):
             raise ValueError(f"workers must be a positive integer; got {py(bad.flat[0])!r}")
         big = arr[arr > buffer]
         if big.size:
-            raise ValueError(f"workers={int(big.flat[0])} exceeds the {buffer} worker slots of the run "
-                             f"(buffer={buffer}); raise `buffer` or leave it unset")
+            raise ValueError(
+                f"workers={int(big.flat[0])} exceeds the {buffer} worker slots of the run "
+                f"(buffer={buffer}); raise `buffer` or leave it unset"
+            )
         if self.speeds is not None and arr.size and arr.max() > len(self.speeds):
-            raise ValueError(f"workers={int(arr.max())} but speeds gives only {len(self.speeds)} workers")
+            raise ValueError(
+                f"workers={int(arr.max())} but speeds gives only {len(self.speeds)} workers"
+            )
         return arr.astype(np.int64)
 
     def buffer_for(self, values: Any, tail: float = 1e-6) -> int:
@@ -220,15 +247,23 @@ class WorkerClock(DelayModel):
         return int(np.max(self.check(values, buffer=2**31)))
 
     def staleness(self, param: jax.Array, u: jax.Array | None, buffer: int) -> jax.Array:
-        raise TypeError("the worker model's staleness emerges from its clock; use clock_next or worker_schedule")
+        raise TypeError(
+            "the worker model's staleness emerges from its clock; use clock_next or worker_schedule"
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "law": self.law, "shape": self.shape,
-                "speeds": None if self.speeds is None else list(self.speeds), "straggler": self.straggler,
-                "bins": self.bins}
+        return {
+            "name": self.name,
+            "law": self.law,
+            "shape": self.shape,
+            "speeds": None if self.speeds is None else list(self.speeds),
+            "straggler": self.straggler,
+            "bins": self.bins,
+        }
 
-    def sweep_outputs(self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int,
-                      slots: int) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    def sweep_outputs(
+        self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int, slots: int
+    ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
         """The clock's records: ``wall_time`` and the staleness summary (see :func:`clock_summary`).
 
         They depend on the worker count and the seed only, so their axes are
@@ -238,7 +273,9 @@ class WorkerClock(DelayModel):
         out = clock_summary(self, ws, seeds, steps=steps, record_every=record_every, slots=slots)
         keep = tuple(d for d in grid.dims if d in ("workers", "seed"))
 
-        def arrange(a: np.ndarray) -> np.ndarray:  # (U, S, ...) -> the grid's order of the kept axes
+        def arrange(
+            a: np.ndarray,
+        ) -> np.ndarray:  # (U, S, ...) -> the grid's order of the kept axes
             if "seed" not in keep:
                 a = a[:, 0]
             if "workers" not in keep:
@@ -279,7 +316,9 @@ class WorkerClock(DelayModel):
         return self._mean_one(key, ks, dtype)
 
     # ------------------------------------------------------------ the clock (one unit, pure)
-    def clock_init(self, m: jax.Array, first: jax.Array, *, slots: int, track: bool = True) -> ClockState:
+    def clock_init(
+        self, m: jax.Array, first: jax.Array, *, slots: int, track: bool = True
+    ) -> ClockState:
         """The clock before step 0: every active worker has read the start (read point 0).
 
         Args:
@@ -294,7 +333,11 @@ class WorkerClock(DelayModel):
         active = i < m.astype(jnp.int32)
         speed = jnp.asarray(self.speed(slots), dtype)
         rate = jnp.sum(jnp.where(active, speed, jnp.zeros((), dtype)))
-        finish = None if self.memoryless else jnp.where(active, first / speed, jnp.asarray(jnp.inf, dtype))
+        finish = (
+            None
+            if self.memoryless
+            else jnp.where(active, first / speed, jnp.asarray(jnp.inf, dtype))
+        )
         read_at = jnp.zeros(slots, jnp.int32) if track else None
         return ClockState(finish, read_at, rate)
 
@@ -306,14 +349,17 @@ class WorkerClock(DelayModel):
             return jnp.minimum(jnp.floor(u * m).astype(jnp.int32), mi - 1)
         if slots > 2 and np.all(s[1:] == s[1]) or slots == 2:  # one odd worker: worker 0
             p0 = jnp.asarray(s[0], u.dtype) / rate
-            rest = jnp.floor((u - p0) / jnp.maximum(1 - p0, jnp.finfo(u.dtype).tiny) * (m - 1)).astype(jnp.int32)
+            rest = jnp.floor(
+                (u - p0) / jnp.maximum(1 - p0, jnp.finfo(u.dtype).tiny) * (m - 1)
+            ).astype(jnp.int32)
             return jnp.where(u < p0, 0, 1 + jnp.clip(rest, 0, jnp.maximum(mi - 2, 0)))
         cum = jnp.asarray(np.cumsum(s), u.dtype)
         below = (cum <= u * rate) & (jnp.arange(slots, dtype=jnp.int32) < mi - 1)
         return jnp.sum(below, dtype=jnp.int32)
 
-    def clock_next(self, state: ClockState, m: jax.Array, k: jax.Array, draw: Any, *,
-                   slots: int) -> tuple[ClockState, jax.Array, Any, jax.Array]:
+    def clock_next(
+        self, state: ClockState, m: jax.Array, k: jax.Array, draw: Any, *, slots: int
+    ) -> tuple[ClockState, jax.Array, Any, jax.Array]:
         """Applies step k: the earliest finisher's gradient, and that worker's next read.
 
         Ties go to the lowest worker index (round robin with equal constant
@@ -354,8 +400,9 @@ class WorkerClock(DelayModel):
             read_at = jnp.where(hit, k + 1, read_at)
         return ClockState(f, read_at, state.rate), w, tau, t
 
-    def batched(self, m: jax.Array, keys: jax.Array, slots: int, dtype: Any, *,
-                track: bool) -> tuple[ClockState, Callable, Callable]:
+    def batched(
+        self, m: jax.Array, keys: jax.Array, slots: int, dtype: Any, *, track: bool
+    ) -> tuple[ClockState, Callable, Callable]:
         """The clocks of (U,) worker counts × (S,) seeds, as the engine and :func:`clock_summary` run them.
 
         Args:
@@ -372,14 +419,24 @@ class WorkerClock(DelayModel):
           ``draws(ks)``: (blk, S, ...) per-step draws for steps ``ks`` (None when shared).
         """
         if self.shared:  # no randomness: one clock per worker count
-            clock0 = jax.vmap(lambda mm: self.clock_init(mm, jnp.ones(slots, dtype), slots=slots, track=track))(m)
-            step = jax.vmap(lambda c, mm, k, d: self.clock_next(c, mm, k, None, slots=slots), (0, 0, None, None))
+            clock0 = jax.vmap(
+                lambda mm: self.clock_init(mm, jnp.ones(slots, dtype), slots=slots, track=track)
+            )(m)
+            step = jax.vmap(
+                lambda c, mm, k, d: self.clock_next(c, mm, k, None, slots=slots), (0, 0, None, None)
+            )
             return clock0, step, lambda ks: None
         first = jax.vmap(lambda kk: self.first_draws(kk, slots, dtype))(keys)  # (S, slots)
         init1 = partial(self.clock_init, slots=slots, track=track)
         clock0 = jax.vmap(jax.vmap(init1, (None, 0)), (0, None))(m, first)
-        step = jax.vmap(jax.vmap(partial(self.clock_next, slots=slots), (0, None, None, 0)), (0, 0, None, None))
-        return clock0, step, lambda ks: jax.vmap(lambda kk: self.step_draws(kk, ks, dtype), out_axes=1)(keys)
+        step = jax.vmap(
+            jax.vmap(partial(self.clock_next, slots=slots), (0, None, None, 0)), (0, 0, None, None)
+        )
+        return (
+            clock0,
+            step,
+            lambda ks: jax.vmap(lambda kk: self.step_draws(kk, ks, dtype), out_axes=1)(keys),
+        )
 
 
 @dataclass(frozen=True)
@@ -402,8 +459,10 @@ class TraceDelay(DelayModel):
         over = np.argwhere(self.values > buffer - 1)
         if over.size:
             r, c = (int(v) for v in over[0])
-            raise ValueError(f"{self._where(r, c)} = {int(self.values[r, c])} does not fit the delay buffer of "
-                             f"{buffer} iterates (largest delay it holds: {buffer - 1}); raise `buffer`")
+            raise ValueError(
+                f"{self._where(r, c)} = {int(self.values[r, c])} does not fit the delay buffer of "
+                f"{buffer} iterates (largest delay it holds: {buffer - 1}); raise `buffer`"
+            )
         return np.zeros(1, np.int64)
 
     def _where(self, r: int, c: int) -> str:
@@ -414,11 +473,15 @@ class TraceDelay(DelayModel):
 
     def check_run(self, seeds: np.ndarray, steps: int) -> None:
         if self.rows > 1 and seeds.size and seeds.max() >= self.rows:
-            raise ValueError(f"seed {int(seeds.max())} has no row in the trace, which holds {self.rows} rows "
-                             f"(one per seed 0..{self.rows - 1})")
+            raise ValueError(
+                f"seed {int(seeds.max())} has no row in the trace, which holds {self.rows} rows "
+                f"(one per seed 0..{self.rows - 1})"
+            )
         if not self.repeat and self.length < steps:
-            raise ValueError(f"the trace holds {self.length} steps but the run takes {steps}; pass "
-                             "repeat=True to cycle it")
+            raise ValueError(
+                f"the trace holds {self.length} steps but the run takes {steps}; pass "
+                "repeat=True to cycle it"
+            )
 
     def operands(self, dtype: Any) -> jax.Array:
         return jnp.asarray(self.values, jnp.int32)
@@ -435,18 +498,31 @@ class TraceDelay(DelayModel):
         return dops[seeds[None, :], idx[:, None]]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "rows": self.rows, "length": self.length, "repeat": self.repeat,
-                "max_delay": self.max_delay, "sha256": self.digest}
+        return {
+            "name": self.name,
+            "rows": self.rows,
+            "length": self.length,
+            "repeat": self.repeat,
+            "max_delay": self.max_delay,
+            "sha256": self.digest,
+        }
 
-    def sweep_outputs(self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int,
-                      slots: int) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    def sweep_outputs(
+        self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int, slots: int
+    ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
         """The trace itself (``delay_trace``, (rows, length)), so the saved sweep can be redone."""
         small = np.min_scalar_type(self.max_delay)
         return {"delay_trace": (self.values.astype(small), ("trace_row", "trace_step"))}
 
 
-def workers(law: str = "exponential", *, shape: float = 1.0, speeds: Any = None, straggler: float = 1.0,
-            bins: int | None = None) -> WorkerClock:
+def workers(
+    law: str = "exponential",
+    *,
+    shape: float = 1.0,
+    speeds: Any = None,
+    straggler: float = 1.0,
+    bins: int | None = None,
+) -> WorkerClock:
     """The worker model: staleness and wall-clock time from M workers on a virtual clock.
 
     Each of M workers reads the parameters, computes for a random time, and
@@ -488,8 +564,16 @@ def workers(law: str = "exponential", *, shape: float = 1.0, speeds: Any = None,
         aj.sweep(pca, aj.Grid(workers=[1, 2, 4, 8, 16], lr=5e-4, momentum=0.5, seed=range(50)),
                  delay_model=aj.delays.workers("exponential"), steps=20_000, record_every=500)
     """
-    return WorkerClock("workers", "workers", True, law=law, shape=shape, speeds=speeds, straggler=straggler,
-                       bins=bins)
+    return WorkerClock(
+        "workers",
+        "workers",
+        True,
+        law=law,
+        shape=shape,
+        speeds=speeds,
+        straggler=straggler,
+        bins=bins,
+    )
 
 
 def trace(values: Any, *, repeat: bool = False) -> TraceDelay:
@@ -526,8 +610,10 @@ def trace(values: Any, *, repeat: bool = False) -> TraceDelay:
             raise ValueError(f"trace file {source} must be .npy or .csv")
     arr = np.asarray(values)
     if arr.dtype.kind not in "iuf" or arr.ndim not in (1, 2) or arr.size == 0:
-        raise ValueError(f"a trace is a non-empty 1-D or 2-D array of integers, got "
-                         f"{'dtype ' + str(arr.dtype) if arr.dtype.kind not in 'iuf' else 'shape ' + str(arr.shape)}")
+        raise ValueError(
+            f"a trace is a non-empty 1-D or 2-D array of integers, got "
+            f"{'dtype ' + str(arr.dtype) if arr.dtype.kind not in 'iuf' else 'shape ' + str(arr.shape)}"
+        )
     arr = as_float_array("trace", arr)
     arr2 = arr.reshape(1, -1) if arr.ndim == 1 else arr
     where = (lambda r, c: f"trace[{c}]") if arr.ndim == 1 else (lambda r, c: f"trace[{r}, {c}]")
@@ -535,12 +621,25 @@ def trace(values: Any, *, repeat: bool = False) -> TraceDelay:
         hit = np.argwhere(bad)
         if hit.size:
             r, c = (int(v) for v in hit[0])
-            raise ValueError(f"{where(r, c)} = {py(arr2[r, c])!r} {what}; a trace holds staleness values "
-                             "(non-negative integers)")
+            raise ValueError(
+                f"{where(r, c)} = {py(arr2[r, c])!r} {what}; a trace holds staleness values "
+                "(non-negative integers)"
+            )
     ints = arr2.astype(np.int64)
-    digest = hashlib.sha256(np.ascontiguousarray(ints).tobytes() + str(ints.shape).encode()).hexdigest()[:16]
-    return TraceDelay("trace", None, False, rows=int(ints.shape[0]), length=int(ints.shape[1]),
-                      repeat=bool(repeat), max_delay=int(ints.max()), digest=digest, values=ints)
+    digest = hashlib.sha256(
+        np.ascontiguousarray(ints).tobytes() + str(ints.shape).encode()
+    ).hexdigest()[:16]
+    return TraceDelay(
+        "trace",
+        None,
+        False,
+        rows=int(ints.shape[0]),
+        length=int(ints.shape[1]),
+        repeat=bool(repeat),
+        max_delay=int(ints.max()),
+        digest=digest,
+        values=ints,
+    )
 
 
 DELAY_MODELS = {
@@ -556,12 +655,16 @@ def get_delay_model(name: str | DelayModel) -> DelayModel:
     if isinstance(name, DelayModel):
         return name
     if name == "trace":
-        raise ValueError("the trace delay model needs its values: pass asyncjax.delays.trace(values_or_file)")
+        raise ValueError(
+            "the trace delay model needs its values: pass asyncjax.delays.trace(values_or_file)"
+        )
     try:
         return DELAY_MODELS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown delay model {name!r}; choose one of {sorted(DELAY_MODELS)} "
-                         "or pass asyncjax.delays.trace(...)") from None
+        raise ValueError(
+            f"unknown delay model {name!r}; choose one of {sorted(DELAY_MODELS)} "
+            "or pass asyncjax.delays.trace(...)"
+        ) from None
 
 
 # ---------------------------------------------------------------- the clock alone
@@ -569,7 +672,14 @@ _CLOCK_BLOCK_BYTES = 1 << 24
 
 
 @lru_cache(maxsize=32)
-def _clock_pass(model: WorkerClock, slots: int, steps: int, record_every: int, per_step: bool, devices: tuple = ()):
+def _clock_pass(
+    model: WorkerClock,
+    slots: int,
+    steps: int,
+    record_every: int,
+    per_step: bool,
+    devices: tuple = (),
+):
     """Compiled clock-only scan over (U,) worker counts × (S,) seeds (see :func:`clock_summary`).
 
     With several ``devices`` the seeds are split over them (S a multiple of their number).
@@ -603,10 +713,14 @@ def _clock_pass(model: WorkerClock, slots: int, steps: int, record_every: int, p
             (st_, total, comp, tmax), hist = c
             ks = k0 + jnp.arange(block, dtype=jnp.int32)
             d = draws(ks)
-            (st_, total, comp, tmax), out = jax.lax.scan(one_step, (st_, total, comp, tmax), (ks, d))
+            (st_, total, comp, tmax), out = jax.lax.scan(
+                one_step, (st_, total, comp, tmax), (ks, d)
+            )
             tau = jnp.clip(out[0], 0, bins - 1)  # (block, *units)
-            idx = tuple(jnp.arange(n)[(None,) * (1 + a) + (slice(None),) + (None,) * (len(units) - a - 1)]
-                        for a, n in enumerate(units))
+            idx = tuple(
+                jnp.arange(n)[(None,) * (1 + a) + (slice(None),) + (None,) * (len(units) - a - 1)]
+                for a, n in enumerate(units)
+            )
             hist = hist.at[idx + (tau,)].add(1)
             return ((st_, total, comp, tmax), hist), out if per_step else None
 
@@ -614,13 +728,23 @@ def _clock_pass(model: WorkerClock, slots: int, steps: int, record_every: int, p
             (st_, _, _, tmax), hist = c
             starts = k0 + block * jnp.arange(record_every // block, dtype=jnp.int32)
             ((st_, total, comp, tmax), hist), out = jax.lax.scan(
-                block_fn, ((st_, zeros_f, zeros_f, tmax), hist), starts)
+                block_fn, ((st_, zeros_f, zeros_f, tmax), hist), starts
+            )
             return ((st_, total, comp, tmax), hist), (total, comp, out)
 
-        c0 = ((st, zeros_f, zeros_f, jnp.zeros(units, jnp.int32)), jnp.zeros(units + (bins,), jnp.int32))
+        c0 = (
+            (st, zeros_f, zeros_f, jnp.zeros(units, jnp.int32)),
+            jnp.zeros(units + (bins,), jnp.int32),
+        )
         starts = record_every * jnp.arange(n_rec, dtype=jnp.int32)
         ((st, _, _, tmax), hist), (total, comp, out) = jax.lax.scan(record_fn, c0, starts)
-        res = {"elapsed": total, "elapsed_comp": comp, "tau_max": tmax, "hist": hist, "read_at": st.read_at}
+        res = {
+            "elapsed": total,
+            "elapsed_comp": comp,
+            "tau_max": tmax,
+            "hist": hist,
+            "read_at": st.read_at,
+        }
         if per_step:  # (records, blocks, block, *units) -> (steps, *units)
             for name, a in zip(("staleness", "worker", "dt"), out):
                 res[name] = a.reshape((steps,) + units)
@@ -631,16 +755,37 @@ def _clock_pass(model: WorkerClock, slots: int, steps: int, record_every: int, p
     from jax.sharding import Mesh
     from jax.sharding import PartitionSpec as P
 
-    on_s = {"elapsed": P(None, None, "dev"), "elapsed_comp": P(None, None, "dev"), "tau_max": P(None, "dev"),
-            "hist": P(None, "dev"), "read_at": P(None, "dev")}
+    on_s = {
+        "elapsed": P(None, None, "dev"),
+        "elapsed_comp": P(None, None, "dev"),
+        "tau_max": P(None, "dev"),
+        "hist": P(None, "dev"),
+        "read_at": P(None, "dev"),
+    }
     if per_step:
-        on_s.update(staleness=P(None, None, "dev"), worker=P(None, None, "dev"), dt=P(None, None, "dev"))
-    return jax.jit(jax.shard_map(run, mesh=Mesh(np.array(devices), ("dev",)), in_specs=(P(), P("dev")),
-                                 out_specs=on_s, check_vma=False))
+        on_s.update(
+            staleness=P(None, None, "dev"), worker=P(None, None, "dev"), dt=P(None, None, "dev")
+        )
+    return jax.jit(
+        jax.shard_map(
+            run,
+            mesh=Mesh(np.array(devices), ("dev",)),
+            in_specs=(P(), P("dev")),
+            out_specs=on_s,
+            check_vma=False,
+        )
+    )
 
 
-def clock_summary(model: WorkerClock, workers: Any, seeds: Any, *, steps: int, record_every: int,
-                  slots: int | None = None) -> dict[str, np.ndarray]:
+def clock_summary(
+    model: WorkerClock,
+    workers: Any,
+    seeds: Any,
+    *,
+    steps: int,
+    record_every: int,
+    slots: int | None = None,
+) -> dict[str, np.ndarray]:
     """Wall-clock time and staleness of M workers, from the clock alone (no iterates).
 
     The clock's draws depend only on (seed, M), never on the iterates, so this
@@ -678,8 +823,15 @@ def clock_summary(model: WorkerClock, workers: Any, seeds: Any, *, steps: int, r
 _CLOCK_CHUNK_BYTES = 1 << 26  # device memory one call of the clock pass may hold (64 MiB)
 
 
-def _run_clock(model: WorkerClock, ws: np.ndarray, seeds: np.ndarray, steps: int, record_every: int, slots: int,
-               per_step: bool) -> dict[str, np.ndarray]:
+def _run_clock(
+    model: WorkerClock,
+    ws: np.ndarray,
+    seeds: np.ndarray,
+    steps: int,
+    record_every: int,
+    slots: int,
+    per_step: bool,
+) -> dict[str, np.ndarray]:
     dtype = jnp.result_type(float)
     n_u, n_s = ws.size, seeds.size
     devices = tuple(jax.local_devices()) if n_s > 1 else ()
@@ -687,39 +839,65 @@ def _run_clock(model: WorkerClock, ws: np.ndarray, seeds: np.ndarray, steps: int
     if model.shared:  # one clock per worker count, whatever the seeds
         raw = jax.device_get(fn(jnp.asarray(ws, dtype), jnp.asarray(seeds[:1], jnp.int32)))
     else:  # seeds in chunks of equal size (the last padded): bounded memory, one compilation
-        per_seed = 4 * n_u * (model.n_bins(slots) + 3 * slots + 4 * (steps // record_every) + 3 * steps * per_step)
+        per_seed = (
+            4
+            * n_u
+            * (model.n_bins(slots) + 3 * slots + 4 * (steps // record_every) + 3 * steps * per_step)
+        )
         chunk = int(min(n_s, max(1, _CLOCK_CHUNK_BYTES // per_seed)))
-        chunk = -(-chunk // max(1, len(devices))) * max(1, len(devices))  # a multiple of the devices
-        seed_axis = {"elapsed": 2, "elapsed_comp": 2, "staleness": 2, "worker": 2, "dt": 2}  # the others: 1
+        chunk = -(-chunk // max(1, len(devices))) * max(
+            1, len(devices)
+        )  # a multiple of the devices
+        seed_axis = {
+            "elapsed": 2,
+            "elapsed_comp": 2,
+            "staleness": 2,
+            "worker": 2,
+            "dt": 2,
+        }  # the others: 1
         parts = []
         for start in range(0, n_s, chunk):
-            part = seeds[start:start + chunk]
+            part = seeds[start : start + chunk]
             padded = np.concatenate([part, np.repeat(part[-1:], chunk - part.size)])
             out = jax.device_get(fn(jnp.asarray(ws, dtype), jnp.asarray(padded, jnp.int32)))
-            parts.append({k: np.take(v, np.arange(part.size), axis=seed_axis.get(k, 1)) for k, v in out.items()})
+            parts.append(
+                {
+                    k: np.take(v, np.arange(part.size), axis=seed_axis.get(k, 1))
+                    for k, v in out.items()
+                }
+            )
         raw = {k: np.concatenate([p[k] for p in parts], axis=seed_axis.get(k, 1)) for k in parts[0]}
 
     def full(a: np.ndarray) -> np.ndarray:  # (U, ...) or (U, S, ...) -> (U, S, ...)
         a = np.asarray(a)
         return np.broadcast_to(a[:, None], (n_u, n_s) + a.shape[1:]) if model.shared else a
 
-    elapsed = np.asarray(raw["elapsed"], np.float64) - np.asarray(raw["elapsed_comp"], np.float64)  # (R, *units)
+    elapsed = np.asarray(raw["elapsed"], np.float64) - np.asarray(
+        raw["elapsed_comp"], np.float64
+    )  # (R, *units)
     wall = np.concatenate([np.zeros((1,) + elapsed.shape[1:]), np.cumsum(elapsed, axis=0)], axis=0)
     wall = full(np.moveaxis(wall, 0, -1))
-    ages = steps - np.asarray(raw["read_at"], np.int64)  # (*units, slots); inactive workers: age `steps`
+    ages = steps - np.asarray(
+        raw["read_at"], np.int64
+    )  # (*units, slots); inactive workers: age `steps`
     active = np.arange(slots) < ws.reshape((-1,) + (1,) * (ages.ndim - 1))
     a_k = np.where(active, ages, 0).sum(axis=-1)
     mean = (ws.reshape((-1,) + (1,) * (a_k.ndim - 1)) - 1) - a_k / steps
-    out = {"wall_time": np.ascontiguousarray(wall), "staleness_mean": np.ascontiguousarray(full(mean)),
-           "staleness_max": np.ascontiguousarray(full(np.asarray(raw["tau_max"], np.int32))),
-           "staleness_hist": np.ascontiguousarray(full(np.asarray(raw["hist"], np.int32)))}
+    out = {
+        "wall_time": np.ascontiguousarray(wall),
+        "staleness_mean": np.ascontiguousarray(full(mean)),
+        "staleness_max": np.ascontiguousarray(full(np.asarray(raw["tau_max"], np.int32))),
+        "staleness_hist": np.ascontiguousarray(full(np.asarray(raw["hist"], np.int32))),
+    }
     if per_step:
         for name in ("staleness", "worker", "dt"):
             out["_" + name] = full(np.moveaxis(np.asarray(raw[name]), 0, -1))
     return out
 
 
-def worker_schedule(model: WorkerClock | str, workers: int, seed: Any, steps: int) -> dict[str, np.ndarray]:
+def worker_schedule(
+    model: WorkerClock | str, workers: int, seed: Any, steps: int
+) -> dict[str, np.ndarray]:
     """The clock of one trajectory, update by update (to replay it outside JAX).
 
     Args:
@@ -744,8 +922,11 @@ def worker_schedule(model: WorkerClock | str, workers: int, seed: Any, steps: in
     if seeds.dtype.kind not in "iu" or seeds.ndim > 1:
         raise ValueError(f"seed must be an integer or a 1-D list of them, got {seed!r}")
     out = _run_clock(model, ws, np.atleast_1d(seeds), steps, steps, int(ws[0]), per_step=True)
-    res = {"worker": out["_worker"][0].astype(np.int64), "staleness": out["_staleness"][0].astype(np.int64),
-           "time": np.cumsum(out["_dt"][0].astype(np.float64), axis=-1)}
+    res = {
+        "worker": out["_worker"][0].astype(np.int64),
+        "staleness": out["_staleness"][0].astype(np.int64),
+        "time": np.cumsum(out["_dt"][0].astype(np.float64), axis=-1),
+    }
     return {k: v[0] for k, v in res.items()} if seeds.ndim == 0 else res
 
 

@@ -101,7 +101,9 @@ class Spec:
         check_int(self.record_every, "record_every", minimum=1)
         check_int(self.buffer, "buffer", minimum=1)
         if self.steps % self.record_every:
-            raise ValueError(f"steps={self.steps} must be a multiple of record_every={self.record_every}")
+            raise ValueError(
+                f"steps={self.steps} must be a multiple of record_every={self.record_every}"
+            )
 
     @property
     def n_records(self) -> int:
@@ -176,8 +178,15 @@ def noise_block_bytes(spec: Spec, step_bytes: int) -> int:
     return _noise_block(spec, step_bytes) * int(step_bytes)
 
 
-def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.Array, x0: PyTree,
-              norm_bound: jax.Array, delay_ops: PyTree = None) -> Trace:
+def run_batch(
+    spec: Spec,
+    ops: PyTree,
+    hp: Mapping[str, jax.Array],
+    seeds: jax.Array,
+    x0: PyTree,
+    norm_bound: jax.Array,
+    delay_ops: PyTree = None,
+) -> Trace:
     """Runs S × H trajectories: every seed against every hyperparameter point.
 
     Pure and jittable; shapes are fixed by ``spec`` and the arguments.
@@ -218,7 +227,9 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
 
     # ---- the start: (H, S, ...) parameters, optimizer state and read points
     if spec.fixed_init:
-        x_s = jax.tree.map(lambda a: jnp.broadcast_to(jnp.asarray(a, dtype), (n_seeds,) + jnp.shape(a)), x0)
+        x_s = jax.tree.map(
+            lambda a: jnp.broadcast_to(jnp.asarray(a, dtype), (n_seeds,) + jnp.shape(a)), x0
+        )
     else:
         init_keys = _rng.stream_keys(seeds, _rng.INIT_STREAM)
         x_s = jax.vmap(problem.init, (None, 0))(ops, init_keys)
@@ -251,8 +262,9 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
     s_idx = jnp.arange(n_seeds)
     # read_stale(b, k, u) -> (stale points (H, S, ...), τ broadcastable to (H, S), context for write)
     if delay.stateful:
-        read_stale, write_read, clock0, draw_delay = _clock_io(delay, L, delay_param, delay_keys, h_idx, s_idx,
-                                                               dtype, track=mit is not None)
+        read_stale, write_read, clock0, draw_delay = _clock_io(
+            delay, L, delay_param, delay_keys, h_idx, s_idx, dtype, track=mit is not None
+        )
         b0 = (buf, clock0)
     elif isinstance(delay, TraceDelay):
         read_stale, draw_delay = _trace_io(delay, L, delay_ops, seeds, h_idx, s_idx)
@@ -266,31 +278,44 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
             if delay.random:
                 tau = staleness(delay_param, u)
                 slots = (k - tau) % L
-                return jax.tree.map(lambda r: r[h_idx[:, None], slots, s_idx[None, :]], b), tau, None
+                return (
+                    jax.tree.map(lambda r: r[h_idx[:, None], slots, s_idx[None, :]], b),
+                    tau,
+                    None,
+                )
             # one delay per point: each point reads one contiguous (S, ...) slab
             return jax.tree.map(lambda r: r[h_idx, (k - tau_h) % L], b), tau_h[:, None], None
 
         def draw_delay(ks):  # (blk,) steps -> (blk, S) delay uniforms
             if delay.random:
-                return jax.vmap(_rng.uniforms, (0, None, None, None), out_axes=1)(delay_keys, ks, 1, dtype)[..., 0]
+                return jax.vmap(_rng.uniforms, (0, None, None, None), out_axes=1)(
+                    delay_keys, ks, 1, dtype
+                )[..., 0]
             return jnp.zeros((ks.shape[0], n_seeds), dtype)
 
     if not delay.stateful:
         b0 = buf
 
         def write_read(b, ctx, read, k):  # the newest read points, one (S, ...) slab per point
-            return jax.tree.map(lambda r, new: jax.lax.dynamic_update_slice_in_dim(r, new[:, None], (k + 1) % L, 1),
-                                b, read)
+            return jax.tree.map(
+                lambda r, new: jax.lax.dynamic_update_slice_in_dim(r, new[:, None], (k + 1) % L, 1),
+                b,
+                read,
+            )
 
     def step(carry, inp):
         (x, s, alive, div_at), b = carry
         k, batch, u = inp
         stale, tau, ctx = read_stale(b, k, u)
         if mit is None:
-            x, s, alive, div_at, read = step_hs(x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k)
+            x, s, alive, div_at, read = step_hs(
+                x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k
+            )
         else:  # a gradient read before step 0 read the start: it is k updates old, not τ_k
             tau = jnp.minimum(jnp.broadcast_to(tau, (n_hyper, n_seeds)), k)
-            x, s, alive, div_at, read = step_hs(x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp)
+            x, s, alive, div_at, read = step_hs(
+                x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp
+            )
         b = write_read(b, ctx, read, k)
         return ((x, s, alive, div_at), b), None
 
@@ -317,7 +342,12 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
         carry, _ = jax.lax.scan(noise_block, carry, starts)
         return carry, record(carry[0][0])
 
-    state = (params, opt_state, jnp.ones((n_hyper, n_seeds), bool), jnp.full((n_hyper, n_seeds), -1, jnp.int32))
+    state = (
+        params,
+        opt_state,
+        jnp.ones((n_hyper, n_seeds), bool),
+        jnp.full((n_hyper, n_seeds), -1, jnp.int32),
+    )
     starts = spec.record_every * jnp.arange(spec.n_records - 1, dtype=jnp.int32)
     (state, _), recs = jax.lax.scan(record_block, (state, b0), starts)
 
@@ -336,7 +366,9 @@ def run_batch(spec: Spec, ops: PyTree, hp: Mapping[str, jax.Array], seeds: jax.A
     )
 
 
-def _trace_io(delay: TraceDelay, L: int, dops: jax.Array, seeds: jax.Array, h_idx: jax.Array, s_idx: jax.Array):
+def _trace_io(
+    delay: TraceDelay, L: int, dops: jax.Array, seeds: jax.Array, h_idx: jax.Array, s_idx: jax.Array
+):
     """Ring reads with τ_k from a trace: (read_stale, draw_delay) for :func:`run_batch`."""
 
     def draw_delay(ks):  # (blk,) or (blk, S) staleness
@@ -344,15 +376,32 @@ def _trace_io(delay: TraceDelay, L: int, dops: jax.Array, seeds: jax.Array, h_id
 
     def read_stale(b, k, tau):
         if delay.rows == 1:  # every trajectory reads the same step: one (H, S, ...) slab
-            return jax.tree.map(lambda r: jax.lax.dynamic_index_in_dim(r, (k - tau) % L, 1, False), b), tau, None
+            return (
+                jax.tree.map(lambda r: jax.lax.dynamic_index_in_dim(r, (k - tau) % L, 1, False), b),
+                tau,
+                None,
+            )
         slots = (k - tau) % L  # (S,)
-        return jax.tree.map(lambda r: r[h_idx[:, None], slots[None, :], s_idx[None, :]], b), tau[None, :], None
+        return (
+            jax.tree.map(lambda r: r[h_idx[:, None], slots[None, :], s_idx[None, :]], b),
+            tau[None, :],
+            None,
+        )
 
     return read_stale, draw_delay
 
 
-def _clock_io(delay: DelayModel, L: int, m: jax.Array, delay_keys: jax.Array, h_idx: jax.Array, s_idx: jax.Array,
-              dtype: Any, *, track: bool):
+def _clock_io(
+    delay: DelayModel,
+    L: int,
+    m: jax.Array,
+    delay_keys: jax.Array,
+    h_idx: jax.Array,
+    s_idx: jax.Array,
+    dtype: Any,
+    *,
+    track: bool,
+):
     """Snapshot slots driven by a clock: (read_stale, write_read, initial clock, draw_delay).
 
     The carry is ``(slots, clock)``: ``slots`` has leaves (H, L, S, *leaf), one
@@ -379,7 +428,9 @@ def _clock_io(delay: DelayModel, L: int, m: jax.Array, delay_keys: jax.Array, h_
         if shared:
             slots = jax.tree.map(lambda r, new: r.at[h_idx, w].set(new), slots, read)
         else:
-            slots = jax.tree.map(lambda r, new: r.at[h_idx[:, None], w, s_idx[None, :]].set(new), slots, read)
+            slots = jax.tree.map(
+                lambda r, new: r.at[h_idx[:, None], w, s_idx[None, :]].set(new), slots, read
+            )
         return slots, clock
 
     return read_stale, write_read, clock0, draw_delay

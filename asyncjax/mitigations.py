@@ -99,8 +99,9 @@ class Mitigation:
         t = tau.astype(c.dtype)
         return jnp.where(t > c, c / jnp.maximum(t, jnp.ones((), c.dtype)), jnp.ones((), c.dtype))
 
-    def gradient(self, g: PyTree, params: PyTree, stale: PyTree, tau: jax.Array,
-                 hp: Mapping[str, jax.Array]) -> PyTree:
+    def gradient(
+        self, g: PyTree, params: PyTree, stale: PyTree, tau: jax.Array, hp: Mapping[str, jax.Array]
+    ) -> PyTree:
         """The gradient the optimizer sees.
 
         Args:
@@ -118,8 +119,15 @@ class Mitigation:
             return jax.tree.map(lambda a, x, s: a + lam * a * a * (x - s), g, params, stale)
         return g
 
-    def update(self, params: PyTree, state: PyTree, new_params: PyTree, new_state: PyTree, tau: jax.Array,
-               hp: Mapping[str, jax.Array]) -> tuple[PyTree, PyTree]:
+    def update(
+        self,
+        params: PyTree,
+        state: PyTree,
+        new_params: PyTree,
+        new_state: PyTree,
+        tau: jax.Array,
+        hp: Mapping[str, jax.Array],
+    ) -> tuple[PyTree, PyTree]:
         """The parameters and optimizer state after the step (given the optimizer's proposal)."""
         if self.name == "delay_adaptive" and self.target == "update":
             f = self._factor(tau, hp)
@@ -167,4 +175,6 @@ def get_mitigation(spec: str | Mitigation | None) -> Mitigation | None:
     try:
         return MITIGATIONS[spec]()
     except (KeyError, TypeError):
-        raise ValueError(f"unknown mitigation {spec!r}; choose one of {sorted(MITIGATIONS)}") from None
+        raise ValueError(
+            f"unknown mitigation {spec!r}; choose one of {sorted(MITIGATIONS)}"
+        ) from None

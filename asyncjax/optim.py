@@ -84,8 +84,11 @@ class Optimizer:
                 as_float_array(name, values)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "static": {k: _plain(v) for k, v in self.static},
-                "defaults": dict(self.defaults)}
+        return {
+            "name": self.name,
+            "static": {k: _plain(v) for k, v in self.static},
+            "defaults": dict(self.defaults),
+        }
 
 
 def _plain(v: Any) -> Any:
@@ -123,8 +126,15 @@ def heavy_ball() -> Optimizer:
 
     Grid axes: ``lr`` (η > 0, required) and ``momentum`` (μ ∈ (−1, 1), default 0).
     """
-    return Optimizer("heavy_ball", ("momentum", "lr"), (("momentum", 0.0),), ("lr",),
-                     init=_hb_init, update=_hb_update, read_point=_read_params)
+    return Optimizer(
+        "heavy_ball",
+        ("momentum", "lr"),
+        (("momentum", 0.0),),
+        ("lr",),
+        init=_hb_init,
+        update=_hb_update,
+        read_point=_read_params,
+    )
 
 
 def nesterov() -> Optimizer:
@@ -133,8 +143,15 @@ def nesterov() -> Optimizer:
     Its linear delay-stability boundary is ``theory.stability_threshold(...,
     method="nesterov")``. Grid axes as for :func:`heavy_ball`.
     """
-    return Optimizer("nesterov", ("momentum", "lr"), (("momentum", 0.0),), ("lr",),
-                     init=_hb_init, update=_hb_update, read_point=_nesterov_read)
+    return Optimizer(
+        "nesterov",
+        ("momentum", "lr"),
+        (("momentum", 0.0),),
+        ("lr",),
+        init=_hb_init,
+        update=_hb_update,
+        read_point=_nesterov_read,
+    )
 
 
 def from_optax(factory: Callable[..., Any], **static: Any) -> Optimizer:
@@ -166,18 +183,33 @@ def from_optax(factory: Callable[..., Any], **static: Any) -> Optimizer:
         raise ValueError(f"cannot read the arguments of {fname}: {err}") from None
     params = sig.parameters
     if "learning_rate" not in params:
-        raise ValueError(f"optax.{fname} takes no learning_rate; from_optax needs a gradient "
-                         "transformation factory such as optax.adam or optax.sgd")
+        raise ValueError(
+            f"optax.{fname} takes no learning_rate; from_optax needs a gradient "
+            "transformation factory such as optax.adam or optax.sgd"
+        )
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    known = [n for n, p in params.items() if p.kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                            inspect.Parameter.VAR_KEYWORD)]
+    known = [
+        n
+        for n, p in params.items()
+        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
     for name in static:
         if name not in params and not takes_kwargs:
-            raise ValueError(f"optax.{fname} has no argument {name!r}; its arguments: {', '.join(known)}")
+            raise ValueError(
+                f"optax.{fname} has no argument {name!r}; its arguments: {', '.join(known)}"
+            )
         if name == "learning_rate":
-            raise ValueError("learning_rate is swept: set grid axis 'lr' instead of a static learning_rate")
-    swept = tuple(["lr"] + [n for n in known if n != "learning_rate" and n not in static
-                            and _numeric_default(params[n])])
+            raise ValueError(
+                "learning_rate is swept: set grid axis 'lr' instead of a static learning_rate"
+            )
+    swept = tuple(
+        ["lr"]
+        + [
+            n
+            for n in known
+            if n != "learning_rate" and n not in static and _numeric_default(params[n])
+        ]
+    )
     hp_map = {"lr": "learning_rate"}
     static_items = tuple(sorted(static.items()))
 
@@ -199,9 +231,21 @@ def from_optax(factory: Callable[..., Any], **static: Any) -> Optimizer:
         hash(static_items)
     except TypeError:
         raise ValueError(f"static options of from_optax must be hashable, got {static!r}") from None
-    return Optimizer(f"optax.{fname}", swept, (), ("lr",), static_items,
-                     key=(getattr(factory, "__module__", ""), getattr(factory, "__qualname__", fname), id(factory)),
-                     init=init, update=update, read_point=_read_params)
+    return Optimizer(
+        f"optax.{fname}",
+        swept,
+        (),
+        ("lr",),
+        static_items,
+        key=(
+            getattr(factory, "__module__", ""),
+            getattr(factory, "__qualname__", fname),
+            id(factory),
+        ),
+        init=init,
+        update=update,
+        read_point=_read_params,
+    )
 
 
 # Factory arguments that are never hyperparameters, whatever their default: random keys and
@@ -238,7 +282,7 @@ def get_optimizer(spec: str | Optimizer, **static: Any) -> Optimizer:
     if isinstance(spec, str) and spec.startswith("optax."):
         import optax
 
-        name = spec[len("optax."):]
+        name = spec[len("optax.") :]
         factory = getattr(optax, name, None)
         if factory is None or not callable(factory) or name.startswith("_"):
             import difflib
@@ -248,4 +292,6 @@ def get_optimizer(spec: str | Optimizer, **static: Any) -> Optimizer:
             hint = f"; did you mean {', '.join('optax.' + n for n in near)}?" if near else ""
             raise ValueError(f"unknown optax optimizer {spec!r}{hint}")
         return from_optax(factory, **static)
-    raise ValueError(f"unknown optimizer {spec!r}; choose 'heavy_ball', 'nesterov' or 'optax.<name>'")
+    raise ValueError(
+        f"unknown optimizer {spec!r}; choose 'heavy_ball', 'nesterov' or 'optax.<name>'"
+    )

@@ -45,13 +45,23 @@ from asyncjax.engine import Spec, noise_block_bytes
 from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
 
-__all__ = ["Shapes", "Bucket", "shapes", "trajectory_bytes", "choose_buckets", "device_budget", "chunk_for"]
+__all__ = [
+    "Shapes",
+    "Bucket",
+    "shapes",
+    "trajectory_bytes",
+    "choose_buckets",
+    "device_budget",
+    "chunk_for",
+]
 
 _CPU_BUDGET_BYTES = 256 << 20
 _ACCEL_FALLBACK_BYTES = 4 << 30
 _ACCEL_SHARE = 0.6
 DEFAULT_MAX_BUCKETS = 6
-_BUCKET_TOLERANCE = 1.03  # fewer buckets when they cost at most 3% more memory (each bucket compiles)
+_BUCKET_TOLERANCE = (
+    1.03  # fewer buckets when they cost at most 3% more memory (each bucket compiles)
+)
 
 
 class Shapes(NamedTuple):
@@ -89,14 +99,26 @@ def _work_bytes(problem: Problem, prob_hp: tuple, treedef: Any, leaves: tuple) -
     ops = jax.eval_shape(lambda: problem.operands(dtype))
     params = jax.tree.unflatten(treedef, leaves)
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
-    batch = jax.eval_shape(lambda o, k: jax.tree.map(lambda a: a[0], problem.sample(o, k, jnp.zeros((1,), jnp.int32))),
-                           ops, key)
+    batch = jax.eval_shape(
+        lambda o, k: jax.tree.map(lambda a: a[0], problem.sample(o, k, jnp.zeros((1,), jnp.int32))),
+        ops,
+        key,
+    )
     hp = {k: jax.ShapeDtypeStruct((), dtype) for k in prob_hp}
-    return _temp_bytes(problem.metrics, ops, params) + _temp_bytes(problem.grad, ops, params, batch, hp)
+    return _temp_bytes(problem.metrics, ops, params) + _temp_bytes(
+        problem.grad, ops, params, batch, hp
+    )
 
 
-def shapes(problem: Problem, optimizer: Optimizer, hp: dict, x0: Any, fixed: bool, *,
-           working_set: bool = True) -> Shapes:
+def shapes(
+    problem: Problem,
+    optimizer: Optimizer,
+    hp: dict,
+    x0: Any,
+    fixed: bool,
+    *,
+    working_set: bool = True,
+) -> Shapes:
     """Sizes of one trajectory of ``problem`` under ``optimizer`` (compiles, never runs).
 
     Args:
@@ -125,15 +147,30 @@ def shapes(problem: Problem, optimizer: Optimizer, hp: dict, x0: Any, fixed: boo
     read = jax.eval_shape(optimizer.read_point, params, state, one_hp)
     metrics = jax.eval_shape(problem.metrics, ops, params)
     if "error" not in metrics:
-        raise ValueError(f"{type(problem).__name__}.metrics must return an 'error' entry, got {sorted(metrics)}")
-    batch = jax.eval_shape(lambda o, k: jax.tree.map(lambda a: a[0], problem.sample(o, k, jnp.zeros((1,), jnp.int32))),
-                           ops, key)
+        raise ValueError(
+            f"{type(problem).__name__}.metrics must return an 'error' entry, got {sorted(metrics)}"
+        )
+    batch = jax.eval_shape(
+        lambda o, k: jax.tree.map(lambda a: a[0], problem.sample(o, k, jnp.zeros((1,), jnp.int32))),
+        ops,
+        key,
+    )
     work = 0
     if working_set:
         leaves, treedef = jax.tree.flatten(params)
         work = _work_bytes(problem, tuple(sorted(prob_hp)), treedef, tuple(leaves))
-    return Shapes(_nbytes(params), _nbytes(state), _nbytes(read), len(metrics), jnp.dtype(dtype).itemsize, work,
-                  _nbytes(ops), _nbytes(batch), params, metrics)
+    return Shapes(
+        _nbytes(params),
+        _nbytes(state),
+        _nbytes(read),
+        len(metrics),
+        jnp.dtype(dtype).itemsize,
+        work,
+        _nbytes(ops),
+        _nbytes(batch),
+        params,
+        metrics,
+    )
 
 
 def trajectory_bytes(spec: Spec, sh: Shapes, *, strict: bool = False) -> int:
@@ -208,7 +245,9 @@ def ring_needs(model: DelayModel, values: np.ndarray, buffer: int) -> np.ndarray
     return np.minimum(np.asarray(values, np.int64) + 1, buffer)
 
 
-def choose_buckets(needs: np.ndarray, cost: Any, max_buckets: int = DEFAULT_MAX_BUCKETS) -> list[Bucket]:
+def choose_buckets(
+    needs: np.ndarray, cost: Any, max_buckets: int = DEFAULT_MAX_BUCKETS
+) -> list[Bucket]:
     """Groups points into at most ``max_buckets`` rings minimising the total memory.
 
     The distinct ring sizes, sorted, are cut into contiguous groups by dynamic

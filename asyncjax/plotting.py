@@ -100,23 +100,36 @@ def error_vs_delay(
     share = getattr(bands, "diverged_share", None)
     any_partial = any_dominated = False
     for i, (mu, col) in enumerate(zip(momenta, colors)):
-        ax.plot(delays, bands.mean[i], "-o", ms=2.5, color=col, label=fr"$\mu={mu:g}$")
+        ax.plot(delays, bands.mean[i], "-o", ms=2.5, color=col, label=rf"$\mu={mu:g}$")
         ax.fill_between(delays, bands.lo[i], bands.hi[i], color=col, alpha=0.16, lw=0)
         if frac is not None:
             dominated = np.asarray(share[i]) >= 0.5
             partial = (np.asarray(frac[i]) > 0) & ~dominated
             any_partial |= bool(partial.any())
             any_dominated |= bool(dominated.any())
-            ax.plot(delays[partial], bands.mean[i][partial], "D", ms=5, mfc="white", mec=col, mew=1.2)
+            ax.plot(
+                delays[partial], bands.mean[i][partial], "D", ms=5, mfc="white", mec=col, mew=1.2
+            )
             ax.plot(delays[dominated], bands.mean[i][dominated], "x", ms=7, color=col, mew=1.8)
         if predicted is not None:
             ax.axvline(predicted[i], color=col, ls="--", lw=1)
         if measured is not None:
-            y = float(np.exp(np.interp(measured[i], delays, np.log(np.maximum(bands.mean[i], 1e-300)))))
+            y = float(
+                np.exp(np.interp(measured[i], delays, np.log(np.maximum(bands.mean[i], 1e-300))))
+            )
             if measured_ci is not None:
                 lo, hi = measured_ci[i]
-                ax.errorbar([measured[i]], [y], xerr=[[measured[i] - lo], [hi - measured[i]]], fmt="none",
-                            ecolor="k", elinewidth=1.6, capsize=5, capthick=1.6, zorder=5)
+                ax.errorbar(
+                    [measured[i]],
+                    [y],
+                    xerr=[[measured[i] - lo], [hi - measured[i]]],
+                    fmt="none",
+                    ecolor="k",
+                    elinewidth=1.6,
+                    capsize=5,
+                    capthick=1.6,
+                    zorder=5,
+                )
             ax.plot([measured[i]], [y], "o", mfc="white", mec=col, ms=8, mew=2, zorder=6)
     ax.set_yscale("log")
     ax.set_xlabel(r"delay $\tau$")
@@ -127,13 +140,26 @@ def error_vs_delay(
     if predicted is not None:
         extra.append((plt.Line2D([], [], color="gray", ls="--"), "predicted threshold"))
     if measured is not None:
-        extra.append((plt.Line2D([], [], marker="o", mfc="white", mec="gray", mew=2, ls=""),
-                      "measured threshold" + (" (bar: 95% CI)" if measured_ci is not None else "")))
+        extra.append(
+            (
+                plt.Line2D([], [], marker="o", mfc="white", mec="gray", mew=2, ls=""),
+                "measured threshold" + (" (bar: 95% CI)" if measured_ci is not None else ""),
+            )
+        )
     if any_partial:
-        extra.append((plt.Line2D([], [], marker="D", ms=5, mfc="white", mec="gray", ls=""), "some seeds diverged"))
+        extra.append(
+            (
+                plt.Line2D([], [], marker="D", ms=5, mfc="white", mec="gray", ls=""),
+                "some seeds diverged",
+            )
+        )
     if any_dominated:
-        extra.append((plt.Line2D([], [], marker="x", color="gray", mew=1.8, ls=""),
-                      "divergence-dominated (diverged seeds count as sin² = 1)"))
+        extra.append(
+            (
+                plt.Line2D([], [], marker="x", color="gray", mew=1.8, ls=""),
+                "divergence-dominated (diverged seeds count as sin² = 1)",
+            )
+        )
     handles += [h for h, _ in extra]
     labels += [t for _, t in extra]
     ax.legend(handles, labels, fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))
@@ -145,12 +171,28 @@ def error_vs_delay(
         yerr = None
         if measured_ci is not None:
             yerr = np.abs(np.asarray(measured_ci).T - np.asarray(measured)[None, :])
-        ax2.errorbar(one_minus, measured, yerr=yerr, fmt="o", color="k", capsize=3, label="measured (95% CI)")
+        ax2.errorbar(
+            one_minus, measured, yerr=yerr, fmt="o", color="k", capsize=3, label="measured (95% CI)"
+        )
         for i, (x, m) in enumerate(zip(one_minus, measured)):
-            text = f"{m:.1f}" if measured_ci is None else f"{m:.1f} [{measured_ci[i][0]:.1f}, {measured_ci[i][1]:.1f}]"
-            ax2.annotate(text, (x, m), xytext=(6, -3), textcoords="offset points", fontsize=7, ha="left", va="top")
+            text = (
+                f"{m:.1f}"
+                if measured_ci is None
+                else f"{m:.1f} [{measured_ci[i][0]:.1f}, {measured_ci[i][1]:.1f}]"
+            )
+            ax2.annotate(
+                text,
+                (x, m),
+                xytext=(6, -3),
+                textcoords="offset points",
+                fontsize=7,
+                ha="left",
+                va="top",
+            )
     if predicted is not None:
-        ax2.plot(one_minus, predicted, "s--", color="tab:red", mfc="none", label="stability boundary")
+        ax2.plot(
+            one_minus, predicted, "s--", color="tab:red", mfc="none", label="stability boundary"
+        )
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel(r"$1-\mu$")
@@ -169,7 +211,9 @@ def error_vs_delay(
     return fig
 
 
-def _label(dims: Sequence[str], coords: Sequence[np.ndarray], idx: Sequence[int], short: bool = False) -> str:
+def _label(
+    dims: Sequence[str], coords: Sequence[np.ndarray], idx: Sequence[int], short: bool = False
+) -> str:
     if short and len(dims) == 1:
         return f"{coords[0][idx[0]]:g}"
     return ", ".join(f"{d}={c[i]:g}" for d, c, i in zip(dims, coords, idx))
@@ -218,7 +262,9 @@ def error_vs_step(
     dims.remove("step")
     other = [d for d in dims if d != "component"]
     if "component" in dims:
-        raise ValueError(f"{var!r} has a component axis; pick a component first (isel(component=i))")
+        raise ValueError(
+            f"{var!r} has a component axis; pick a component first (isel(component=i))"
+        )
     if frac is not None:
         frac = np.transpose(frac, [frac_dims.index(d) for d in other])
     steps = results.coords["step"]
@@ -238,8 +284,10 @@ def error_vs_step(
         panels = _pick(fvals.size, max_panels)
         if panels.size < fvals.size:
             left = [f"{v:g}" for j, v in enumerate(fvals) if j not in set(panels)]
-            notes.append(f"Panels shown for {panels.size} of {fvals.size} values of {facet}; "
-                         f"not shown: {facet} = {', '.join(left)} (raise max_panels to see them).")
+            notes.append(
+                f"Panels shown for {panels.size} of {fvals.size} values of {facet}; "
+                f"not shown: {facet} = {', '.join(left)} (raise max_panels to see them)."
+            )
     else:
         arr, frac = arr[None], None if frac is None else np.asarray(frac)[None]
         fvals, panels = np.array([np.nan]), np.array([0])
@@ -250,17 +298,25 @@ def error_vs_step(
         frac = np.asarray(frac).reshape(frac.shape[0], len(combos))
     pick = _pick(len(combos), max_curves)
     if pick.size < len(combos):
-        left = [_label(curve_dims, ccoords, combos[j]) for j in range(len(combos)) if j not in set(pick)]
-        notes.append(f"Curves shown for {pick.size} of {len(combos)} grid points per panel; not shown: "
-                     f"{'; '.join(left)} (raise max_curves to see them).")
+        left = [
+            _label(curve_dims, ccoords, combos[j]) for j in range(len(combos)) if j not in set(pick)
+        ]
+        notes.append(
+            f"Curves shown for {pick.size} of {len(combos)} grid points per panel; not shown: "
+            f"{'; '.join(left)} (raise max_curves to see them)."
+        )
 
     n = len(panels)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols + 0.5, 3.4 * nrows + 0.4), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.3 * ncols + 0.5, 3.4 * nrows + 0.4), sharey=True, squeeze=False
+    )
     colors = _colors(pick.size)
-    styles = [_STYLES[k % len(_STYLES)] if pick.size > len(_QUALITATIVE) else "-" for k in range(pick.size)]
+    styles = [
+        _STYLES[k % len(_STYLES)] if pick.size > len(_QUALITATIVE) else "-"
+        for k in range(pick.size)
+    ]
     diverged_notes = []
     handles = []
     for p, (pi, ax) in enumerate(zip(panels, axes.flat)):
@@ -285,12 +341,26 @@ def error_vs_step(
     for ax in axes[:, 0]:
         ax.set_ylabel(f"mean {var} over seeds")
     if diverged_notes:
-        shown = diverged_notes[:8] + ([f"and {len(diverged_notes) - 8} more"] if len(diverged_notes) > 8 else [])
-        notes.append("Diverged trajectories (x; counted as failed, error = worst value): " + "; ".join(shown) + ".")
+        shown = diverged_notes[:8] + (
+            [f"and {len(diverged_notes) - 8} more"] if len(diverged_notes) > 8 else []
+        )
+        notes.append(
+            "Diverged trajectories (x; counted as failed, error = worst value): "
+            + "; ".join(shown)
+            + "."
+        )
     fig.suptitle(title or f"mean {var} over seeds", fontsize=10)
     if curve_dims or facet is None:
-        fig.legend(handles, [h.get_label() for h in handles], loc="upper left", bbox_to_anchor=(1.0, 0.93),
-                   fontsize=8, frameon=False, title=", ".join(curve_dims) or None, title_fontsize=8)
+        fig.legend(
+            handles,
+            [h.get_label() for h in handles],
+            loc="upper left",
+            bbox_to_anchor=(1.0, 0.93),
+            fontsize=8,
+            frameon=False,
+            title=", ".join(curve_dims) or None,
+            title_fontsize=8,
+        )
     fig.tight_layout()
     for ax in axes.flat[:n]:
         tidy_log_axis(ax.yaxis)
@@ -300,8 +370,15 @@ def error_vs_step(
     return fig
 
 
-def stationary_vs_theory(momenta: np.ndarray, lrs: np.ndarray, simulated: np.ndarray, stderr: np.ndarray,
-                         theory_err: np.ndarray, tolerance: float = 0.10, shared_streams: bool = True) -> Any:
+def stationary_vs_theory(
+    momenta: np.ndarray,
+    lrs: np.ndarray,
+    simulated: np.ndarray,
+    stderr: np.ndarray,
+    theory_err: np.ndarray,
+    tolerance: float = 0.10,
+    shared_streams: bool = True,
+) -> Any:
     """Stationary sin² error against μ, simulated (±2 SE) and from the SDE, per step size.
 
     Args:
@@ -316,15 +393,32 @@ def stationary_vs_theory(momenta: np.ndarray, lrs: np.ndarray, simulated: np.nda
     ratio = simulated / theory_err
     err = 2 * stderr / theory_err
     for j, (lr, col) in enumerate(zip(lrs, colors)):
-        ax.errorbar(momenta, simulated[:, j], yerr=2 * stderr[:, j], fmt="o", color=col, capsize=3,
-                    label=f"simulated, η={lr:g}")
+        ax.errorbar(
+            momenta,
+            simulated[:, j],
+            yerr=2 * stderr[:, j],
+            fmt="o",
+            color=col,
+            capsize=3,
+            label=f"simulated, η={lr:g}",
+        )
         ax.plot(momenta, theory_err[:, j], "--", color=col, label=f"SDE theory, η={lr:g}")
-        ax2.errorbar(momenta + (j - (len(lrs) - 1) / 2) * 0.006, ratio[:, j], yerr=err[:, j], fmt="o-",
-                     color=col, capsize=3, label=f"η={lr:g}")
+        ax2.errorbar(
+            momenta + (j - (len(lrs) - 1) / 2) * 0.006,
+            ratio[:, j],
+            yerr=err[:, j],
+            fmt="o-",
+            color=col,
+            capsize=3,
+            label=f"η={lr:g}",
+        )
     ax.set_yscale("log")
     ax.set_xlabel(r"momentum $\mu$")
     ax.set_ylabel(r"stationary $E[\sin^2\angle(v, q_1)]$")
-    ax.set_title(r"near the optimum: $\eta\sum_i \alpha_{i1}^2 / (2(1-\mu)(\lambda_1-\lambda_i))$", fontsize=10)
+    ax.set_title(
+        r"near the optimum: $\eta\sum_i \alpha_{i1}^2 / (2(1-\mu)(\lambda_1-\lambda_i))$",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     tidy_log_axis(ax.yaxis)
@@ -340,12 +434,24 @@ def stationary_vs_theory(momenta: np.ndarray, lrs: np.ndarray, simulated: np.nda
     ax2.set_ylim(lo, hi)
     ax2.set_xlabel(r"momentum $\mu$")
     ax2.set_ylabel("simulated / theory (±2 SE)")
-    shown = "" if lo < 1 - tolerance or hi > 1 + tolerance else f"; the ±{tolerance:.0%} acceptance band lies outside"
+    shown = (
+        ""
+        if lo < 1 - tolerance or hi > 1 + tolerance
+        else f"; the ±{tolerance:.0%} acceptance band lies outside"
+    )
     ax2.set_title(f"ratio to the SDE (view scaled to the data{shown})", fontsize=9)
     if shared_streams:
-        ax2.text(0.01, 0.01, "all points share their data streams (common random numbers),\n"
-                 "so their deviations from 1 are correlated", transform=ax2.transAxes, fontsize=7,
-                 ha="left", va="bottom", color="0.3")
+        ax2.text(
+            0.01,
+            0.01,
+            "all points share their data streams (common random numbers),\n"
+            "so their deviations from 1 are correlated",
+            transform=ax2.transAxes,
+            fontsize=7,
+            ha="left",
+            va="bottom",
+            color="0.3",
+        )
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     fig.tight_layout()
@@ -365,9 +471,9 @@ def ode_overlay(curves: Sequence[tuple], level: float) -> Any:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
     colors = _colors(len(curves))
     for (mu, lag_t, aligned, ode, t, raw), col in zip(curves, colors):
-        ax.plot(t, raw, color=col, label=fr"$\mu={mu:g}$")
-        ax2.plot(lag_t, aligned, color=col, lw=2.4, alpha=0.55, label=fr"simulated, $\mu={mu:g}$")
-        ax2.plot(lag_t, ode, color=col, ls="--", lw=1.3, label=fr"ODE, $\mu={mu:g}$")
+        ax.plot(t, raw, color=col, label=rf"$\mu={mu:g}$")
+        ax2.plot(lag_t, aligned, color=col, lw=2.4, alpha=0.55, label=rf"simulated, $\mu={mu:g}$")
+        ax2.plot(lag_t, ode, color=col, ls="--", lw=1.3, label=rf"ODE, $\mu={mu:g}$")
     for a in (ax, ax2):
         a.set_yscale("log")
         a.set_ylabel(r"mean $\sin^2\angle(v, q_1)$")
@@ -375,11 +481,15 @@ def ode_overlay(curves: Sequence[tuple], level: float) -> Any:
     ax.set_xlabel(r"ODE time $t = k\eta$")
     ax.set_title("mean over seeds from the saddle (escape times vary)", fontsize=10)
     ax.legend(fontsize=8)
-    ax2.set_xlabel(fr"$t - t_{{\rm cross}}$ (each run aligned where $\sin^2 = {level:g}$)")
-    ax2.set_title("aligned at the escape (solid) against the ODE of Theorem 3 (dashed)", fontsize=10)
+    ax2.set_xlabel(rf"$t - t_{{\rm cross}}$ (each run aligned where $\sin^2 = {level:g}$)")
+    ax2.set_title(
+        "aligned at the escape (solid) against the ODE of Theorem 3 (dashed)", fontsize=10
+    )
     ax2.legend(fontsize=7, ncol=2, loc="upper right")
     floor = min(np.nanmin(c[2]) for c in curves)
-    ax2.set_ylim(0.3 * floor, 1.5)  # the ODE itself decays to 0; the runs settle at their noise floor
+    ax2.set_ylim(
+        0.3 * floor, 1.5
+    )  # the ODE itself decays to 0; the runs settle at their noise floor
     fig.tight_layout()
     tidy_log_axis(ax.yaxis)
     tidy_log_axis(ax2.yaxis)

@@ -48,13 +48,24 @@ FIGURES = {
 }
 _MARK = "reproduce.json"
 _MARK_FORMAT = "asyncjax-reproduce/1"
-_SWEEP_FILES = ("results.npz", "sweep.json", "chunks", "error_vs_step.png",  # and `asyncjax plot` of a worker sweep:
-                "error_vs_wallclock.png", "staleness.png", "speedup.png", "speedup.json")
+_SWEEP_FILES = (
+    "results.npz",
+    "sweep.json",
+    "chunks",
+    "error_vs_step.png",  # and `asyncjax plot` of a worker sweep:
+    "error_vs_wallclock.png",
+    "staleness.png",
+    "speedup.png",
+    "speedup.json",
+)
 
 
 def _divergence(*results: Any) -> dict[str, int]:
     flags = [np.asarray(r["diverged_at"]) >= 0 for r in results]
-    return {"trajectories": int(sum(f.size for f in flags)), "diverged_trajectories": int(sum(f.sum() for f in flags))}
+    return {
+        "trajectories": int(sum(f.size for f in flags)),
+        "diverged_trajectories": int(sum(f.sum() for f in flags)),
+    }
 
 
 def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> dict[str, Any]:
@@ -66,7 +77,10 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     if quick and "analysis" in quick_cfg:  # [quick.analysis]: the quick run's own analysis settings
         cfg["analysis"] = {**cfg.get("analysis", {}), **quick_cfg["analysis"]}
     for sw in sweeps:
-        own = {**quick_cfg, **sw.pop("quick", {})}  # a sweep's own [quick] table wins over the preset's
+        own = {
+            **quick_cfg,
+            **sw.pop("quick", {}),
+        }  # a sweep's own [quick] table wins over the preset's
         if quick:
             if "seeds" in own:
                 sw["grid"]["seeds"] = min(own["seeds"], sw["grid"]["seeds"])
@@ -77,8 +91,9 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     return cfg
 
 
-def _momentum_delay_sweep(cfg: dict[str, Any], name: str, out: Path, progress: bool | None,
-                          meta: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+def _momentum_delay_sweep(
+    cfg: dict[str, Any], name: str, out: Path, progress: bool | None, meta: dict[str, Any]
+) -> tuple[Any, Any, dict[str, Any]]:
     """Runs a (momentum, delay) sweep of streaming PCA and measures its thresholds, as Fig. 1 does.
 
     Returns:
@@ -89,37 +104,67 @@ def _momentum_delay_sweep(cfg: dict[str, Any], name: str, out: Path, progress: b
     """
     spec = parse_config(cfg, name)
     t0 = time.perf_counter()
-    res = sweep(spec.problem, spec.grid, out=out, resume=True, progress=progress, metadata=meta,
-                **spec.sweep_kwargs())
+    res = sweep(
+        spec.problem,
+        spec.grid,
+        out=out,
+        resume=True,
+        progress=progress,
+        metadata=meta,
+        **spec.sweep_kwargs(),
+    )
     sim_s = time.perf_counter() - t0
     a = spec.analysis
     window, factor, n_boot = a.get("window", 0.25), a.get("factor", 2.0), a.get("bootstrap", 1000)
-    per_seed = analysis.late_average(res, "error", window)  # (momentum, delay, seed); diverged = failed
+    per_seed = analysis.late_average(
+        res, "error", window
+    )  # (momentum, delay, seed); diverged = failed
     flags = analysis.diverged_mask(res)  # (momentum, delay, seed)
     delays = res.coords["delay"].astype(float)
     momenta = res.coords["momentum"].astype(float)
     lr = float(spec.grid.fixed["lr"])
-    thr = analysis.threshold_delays(per_seed, delays, factor=factor, n_boot=n_boot, window=window,
-                                    diverged=flags)
+    thr = analysis.threshold_delays(
+        per_seed, delays, factor=factor, n_boot=n_boot, window=window, diverged=flags
+    )
     predicted = theory.pca_threshold(spec.problem.eigenvalues, momenta, lr)
     bands = analysis.band(per_seed, axis=-1, diverged=flags)
-    return spec, res, {"momenta": momenta, "delays": delays, "lr": lr, "per_seed": per_seed, "thr": thr,
-                       "predicted": predicted, "bands": bands, "simulation_s": sim_s}
+    return (
+        spec,
+        res,
+        {
+            "momenta": momenta,
+            "delays": delays,
+            "lr": lr,
+            "per_seed": per_seed,
+            "thr": thr,
+            "predicted": predicted,
+            "bands": bands,
+            "simulation_s": sim_s,
+        },
+    )
 
 
-def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
+def _liu2018_fig1(
+    cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+) -> dict[str, Any]:
     spec, res, p = _momentum_delay_sweep(cfg, "liu2018-fig1", out, progress, meta)
     momenta, delays, lr, per_seed, thr = p["momenta"], p["delays"], p["lr"], p["per_seed"], p["thr"]
     predicted, bands, sim_s = p["predicted"], p["bands"], p["simulation_s"]
 
     fig = plotting.error_vs_delay(
-        delays, momenta, bands, measured=thr.threshold,
-        measured_ci=np.stack([thr.ci_lo, thr.ci_hi], axis=-1), predicted=predicted,
+        delays,
+        momenta,
+        bands,
+        measured=thr.threshold,
+        measured_ci=np.stack([thr.ci_lo, thr.ci_hi], axis=-1),
+        predicted=predicted,
         title=f"streaming PCA, η={lr:g}, {per_seed.shape[-1]} seeds, {res.attrs['steps']} steps",
     )
     plotting.save(fig, out / "fig1_error_vs_delay.png")
-    plotting.save(plotting.error_vs_step(res.isel(delay=0), title="τ = 0: mean error from the saddle"),
-                  out / "fig1_error_vs_step.png")
+    plotting.save(
+        plotting.error_vs_step(res.isel(delay=0), title="τ = 0: mean error from the saddle"),
+        out / "fig1_error_vs_step.png",
+    )
     div = bands.diverged  # (momentum, delay)
     one_minus = 1.0 - momenta
     measured_fit = analysis.fit_power_law(one_minus, thr.threshold, thr.boot)
@@ -130,7 +175,7 @@ def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None, meta: d
         "threshold_ci": np.stack([thr.ci_lo, thr.ci_hi], axis=-1),
         "predicted": predicted,
         "rule": thr.rule + " Predicted: the exact linear delay-stability boundary τ*, minimised "
-                           "over the modes of the optimum (theory.pca_threshold).",
+        "over the modes of the optimum (theory.pca_threshold).",
         "censored": thr.censored,
         "lr": lr,
         "delays": delays,
@@ -154,15 +199,23 @@ def _liu2018_fig1(cfg: dict[str, Any], out: Path, progress: bool | None, meta: d
     }
 
 
-def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None,
-                        meta: dict[str, Any]) -> dict[str, Any]:
+def _liu2018_stationary(
+    cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+) -> dict[str, Any]:
     a = cfg.get("analysis", {})
     t0 = time.perf_counter()
 
     # --- stationary error near the optimum, against Theorem 5
     spec = parse_config(cfg["sweep"]["stationary"], "liu2018-stationary [stationary]")
-    res = sweep(spec.problem, spec.grid, out=out / "stationary", resume=True, progress=progress,
-                metadata={**meta, "sweep": "stationary"}, **spec.sweep_kwargs())
+    res = sweep(
+        spec.problem,
+        spec.grid,
+        out=out / "stationary",
+        resume=True,
+        progress=progress,
+        metadata={**meta, "sweep": "stationary"},
+        **spec.sweep_kwargs(),
+    )
     steps = res.coords["step"]
     keep = steps >= a.get("burn_in", 20000)
     # (momentum, lr, seed): time average per seed, diverged trajectories counted as failed
@@ -170,15 +223,23 @@ def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None,
     b = analysis.band(per_seed, axis=-1, diverged=analysis.diverged_mask(res))
     momenta = res.coords["momentum"].astype(float)
     lrs = res.coords["lr"].astype(float)
-    theory_err = theory.sde_stationary_error(spec.problem.eigenvalues, momenta[:, None], lrs[None, :],
-                                             spec.problem.fourth_moments())
+    theory_err = theory.sde_stationary_error(
+        spec.problem.eigenvalues, momenta[:, None], lrs[None, :], spec.problem.fourth_moments()
+    )
     fig = plotting.stationary_vs_theory(momenta, lrs, b.mean, b.stderr, theory_err)
     plotting.save(fig, out / "stationary_vs_theory.png")
 
     # --- mean trajectories from the saddle, against the ODE of Theorem 3
     ode_spec = parse_config(cfg["sweep"]["ode"], "liu2018-stationary [ode]")
-    ode_res = sweep(ode_spec.problem, ode_spec.grid, out=out / "ode", resume=True, progress=progress,
-                    metadata={**meta, "sweep": "ode"}, **ode_spec.sweep_kwargs())
+    ode_res = sweep(
+        ode_spec.problem,
+        ode_spec.grid,
+        out=out / "ode",
+        resume=True,
+        progress=progress,
+        metadata={**meta, "sweep": "ode"},
+        **ode_spec.sweep_kwargs(),
+    )
     ode_error = analysis.with_failures(ode_res, "error")  # (momentum, seed, step)
     lr = float(ode_spec.grid.fixed["lr"])
     lam = ode_spec.problem.eigenvalues
@@ -200,20 +261,30 @@ def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None,
         window = (ode_on_lags < 1.0 - delta) & (ode_on_lags > 5 * s_inf)
         dev = np.abs(aligned - ode_on_lags)[window]
         crossing = analysis.hitting_times(err, ode_steps, level)
-        overlay.append({"momentum": mu, "max_abs_deviation": float(dev.max()),
-                        "rms_deviation": float(np.sqrt(np.mean(dev**2))),
-                        "window_ode_error": [5 * s_inf, 1.0 - delta],
-                        "crossing_step_mean": float(np.nanmean(crossing)),
-                        "crossing_step_sd": float(np.nanstd(crossing))})
+        overlay.append(
+            {
+                "momentum": mu,
+                "max_abs_deviation": float(dev.max()),
+                "rms_deviation": float(np.sqrt(np.mean(dev**2))),
+                "window_ode_error": [5 * s_inf, 1.0 - delta],
+                "crossing_step_mean": float(np.nanmean(crossing)),
+                "crossing_step_sd": float(np.nanstd(crossing)),
+            }
+        )
         curves.append((mu, lags * lr, aligned, ode_on_lags, ode_steps * lr, err.mean(axis=0)))
         measured = analysis.phase_times(err, ode_steps, delta=delta, eps=2 * s_inf)
         pred = theory.phase_durations(lam, mu, lr, delta=delta)
         for k in phases:
             # escape/traverse: median over trajectories; converge: from the aligned mean,
             # since single trajectories fluctuate around the floor they converge to
-            phases[k].append(float(np.nanmedian(measured[k])) if k != "converge" else
-                             float(analysis.hitting_times(aligned, lags, 2 * s_inf) -
-                                   analysis.hitting_times(aligned, lags, delta)))
+            phases[k].append(
+                float(np.nanmedian(measured[k]))
+                if k != "converge"
+                else float(
+                    analysis.hitting_times(aligned, lags, 2 * s_inf)
+                    - analysis.hitting_times(aligned, lags, delta)
+                )
+            )
             phases_theory[k].append(float(pred[k] / lr))
     plotting.save(plotting.ode_overlay(curves, level), out / "ode_overlay.png")
 
@@ -241,10 +312,14 @@ def _liu2018_stationary(cfg: dict[str, Any], out: Path, progress: bool | None,
             "shift is each trajectory's own crossing step (mean and sd in ode_overlay). Deviation "
             f"is measured while the ODE error lies between 5x the stationary error and {1 - delta:g}."
         ),
-        "phases_steps": {"momentum": ode_res.coords["momentum"].astype(float), "measured": phases,
-                         "theory": phases_theory, "delta": delta,
-                         "note": "escape and traverse: median over trajectories; converge: from the aligned "
-                                 "mean down to twice the stationary error"},
+        "phases_steps": {
+            "momentum": ode_res.coords["momentum"].astype(float),
+            "measured": phases,
+            "theory": phases_theory,
+            "delta": delta,
+            "note": "escape and traverse: median over trajectories; converge: from the aligned "
+            "mean down to twice the stationary error",
+        },
         "simulation_s": time.perf_counter() - t0,
     }
 
@@ -260,7 +335,9 @@ def _module(name: str) -> Runner:
     light and lets those modules use the helpers here without an import cycle.
     """
 
-    def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
+    def run(
+        cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+    ) -> dict[str, Any]:
         return importlib.import_module(f"asyncjax.experiments.{name}").run(cfg, out, progress, meta)
 
     return run
@@ -285,8 +362,11 @@ def _ours(path: Path) -> list[str]:
     if not path.is_dir():
         return []
     figures = {f for names in FIGURES.values() for f in names}
-    found = [p.name for p in path.iterdir()
-             if p.name in figures or p.name in _SWEEP_FILES or p.name in ("summary.json", _MARK)]
+    found = [
+        p.name
+        for p in path.iterdir()
+        if p.name in figures or p.name in _SWEEP_FILES or p.name in ("summary.json", _MARK)
+    ]
     for sub in path.iterdir():
         if sub.is_dir() and ((sub / "sweep.json").exists() or (sub / "chunks").is_dir()):
             found += [f"{sub.name}/{p.name}" for p in sub.iterdir() if p.name in _SWEEP_FILES]
@@ -321,18 +401,27 @@ def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bo
             old = json.loads(mark.read_text())
         except (OSError, ValueError):
             old = None
-    same = isinstance(old, dict) and old.get("format") == _MARK_FORMAT and \
-        {"preset": old.get("preset"), "config": old.get("config")} == _identity(name, cfg)
+    same = (
+        isinstance(old, dict)
+        and old.get("format") == _MARK_FORMAT
+        and {"preset": old.get("preset"), "config": old.get("config")} == _identity(name, cfg)
+    )
     if found and not (same and not overwrite):
         if not overwrite:
             if isinstance(old, dict) and old.get("preset"):
-                run = f"`asyncjax reproduce {old['preset']}{' --quick' if old.get('quick') else ''}`"
+                run = (
+                    f"`asyncjax reproduce {old['preset']}{' --quick' if old.get('quick') else ''}`"
+                )
                 what = f"the results of {run}" + (
                     f" with other settings ({_differences(old.get('config'), _identity(name, cfg)['config'])})"
-                    if old["preset"] == name else "")
+                    if old["preset"] == name
+                    else ""
+                )
             else:
-                what = (f"asyncjax results ({', '.join(found[:6])}) not recorded as a run of "
-                        f"`asyncjax reproduce {name}` with these settings")
+                what = (
+                    f"asyncjax results ({', '.join(found[:6])}) not recorded as a run of "
+                    f"`asyncjax reproduce {name}` with these settings"
+                )
             raise FileExistsError(
                 f"{out} already holds {what}; pass --overwrite (overwrite=True) to replace them, "
                 "or choose another --out"
@@ -346,12 +435,26 @@ def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bo
         for sub in {(out / rel).parent for rel in found if "/" in rel}:
             if not any(sub.iterdir()):  # a sweep's folder that held nothing else
                 sub.rmdir()
-    write_json(mark, {"format": _MARK_FORMAT, "asyncjax_version": __version__,
-                      "quick": quick, **_identity(name, cfg)})
+    write_json(
+        mark,
+        {
+            "format": _MARK_FORMAT,
+            "asyncjax_version": __version__,
+            "quick": quick,
+            **_identity(name, cfg),
+        },
+    )
 
 
-def reproduce(name: str, out: str | Path | None = None, *, quick: bool = False, seeds: int | None = None,
-              progress: bool | None = None, overwrite: bool = False) -> dict[str, Any]:
+def reproduce(
+    name: str,
+    out: str | Path | None = None,
+    *,
+    quick: bool = False,
+    seeds: int | None = None,
+    progress: bool | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Runs preset ``name`` and writes its figures and ``summary.json`` into ``out``.
 
     Args:
@@ -376,9 +479,13 @@ def reproduce(name: str, out: str | Path | None = None, *, quick: bool = False, 
     meta = {"preset": name, "quick": quick, "seeds_override": seeds, "toml": preset_text(name)}
     t0 = time.perf_counter()
     summary = PRESETS[name](cfg, out, progress, meta)
-    summary = {"preset": name, "quick": quick, **summary,
-               "figures": list(FIGURES[name]),
-               "wall_s": time.perf_counter() - t0,
-               "device": f"{jax.devices()[0].device_kind} x{len(jax.devices())}"}
+    summary = {
+        "preset": name,
+        "quick": quick,
+        **summary,
+        "figures": list(FIGURES[name]),
+        "wall_s": time.perf_counter() - t0,
+        "device": f"{jax.devices()[0].device_kind} x{len(jax.devices())}",
+    }
     write_json(out / "summary.json", summary)
     return summary

@@ -63,7 +63,9 @@ def ensure_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"{what} {path} is an existing file, not a folder; choose a folder")
+        raise NotADirectoryError(
+            f"{what} {path} is an existing file, not a folder; choose a folder"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -125,7 +127,9 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def _unknown(kind: str, name: Any, known: Any) -> str:
     """'no variable 'errror' (did you mean 'error'?); known: ...'."""
-    return f"no {kind} {name!r}{did_you_mean(name, known)}; known: {', '.join(str(k) for k in known)}"
+    return (
+        f"no {kind} {name!r}{did_you_mean(name, known)}; known: {', '.join(str(k) for k in known)}"
+    )
 
 
 class Results:
@@ -151,7 +155,9 @@ class Results:
         self.attrs = dict(attrs or {})
         for name, arr in self.data.items():
             if name not in self.dims or len(self.dims[name]) != arr.ndim:
-                raise ValueError(f"variable {name!r} of shape {arr.shape} needs one axis name per dimension")
+                raise ValueError(
+                    f"variable {name!r} of shape {arr.shape} needs one axis name per dimension"
+                )
             for axis, size in zip(self.dims[name], arr.shape):
                 if axis in self.coords and self.coords[axis].shape != (size,):
                     raise ValueError(
@@ -173,18 +179,25 @@ class Results:
         try:
             return self.dims[name].index(dim)
         except ValueError:
-            raise KeyError(f"{name!r} has no axis {dim!r}; its axes are {self.dims[name]}") from None
+            raise KeyError(
+                f"{name!r} has no axis {dim!r}; its axes are {self.dims[name]}"
+            ) from None
 
     def index_of(self, dim: str, value: Any) -> int:
         """Index of coordinate ``value`` along ``dim`` (floats matched to 1e-9)."""
         if dim not in self.coords:
             raise KeyError(_unknown("axis", dim, self.coords))
         if isinstance(value, (str, bytes)) or np.ndim(value) != 0:
-            raise KeyError(f"{dim}={value!r}: pick one number per axis (several: {dim}=[...] as a list "
-                           "of numbers)")
+            raise KeyError(
+                f"{dim}={value!r}: pick one number per axis (several: {dim}=[...] as a list "
+                "of numbers)"
+            )
         coord = self.coords[dim]
-        hits = np.flatnonzero(np.isclose(coord, value, rtol=1e-9, atol=0)) if coord.dtype.kind == "f" \
+        hits = (
+            np.flatnonzero(np.isclose(coord, value, rtol=1e-9, atol=0))
+            if coord.dtype.kind == "f"
             else np.flatnonzero(coord == value)
+        )
         if hits.size == 0:
             raise KeyError(f"{dim}={value!r} not among {coord.tolist()}")
         return int(hits[0])
@@ -204,19 +217,36 @@ class Results:
                         names.remove(dim)
             data[name], dims[name] = arr, tuple(names)
         dropped = {k for k, i in indexers.items() if np.ndim(i) == 0}
-        coords = {k: (np.take(v, indexers[k]) if k in indexers else v) for k, v in self.coords.items()
-                  if k not in dropped}
+        coords = {
+            k: (np.take(v, indexers[k]) if k in indexers else v)
+            for k, v in self.coords.items()
+            if k not in dropped
+        }
         attrs = dict(self.attrs)
         attrs.setdefault("selected", {})
-        attrs["selected"] = {**attrs["selected"], **{k: self.coords[k][i].item() for k, i in indexers.items()
-                                                     if k in self.coords and k in dropped}}
+        attrs["selected"] = {
+            **attrs["selected"],
+            **{
+                k: self.coords[k][i].item()
+                for k, i in indexers.items()
+                if k in self.coords and k in dropped
+            },
+        }
         return Results(data, dims, coords, attrs)
 
     def sel(self, **values: Any) -> Results:
         """Like :meth:`isel` but by coordinate value: ``r.sel(momentum=0.9)`` drops the axis,
         ``r.sel(momentum=[0.7, 0.9])`` keeps those two."""
-        return self.isel(**{dim: ([self.index_of(dim, x) for x in v] if isinstance(v, (list, tuple, np.ndarray))
-                                  else self.index_of(dim, v)) for dim, v in values.items()})
+        return self.isel(
+            **{
+                dim: (
+                    [self.index_of(dim, x) for x in v]
+                    if isinstance(v, (list, tuple, np.ndarray))
+                    else self.index_of(dim, v)
+                )
+                for dim, v in values.items()
+            }
+        )
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -249,11 +279,15 @@ class Results:
         """
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+            raise FileNotFoundError(
+                f"{path} does not exist" if not path.exists() else f"{path} is not a file"
+            )
         try:
             with np.load(path, allow_pickle=False) as f:
                 if not hasattr(f, "files") or "metadata" not in f.files:
-                    raise _NotResults(f"{path} is not an asyncjax results file: it has no 'metadata' entry")
+                    raise _NotResults(
+                        f"{path} is not an asyncjax results file: it has no 'metadata' entry"
+                    )
                 meta = json.loads(str(f["metadata"]))
                 if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                     found = meta.get("format") if isinstance(meta, dict) else None

@@ -23,20 +23,40 @@ from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems.base import Problem
 
-__all__ = ["simulate", "data_stream", "delay_stream", "compile_count", "Trace", "Spec", "allowed_axes",
-           "resolve_hp", "check_seeds", "start_of"]
+__all__ = [
+    "simulate",
+    "data_stream",
+    "delay_stream",
+    "compile_count",
+    "Trace",
+    "Spec",
+    "allowed_axes",
+    "resolve_hp",
+    "check_seeds",
+    "start_of",
+]
 
 
-def allowed_axes(problem: Problem, optimizer: Optimizer, delay_model: DelayModel,
-                 mitigation: Mitigation | None = None) -> list[str]:
+def allowed_axes(
+    problem: Problem,
+    optimizer: Optimizer,
+    delay_model: DelayModel,
+    mitigation: Mitigation | None = None,
+) -> list[str]:
     """Every grid axis name a sweep of these parts accepts (besides ``seed``)."""
     names = list(optimizer.hp_names) + ([delay_model.axis] if delay_model.axis is not None else [])
     names += list(problem.hp_names) + (list(mitigation.hp_names) if mitigation is not None else [])
     return list(dict.fromkeys(names))
 
 
-def resolve_hp(problem: Problem, optimizer: Optimizer, delay_model: DelayModel, values: Mapping[str, Any],
-               buffer: int, mitigation: Mitigation | None = None) -> dict[str, np.ndarray]:
+def resolve_hp(
+    problem: Problem,
+    optimizer: Optimizer,
+    delay_model: DelayModel,
+    values: Mapping[str, Any],
+    buffer: int,
+    mitigation: Mitigation | None = None,
+) -> dict[str, np.ndarray]:
     """Validates swept values and fills in defaults, before anything is compiled.
 
     Args:
@@ -58,15 +78,23 @@ def resolve_hp(problem: Problem, optimizer: Optimizer, delay_model: DelayModel, 
         )
     for name in optimizer.required:
         if name not in values:
-            raise ValueError(f"the grid must set {name} (a value or a list of them) for {optimizer.name}")
+            raise ValueError(
+                f"the grid must set {name} (a value or a list of them) for {optimizer.name}"
+            )
     for name in mitigation.required if mitigation is not None else ():
         if name not in values:
-            raise ValueError(f"the grid must set {name} (a value or a list of them) for the {mitigation.name} "
-                             "mitigation")
-    own = set(mitigation.hp_names) if mitigation is not None else set()  # the mitigation checks its own
+            raise ValueError(
+                f"the grid must set {name} (a value or a list of them) for the {mitigation.name} "
+                "mitigation"
+            )
+    own = (
+        set(mitigation.hp_names) if mitigation is not None else set()
+    )  # the mitigation checks its own
     for name, v in values.items():
         if name not in own:
-            as_float_array(name, v)  # numbers only: a string such as "1e-3" is refused, not converted
+            as_float_array(
+                name, v
+            )  # numbers only: a string such as "1e-3" is refused, not converted
     out: dict[str, np.ndarray] = {}
     opt_vals = {n: values[n] for n in optimizer.hp_names if n in values}
     for n, d in optimizer.defaults:
@@ -162,21 +190,38 @@ def simulate(
     mit = mit.bind(optimizer) if mit is not None else None
     if "delay" in hyperparameters and model.axis != "delay" and model.axis is not None:
         if model.axis in hyperparameters:
-            raise ValueError(f"give the {model.name} delay model's parameter once: {model.axis}= or delay=")
-        hyperparameters[model.axis] = hyperparameters.pop("delay")  # delay= names any model's parameter
+            raise ValueError(
+                f"give the {model.name} delay model's parameter once: {model.axis}= or delay="
+            )
+        hyperparameters[model.axis] = hyperparameters.pop(
+            "delay"
+        )  # delay= names any model's parameter
     delay_val = hyperparameters.get(model.axis, 0)
-    buffer = model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)
+    buffer = (
+        model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)
+    )
     hp = resolve_hp(problem, optimizer, model, hyperparameters, buffer, mit)
     for name, v in hp.items():
         if v.size != 1:
-            raise ValueError(f"simulate runs one trajectory: {name} must be a scalar (use sweep for lists)")
+            raise ValueError(
+                f"simulate runs one trajectory: {name} must be a scalar (use sweep for lists)"
+            )
     seeds = check_seeds(seed)
     model.check_run(seeds, steps)
     fixed, x0 = start_of(problem, init)
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
-    spec = Spec(problem, optimizer, model, steps, record_every, buffer, fixed_init=fixed,
-                record_params=bool(record_params), mitigation=mit)
+    spec = Spec(
+        problem,
+        optimizer,
+        model,
+        steps,
+        record_every,
+        buffer,
+        fixed_init=fixed,
+        record_params=bool(record_params),
+        mitigation=mit,
+    )
     dtype = jnp.result_type(float)
     out = jitted(spec)(
         problem.operands(dtype),
@@ -188,7 +233,9 @@ def simulate(
     )
     out = jax.tree.map(lambda a: np.asarray(a)[0, 0], out)
     if isinstance(model, WorkerClock):
-        clock = clock_summary(model, hp[model.axis], seeds, steps=steps, record_every=record_every, slots=buffer)
+        clock = clock_summary(
+            model, hp[model.axis], seeds, steps=steps, record_every=record_every, slots=buffer
+        )
         out = out._replace(metrics={**out.metrics, "wall_time": clock["wall_time"][0, 0]})
     return out
 
@@ -209,7 +256,9 @@ def data_stream(problem: Problem, seed: int, steps: int) -> Any:
     return jax.tree.map(np.asarray, out)
 
 
-def delay_stream(delay_model: str | DelayModel, param: float, seed: int, steps: int, buffer: int) -> np.ndarray:
+def delay_stream(
+    delay_model: str | DelayModel, param: float, seed: int, steps: int, buffer: int
+) -> np.ndarray:
     """The staleness τ_0 … τ_{steps−1} a trajectory with ``seed`` and delay parameter ``param`` sees.
 
     For the worker model ``param`` is M (and ``buffer`` is ignored: the clock

@@ -92,12 +92,16 @@ class Grid:
             ):
                 arr = np.asarray(list(values) if isinstance(values, range) else values)
                 if arr.ndim != 1 or arr.size == 0:
-                    raise ValueError(f"grid axis {name!r} must be a non-empty 1-D list, got {values!r}")
+                    raise ValueError(
+                        f"grid axis {name!r} must be a non-empty 1-D list, got {values!r}"
+                    )
                 self.axes[name] = arr
             elif np.ndim(values) == 0:
                 self.fixed[name] = values.item() if hasattr(values, "item") else values
             else:
-                raise ValueError(f"grid axis {name!r} must be a scalar or a 1-D list, got shape {np.shape(values)}")
+                raise ValueError(
+                    f"grid axis {name!r} must be a scalar or a 1-D list, got shape {np.shape(values)}"
+                )
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -121,7 +125,9 @@ class Grid:
         return {"axes": {k: v.tolist() for k, v in self.axes.items()}, "fixed": dict(self.fixed)}
 
     def __repr__(self) -> str:
-        parts = [f"{k}[{v.size}]" for k, v in self.axes.items()] + [f"{k}={v!r}" for k, v in self.fixed.items()]
+        parts = [f"{k}[{v.size}]" for k, v in self.axes.items()] + [
+            f"{k}={v!r}" for k, v in self.fixed.items()
+        ]
         return f"Grid({', '.join(parts)})"
 
 
@@ -188,8 +194,12 @@ def _sharded(spec: Spec, devices: tuple, axis: str | None):
     on_s = P("dev") if axis == "seed" else P()
     on_h = P("dev") if axis == "hyper" else P()
     out_2d = P("dev", None) if axis == "seed" else P(None, "dev")
-    out = Trace(metrics=out_2d, diverged_at=out_2d, final=out_2d if spec.keep_final else None,
-                params=out_2d if spec.record_params else None)
+    out = Trace(
+        metrics=out_2d,
+        diverged_at=out_2d,
+        final=out_2d if spec.keep_final else None,
+        params=out_2d if spec.record_params else None,
+    )
     fn = jax.shard_map(
         partial(run_batch, spec),
         mesh=mesh,
@@ -240,10 +250,16 @@ class _Progress:
         else:
             rate = computed * self.work / elapsed if elapsed > 0 and computed else 0.0
             eta = f"{(self.total - done) / computed * elapsed:.1f}s" if computed else "?"
-            msg = (f"asyncjax: chunk {done}/{self.total}  {rate:.3g} trajectory-steps/s  "
-                   f"elapsed {elapsed:.1f}s  eta {eta}")
-        print(("\r" + msg) if self.tty else msg, end="" if self.tty and done < self.total else "\n",
-              file=sys.stderr, flush=True)
+            msg = (
+                f"asyncjax: chunk {done}/{self.total}  {rate:.3g} trajectory-steps/s  "
+                f"elapsed {elapsed:.1f}s  eta {eta}"
+            )
+        print(
+            ("\r" + msg) if self.tty else msg,
+            end="" if self.tty and done < self.total else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -279,7 +295,9 @@ class BucketPlan:
     @property
     def peak_bytes(self) -> int:
         """Planned device bytes of one chunk, all its devices together."""
-        return self.chunk_trajectories * self.bytes_per_trajectory + self.shared_bytes * self.n_shards
+        return (
+            self.chunk_trajectories * self.bytes_per_trajectory + self.shared_bytes * self.n_shards
+        )
 
 
 class SweepPlan:
@@ -294,8 +312,17 @@ class SweepPlan:
       one_ring_bytes: bytes per trajectory with that one ring (no buckets).
     """
 
-    def __init__(self, buckets: list[BucketPlan], devices: tuple, budget: int, steps: int, n_seeds: int,
-                 n_points: int, one_ring_bytes: int, prepared: Any = None):
+    def __init__(
+        self,
+        buckets: list[BucketPlan],
+        devices: tuple,
+        budget: int,
+        steps: int,
+        n_seeds: int,
+        n_points: int,
+        one_ring_bytes: int,
+        prepared: Any = None,
+    ):
         self.buckets, self.devices, self.budget, self.steps = buckets, devices, budget, steps
         self.n_seeds, self.n_points, self.one_ring_bytes = n_seeds, n_points, one_ring_bytes
         self._prep = prepared
@@ -317,9 +344,25 @@ class SweepPlan:
         """
         bp = max(self.buckets, key=lambda x: x.points.size)
         r = bp.spec.record_every
-        short = dc_replace(bp, spec=dc_replace(bp.spec, steps=r * max(1, min(steps, self.steps) // r)))
-        runner = _Runner(self._prep, SweepPlan([short], self.devices, self.budget, short.spec.steps, self.n_seeds,
-                                               self.n_points, self.one_ring_bytes), None, {}, None, False)
+        short = dc_replace(
+            bp, spec=dc_replace(bp.spec, steps=r * max(1, min(steps, self.steps) // r))
+        )
+        runner = _Runner(
+            self._prep,
+            SweepPlan(
+                [short],
+                self.devices,
+                self.budget,
+                short.spec.steps,
+                self.n_seeds,
+                self.n_points,
+                self.one_ring_bytes,
+            ),
+            None,
+            {},
+            None,
+            False,
+        )
         fn, args = runner.fn(0), runner.args(0, 0)
         times = []
         for _ in range(2):
@@ -329,7 +372,11 @@ class SweepPlan:
         rate = bp.chunk_trajectories * short.spec.steps / times[1]
         compile_s = max(0.0, times[0] - times[1])
         total = sum(x.chunks.n_chunks * x.chunk_trajectories for x in self.buckets) * self.steps
-        return {"rate": rate, "compile_s": compile_s, "estimate_s": total / rate + compile_s * len(self.buckets)}
+        return {
+            "rate": rate,
+            "compile_s": compile_s,
+            "estimate_s": total / rate + compile_s * len(self.buckets),
+        }
 
     @property
     def work(self) -> list[tuple[int, int]]:
@@ -348,7 +395,10 @@ class SweepPlan:
 
     def digest(self) -> str:
         """A hash of the cut (buckets, chunk shapes): processes of one job must agree on it."""
-        parts = [(b.spec.buffer, b.chunks.chunk_seeds, b.chunks.chunk_hyper, b.points.tolist()) for b in self.buckets]
+        parts = [
+            (b.spec.buffer, b.chunks.chunk_seeds, b.chunks.chunk_hyper, b.points.tolist())
+            for b in self.buckets
+        ]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, Any]:
@@ -362,15 +412,18 @@ class SweepPlan:
             "peak_bytes": self.peak_bytes,
             "resident_bytes": self.resident_bytes,
             "resident_bytes_one_ring": self.n_seeds * self.n_points * self.one_ring_bytes,
-            "buckets": [{
-                "buffer": b.spec.buffer,
-                "points": int(b.points.size),
-                "chunks": b.chunks.n_chunks,
-                "chunk_shape": [b.chunks.chunk_seeds, b.chunks.chunk_hyper],
-                "bytes_per_trajectory": b.bytes_per_trajectory,
-                "bytes_per_trajectory_needed": b.bytes_needed,
-                "peak_bytes": b.peak_bytes,
-            } for b in self.buckets],
+            "buckets": [
+                {
+                    "buffer": b.spec.buffer,
+                    "points": int(b.points.size),
+                    "chunks": b.chunks.n_chunks,
+                    "chunk_shape": [b.chunks.chunk_seeds, b.chunks.chunk_hyper],
+                    "bytes_per_trajectory": b.bytes_per_trajectory,
+                    "bytes_per_trajectory_needed": b.bytes_needed,
+                    "peak_bytes": b.peak_bytes,
+                }
+                for b in self.buckets
+            ],
         }
 
 
@@ -393,10 +446,21 @@ class _Prepared:
     ring_fixed: bool  # the caller chose the buffer: one ring for every point
 
 
-def _prepare(problem: Problem, grid: Grid, *, steps: int, record_every: int, optimizer: Any = None,
-             delay_model: Any = "constant", mitigation: Any = None, init: Any = None, buffer: int | None = None,
-             norm_bound: float | None = None, record_iterates: bool = False,
-             metadata: Mapping[str, Any] | None = None) -> _Prepared:
+def _prepare(
+    problem: Problem,
+    grid: Grid,
+    *,
+    steps: int,
+    record_every: int,
+    optimizer: Any = None,
+    delay_model: Any = "constant",
+    mitigation: Any = None,
+    init: Any = None,
+    buffer: int | None = None,
+    norm_bound: float | None = None,
+    record_iterates: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> _Prepared:
     """Validates a sweep's settings and lays out its points (nothing compiles)."""
     optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
     model = get_delay_model(delay_model)
@@ -408,7 +472,9 @@ def _prepare(problem: Problem, grid: Grid, *, steps: int, record_every: int, opt
     if buffer is None:
         buffer = model.buffer_for(settings.get(model.axis, 0))
     buffer = check_int(buffer, "buffer", minimum=1)
-    values = resolve_hp(problem, optimizer, model, settings, buffer, mit)  # validates, fills defaults
+    values = resolve_hp(
+        problem, optimizer, model, settings, buffer, mit
+    )  # validates, fills defaults
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
     seeds = check_seeds(grid.values("seed", 0))
@@ -428,23 +494,54 @@ def _prepare(problem: Problem, grid: Grid, *, steps: int, record_every: int, opt
 
     hyper = {name: column(name, vals) for name, vals in values.items()}
     probe = shapes(problem, optimizer, hyper, x0, fixed)
-    single = len(jax.tree.leaves(probe.params)) == 1 and len(jax.tree.leaves(probe.params)[0].shape) == 1
+    single = (
+        len(jax.tree.leaves(probe.params)) == 1 and len(jax.tree.leaves(probe.params)[0].shape) == 1
+    )
     if record_iterates and not single:
-        raise ValueError("record_iterates needs parameters that are one vector; "
-                         f"{type(problem).__name__}'s are a pytree")
-    spec = Spec(problem, optimizer, model, steps, record_every, buffer, fixed_init=fixed,
-                record_params=bool(record_iterates), keep_final=single, mitigation=mit)
+        raise ValueError(
+            "record_iterates needs parameters that are one vector; "
+            f"{type(problem).__name__}'s are a pytree"
+        )
+    spec = Spec(
+        problem,
+        optimizer,
+        model,
+        steps,
+        record_every,
+        buffer,
+        fixed_init=fixed,
+        record_params=bool(record_iterates),
+        keep_final=single,
+        mitigation=mit,
+    )
     attrs = _settings(problem, optimizer, model, mit, grid, spec, bound, x0 if fixed else None)
     attrs["variables"] = _variables(problem)
     if metadata is not None:
         attrs["source"] = _jsonable(dict(metadata))
-    return _Prepared(problem, grid, spec, model, seeds, hyper, hyper_dims, x0, bound, probe, single, attrs,
-                     ring_fixed)
+    return _Prepared(
+        problem,
+        grid,
+        spec,
+        model,
+        seeds,
+        hyper,
+        hyper_dims,
+        x0,
+        bound,
+        probe,
+        single,
+        attrs,
+        ring_fixed,
+    )
 
 
 def _settings(problem, optimizer, model, mit, grid, spec, bound, x0) -> dict[str, Any]:
     """The sweep's settings as saved (their hash is the sweep key)."""
-    x0_list = None if x0 is None else jax.tree.map(lambda a: np.asarray(a).tolist(), problem.from_internal(x0))
+    x0_list = (
+        None
+        if x0 is None
+        else jax.tree.map(lambda a: np.asarray(a).tolist(), problem.from_internal(x0))
+    )
     attrs = {
         "asyncjax_version": __version__,
         "jax_version": jax.__version__,
@@ -460,15 +557,18 @@ def _settings(problem, optimizer, model, mit, grid, spec, bound, x0) -> dict[str
         "init": x0_list if x0 is not None else "random per seed (init stream)",
         "dtype": str(jnp.dtype(jnp.result_type(float))),
         "data_stream": "word m of step k = Threefry-2x32[fold_in(key(seed), stream)](k, m // 2)[m % 2]; "
-                       "stream 0: data, stream 1: delays, stream 2: random starts (asyncjax._rng)",
+        "stream 0: data, stream 1: delays, stream 2: random starts (asyncjax._rng)",
     }
-    if model.describe() != {"name": model.name} or mit is not None:  # settings of the newer parts only
+    if (
+        model.describe() != {"name": model.name} or mit is not None
+    ):  # settings of the newer parts only
         attrs.update(delay=model.describe(), mitigation=None if mit is None else mit.describe())
     return attrs
 
 
-def _plan(prep: _Prepared, chunk_size: int | None, devices: Sequence[Any] | None,
-          buckets: int | None) -> SweepPlan:
+def _plan(
+    prep: _Prepared, chunk_size: int | None, devices: Sequence[Any] | None, buckets: int | None
+) -> SweepPlan:
     """Buckets the points by the ring they need and cuts each bucket into chunks."""
     devices = tuple(devices or jax.local_devices())
     spec, probe = prep.spec, prep.probe
@@ -479,15 +579,19 @@ def _plan(prep: _Prepared, chunk_size: int | None, devices: Sequence[Any] | None
         return trajectory_bytes(dc_replace(spec, buffer=ring), probe)
 
     if buckets is None:  # buckets save memory at the price of compiles: only where memory binds
-        binding = chunk_size is None and prep.seeds.size * n_points > chunk_for(cost(spec.buffer), budget,
-                                                                                len(devices))
+        binding = chunk_size is None and prep.seeds.size * n_points > chunk_for(
+            cost(spec.buffer), budget, len(devices)
+        )
         buckets = DEFAULT_MAX_BUCKETS if binding else 1
     needs = None
     if not prep.ring_fixed and buckets > 1:
         axis = prep.model.axis
-        needs = ring_needs(prep.model, prep.hyper[axis], spec.buffer) if axis in prep.hyper else None
-    groups = (one_bucket(n_points, spec.buffer) if needs is None
-              else choose_buckets(needs, cost, buckets))
+        needs = (
+            ring_needs(prep.model, prep.hyper[axis], spec.buffer) if axis in prep.hyper else None
+        )
+    groups = (
+        one_bucket(n_points, spec.buffer) if needs is None else choose_buckets(needs, cost, buckets)
+    )
     out = []
     for g in groups:
         b_spec = dc_replace(spec, buffer=g.buffer)
@@ -496,13 +600,31 @@ def _plan(prep: _Prepared, chunk_size: int | None, devices: Sequence[Any] | None
         sub = {k: a[g.points] for k, a in prep.hyper.items()}
         cut = _make_plan(prep.seeds, sub, chunk, len(devices))
         n_shard_seeds = cut.chunk_seeds // (len(devices) if cut.shard_axis == "seed" else 1)
-        out.append(BucketPlan(b_spec, g.points, cut, per, trajectory_bytes(b_spec, probe, strict=True),
-                              chunk_shared_bytes(b_spec, probe, n_shard_seeds), len(devices)))
-    return SweepPlan(out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(spec.buffer), prep)
+        out.append(
+            BucketPlan(
+                b_spec,
+                g.points,
+                cut,
+                per,
+                trajectory_bytes(b_spec, probe, strict=True),
+                chunk_shared_bytes(b_spec, probe, n_shard_seeds),
+                len(devices),
+            )
+        )
+    return SweepPlan(
+        out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(spec.buffer), prep
+    )
 
 
-def plan(problem: Problem, grid: Grid, *, chunk_size: int | None = None, devices: Sequence[Any] | None = None,
-         buckets: int | None = None, **settings: Any) -> SweepPlan:
+def plan(
+    problem: Problem,
+    grid: Grid,
+    *,
+    chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
+    buckets: int | None = None,
+    **settings: Any,
+) -> SweepPlan:
     """The plan :func:`sweep` would follow with the same arguments, without running it.
 
     Args:
@@ -619,22 +741,41 @@ def sweep(
         raise ValueError("resume=True needs out=DIR, the folder of the sweep to continue")
     _check_cut(chunk_size, buckets)
     check_positive(timeout, "timeout")
-    prep = _prepare(problem, grid, steps=steps, record_every=record_every, optimizer=optimizer,
-                    delay_model=delay_model, mitigation=mitigation, init=init, buffer=buffer,
-                    norm_bound=norm_bound, record_iterates=record_iterates, metadata=metadata)
+    prep = _prepare(
+        problem,
+        grid,
+        steps=steps,
+        record_every=record_every,
+        optimizer=optimizer,
+        delay_model=delay_model,
+        mitigation=mitigation,
+        init=init,
+        buffer=buffer,
+        norm_bound=norm_bound,
+        record_iterates=record_iterates,
+        metadata=metadata,
+    )
     sp = _plan(prep, chunk_size, devices, buckets)
     group = _distributed.current(sweep_key(prep.attrs), timeout)
     if group is not None and out is None:
-        raise ValueError(f"a sweep in a {group.size}-process job needs out=DIR (--out), a folder every process "
-                         "can reach: the processes meet there")
+        raise ValueError(
+            f"a sweep in a {group.size}-process job needs out=DIR (--out), a folder every process "
+            "can reach: the processes meet there"
+        )
     ckpt = _open_checkpoint(out, prep.attrs, resume, overwrite, group, sp)
     store = _allocate(prep)
     S, H = store["diverged_at"].shape
-    covered = ckpt.restore(store, prep.seeds, prep.hyper) if ckpt is not None and resume else np.zeros((S, H), bool)
+    covered = (
+        ckpt.restore(store, prep.seeds, prep.hyper)
+        if ckpt is not None and resume
+        else np.zeros((S, H), bool)
+    )
     todo = [w for w in sp.work if not _cells_of(sp, w, covered).all()]
     if group is not None:
-        group.barrier("restored", "read the finished chunks")  # nobody writes before everyone has read
-        todo = todo[group.index::group.size]
+        group.barrier(
+            "restored", "read the finished chunks"
+        )  # nobody writes before everyone has read
+        todo = todo[group.index :: group.size]
     run = _Runner(prep, sp, ckpt, store, covered, progress)
     run.all(todo)
     computed = run.computed
@@ -646,12 +787,18 @@ def sweep(
     return results
 
 
-def _results(prep: _Prepared, sp: SweepPlan, store: dict, run: _Runner, computed: int, processes: int) -> Results:
+def _results(
+    prep: _Prepared, sp: SweepPlan, store: dict, run: _Runner, computed: int, processes: int
+) -> Results:
     """The assembled results, with the delay model's own variables and the run's timing and memory."""
     results = _assemble(prep.grid, prep.hyper_dims, prep.spec, store, prep.attrs)
-    for name, (arr, dims) in prep.model.sweep_outputs(prep.grid, prep.seeds, steps=prep.spec.steps,
-                                                      record_every=prep.spec.record_every,
-                                                      slots=prep.spec.buffer).items():
+    for name, (arr, dims) in prep.model.sweep_outputs(
+        prep.grid,
+        prep.seeds,
+        steps=prep.spec.steps,
+        record_every=prep.spec.record_every,
+        slots=prep.spec.buffer,
+    ).items():
         results.data[name], results.dims[name] = arr, dims
         if "staleness" in dims:
             results.coords["staleness"] = np.arange(arr.shape[-1])
@@ -688,7 +835,8 @@ def _open_checkpoint(out, attrs: dict, resume: bool, overwrite: bool, group, sp:
     if group.fetch("plan", "process 0's plan") != sp.digest():
         raise _distributed.DistributedError(
             f"process {group.index} cut the sweep into other chunks than process 0 (the processes see different "
-            "devices or memory); pass the same chunk_size (run.chunk_size) to every process")
+            "devices or memory); pass the same chunk_size (run.chunk_size) to every process"
+        )
     status = group.fetch("setup", "process 0 to prepare the output folder")
     if status != "ok":
         raise _distributed.DistributedError(f"process 0 could not prepare {out}: {status}")
@@ -698,13 +846,17 @@ def _open_checkpoint(out, attrs: dict, resume: bool, overwrite: bool, group, sp:
 def _gather(group, ckpt, store: dict, prep: _Prepared, computed: int) -> int:
     """Waits for every process's chunks, reads them all into ``store``; the chunks computed by all."""
     group.publish(f"computed/{group.index}", str(computed))
-    group.barrier("computed", f"finish their share of the chunks (the finished ones are in {ckpt.root}; rerun with "
-                              "resume=True, --resume, to compute only the missing ones)")
+    group.barrier(
+        "computed",
+        f"finish their share of the chunks (the finished ones are in {ckpt.root}; rerun with "
+        "resume=True, --resume, to compute only the missing ones)",
+    )
     covered = ckpt.restore(store, prep.seeds, prep.hyper)
     if not covered.all():
         raise _distributed.DistributedError(
             f"after every process finished, {int((~covered).sum())} (seed, point) cells have no chunk file in "
-            f"{ckpt.dir}; is the folder shared by every process? Rerun with --resume")
+            f"{ckpt.dir}; is the folder shared by every process? Rerun with --resume"
+        )
     return sum(int(group.fetch(f"computed/{p}", f"process {p}'s count")) for p in range(group.size))
 
 
@@ -712,7 +864,9 @@ def _allocate(prep: _Prepared) -> dict[str, np.ndarray]:
     """Host arrays (S, H, ...) for every recorded variable."""
     S, H, n_rec = prep.seeds.size, next(iter(prep.hyper.values())).size, prep.spec.n_records
     fdt = np.dtype(jnp.result_type(float))
-    store = {name: np.empty((S, H, n_rec), np.dtype(m.dtype)) for name, m in prep.probe.metrics.items()}
+    store = {
+        name: np.empty((S, H, n_rec), np.dtype(m.dtype)) for name, m in prep.probe.metrics.items()
+    }
     store["diverged_at"] = np.empty((S, H), np.int32)
     if prep.single:
         d = jax.tree.leaves(prep.probe.params)[0].shape[0]
@@ -732,14 +886,25 @@ def _cells_of(sp: SweepPlan, w: tuple[int, int], covered: np.ndarray) -> np.ndar
 class _Runner:
     """Computes work items (bucket, chunk), storing and checkpointing each as it finishes."""
 
-    def __init__(self, prep: _Prepared, sp: SweepPlan, ckpt, store: dict, covered: np.ndarray,
-                 progress: bool | None):
+    def __init__(
+        self,
+        prep: _Prepared,
+        sp: SweepPlan,
+        ckpt,
+        store: dict,
+        covered: np.ndarray,
+        progress: bool | None,
+    ):
         self.prep, self.sp, self.ckpt, self.store, self.covered = prep, sp, ckpt, store, covered
         self.progress = progress
         dtype = jnp.result_type(float)
         self.dtype = dtype
         self.ops = prep.problem.operands(dtype)
-        self.x0 = None if not prep.spec.fixed_init else jax.tree.map(lambda a: jnp.asarray(a, dtype), prep.x0)
+        self.x0 = (
+            None
+            if not prep.spec.fixed_init
+            else jax.tree.map(lambda a: jnp.asarray(a, dtype), prep.x0)
+        )
         self.bound = jnp.asarray(prep.bound, dtype)
         self.dops = prep.model.operands(dtype)
         self.computed, self.compile_s, self.wall, self.peak_measured = 0, None, 0.0, 0
@@ -754,8 +919,14 @@ class _Runner:
     def args(self, b: int, i: int) -> tuple:
         """The arguments of chunk ``i`` of bucket ``b`` (padded to the chunk's shape)."""
         _, _, c_seeds, c_hyper = self.sp.buckets[b].chunks.chunk(i)
-        return (self.ops, {k: jnp.asarray(a, self.dtype) for k, a in c_hyper.items()}, jnp.asarray(c_seeds),
-                self.x0, self.bound, self.dops)
+        return (
+            self.ops,
+            {k: jnp.asarray(a, self.dtype) for k, a in c_hyper.items()},
+            jnp.asarray(c_seeds),
+            self.x0,
+            self.bound,
+            self.dops,
+        )
 
     def _measure(self, b: int, fn, args: tuple) -> None:
         """Records XLA's memory analysis of bucket ``b``'s executable (compiled once, then called)."""
@@ -764,7 +935,12 @@ class _Runner:
         self.measured.add(b)
         try:
             m = fn.lower(*args).compile().memory_analysis()
-            per_device = m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
+            per_device = (
+                m.temp_size_in_bytes
+                + m.argument_size_in_bytes
+                + m.output_size_in_bytes
+                - m.alias_size_in_bytes
+            )
         except Exception:  # memory_analysis is optional for a backend
             return
         self.peak_measured = max(self.peak_measured, int(per_device) * self.sp.buckets[b].n_shards)
@@ -804,7 +980,9 @@ class _Runner:
             trace = _flatten_trace(trace)
         parts = {k: np.array(v)[: s.stop - s.start, : pts.size] for k, v in trace.items()}
         cov = self.covered[s][:, pts]
-        if cov.any():  # a partly covered chunk: keep the cells already on disk, so files never disagree
+        if (
+            cov.any()
+        ):  # a partly covered chunk: keep the cells already on disk, so files never disagree
             for k, v in parts.items():
                 v[cov] = self.store[k][s][:, pts][cov]
         if self.ckpt is not None:
@@ -869,20 +1047,30 @@ def _variables(problem: Any) -> dict[str, dict[str, Any]]:
     docs = dict(getattr(problem, "metric_docs", {}) or {})
     out: dict[str, dict[str, Any]] = {}
     for name, doc in docs.items():
-        out[name] = {"description": f"{doc}; recorded at steps 0, record_every, 2 record_every, ... "
-                                    "(coordinate 'step')"}
+        out[name] = {
+            "description": f"{doc}; recorded at steps 0, record_every, 2 record_every, ... "
+            "(coordinate 'step')"
+        }
     out.setdefault("error", {"description": "the problem's error metric (0 at the solution)"})
-    out["error"]["description"] += (". A diverged trajectory keeps the value it had when it was frozen; "
-                                    "asyncjax.analysis counts it as failed (error = 'worst') from its "
-                                    "divergence on.")
+    out["error"]["description"] += (
+        ". A diverged trajectory keeps the value it had when it was frozen; "
+        "asyncjax.analysis counts it as failed (error = 'worst') from its "
+        "divergence on."
+    )
     out["error"]["worst"] = worst
-    out["diverged_at"] = {"description": "first step at which the parameters became non-finite or their norm "
-                                         "exceeded norm_bound; the trajectory is frozen from then on. "
-                                         "-1: it never diverged"}
-    out["final"] = {"description": "the last parameters (in the problem's simulated coordinates: the "
-                                   "eigenbasis for streaming PCA); only for single-vector parameters"}
-    out["iterates"] = {"description": "the parameters at every recorded step, same coordinates as 'final' "
-                                      "(only with record_iterates=True)"}
+    out["diverged_at"] = {
+        "description": "first step at which the parameters became non-finite or their norm "
+        "exceeded norm_bound; the trajectory is frozen from then on. "
+        "-1: it never diverged"
+    }
+    out["final"] = {
+        "description": "the last parameters (in the problem's simulated coordinates: the "
+        "eigenbasis for streaming PCA); only for single-vector parameters"
+    }
+    out["iterates"] = {
+        "description": "the parameters at every recorded step, same coordinates as 'final' "
+        "(only with record_iterates=True)"
+    }
     return out
 
 
@@ -948,22 +1136,29 @@ class _Checkpoint:
                 if old_format != _SWEEP_FORMAT and chunks:
                     problem = ValueError(
                         f"{self.root} holds {len(chunks)} chunk(s) written by an older asyncjax, which do "
-                        "not record which seeds and points they hold, so they cannot be resumed safely")
+                        "not record which seeds and points they hold, so they cannot be resumed safely"
+                    )
                 elif old_key != self.key and has_data:
-                    problem = ValueError(f"{self.root} holds a different sweep (its settings differ from "
-                                         "this one's)")
+                    problem = ValueError(
+                        f"{self.root} holds a different sweep (its settings differ from this one's)"
+                    )
                 elif has_data and not resume:
                     what = f"{len(chunks)} finished chunk(s)" if chunks else "the finished results"
                     problem = FileExistsError(
                         f"{self.root} already holds {what} of this sweep; pass resume=True (--resume) "
-                        "to continue or reuse them")
+                        "to continue or reuse them"
+                    )
         elif has_data:
-            problem = ValueError(f"{self.root} holds {'chunks' if chunks else 'results.npz'} but no "
-                                 "sweep.json saying which sweep they belong to")
+            problem = ValueError(
+                f"{self.root} holds {'chunks' if chunks else 'results.npz'} but no "
+                "sweep.json saying which sweep they belong to"
+            )
         if problem is not None:
             if not overwrite:
-                raise type(problem)(f"{problem}; pass overwrite=True (--overwrite) to replace what it "
-                                    "holds, or choose another output folder")
+                raise type(problem)(
+                    f"{problem}; pass overwrite=True (--overwrite) to replace what it "
+                    "holds, or choose another output folder"
+                )
             for path in chunks + sorted(self.dir.glob("*.corrupt")):
                 path.unlink()
             if results_path.exists():
@@ -993,14 +1188,22 @@ class _Checkpoint:
             name += "-" + hashlib.sha256(np.asarray(points, np.int64).tobytes()).hexdigest()[:8]
         return self.dir / f"{name}.npz"
 
-    def save(self, s: slice, points: np.ndarray, parts: dict[str, np.ndarray], seeds: np.ndarray,
-             hyper: dict) -> None:
+    def save(
+        self,
+        s: slice,
+        points: np.ndarray,
+        parts: dict[str, np.ndarray],
+        seeds: np.ndarray,
+        hyper: dict,
+    ) -> None:
         """Writes the cells of seed positions ``s`` × points ``points`` (ascending indices; atomically)."""
         book = {
             "chunk.key": np.array(self.key),
             "chunk.seeds": np.asarray(seeds, np.int64),
             "chunk.points": np.asarray(points, np.int64),
-            "chunk.hyper": np.stack([np.asarray(a[points], np.float64) for a in _columns(hyper)], axis=-1),
+            "chunk.hyper": np.stack(
+                [np.asarray(a[points], np.float64) for a in _columns(hyper)], axis=-1
+            ),
         }
         atomic_write(self.path(s, points), lambda fh: np.savez(fh, **book, **parts))
 
@@ -1029,7 +1232,9 @@ class _Checkpoint:
         S, H = store["diverged_at"].shape
         covered = np.zeros((S, H), bool)
         position = {int(v): i for i, v in enumerate(seeds)}
-        hyper_cols = np.stack([np.asarray(a, np.float64) for a in _columns(hyper)], axis=-1)  # (H, names)
+        hyper_cols = np.stack(
+            [np.asarray(a, np.float64) for a in _columns(hyper)], axis=-1
+        )  # (H, names)
         for path in self.files():
             f = self._read(path)
             if f is None:
@@ -1043,38 +1248,63 @@ class _Checkpoint:
                 warnings.warn(f"{err}; deleted it (overwrite=True)", ChunkWarning, stacklevel=3)
         return covered
 
-    def _place(self, path: Path, f: dict[str, np.ndarray], store: dict[str, np.ndarray], covered: np.ndarray,
-               position: dict[int, int], hyper_cols: np.ndarray) -> np.ndarray:
+    def _place(
+        self,
+        path: Path,
+        f: dict[str, np.ndarray],
+        store: dict[str, np.ndarray],
+        covered: np.ndarray,
+        position: dict[int, int],
+        hyper_cols: np.ndarray,
+    ) -> np.ndarray:
         """Copies the cells of chunk file ``f`` into ``store``; returns the mask of cells it covers."""
         S, H = covered.shape
         mask = np.zeros((S, H), bool)
         if "chunk.key" not in f:
-            raise ChunkError(f"chunk file {path} does not record which seeds and points it holds (written by "
-                             "an older asyncjax); delete it or pass overwrite=True (--overwrite)")
+            raise ChunkError(
+                f"chunk file {path} does not record which seeds and points it holds (written by "
+                "an older asyncjax); delete it or pass overwrite=True (--overwrite)"
+            )
         if str(f["chunk.key"]) != self.key:
-            raise ChunkError(f"chunk file {path} belongs to a different sweep (key {f['chunk.key']}, this "
-                             f"sweep's {self.key}); delete it or pass overwrite=True (--overwrite)")
+            raise ChunkError(
+                f"chunk file {path} belongs to a different sweep (key {f['chunk.key']}, this "
+                f"sweep's {self.key}); delete it or pass overwrite=True (--overwrite)"
+            )
         seed_vals, points = f["chunk.seeds"], f["chunk.points"]
         missing = [int(v) for v in seed_vals if int(v) not in position]
         if missing:
-            raise ChunkError(f"chunk file {path} holds seed {missing[0]}, which this sweep does not have")
-        if points.size and (points.min() < 0 or points.max() >= H
-                            or not np.array_equal(f["chunk.hyper"], hyper_cols[points])):
-            raise ChunkError(f"chunk file {path} holds hyperparameter points this sweep does not have")
+            raise ChunkError(
+                f"chunk file {path} holds seed {missing[0]}, which this sweep does not have"
+            )
+        if points.size and (
+            points.min() < 0
+            or points.max() >= H
+            or not np.array_equal(f["chunk.hyper"], hyper_cols[points])
+        ):
+            raise ChunkError(
+                f"chunk file {path} holds hyperparameter points this sweep does not have"
+            )
         rows = np.array([position[int(v)] for v in seed_vals], dtype=np.int64)
         cells = np.ix_(rows, points)
         for k, v in store.items():
-            if k not in f or f[k].shape != (rows.size, points.size) + v.shape[2:] or f[k].dtype != v.dtype:
+            if (
+                k not in f
+                or f[k].shape != (rows.size, points.size) + v.shape[2:]
+                or f[k].dtype != v.dtype
+            ):
                 got = f"shape {f[k].shape}, dtype {f[k].dtype}" if k in f else "nothing"
-                raise ChunkError(f"chunk file {path} holds {got} for variable {k!r}, not what this sweep "
-                                 "records; delete it or pass overwrite=True (--overwrite)")
+                raise ChunkError(
+                    f"chunk file {path} holds {got} for variable {k!r}, not what this sweep "
+                    "records; delete it or pass overwrite=True (--overwrite)"
+                )
         seen = covered[cells]
         if seen.any():
             for k, v in store.items():
                 if not np.array_equal(v[cells][seen], f[k][seen], equal_nan=v.dtype.kind == "f"):
                     raise ChunkError(
                         f"chunk file {path} disagrees with another chunk file over the same cells (variable "
-                        f"{k!r}); the folder mixes runs: pass overwrite=True (--overwrite) to recompute")
+                        f"{k!r}); the folder mixes runs: pass overwrite=True (--overwrite) to recompute"
+                    )
         for k, v in store.items():
             v[cells] = f[k]
         mask[cells] = True

@@ -66,7 +66,9 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def characteristic_coefficients(momentum: float, c: float, delay: int, method: str = "heavy_ball") -> np.ndarray:
+def characteristic_coefficients(
+    momentum: float, c: float, delay: int, method: str = "heavy_ball"
+) -> np.ndarray:
     """Coefficients (highest power first) of z^τ A(z) + c B(z), A(z) = (z − 1)(z − μ).
 
     Heavy ball (eq. 5), x_{k+1} = (1+μ)x_k − μx_{k−1} − c x_{k−τ}: B(z) = z.
@@ -104,7 +106,9 @@ def _b_abs(theta: np.ndarray, mu: float, method: str) -> np.ndarray:
 
 def _crossing_frequencies(mu: float, c: float, method: str) -> np.ndarray:
     """All θ in (0, π] with |A(e^{iθ})| = c |B(e^{iθ})| (bisection on sign changes)."""
-    grid = np.unique(np.concatenate([np.pi * np.logspace(-12, 0, 3000), np.linspace(0, np.pi, 3000)[1:]]))
+    grid = np.unique(
+        np.concatenate([np.pi * np.logspace(-12, 0, 3000), np.linspace(0, np.pi, 3000)[1:]])
+    )
 
     def gap(theta):
         return _a_abs(theta, mu) - c * _b_abs(theta, mu, method)
@@ -134,7 +138,11 @@ def _first_crossing_delay(mu: float, c: float, method: str) -> float:
     for theta in _crossing_frequencies(mu, c, method):
         z = complex(math.cos(theta), math.sin(theta))
         arg_a = math.pi / 2 + theta / 2 + math.atan2(math.sin(theta), math.cos(theta) - mu)
-        arg_b = theta if method == "heavy_ball" else math.atan2(((1 + mu) * z - mu).imag, ((1 + mu) * z - mu).real)
+        arg_b = (
+            theta
+            if method == "heavy_ball"
+            else math.atan2(((1 + mu) * z - mu).imag, ((1 + mu) * z - mu).real)
+        )
         tau0 = (math.pi + arg_b - arg_a) / theta
         period = 2.0 * math.pi / theta
         tau0 -= period * math.floor(tau0 / period)  # smallest non-negative solution
@@ -168,7 +176,9 @@ def _threshold_one(mu: float, c: float, verify: bool, method: str) -> int:
     )
 
 
-def stability_threshold(momentum: Any, c: Any, *, method: str = "heavy_ball", verify: bool = True) -> np.ndarray:
+def stability_threshold(
+    momentum: Any, c: Any, *, method: str = "heavy_ball", verify: bool = True
+) -> np.ndarray:
     """τ*(μ, c): the largest delay for which the linearised mode is stable.
 
     Every delay 0 ≤ τ ≤ τ* is stable; τ* + 1 is not. Returns -1 where even
@@ -247,7 +257,9 @@ def ode_solution(eigenvalues: Any, h0: Any, t: Any, momentum: float = 0.0) -> np
     h0 = np.asarray(h0, float)
     h0 = h0 / np.linalg.norm(h0)
     t = np.atleast_1d(np.asarray(t, float))
-    log_w = np.where(h0 != 0, np.log(np.abs(h0) + (h0 == 0)), -np.inf)[None, :] + t[:, None] * lam[None, :] / (1 - momentum)
+    log_w = np.where(h0 != 0, np.log(np.abs(h0) + (h0 == 0)), -np.inf)[None, :] + t[:, None] * lam[
+        None, :
+    ] / (1 - momentum)
     top = np.max(log_w, axis=1, keepdims=True)
     w = np.exp(log_w - top)
     return np.sign(h0)[None, :] * w / np.sqrt(np.sum(w * w, axis=1, keepdims=True))
@@ -292,7 +304,9 @@ def sde_stationary_variance(eigenvalues: Any, momentum: Any, alpha2: Any = None)
     return a2[1:, 0] / (2.0 * (1.0 - mu) * (lam[0] - lam[1:]))
 
 
-def sde_stationary_error(eigenvalues: Any, momentum: Any, lr: Any, alpha2: Any = None) -> np.ndarray:
+def sde_stationary_error(
+    eigenvalues: Any, momentum: Any, lr: Any, alpha2: Any = None
+) -> np.ndarray:
     """Stationary E[sin²∠(v, q1)] ≈ η Σ_{i≥2} α²_{i1} / (2 (1 − μ)(λ1 − λi)).
 
     ``momentum`` and ``lr`` broadcast against each other.
@@ -302,8 +316,15 @@ def sde_stationary_error(eigenvalues: Any, momentum: Any, lr: Any, alpha2: Any =
 
 
 # -------------------------------------------------------------------------- phases
-def phase_durations(eigenvalues: Any, momentum: Any, lr: Any, *, delta: float = 0.1, eps: float | None = None,
-                    alpha2: Any = None) -> dict[str, np.ndarray]:
+def phase_durations(
+    eigenvalues: Any,
+    momentum: Any,
+    lr: Any,
+    *,
+    delta: float = 0.1,
+    eps: float | None = None,
+    alpha2: Any = None,
+) -> dict[str, np.ndarray]:
     """ODE-time durations of the three phases from the saddle q2 (Props. 10, 8, 6).
 
     With κ = (λ1 − λ2)/(1 − μ), the slowest rate, and s∞ the stationary error:
@@ -338,8 +359,12 @@ def phase_durations(eigenvalues: Any, momentum: Any, lr: Any, *, delta: float = 
     escape = np.log1p(2.0 * delta * (1.0 - mu) * gap / (eta * a2[1, 0])) / (2.0 * kappa)
     traverse = np.log((1.0 - delta) / delta) / kappa
     converge = np.log((delta - s_inf) / (eps_ - s_inf)) / (2.0 * kappa)
-    return {"escape": escape, "traverse": np.broadcast_to(traverse, np.shape(escape)).copy(),
-            "converge": converge, "total": escape + traverse + converge}
+    return {
+        "escape": escape,
+        "traverse": np.broadcast_to(traverse, np.shape(escape)).copy(),
+        "converge": converge,
+        "total": escape + traverse + converge,
+    }
 
 
 # ------------------------------------------------------------------ queuing model

@@ -28,8 +28,15 @@ import numpy as np
 from asyncjax.analysis import _align, bootstrap_weights
 from asyncjax.results import Results
 
-__all__ = ["TimeToTarget", "time_to_target", "Speedup", "speedup", "speedup_summary", "staleness_pmf",
-           "default_target"]
+__all__ = [
+    "TimeToTarget",
+    "time_to_target",
+    "Speedup",
+    "speedup",
+    "speedup_summary",
+    "staleness_pmf",
+    "default_target",
+]
 
 
 def _aligned(results: Results, name: str, dims: tuple[str, ...]) -> np.ndarray:
@@ -64,8 +71,15 @@ class TimeToTarget(NamedTuple):
     boot_steps: np.ndarray  # (B, ...)
 
 
-def time_to_target(results: Results, target: float, *, var: str = "error", n_boot: int = 1000,
-                   level: float = 0.95, seed: int = 0) -> TimeToTarget:
+def time_to_target(
+    results: Results,
+    target: float,
+    *,
+    var: str = "error",
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> TimeToTarget:
     """Steps and wall-clock time until the seed-mean ``var`` first falls to ``target``.
 
     Args:
@@ -82,7 +96,9 @@ def time_to_target(results: Results, target: float, *, var: str = "error", n_boo
       times); the steps are exact record steps (no interpolation).
     """
     if "wall_time" not in results:
-        raise ValueError("time_to_target needs a sweep with delay_model='workers' (it records wall_time)")
+        raise ValueError(
+            "time_to_target needs a sweep with delay_model='workers' (it records wall_time)"
+        )
     if not np.isfinite(target):
         raise ValueError(f"target must be a finite number, got {target!r}")
     dims = results.dims[var]
@@ -90,7 +106,9 @@ def time_to_target(results: Results, target: float, *, var: str = "error", n_boo
         raise ValueError(f"{var} has no seed axis; time_to_target averages over seeds")
     order = ("seed",) + tuple(d for d in dims if d not in ("seed", "step")) + ("step",)
     err = _aligned(results, var, order).astype(np.float64)  # (S, *P, R)
-    wall = _aligned(results, "wall_time", order)  # (S, ..., R): size 1 along the points' non-worker axes
+    wall = _aligned(
+        results, "wall_time", order
+    )  # (S, ..., R): size 1 along the points' non-worker axes
     steps = results.coords["step"].astype(np.float64)
     n_seeds = err.shape[0]
     grid = err.shape[1:]
@@ -111,8 +129,17 @@ def time_to_target(results: Results, target: float, *, var: str = "error", n_boo
     interval = lambda b: _interval(b, level)  # noqa: E731
     reached = np.isfinite(s_hat)
     nan_if = lambda a: np.where(np.isfinite(a), a, np.nan)  # noqa: E731
-    return TimeToTarget(order[1:-1], nan_if(s_hat), nan_if(interval(bs)), nan_if(w_hat), nan_if(interval(bw)),
-                        reached, float(target), bw, bs)
+    return TimeToTarget(
+        order[1:-1],
+        nan_if(s_hat),
+        nan_if(interval(bs)),
+        nan_if(w_hat),
+        nan_if(interval(bw)),
+        reached,
+        float(target),
+        bw,
+        bs,
+    )
 
 
 class Speedup(NamedTuple):
@@ -127,8 +154,16 @@ class Speedup(NamedTuple):
     target: float
 
 
-def speedup(results: Results, target: float, *, reference: float | None = None, var: str = "error",
-            n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Speedup:
+def speedup(
+    results: Results,
+    target: float,
+    *,
+    reference: float | None = None,
+    var: str = "error",
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Speedup:
     """Speedup in wall-clock time to reach ``target`` against the number of workers.
 
     Args:
@@ -153,8 +188,8 @@ def speedup(results: Results, target: float, *, reference: float | None = None, 
     wall = np.moveaxis(tt.wall, ax, -1)
     boot = np.moveaxis(tt.boot_wall, ax + 1, -1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = wall[..., i:i + 1] / wall
-        boot_ratio = boot[..., i:i + 1] / boot  # inf/inf (neither reached) is NaN
+        ratio = wall[..., i : i + 1] / wall
+        boot_ratio = boot[..., i : i + 1] / boot  # inf/inf (neither reached) is NaN
     boot_ratio = np.where(np.isnan(boot_ratio), 0.0, boot_ratio)
     ci = np.where(np.isfinite(ratio)[..., None], _interval(boot_ratio, level), np.nan)
     dims = tuple(d for d in tt.dims if d != "workers")
@@ -173,8 +208,11 @@ def staleness_pmf(results: Results) -> tuple[np.ndarray, np.ndarray]:
     dims = results.dims["staleness_hist"]
     hist = _aligned(results, "staleness_hist", ("workers", "seed", "staleness")).astype(np.float64)
     counts = hist.sum(axis=1)  # (W, bins)
-    ws = results.coords["workers"] if "workers" in dims else np.atleast_1d(results.attrs.get("grid", {})
-                                                                           .get("fixed", {}).get("workers", np.nan))
+    ws = (
+        results.coords["workers"]
+        if "workers" in dims
+        else np.atleast_1d(results.attrs.get("grid", {}).get("fixed", {}).get("workers", np.nan))
+    )
     return np.asarray(ws, np.float64), counts / counts.sum(axis=-1, keepdims=True)
 
 
@@ -207,9 +245,18 @@ def speedup_summary(sp: Speedup, coords: Mapping[str, Any] | None = None) -> dic
     """
     first = (0,) * len(sp.dims)
     at = {d: np.asarray(coords[d])[0].item() for d in sp.dims} if coords is not None else {}
-    return {"workers": sp.workers.tolist(), "reference": sp.reference, "target": sp.target,
-            "at": at,
-            "wall_time_to_target": sp.time[first].tolist(), "speedup": sp.speedup[first].tolist(),
-            "speedup_ci": sp.ci[first].tolist(),
-            "all": {"dims": [*sp.dims, "workers"], "wall_time_to_target": sp.time.tolist(),
-                    "speedup": sp.speedup.tolist(), "speedup_ci": sp.ci.tolist()}}
+    return {
+        "workers": sp.workers.tolist(),
+        "reference": sp.reference,
+        "target": sp.target,
+        "at": at,
+        "wall_time_to_target": sp.time[first].tolist(),
+        "speedup": sp.speedup[first].tolist(),
+        "speedup_ci": sp.ci[first].tolist(),
+        "all": {
+            "dims": [*sp.dims, "workers"],
+            "wall_time_to_target": sp.time.tolist(),
+            "speedup": sp.speedup.tolist(),
+            "speedup_ci": sp.ci.tolist(),
+        },
+    }

@@ -33,7 +33,9 @@ def _points(results: Results, var: str) -> tuple[tuple[str, ...], list[tuple[int
     return dims, list(np.ndindex(*(results.coords[d].size for d in dims)))
 
 
-def error_vs_wallclock(results: Results, var: str = "error", max_curves: int = 12, title: str = "") -> Any:
+def error_vs_wallclock(
+    results: Results, var: str = "error", max_curves: int = 12, title: str = ""
+) -> Any:
     """Seed-mean ``var`` against seed-mean virtual time, one curve per grid point (one colour per M).
 
     With more than ``max_curves`` points an evenly spaced subset is drawn (the
@@ -48,7 +50,9 @@ def error_vs_wallclock(results: Results, var: str = "error", max_curves: int = 1
     colors = plt.cm.viridis(np.linspace(0.05, 0.9, pick.size))
     for col, i in zip(colors, pick):
         idx = points[i]
-        label = ", ".join(f"{'M' if d == 'workers' else d}={results.coords[d][j]:g}" for d, j in zip(dims, idx))
+        label = ", ".join(
+            f"{'M' if d == 'workers' else d}={results.coords[d][j]:g}" for d, j in zip(dims, idx)
+        )
         ax.plot(wall[idx], err[idx], color=col, label=label or var)
     ax.set_yscale("log")
     ax.set_xlabel("virtual wall-clock time (mean compute times)")
@@ -61,8 +65,9 @@ def error_vs_wallclock(results: Results, var: str = "error", max_curves: int = 1
     return fig
 
 
-def speedup_figure(sp: Speedup, title: str = "", coords: Mapping[str, Any] | None = None,
-                   max_curves: int = 6) -> Any:
+def speedup_figure(
+    sp: Speedup, title: str = "", coords: Mapping[str, Any] | None = None, max_curves: int = 6
+) -> Any:
     """Speedup T(M_ref)/T(M) against M, with the linear line.
 
     One curve per point of the other axes when ``coords`` (the results'
@@ -75,22 +80,38 @@ def speedup_figure(sp: Speedup, title: str = "", coords: Mapping[str, Any] | Non
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     grid = np.linspace(sp.workers.min(), sp.workers.max(), 100)
     ax.plot(grid, grid / sp.reference, "k--", lw=1, label="linear")
-    colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(points))) if len(points) > 1 else ["tab:blue"]
+    colors = (
+        plt.cm.viridis(np.linspace(0.0, 0.85, len(points))) if len(points) > 1 else ["tab:blue"]
+    )
     for idx, col in zip(points, colors):
         y, ci = sp.speedup[idx], sp.ci[idx]
         ok = np.isfinite(y)
-        name = ", ".join(f"{d}={np.asarray(coords[d])[i]:g}" for d, i in zip(sp.dims, idx)) if coords else ""
+        name = (
+            ", ".join(f"{d}={np.asarray(coords[d])[i]:g}" for d, i in zip(sp.dims, idx))
+            if coords
+            else ""
+        )
         yerr = np.abs(ci[ok].T - y[ok][None, :])
-        ax.errorbar(sp.workers[ok], y[ok], yerr=np.where(np.isfinite(yerr), yerr, 0), fmt="o-", color=col,
-                    capsize=3, label=(name + " " if name else "") + "(95% bootstrap CI)")
+        ax.errorbar(
+            sp.workers[ok],
+            y[ok],
+            yerr=np.where(np.isfinite(yerr), yerr, 0),
+            fmt="o-",
+            color=col,
+            capsize=3,
+            label=(name + " " if name else "") + "(95% bootstrap CI)",
+        )
         if (~ok).any():
             ax.plot(sp.workers[~ok], np.zeros((~ok).sum()), "x", color="tab:red")
     if any((~np.isfinite(sp.speedup[idx])).any() for idx in points):
         ax.plot([], [], "x", color="tab:red", label="target not reached")
     ax.set_xlabel("workers M")
     ax.set_ylabel(f"speedup T({sp.reference:g}) / T(M), wall-clock")
-    more = "" if len(points) == int(np.prod(sp.speedup.shape[:-1])) else \
-        f"; first of {int(np.prod(sp.speedup.shape[:-1]))} points (all in speedup.json)"
+    more = (
+        ""
+        if len(points) == int(np.prod(sp.speedup.shape[:-1]))
+        else f"; first of {int(np.prod(sp.speedup.shape[:-1]))} points (all in speedup.json)"
+    )
     ax.set_title(title or f"time to error ≤ {sp.target:.3g}{more}", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -108,8 +129,11 @@ def staleness_figure(results: Results, title: str = "") -> Any:
     for m, p, col in zip(ws, pmf, colors):
         keep = p[:-1] > 0
         ax.plot(lags[keep], p[:-1][keep], "o-", ms=2.5, color=col, label=f"M={m:g}")
-        if law == "exponential" and not results.attrs["delay"].get("speeds") \
-                and results.attrs["delay"].get("straggler", 1.0) == 1.0:
+        if (
+            law == "exponential"
+            and not results.attrs["delay"].get("speeds")
+            and results.attrs["delay"].get("straggler", 1.0) == 1.0
+        ):
             ax.plot(lags, theory.staleness_pmf(lags, m), "--", color=col, lw=0.8)
     if law == "exponential":
         ax.plot([], [], "k--", lw=0.8, label="(1/M)(1-1/M)^l")
@@ -124,7 +148,9 @@ def staleness_figure(results: Results, title: str = "") -> Any:
     return fig
 
 
-def save_figures(results: Results, out: str | Path, *, target: float | None = None) -> dict[str, Any]:
+def save_figures(
+    results: Results, out: str | Path, *, target: float | None = None
+) -> dict[str, Any]:
     """Writes ``error_vs_wallclock.png``, ``staleness.png`` and, with several worker counts,
     ``speedup.png`` (and ``speedup.json``) into ``out``.
 
@@ -137,7 +163,11 @@ def save_figures(results: Results, out: str | Path, *, target: float | None = No
     out = Path(out)
     save(error_vs_wallclock(results), out / "error_vs_wallclock.png")
     save(staleness_figure(results), out / "staleness.png")
-    if "workers" not in results.coords or results.coords["workers"].size < 2 or "seed" not in results.coords:
+    if (
+        "workers" not in results.coords
+        or results.coords["workers"].size < 2
+        or "seed" not in results.coords
+    ):
         return {}
     target = default_target(results) if target is None else float(target)
     sp = speedup(results, target)

@@ -48,7 +48,9 @@ MEMORY = 80e9  # bytes of the device the capacity question asks about
 
 def fig1(seeds: int | None = None):
     """The Fig. 1 preset's sweep (full size; ``seeds`` to change the seed count)."""
-    cfg = tomllib.loads(resources.files("asyncjax.experiments").joinpath("liu2018-fig1.toml").read_text())
+    cfg = tomllib.loads(
+        resources.files("asyncjax.experiments").joinpath("liu2018-fig1.toml").read_text()
+    )
     cfg.pop("quick")
     if seeds is not None:
         cfg["grid"]["seeds"] = seeds
@@ -60,9 +62,25 @@ def measured_bytes(spec: aj.Spec, n_seeds: int, n_points: int, problem) -> int:
     dtype = jnp.result_type(float)
     hp = {k: jax.ShapeDtypeStruct((n_points,), dtype) for k in ("momentum", "lr", "delay")}
     x0 = jnp.asarray(start_of(problem, None)[1], dtype)
-    m = jitted(spec).lower(problem.operands(dtype), hp, jax.ShapeDtypeStruct((n_seeds,), jnp.int32), x0,
-                           jnp.asarray(1.0, dtype), None).compile().memory_analysis()
-    return int(m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes)
+    m = (
+        jitted(spec)
+        .lower(
+            problem.operands(dtype),
+            hp,
+            jax.ShapeDtypeStruct((n_seeds,), jnp.int32),
+            x0,
+            jnp.asarray(1.0, dtype),
+            None,
+        )
+        .compile()
+        .memory_analysis()
+    )
+    return int(
+        m.temp_size_in_bytes
+        + m.argument_size_in_bytes
+        + m.output_size_in_bytes
+        - m.alias_size_in_bytes
+    )
 
 
 def per_trajectory(cfg) -> dict:
@@ -82,9 +100,12 @@ def per_trajectory(cfg) -> dict:
     }
     out["measured_over_needed"] = out["bytes_per_trajectory_measured"] / b.bytes_needed
     out["planned_over_measured"] = b.peak_bytes / measured
-    print(f"{s * h:>9,} trajectories: measured {out['bytes_per_trajectory_measured']:,.0f} B/trajectory, needed "
-          f"{b.bytes_needed:,} ({out['measured_over_needed']:.3f}x), planned {b.bytes_per_trajectory:,} "
-          f"(chunk planned/measured {out['planned_over_measured']:.3f})", flush=True)
+    print(
+        f"{s * h:>9,} trajectories: measured {out['bytes_per_trajectory_measured']:,.0f} B/trajectory, needed "
+        f"{b.bytes_needed:,} ({out['measured_over_needed']:.3f}x), planned {b.bytes_per_trajectory:,} "
+        f"(chunk planned/measured {out['planned_over_measured']:.3f})",
+        flush=True,
+    )
     return out
 
 
@@ -105,26 +126,34 @@ def buckets(cfg, run: bool) -> dict:
         "resident_ratio_planned": many.resident_bytes / one.resident_bytes,
         "resident_ratio_measured": measured_many / measured_one,
     }
-    print(f"rings {out['rings']}: every trajectory at once {out['resident_ratio_measured']:.3f}x one ring "
-          f"(measured; planned {out['resident_ratio_planned']:.3f}x)", flush=True)
+    print(
+        f"rings {out['rings']}: every trajectory at once {out['resident_ratio_measured']:.3f}x one ring "
+        f"(measured; planned {out['resident_ratio_planned']:.3f}x)",
+        flush=True,
+    )
     if run:
         a = aj.sweep(cfg.problem, cfg.grid, buckets=1, **kw)
         b = aj.sweep(cfg.problem, cfg.grid, buckets=6, **kw)
         same = all(np.array_equal(a[k], b[k], equal_nan=True) for k in a.data)
         ta, tb = a.attrs["timing"], b.attrs["timing"]
-        out.update({
-            "sweep_peak_bytes_measured_one_ring": ta["peak_bytes_measured"],
-            "sweep_peak_bytes_measured_buckets": tb["peak_bytes_measured"],
-            "sweep_peak_ratio": tb["peak_bytes_measured"] / ta["peak_bytes_measured"],
-            "sweep_peak_bytes_planned_one_ring": ta["peak_bytes_planned"],
-            "sweep_peak_bytes_planned_buckets": tb["peak_bytes_planned"],
-            "sweep_wall_s_one_ring": ta["wall_s"],
-            "sweep_wall_s_buckets": tb["wall_s"],
-            "bit_identical": bool(same),
-        })
-        print(f"full Fig. 1 sweep: peak {ta['peak_bytes_measured'] / 2**20:.1f} MiB with one ring, "
-              f"{tb['peak_bytes_measured'] / 2**20:.1f} MiB in buckets ({out['sweep_peak_ratio']:.3f}x), "
-              f"bit-identical: {same}; {ta['wall_s']:.1f} s vs {tb['wall_s']:.1f} s", flush=True)
+        out.update(
+            {
+                "sweep_peak_bytes_measured_one_ring": ta["peak_bytes_measured"],
+                "sweep_peak_bytes_measured_buckets": tb["peak_bytes_measured"],
+                "sweep_peak_ratio": tb["peak_bytes_measured"] / ta["peak_bytes_measured"],
+                "sweep_peak_bytes_planned_one_ring": ta["peak_bytes_planned"],
+                "sweep_peak_bytes_planned_buckets": tb["peak_bytes_planned"],
+                "sweep_wall_s_one_ring": ta["wall_s"],
+                "sweep_wall_s_buckets": tb["wall_s"],
+                "bit_identical": bool(same),
+            }
+        )
+        print(
+            f"full Fig. 1 sweep: peak {ta['peak_bytes_measured'] / 2**20:.1f} MiB with one ring, "
+            f"{tb['peak_bytes_measured'] / 2**20:.1f} MiB in buckets ({out['sweep_peak_ratio']:.3f}x), "
+            f"bit-identical: {same}; {ta['wall_s']:.1f} s vs {tb['wall_s']:.1f} s",
+            flush=True,
+        )
     return out
 
 
@@ -145,30 +174,39 @@ def capacity(cfg) -> dict:
         "trajectories_buckets": fit_count(per_many, MEMORY, shared),
         "strict_bytes_per_trajectory": trajectory_bytes(b.spec, one.sizes, strict=True),
     }
-    print(f"in 80 GB: {out['trajectories_one_ring']:,} trajectories with one ring of 151, "
-          f"{out['trajectories_buckets']:,} with the Fig. 1 delays in buckets", flush=True)
+    print(
+        f"in 80 GB: {out['trajectories_one_ring']:,} trajectories with one ring of 151, "
+        f"{out['trajectories_buckets']:,} with the Fig. 1 delays in buckets",
+        flush=True,
+    )
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write the figures to this JSON file")
-    ap.add_argument("--no-run", action="store_true", help="compile only: skip the two full Fig. 1 sweeps")
+    ap.add_argument(
+        "--no-run", action="store_true", help="compile only: skip the two full Fig. 1 sweeps"
+    )
     args = ap.parse_args()
     dev = jax.devices()[0]
     cfg = fig1()
     result = {
-        "device": {"platform": dev.platform, "kind": getattr(dev, "device_kind", dev.platform),
-                   "count": jax.device_count(), "cpu": platform.processor() or platform.machine()},
+        "device": {
+            "platform": dev.platform,
+            "kind": getattr(dev, "device_kind", dev.platform),
+            "count": jax.device_count(),
+            "cpu": platform.processor() or platform.machine(),
+        },
         "jax_version": jax.__version__,
         "fig1": per_trajectory(cfg),
         "fig1_x10": per_trajectory(fig1(seeds=1000)),
         "fig1_buckets": buckets(cfg, run=not args.no_run),
         "fig1_capacity_80GB": capacity(cfg),
         "notes": "measured = XLA's memory_analysis() of the compiled chunk (temp + arguments + outputs - aliased), "
-                 "divided by its trajectories; needed = ring + parameters + optimizer state + read point + flags "
-                 "+ records + final parameters; planned = asyncjax.planner's accounting (needed + the scan's copy "
-                 "of the carry + one gradient's and one metrics evaluation's temporaries).",
+        "divided by its trajectories; needed = ring + parameters + optimizer state + read point + flags "
+        "+ records + final parameters; planned = asyncjax.planner's accounting (needed + the scan's copy "
+        "of the carry + one gradient's and one metrics evaluation's temporaries).",
     }
     if args.json:
         write_json(args.json, result)

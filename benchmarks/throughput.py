@@ -16,7 +16,9 @@ use_cpu_cores()  # before JAX touches a device
 from asyncjax.bench import run_benchmark  # noqa: E402
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a few seconds")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()

@@ -97,13 +97,19 @@ def test_threshold_exponent_from_a_sweep(pca):
     from asyncjax import theory
 
     mus = np.array([0.8, 0.9, 0.95])
-    res = aj.sweep(pca, aj.Grid(momentum=mus, delay=range(0, 101, 5), lr=1e-3, seed=range(12)),
-                   steps=8000, record_every=200)
+    res = aj.sweep(
+        pca,
+        aj.Grid(momentum=mus, delay=range(0, 101, 5), lr=1e-3, seed=range(12)),
+        steps=8000,
+        record_every=200,
+    )
     thr = analysis.threshold_delays(analysis.late_average(res), res.coords["delay"], n_boot=200)
     fit = analysis.fit_power_law(1 - mus, thr.threshold, thr.boot)
     pred = analysis.fit_power_law(1 - mus, theory.pca_threshold(pca.eigenvalues, mus, 1e-3))
     assert abs(fit.exponent - pred.exponent) < 0.25
-    assert fit.exponent_ci[1] < 1.6  # the paper's sufficient condition τ ∝ (1 − μ)² is far from tight
+    assert (
+        fit.exponent_ci[1] < 1.6
+    )  # the paper's sufficient condition τ ∝ (1 − μ)² is far from tight
 
 
 def test_implicit_momentum_from_simulated_mean_trajectories():
@@ -116,9 +122,19 @@ def test_implicit_momentum_from_simulated_mean_trajectories():
     lam = np.array([4.0, 3.0, 2.0, 1.0])
     direction = lambda v: v * lam - np.sum(v * v * lam, -1, keepdims=True) * v  # noqa: E731
     v0 = np.array([1.0, 0.0, 0.0, 0.5]) / np.sqrt(1.25)
-    res = aj.sweep(aj.StreamingPCA(lam), aj.Grid(workers=[4.0, 8.0], lr=0.01, seed=range(8000)),
-                   steps=100, record_every=1, init=v0, delay_model="geometric", record_iterates=True)
-    fits = [analysis.implicit_momentum_fit(res["iterates"][i], direction, 0.01, n_boot=100) for i in range(2)]
+    res = aj.sweep(
+        aj.StreamingPCA(lam),
+        aj.Grid(workers=[4.0, 8.0], lr=0.01, seed=range(8000)),
+        steps=100,
+        record_every=1,
+        init=v0,
+        delay_model="geometric",
+        record_iterates=True,
+    )
+    fits = [
+        analysis.implicit_momentum_fit(res["iterates"][i], direction, 0.01, n_boot=100)
+        for i in range(2)
+    ]
     for fit, m in zip(fits, (4, 8)):
         assert fit.momentum_ci[0] < 1 - 1 / m < fit.momentum_ci[1]
         assert fit.gradient_scale == pytest.approx(1 - fit.momentum)
@@ -158,7 +174,9 @@ def test_diverged_trajectories_count_as_failed_from_their_divergence_on():
     np.testing.assert_array_equal(filled[0, 1], [0.01, 0.01, 1.0, 1.0])  # records at steps >= 15
     late = analysis.late_average(res, window=0.5)  # steps 20 and 30
     np.testing.assert_allclose(late, [[0.01, 1.0]])
-    np.testing.assert_allclose(analysis.late_average(res, window=0.5, diverged="frozen"), [[0.01, 0.01]])
+    np.testing.assert_allclose(
+        analysis.late_average(res, window=0.5, diverged="frozen"), [[0.01, 0.01]]
+    )
     np.testing.assert_allclose(analysis.at_step(res, 10), [[0.01, 0.01]])
     np.testing.assert_allclose(analysis.at_step(res, 30), [[0.01, 1.0]])
     b = analysis.band(late, axis=-1, diverged=analysis.diverged_mask(res, "error"))
@@ -180,10 +198,13 @@ def test_divergence_drives_the_threshold_where_frozen_errors_hide_it():
     div = np.full((4, 6), -1)
     div[2:] = 5
     res = _results(error, div, steps, delays)
-    frozen = analysis.threshold_delays(analysis.late_average(res, diverged="frozen"), delays, n_boot=50)
+    frozen = analysis.threshold_delays(
+        analysis.late_average(res, diverged="frozen"), delays, n_boot=50
+    )
     assert frozen.censored
-    thr = analysis.threshold_delays(analysis.late_average(res), delays, n_boot=50,
-                                    diverged=analysis.diverged_mask(res, "error"))
+    thr = analysis.threshold_delays(
+        analysis.late_average(res), delays, n_boot=50, diverged=analysis.diverged_mask(res, "error")
+    )
     assert not thr.censored and 10.0 < thr.threshold < 20.0
     np.testing.assert_allclose(thr.diverged_fraction, [0, 0, 1, 1])
     assert thr.diverged_below == 1.0  # the crossing's upper bracket is all divergence
@@ -191,8 +212,12 @@ def test_divergence_drives_the_threshold_where_frozen_errors_hide_it():
 
 
 def test_a_real_sweep_follows_the_rule(pca):
-    res = aj.sweep(pca, aj.Grid(momentum=[0.5, 0.99], delay=[0, 7], lr=0.02, seed=range(8)),
-                   steps=60, record_every=20)
+    res = aj.sweep(
+        pca,
+        aj.Grid(momentum=[0.5, 0.99], delay=[0, 7], lr=0.02, seed=range(8)),
+        steps=60,
+        record_every=20,
+    )
     assert res.attrs["variables"]["error"]["worst"] == 1.0
     flags = res["diverged_at"] >= 0
     assert flags.any() and not flags.all()

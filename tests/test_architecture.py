@@ -52,7 +52,9 @@ def _imports(name: str) -> list[tuple[str, str | None, int]]:
             mod = _resolve(node, name)
             for a in node.names:
                 sub = f"{mod}.{a.name}"
-                out.append((sub, None, node.lineno) if sub in MODULES else (mod, a.name, node.lineno))
+                out.append(
+                    (sub, None, node.lineno) if sub in MODULES else (mod, a.name, node.lineno)
+                )
     return out
 
 
@@ -80,7 +82,11 @@ def test_no_module_uses_another_modules_underscore_names():
                     if f"{mod}.{a.name}" in MODULES:
                         aliases[a.asname or a.name] = f"{mod}.{a.name}"
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and _private(node.attr)
+            ):
                 if node.value.id in aliases and aliases[node.value.id] != name:
                     where = f"{path.relative_to(PKG.parent)}:{node.lineno}"
                     offences.append(f"{where} uses {node.value.id}.{node.attr}")
@@ -119,7 +125,14 @@ def test_private_modules_declare_no_all():
         str(p.relative_to(PKG.parent))
         for name, p in MODULES.items()
         if any(_private(part) for part in name.split("."))
-        and "__all__" in {t.id for n in ast.parse(p.read_text()).body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        and "__all__"
+        in {
+            t.id
+            for n in ast.parse(p.read_text()).body
+            if isinstance(n, ast.Assign)
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
     ]
     assert not offenders, offenders
 

@@ -86,7 +86,11 @@ def test_refused_values_leave_no_empty_output_folder(tmp_path, capsys):
 def test_run_accepts_a_single_sweep_preset_toml_and_explains_a_multi_sweep_one(tmp_path, capsys):
     from asyncjax.experiments import preset_text
 
-    text = preset_text("liu2018-fig1").replace("seeds = 100", "seeds = 2").replace("steps = 30000", "steps = 500")
+    text = (
+        preset_text("liu2018-fig1")
+        .replace("seeds = 100", "seeds = 2")
+        .replace("steps = 30000", "steps = 500")
+    )
     cfg = tmp_path / "fig1.toml"
     cfg.write_text(text.replace("record_every = 250", "record_every = 250\nchunk_size = 4000"))
     assert main(["run", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
@@ -112,7 +116,10 @@ def test_plot_missing_folder(tmp_path, capsys):
     unfinished = tmp_path / "killed"
     (unfinished / "chunks").mkdir(parents=True)  # what a sweep killed before its end leaves
     assert main(["plot", str(unfinished)]) == 2
-    assert f"its sweep did not finish: rerun it with --out {unfinished} --resume" in capsys.readouterr().err
+    assert (
+        f"its sweep did not finish: rerun it with --out {unfinished} --resume"
+        in capsys.readouterr().err
+    )
 
 
 def _console_script():
@@ -122,13 +129,19 @@ def _console_script():
 
 @pytest.mark.skipif(_console_script() is None, reason="console script not installed")
 def test_console_script():
-    done = subprocess.run([_console_script(), "reproduce", "--list"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [_console_script(), "reproduce", "--list"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "liu2018-fig1" in done.stdout
 
 
 def test_module_entry_point():
-    done = subprocess.run([sys.executable, "-m", "asyncjax.cli", "reproduce", "--list"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "asyncjax.cli", "reproduce", "--list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "liu2018-fig1" in done.stdout
 
 
@@ -146,13 +159,18 @@ def test_bench_quick_writes_json(tmp_path):
 
 def test_reproduce_stationary_quick(tmp_path):
     out = tmp_path / "stat"
-    assert main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"])
+        == 0
+    )
     s = json.loads((out / "summary.json").read_text())
     assert {"momentum", "lr", "simulated", "theory"} <= set(s)
     n = len(s["momentum"])
     assert n == 10 and len(set(s["lr"])) == 2 and 0.0 in s["momentum"]
     ratio = np.array(s["simulated"]) / np.array(s["theory"])
-    assert np.all(np.abs(ratio - 1) < 0.1), ratio  # 200 seeds: SE about 2%, see the slow test for 1000
+    assert np.all(np.abs(ratio - 1) < 0.1), (
+        ratio
+    )  # 200 seeds: SE about 2%, see the slow test for 1000
     for png in ("stationary_vs_theory.png", "ode_overlay.png"):
         assert (out / png).exists()
     assert len(s["ode_overlay"]) == 4
@@ -185,35 +203,92 @@ def _summary(path):
 def test_reproduce_refuses_a_folder_holding_another_run(tmp_path, capsys):
     """A quick run never silently replaces a full one; --overwrite replaces it and leaves no stale file."""
     out = tmp_path / "fig1"
-    assert main(["reproduce", "liu2018-fig1", "--seeds", "2", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(["reproduce", "liu2018-fig1", "--seeds", "2", "--out", str(out), "--no-progress"]) == 0
+    )
     full = _summary(out)
     assert full["steps"] == 30000 and not full["quick"]
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     capsys.readouterr()
 
-    assert main(["reproduce", "liu2018-fig1", "--quick", "--seeds", "2", "--out", str(out), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "reproduce",
+                "liu2018-fig1",
+                "--quick",
+                "--seeds",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert f"asyncjax: error: {out} already holds the results of `asyncjax reproduce liu2018-fig1`" in err
+    assert (
+        f"asyncjax: error: {out} already holds the results of `asyncjax reproduce liu2018-fig1`"
+        in err
+    )
     assert "with other settings (run.steps: 30000 -> 12000)" in err  # says what differs
     assert "--overwrite" in err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
 
-    assert main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"]) == 2
+    assert (
+        main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"])
+        == 2
+    )
     assert "liu2018-fig1" in capsys.readouterr().err
 
-    assert main(["reproduce", "liu2018-fig1", "--quick", "--seeds", "2", "--out", str(out), "--no-progress",
-                 "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "liu2018-fig1",
+                "--quick",
+                "--seeds",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     quick = _summary(out)
     assert quick["quick"] and quick["steps"] == 12000
     assert aj_results(out).attrs["steps"] == 12000
 
     # another preset over it: the fig1 figures and sweep go, nothing of them is left beside the new ones
     (out / "notes.txt").write_text("mine")  # not asyncjax's: kept
-    assert main(["reproduce", "liu2018-stationary", "--quick", "--seeds", "2", "--out", str(out), "--no-progress",
-                 "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "liu2018-stationary",
+                "--quick",
+                "--seeds",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     names = {p.name for p in out.iterdir()}
-    assert names == {"notes.txt", "reproduce.json", "summary.json", "stationary", "ode",
-                     "stationary_vs_theory.png", "ode_overlay.png"}
+    assert names == {
+        "notes.txt",
+        "reproduce.json",
+        "summary.json",
+        "stationary",
+        "ode",
+        "stationary_vs_theory.png",
+        "ode_overlay.png",
+    }
     assert _summary(out)["preset"] == "liu2018-stationary"
 
 
@@ -231,7 +306,9 @@ def test_reproduce_refuses_a_sweep_that_asyncjax_run_wrote(tmp_path, capsys):
     capsys.readouterr()
     assert main(["reproduce", "liu2018-fig1", "--quick", "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "not recorded as a run of `asyncjax reproduce liu2018-fig1`" in err and "results.npz" in err
+    assert (
+        "not recorded as a run of `asyncjax reproduce liu2018-fig1`" in err and "results.npz" in err
+    )
 
 
 @pytest.mark.parametrize("command", ["run", "reproduce"])
@@ -246,7 +323,9 @@ def test_out_naming_a_file_is_a_clear_error_before_any_compile(tmp_path, capsys,
     args = ["run", str(cfg)] if command == "run" else ["reproduce", "liu2018-fig1", "--quick"]
     assert main(args + ["--out", str(target), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"asyncjax: error: output folder {target} is an existing file, not a folder")
+    assert err.startswith(
+        f"asyncjax: error: output folder {target} is an existing file, not a folder"
+    )
     assert "Traceback" not in err and aj.compile_count() == before
     assert target.read_text() == "a file"
 
@@ -292,12 +371,17 @@ def test_plot_a_truncated_or_foreign_npz_is_a_clear_error(tmp_path, capsys):
     capsys.readouterr()
     assert main(["plot", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"asyncjax: error: {path} cannot be read as asyncjax results") and "truncated" in err
+    assert (
+        err.startswith(f"asyncjax: error: {path} cannot be read as asyncjax results")
+        and "truncated" in err
+    )
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, x=np.arange(3))
     assert main(["plot", str(foreign)]) == 2
-    assert f"asyncjax: error: {foreign} is not an asyncjax results file: it has no 'metadata' entry" in \
-        capsys.readouterr().err
+    assert (
+        f"asyncjax: error: {foreign} is not an asyncjax results file: it has no 'metadata' entry"
+        in capsys.readouterr().err
+    )
     text = tmp_path / "notes.npz"
     text.write_text("hello")
     assert main(["plot", str(text)]) == 2
@@ -306,8 +390,21 @@ def test_plot_a_truncated_or_foreign_npz_is_a_clear_error(tmp_path, capsys):
 
 def test_plot_a_preset_folder_draws_each_sweep(tmp_path, capsys):
     out = tmp_path / "stat"
-    assert main(["reproduce", "liu2018-stationary", "--quick", "--seeds", "2", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "liu2018-stationary",
+                "--quick",
+                "--seeds",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["plot", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -326,7 +423,9 @@ def test_progress_flags_work_without_a_terminal(tmp_path, capsys):
     cfg.write_text(CONFIG)
     assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--progress"]) == 0
     assert "asyncjax: chunk 1/1" in capsys.readouterr().err  # stderr is captured: not a terminal
-    assert main(["run", str(cfg), "--out", str(tmp_path / "b")]) == 0  # on by default for the command
+    assert (
+        main(["run", str(cfg), "--out", str(tmp_path / "b")]) == 0
+    )  # on by default for the command
     assert "asyncjax: chunk 1/1" in capsys.readouterr().err
     assert main(["run", str(cfg), "--out", str(tmp_path / "c"), "--no-progress"]) == 0
     assert "asyncjax: chunk" not in capsys.readouterr().err
@@ -351,13 +450,33 @@ def test_results_metadata_defines_variables_and_names_their_source(tmp_path, cap
     assert attrs["source"]["config"] == str(cfg.resolve()) and attrs["source"]["toml"] == CONFIG
 
     fig = tmp_path / "fig1"
-    assert main(["reproduce", "liu2018-fig1", "--quick", "--seeds", "2", "--out", str(fig), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "liu2018-fig1",
+                "--quick",
+                "--seeds",
+                "2",
+                "--out",
+                str(fig),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     src = aj_results(fig).attrs["source"]
-    assert src["preset"] == "liu2018-fig1" and src["quick"] and src["toml"] == preset_text("liu2018-fig1")
+    assert (
+        src["preset"] == "liu2018-fig1"
+        and src["quick"]
+        and src["toml"] == preset_text("liu2018-fig1")
+    )
     s = _summary(fig)
     n = s["trajectories"]
-    assert n == 5 * 31 * 2 and f"diverged: {s['diverged_trajectories']} of {n} trajectories" in printed
+    assert (
+        n == 5 * 31 * 2 and f"diverged: {s['diverged_trajectories']} of {n} trajectories" in printed
+    )
     div = np.array(s["diverged_fraction"])
     assert div.shape == (5, 31) and div[-1, -1] == 1.0  # μ = 0.95, τ = 150 always diverges
     assert len(s["diverged_fraction_below_threshold"]) == 5 and "sin² = 1" in s["divergence_rule"]
@@ -367,11 +486,19 @@ def test_readme_timings_agree_with_the_recorded_summary():
     import re
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    s = json.loads((Path(__file__).parent.parent / "benchmarks/results/liu2018-fig1/summary.json").read_text())
-    sim, wall = re.search(r"([\d.]+) s of simulation and ([\d.]+) s for the\s+whole preset", readme).groups()
+    s = json.loads(
+        (Path(__file__).parent.parent / "benchmarks/results/liu2018-fig1/summary.json").read_text()
+    )
+    sim, wall = re.search(
+        r"([\d.]+) s of simulation and ([\d.]+) s for the\s+whole preset", readme
+    ).groups()
     assert float(sim) == round(s["simulation_s"], 1) and float(wall) == round(s["wall_s"], 1)
     about = float(re.search(r"It takes about ([\d.]+) s on a 2-core CPU", readme).group(1))
     assert abs(about - s["wall_s"]) <= 1.0
-    st = json.loads((Path(__file__).parent.parent / "benchmarks/results/liu2018-stationary/summary.json").read_text())
+    st = json.loads(
+        (
+            Path(__file__).parent.parent / "benchmarks/results/liu2018-stationary/summary.json"
+        ).read_text()
+    )
     stat = float(re.search(r"liu2018-stationary` \(([\d.]+) s on the same", readme).group(1))
     assert stat == round(st["wall_s"], 1)

@@ -47,8 +47,23 @@ def _launch(cfg, out, port: int, pid: int, log, *extra: str) -> subprocess.Popen
     """One process of a two-process job, on one CPU device, its output in ``log``."""
     env = {**os.environ, "ASYNCJAX_CPU_DEVICES": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("XLA_FLAGS", None)
-    cmd = [sys.executable, "-m", "asyncjax.cli", "run", str(cfg), "--out", str(out), "--coordinator",
-           f"localhost:{port}", "--num-processes", "2", "--process-id", str(pid), "--no-progress", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "asyncjax.cli",
+        "run",
+        str(cfg),
+        "--out",
+        str(out),
+        "--coordinator",
+        f"localhost:{port}",
+        "--num-processes",
+        "2",
+        "--process-id",
+        str(pid),
+        "--no-progress",
+        *extra,
+    ]
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
@@ -90,7 +105,9 @@ def test_a_killed_process_stops_its_peer_clearly_and_resume_redoes_nothing(tmp_p
     # chunk j holds seed j and goes to process j % 2: an odd first seed in a file name is process 1's work
     deadline = time.monotonic() + 180
     while not list((out / "chunks").glob("chunk-s000000[13579]-*.npz")):
-        assert procs[1].poll() is None and time.monotonic() < deadline, (tmp_path / "p1.log").read_text()
+        assert procs[1].poll() is None and time.monotonic() < deadline, (
+            tmp_path / "p1.log"
+        ).read_text()
         time.sleep(0.02)
     procs[1].send_signal(signal.SIGKILL)
     t_kill = time.monotonic()
@@ -98,7 +115,10 @@ def test_a_killed_process_stops_its_peer_clearly_and_resume_redoes_nothing(tmp_p
     waited = time.monotonic() - t_kill
     text = (tmp_path / "p0.log").read_text()
     assert code == 3, text
-    assert "asyncjax: error: process 0 of 2 waited 10 s for process(es) 1 to finish their share" in text
+    assert (
+        "asyncjax: error: process 0 of 2 waited 10 s for process(es) 1 to finish their share"
+        in text
+    )
     assert "--resume" in text and "Traceback" not in text
     assert waited < 100, waited  # our timeout, not JAX's heartbeat, ended it
     assert not (out / "results.npz").exists()
@@ -134,30 +154,69 @@ def test_sweep_from_python_inside_a_jax_distributed_job(tmp_path):
     script.write_text(SCRIPT)
     address = f"localhost:{_free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    procs = [subprocess.Popen([sys.executable, str(script), address, str(i), str(out)], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, env=env) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), address, str(i), str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
     texts = [p.communicate(timeout=240)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], texts
-    assert all("computed 6 of 6" in t for t in texts)  # six one-seed chunks, three per process, counted by all
+    assert all(
+        "computed 6 of 6" in t for t in texts
+    )  # six one-seed chunks, three per process, counted by all
     whole = Results.load(out / "results.npz")["error"]
     for i in range(2):
         np.testing.assert_array_equal(np.load(out / f"error-{i}.npy"), whole)
-    ref = aj.sweep(aj.StreamingPCA([3.0, 2.0, 1.0]), aj.Grid(momentum=[0.5, 0.9], delay=[0, 4], lr=0.02,
-                                                             seed=range(6)), steps=300, record_every=100)
+    ref = aj.sweep(
+        aj.StreamingPCA([3.0, 2.0, 1.0]),
+        aj.Grid(momentum=[0.5, 0.9], delay=[0, 4], lr=0.02, seed=range(6)),
+        steps=300,
+        record_every=100,
+    )
     np.testing.assert_array_equal(ref["error"], whole)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--coordinator", "localhost:1234"], "missing --num-processes, --process-id"),
-    (["--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "2"], "--process-id must be in 0..1"),
-    (["--coordinator", "localhost:1234", "--num-processes", "0", "--process-id", "0"], "--num-processes must be >= 1"),
-    (["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"], "must be HOST:PORT"),
-    (["--num-processes", "2", "--process-id", "0"], "missing --coordinator"),
-    (["--distributed", "--process-id", "0"], "drop --coordinator/--num-processes/--process-id"),
-    (["--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "0", "--timeout", "0"],
-     "--timeout must be > 0"),
-])
-def test_bad_multi_process_flags_are_clear_errors_before_anything_runs(tmp_path, capsys, flags, message):
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--coordinator", "localhost:1234"], "missing --num-processes, --process-id"),
+        (
+            ["--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "2"],
+            "--process-id must be in 0..1",
+        ),
+        (
+            ["--coordinator", "localhost:1234", "--num-processes", "0", "--process-id", "0"],
+            "--num-processes must be >= 1",
+        ),
+        (
+            ["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"],
+            "must be HOST:PORT",
+        ),
+        (["--num-processes", "2", "--process-id", "0"], "missing --coordinator"),
+        (["--distributed", "--process-id", "0"], "drop --coordinator/--num-processes/--process-id"),
+        (
+            [
+                "--coordinator",
+                "localhost:1234",
+                "--num-processes",
+                "2",
+                "--process-id",
+                "0",
+                "--timeout",
+                "0",
+            ],
+            "--timeout must be > 0",
+        ),
+    ],
+)
+def test_bad_multi_process_flags_are_clear_errors_before_anything_runs(
+    tmp_path, capsys, flags, message
+):
     cfg = _config(tmp_path, seeds=2, steps=100)
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), *flags]) == 2
     assert message in capsys.readouterr().err
@@ -169,24 +228,47 @@ def test_distributed_error_names_the_waiting_process_and_the_remedy():
 
     class DeadPeer:
         def wait_at_barrier(self, name, timeout_ms):
-            raise RuntimeError("DEADLINE_EXCEEDED: Barrier timed out.\n# of tasks that reached the barrier: 1/2.\n"
-                               "The first task at the barrier: 0. Some timed out task names:\n1\n")
+            raise RuntimeError(
+                "DEADLINE_EXCEEDED: Barrier timed out.\n# of tasks that reached the barrier: 1/2.\n"
+                "The first task at the barrier: 0. Some timed out task names:\n1\n"
+            )
 
     g = Group.__new__(Group)
     g.client, g.index, g.size, g.tag, g.timeout = DeadPeer(), 0, 2, "t", 3.0
-    with pytest.raises(DistributedError, match=r"process 0 of 2 waited 3 s for process\(es\) 1 to finish .* "
-                                               r"Barrier timed out\.$"):
+    with pytest.raises(
+        DistributedError,
+        match=r"process 0 of 2 waited 3 s for process\(es\) 1 to finish .* "
+        r"Barrier timed out\.$",
+    ):
         g.barrier("computed", "finish their share")
 
 
-@pytest.mark.skipif(any(k in os.environ for k in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_NAME")),
-                    reason="runs inside a cluster environment that jax.distributed detects")
+@pytest.mark.skipif(
+    any(k in os.environ for k in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_NAME")),
+    reason="runs inside a cluster environment that jax.distributed detects",
+)
 def test_distributed_outside_a_cluster_is_a_clear_error(tmp_path):
     cfg = _config(tmp_path, seeds=2, steps=100)
-    done = subprocess.run([sys.executable, "-m", "asyncjax.cli", "run", str(cfg), "--out", str(tmp_path / "o"),
-                           "--distributed"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "asyncjax.cli",
+            "run",
+            str(cfg),
+            "--out",
+            str(tmp_path / "o"),
+            "--distributed",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
-    assert "--distributed found no cluster environment" in done.stderr and "Traceback" not in done.stderr
+    assert (
+        "--distributed found no cluster environment" in done.stderr
+        and "Traceback" not in done.stderr
+    )
 
 
 def test_a_process_that_finds_no_coordinator_stops_within_its_timeout(tmp_path):
@@ -198,5 +280,7 @@ def test_a_process_that_finds_no_coordinator_stops_within_its_timeout(tmp_path):
         rc = proc.wait(timeout=60)
     text = (tmp_path / "p1.log").read_text()
     assert rc == 3 and time.monotonic() - t0 < 30, text
-    assert re.search(r"asyncjax: error: no coordinator answered at localhost:\d+ within 3 s", text), text
+    assert re.search(
+        r"asyncjax: error: no coordinator answered at localhost:\d+ within 3 s", text
+    ), text
     assert "joining" not in text  # it never tried to join

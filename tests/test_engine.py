@@ -18,18 +18,32 @@ def test_eq5_through_engine_is_bit_identical_to_the_reference_on_fig1_workload(p
     grid = aj.Grid(momentum=momenta, delay=delays, lr=5e-4, seed=range(6))
     # One device, so both run the same batch shape: XLA on CPU may contract a·b + c into
     # one rounding differently for other shapes (see test_results_across_devices_and_chunks).
-    res = aj.sweep(pca, grid, steps=3000, record_every=250, buffer=151, devices=jax.local_devices()[:1])
+    res = aj.sweep(
+        pca, grid, steps=3000, record_every=250, buffer=151, devices=jax.local_devices()[:1]
+    )
     mu, tau = np.meshgrid(momenta, delays, indexing="ij")
     ops = pca.operands()
     cfg = reference.SimConfig("gaussian", 3000, 250, 151, get_delay_model("constant"))
     ref = reference.jitted_batch(cfg)(
-        ops, reference.Params(*(jnp.asarray(a.ravel(), ops.scale.dtype) for a in (mu, np.full(mu.shape, 5e-4), tau))),
-        jnp.arange(6, dtype=jnp.int32), jnp.asarray(pca.default_init(), ops.scale.dtype), 1e3)
+        ops,
+        reference.Params(
+            *(jnp.asarray(a.ravel(), ops.scale.dtype) for a in (mu, np.full(mu.shape, 5e-4), tau))
+        ),
+        jnp.arange(6, dtype=jnp.int32),
+        jnp.asarray(pca.default_init(), ops.scale.dtype),
+        1e3,
+    )
     ref_err = np.moveaxis(np.asarray(ref.error).reshape(6, 5, 16, -1), 0, 2)  # (μ, τ, seed, step)
     np.testing.assert_array_equal(res["error"], ref_err)
-    np.testing.assert_array_equal(res["norm"], np.moveaxis(np.asarray(ref.norm).reshape(6, 5, 16, -1), 0, 2))
-    np.testing.assert_array_equal(res["diverged_at"], np.moveaxis(np.asarray(ref.diverged_at).reshape(6, 5, 16), 0, 2))
-    assert (res["diverged_at"] >= 0).any() and (res["diverged_at"] == -1).any()  # both kinds are compared
+    np.testing.assert_array_equal(
+        res["norm"], np.moveaxis(np.asarray(ref.norm).reshape(6, 5, 16, -1), 0, 2)
+    )
+    np.testing.assert_array_equal(
+        res["diverged_at"], np.moveaxis(np.asarray(ref.diverged_at).reshape(6, 5, 16), 0, 2)
+    )
+    assert (res["diverged_at"] >= 0).any() and (
+        res["diverged_at"] == -1
+    ).any()  # both kinds are compared
 
 
 # ----------------------------------------------------------- NumPy references
@@ -64,18 +78,31 @@ def x64():
         yield
 
 
-@pytest.mark.parametrize("optimizer,kind", [
-    (aj.optim.heavy_ball(), "heavy_ball"),
-    (aj.optim.nesterov(), "nesterov"),
-    (aj.optim.from_optax(optax.sgd), "velocity"),
-    (aj.optim.from_optax(optax.sgd, nesterov=True), "velocity_nesterov"),
-])
+@pytest.mark.parametrize(
+    "optimizer,kind",
+    [
+        (aj.optim.heavy_ball(), "heavy_ball"),
+        (aj.optim.nesterov(), "nesterov"),
+        (aj.optim.from_optax(optax.sgd), "velocity"),
+        (aj.optim.from_optax(optax.sgd, nesterov=True), "velocity_nesterov"),
+    ],
+)
 @pytest.mark.parametrize("model,param", [("constant", 4), ("uniform", 6)])
 def test_optimizers_follow_numpy_loops_with_delay(x64, optimizer, kind, model, param):
     prob = Quad(LAM, NOISE)
     steps, mu, lr = 200, 0.6, 0.05
-    tr = aj.simulate(prob, optimizer=optimizer, delay_model=model, momentum=mu, lr=lr, delay=param, seed=7,
-                     steps=steps, record_every=1, record_params=True)
+    tr = aj.simulate(
+        prob,
+        optimizer=optimizer,
+        delay_model=model,
+        momentum=mu,
+        lr=lr,
+        delay=param,
+        seed=7,
+        steps=steps,
+        record_every=1,
+        record_params=True,
+    )
     zs = aj.data_stream(prob, 7, steps)
     taus = aj.delay_stream(model, param, 7, steps, get_delay_model(model).buffer_for(param))
     xs, _ = _loop(LAM, NOISE, zs, taus, np.ones(3), lr, mu, kind)
@@ -100,7 +127,9 @@ def test_optax_sgd_is_heavy_ball_and_optax_nesterov_follows_the_look_ahead(x64):
 def test_negative_momentum_is_accepted_and_used(x64):
     prob = Quad(LAM, 0.0)
     a = aj.simulate(prob, momentum=-0.5, lr=0.1, steps=20, record_every=1, record_params=True)
-    xs, _ = _loop(LAM, 0.0, np.zeros((20, 3)), np.zeros(20, int), np.ones(3), 0.1, -0.5, "heavy_ball")
+    xs, _ = _loop(
+        LAM, 0.0, np.zeros((20, 3)), np.zeros(20, int), np.ones(3), 0.1, -0.5, "heavy_ball"
+    )
     np.testing.assert_allclose(a.params, xs, rtol=1e-12)
 
 
@@ -110,10 +139,15 @@ def test_adam_sweeps_traced_hyperparameters_without_recompiling():
     kw = dict(optimizer=opt, steps=60, record_every=20, chunk_size=64, buffer=9)
     aj.sweep(prob, aj.Grid(lr=[1e-2, 3e-2], b1=[0.0, 0.9], delay=[0, 8], seed=range(3)), **kw)
     before = aj.compile_count()
-    res = aj.sweep(prob, aj.Grid(lr=[2e-2, 5e-2], b1=[0.5, 0.8], delay=[2, 5], seed=range(3)),
-                   **{**kw, "optimizer": aj.optim.from_optax(optax.adam)})
+    res = aj.sweep(
+        prob,
+        aj.Grid(lr=[2e-2, 5e-2], b1=[0.5, 0.8], delay=[2, 5], seed=range(3)),
+        **{**kw, "optimizer": aj.optim.from_optax(optax.adam)},
+    )
     assert aj.compile_count() == before
-    one = aj.simulate(prob, optimizer=opt, lr=5e-2, b1=0.8, delay=5, seed=2, steps=60, record_every=20, buffer=9)
+    one = aj.simulate(
+        prob, optimizer=opt, lr=5e-2, b1=0.8, delay=5, seed=2, steps=60, record_every=20, buffer=9
+    )
     np.testing.assert_allclose(res["error"][1, 1, 1, 2], one.error, rtol=1e-6)
 
 
@@ -121,16 +155,31 @@ def test_unknown_axes_and_optax_names_fail_before_compiling():
     prob = Quad(LAM, NOISE)
     before = aj.compile_count()
     with pytest.raises(ValueError, match=r"unknown grid axis 'b3'.*allowed: lr, b1, b2, eps"):
-        aj.sweep(prob, aj.Grid(lr=1e-3, b3=[0.1, 0.2]), optimizer=aj.optim.from_optax(optax.adam),
-                 steps=10, record_every=5)
-    with pytest.raises(ValueError, match=r"unknown optax optimizer 'optax.adamm'; did you mean optax.adam"):
+        aj.sweep(
+            prob,
+            aj.Grid(lr=1e-3, b3=[0.1, 0.2]),
+            optimizer=aj.optim.from_optax(optax.adam),
+            steps=10,
+            record_every=5,
+        )
+    with pytest.raises(
+        ValueError, match=r"unknown optax optimizer 'optax.adamm'; did you mean optax.adam"
+    ):
         aj.optim.get_optimizer("optax.adamm")
     with pytest.raises(ValueError, match=r"optax.adam has no argument 'nesterov_typo'"):
         aj.optim.from_optax(optax.adam, nesterov_typo=True)
     with pytest.raises(ValueError, match=r"eps must be >= 0; got -1.0"):
-        aj.sweep(prob, aj.Grid(lr=1e-3, eps=[1e-8, -1.0]), optimizer="optax.adam", steps=10, record_every=5)
+        aj.sweep(
+            prob,
+            aj.Grid(lr=1e-3, eps=[1e-8, -1.0]),
+            optimizer="optax.adam",
+            steps=10,
+            record_every=5,
+        )
     with pytest.raises(ValueError, match=r"b1 must lie in \[0, 1\); got 1.5"):
-        aj.sweep(prob, aj.Grid(lr=1e-3, b1=[0.5, 1.5]), optimizer="optax.adam", steps=10, record_every=5)
+        aj.sweep(
+            prob, aj.Grid(lr=1e-3, b1=[0.5, 1.5]), optimizer="optax.adam", steps=10, record_every=5
+        )
     with pytest.raises(ValueError, match=r"the grid must set lr"):
         aj.sweep(prob, aj.Grid(momentum=[0.5]), steps=10, record_every=5)
     with pytest.raises(ValueError, match=r"lr must be numeric, got the string"):
@@ -146,15 +195,25 @@ def test_only_numeric_optax_arguments_become_axes():
     assert "weight_decay" in aj.optim.from_optax(optax.adamw).hp_names
     assert {"key", "seed"}.isdisjoint(aj.optim.from_optax(optax.noisy_sgd).hp_names)
     with pytest.raises(ValueError, match=r"unknown grid axis 'mu_dtype'"):
-        aj.sweep(Quad(LAM, NOISE), aj.Grid(lr=1e-3, mu_dtype=[1.0, 2.0]),
-                 optimizer=aj.optim.from_optax(optax.adam), steps=10, record_every=5)
+        aj.sweep(
+            Quad(LAM, NOISE),
+            aj.Grid(lr=1e-3, mu_dtype=[1.0, 2.0]),
+            optimizer=aj.optim.from_optax(optax.adam),
+            steps=10,
+            record_every=5,
+        )
 
 
 def test_sweep_axes_come_from_the_parts():
     """An optax hyperparameter is a grid axis of the results, in grid order."""
     prob = Quad(LAM, NOISE)
-    res = aj.sweep(prob, aj.Grid(b2=[0.9, 0.99], lr=[1e-2, 2e-2, 3e-2], seed=range(2)),
-                   optimizer=aj.optim.from_optax(optax.adam), steps=40, record_every=20)
+    res = aj.sweep(
+        prob,
+        aj.Grid(b2=[0.9, 0.99], lr=[1e-2, 2e-2, 3e-2], seed=range(2)),
+        optimizer=aj.optim.from_optax(optax.adam),
+        steps=40,
+        record_every=20,
+    )
     assert res["error"].shape == (2, 3, 2, 3)
     assert res.dims["error"] == ("b2", "lr", "seed", "step")
     assert res.attrs["optimizer"]["name"] == "optax.adam"

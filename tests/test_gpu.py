@@ -13,8 +13,9 @@ import asyncjax as aj
 
 def accelerator(fn):
     """Marks ``fn`` as needing an accelerator; skipped on the CPU backend."""
-    fn = pytest.mark.skipif(jax.default_backend() == "cpu", reason="needs an accelerator (JAX's default backend "
-                                                                   "is cpu)")(fn)
+    fn = pytest.mark.skipif(
+        jax.default_backend() == "cpu", reason="needs an accelerator (JAX's default backend is cpu)"
+    )(fn)
     return pytest.mark.gpu(fn)
 
 
@@ -45,10 +46,14 @@ def test_planner_budget_comes_from_the_device_and_matches_xla(pca):
     stats = dev.memory_stats()
     if stats and "bytes_limit" in stats:
         free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-        assert 0.5 * free <= device_budget(dev) <= 0.7 * free  # in use changes a little between the calls
+        assert (
+            0.5 * free <= device_budget(dev) <= 0.7 * free
+        )  # in use changes a little between the calls
     grid = aj.Grid(momentum=[0.7, 0.9], delay=list(range(0, 151, 10)), lr=5e-4, seed=range(256))
     t = aj.sweep(pca, grid, steps=1000, record_every=250).attrs["timing"]
-    assert abs(t["peak_bytes_planned"] - t["peak_bytes_measured"]) <= 0.25 * t["peak_bytes_measured"], t
+    assert (
+        abs(t["peak_bytes_planned"] - t["peak_bytes_measured"]) <= 0.25 * t["peak_bytes_measured"]
+    ), t
 
 
 @accelerator
@@ -56,7 +61,9 @@ def test_accelerator_benchmark_reports_rates_and_roofline():
     from asyncjax.bench import ACCELERATOR_SIZES, PEAK_BANDWIDTH, _bench_accelerator
 
     rows = _bench_accelerator(quick=True, repeats=2)
-    assert [r["trajectories"] >= n for r, n in zip(rows, ACCELERATOR_SIZES)] == [True] * len(ACCELERATOR_SIZES)
+    assert [r["trajectories"] >= n for r, n in zip(rows, ACCELERATOR_SIZES)] == [True] * len(
+        ACCELERATOR_SIZES
+    )
     assert all(r["traj_steps_per_s"] > 0 for r in rows)
     if jax.devices()[0].device_kind in PEAK_BANDWIDTH:
         assert all(0 < r["roofline_fraction"] < 1.5 for r in rows)
@@ -70,5 +77,7 @@ def test_accelerator_benchmark_path_runs_small_anywhere(monkeypatch):
     monkeypatch.setattr(bench, "PEAK_BANDWIDTH", {})
     (row,) = bench._bench_accelerator(quick=True, repeats=1)
     assert row["trajectories"] >= 100 and row["traj_steps_per_s"] > 0
-    assert row["bytes_per_traj_step"] == 2 * 16 + 2 * (16 + 16)  # d = 4 float32: ring read + write, x and v
+    assert row["bytes_per_traj_step"] == 2 * 16 + 2 * (
+        16 + 16
+    )  # d = 4 float32: ring read + write, x and v
     assert row["roofline_fraction"] is None

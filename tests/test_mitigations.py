@@ -18,7 +18,9 @@ def x64():
         yield
 
 
-def _loop(zs, taus, lr, mu, mitigation, param, *, optimizer="heavy_ball", b1=0.9, b2=0.999, eps=1e-8):
+def _loop(
+    zs, taus, lr, mu, mitigation, param, *, optimizer="heavy_ball", b1=0.9, b2=0.999, eps=1e-8
+):
     """The optimizer with a mitigation in plain NumPy (float64), one trajectory, staleness taus.
 
     heavy_ball: x_{k+1} = x_k + μ(x_k − x_{k−1}) − η g_k; nesterov: g at the look-ahead; adam: optax's.
@@ -60,11 +62,25 @@ def test_mitigations_follow_numpy_loops(x64, mitigation, optimizer):
     """Uniform delays on {0, …, 8}: every mitigation acts on some steps and not on others."""
     prob = Quad(LAM, NOISE, tag="test_quad_mitigations")
     steps, seed, mu, lr = 300, 4, 0.6, 0.05
-    opt = {"heavy_ball": aj.optim.heavy_ball(), "nesterov": aj.optim.nesterov(),
-           "adam": aj.optim.from_optax(optax.adam)}[optimizer]
+    opt = {
+        "heavy_ball": aj.optim.heavy_ball(),
+        "nesterov": aj.optim.nesterov(),
+        "adam": aj.optim.from_optax(optax.adam),
+    }[optimizer]
     hp = dict(lr=lr) if optimizer == "adam" else dict(lr=lr, momentum=mu)
-    tr = aj.simulate(prob, optimizer=opt, delay_model="uniform", mitigation=mitigation, max_delay=8, seed=seed,
-                     steps=steps, record_every=1, record_params=True, **hp, **{AXIS[mitigation]: PARAM[mitigation]})
+    tr = aj.simulate(
+        prob,
+        optimizer=opt,
+        delay_model="uniform",
+        mitigation=mitigation,
+        max_delay=8,
+        seed=seed,
+        steps=steps,
+        record_every=1,
+        record_params=True,
+        **hp,
+        **{AXIS[mitigation]: PARAM[mitigation]},
+    )
     zs = aj.data_stream(prob, seed, steps)
     taus = aj.delay_stream("uniform", 8, seed, steps, 9)
     ref = _loop(zs, taus, lr, mu, mitigation, PARAM[mitigation], optimizer=optimizer)
@@ -87,24 +103,43 @@ def test_drop_stale_with_the_worker_clock_follows_numpy(x64):
     prob = Quad(LAM, NOISE, tag="test_quad_mitigations")
     steps, seed, m = 300, 2, 6
     model = delays.workers("exponential", straggler=5.0)
-    tr = aj.simulate(prob, delay_model=model, mitigation="drop_stale", workers=m, max_staleness=8, momentum=0.5,
-                     lr=0.05, seed=seed, steps=steps, record_every=1, record_params=True)
+    tr = aj.simulate(
+        prob,
+        delay_model=model,
+        mitigation="drop_stale",
+        workers=m,
+        max_staleness=8,
+        momentum=0.5,
+        lr=0.05,
+        seed=seed,
+        steps=steps,
+        record_every=1,
+        record_params=True,
+    )
     taus = aj.delay_stream(model, m, seed, steps, m)
     assert (taus > 8).sum() > 10  # some updates are dropped
     ref = _loop(aj.data_stream(prob, seed, steps), taus, 0.05, 0.5, "drop_stale", 8)
     np.testing.assert_allclose(tr.params, ref, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("model", [delays.workers("constant"), delays.workers("lognormal", shape=0.0)],
-                         ids=["shared-clock", "per-trajectory-clock"])
-def test_a_mitigation_sees_the_same_staleness_from_round_robin_workers_as_from_constant_delay(pca, model):
+@pytest.mark.parametrize(
+    "model",
+    [delays.workers("constant"), delays.workers("lognormal", shape=0.0)],
+    ids=["shared-clock", "per-trajectory-clock"],
+)
+def test_a_mitigation_sees_the_same_staleness_from_round_robin_workers_as_from_constant_delay(
+    pca, model
+):
     """τ_k = min(k, M − 1) either way, so drop-stale drops the same updates: bit for bit."""
     grid = dict(momentum=[0.0, 0.9], lr=5e-3, max_staleness=[2, 100], seed=range(3))
     kw = dict(steps=300, record_every=50, mitigation="drop_stale", devices=jax.local_devices()[:1])
     ref = aj.sweep(pca, aj.Grid(delay=[1, 4, 7], **grid), buffer=8, **kw)
     res = aj.sweep(pca, aj.Grid(workers=[2, 5, 8], **grid), delay_model=model, **kw)
     np.testing.assert_array_equal(res["error"], ref["error"])
-    dropped, kept = res["error"][2, 1, 0], res["error"][2, 1, 1]  # M = 8, μ = 0.9: τ = 7 > 2 is dropped
+    dropped, kept = (
+        res["error"][2, 1, 0],
+        res["error"][2, 1, 1],
+    )  # M = 8, μ = 0.9: τ = 7 > 2 is dropped
     assert np.abs(dropped - kept).max() > 1e-3
 
 
@@ -114,7 +149,9 @@ def test_an_inactive_mitigation_is_bit_identical_to_none(pca):
     kw = dict(steps=200, record_every=50, buffer=10)
     base = aj.sweep(pca, aj.Grid(**grid), **kw)
     for mitigation, value in (("delay_adaptive", 1e9), ("dc_asgd", 0.0), ("drop_stale", np.inf)):
-        res = aj.sweep(pca, aj.Grid(**grid, **{AXIS[mitigation]: value}), mitigation=mitigation, **kw)
+        res = aj.sweep(
+            pca, aj.Grid(**grid, **{AXIS[mitigation]: value}), mitigation=mitigation, **kw
+        )
         np.testing.assert_array_equal(res["error"], base["error"], err_msg=mitigation)
         assert res.attrs["mitigation"]["name"] == mitigation
 
@@ -138,8 +175,13 @@ def test_delay_adaptive_step_raises_the_threshold_delay_on_figure_1(pca):
     bootstrap intervals (±2 and ±20 delays at this size).
     """
     ds = np.arange(0, 151, 10)
-    res = aj.sweep(pca, aj.Grid(adaptive_c=[1e9, 5.0, 10.0], delay=ds, momentum=0.9, lr=5e-4, seed=range(16)),
-                   steps=30_000, record_every=250, mitigation="delay_adaptive")
+    res = aj.sweep(
+        pca,
+        aj.Grid(adaptive_c=[1e9, 5.0, 10.0], delay=ds, momentum=0.9, lr=5e-4, seed=range(16)),
+        steps=30_000,
+        record_every=250,
+        mitigation="delay_adaptive",
+    )
     thr = analysis.threshold_delays(analysis.late_average(res), ds.astype(float), n_boot=200)
     base, c5, c10 = thr.threshold
     assert 25 < base < 50 and not thr.censored[0]
@@ -147,17 +189,38 @@ def test_delay_adaptive_step_raises_the_threshold_delay_on_figure_1(pca):
     assert c10 >= 150 and thr.censored[2]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(mitigation="delay_adaptive"), r"the grid must set adaptive_c .* delay_adaptive mitigation"),
-    (dict(mitigation="delay_adaptive", adaptive_c=[1.0, 0.0]), r"adaptive_c must be > 0; got 0\.0"),
-    (dict(mitigation="dc_asgd", dc_lambda=-0.1), r"dc_lambda must be >= 0; got -0\.1"),
-    (dict(mitigation="drop_stale", max_staleness=np.nan), r"max_staleness contains a non-finite value"),
-    (dict(mitigation="drop_stale", adaptive_c=2.0), r"unknown grid axis 'adaptive_c'.*'drop_stale' mitigation"),
-    (dict(mitigation="damping"), r"unknown mitigation 'damping'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (
+            dict(mitigation="delay_adaptive"),
+            r"the grid must set adaptive_c .* delay_adaptive mitigation",
+        ),
+        (
+            dict(mitigation="delay_adaptive", adaptive_c=[1.0, 0.0]),
+            r"adaptive_c must be > 0; got 0\.0",
+        ),
+        (dict(mitigation="dc_asgd", dc_lambda=-0.1), r"dc_lambda must be >= 0; got -0\.1"),
+        (
+            dict(mitigation="drop_stale", max_staleness=np.nan),
+            r"max_staleness contains a non-finite value",
+        ),
+        (
+            dict(mitigation="drop_stale", adaptive_c=2.0),
+            r"unknown grid axis 'adaptive_c'.*'drop_stale' mitigation",
+        ),
+        (dict(mitigation="damping"), r"unknown mitigation 'damping'"),
+    ],
+)
 def test_bad_mitigation_settings_fail_before_compiling(pca, kwargs, match):
     before = aj.compile_count()
     mitigation = kwargs.pop("mitigation")
     with pytest.raises(ValueError, match=match):
-        aj.sweep(pca, aj.Grid(lr=1e-3, delay=[0, 2], **kwargs), steps=10, record_every=5, mitigation=mitigation)
+        aj.sweep(
+            pca,
+            aj.Grid(lr=1e-3, delay=[0, 2], **kwargs),
+            steps=10,
+            record_every=5,
+            mitigation=mitigation,
+        )
     assert aj.compile_count() == before

@@ -42,8 +42,9 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
     monkeypatch.setenv("ASYNCJAX_QUICK", "1")
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # raises on any error
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()  # raises on any error
     text = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -53,7 +54,9 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
     assert "(quick settings)" in text
     if "01_" in path.name:
         assert "threshold" in text and "predicted" in text
-        assert "asyncjax: chunk" in text  # progress shows by default in a notebook (stderr is no terminal)
+        assert (
+            "asyncjax: chunk" in text
+        )  # progress shows by default in a notebook (stderr is no terminal)
         assert "image/png" in text  # the figure was drawn
         assert (tmp_path / "fig1_results.npz").exists()
     if "03_" in path.name:
@@ -82,7 +85,9 @@ def test_first_code_cell_installs_asyncjax_when_missing(path, monkeypatch, capsy
     namespace: dict = {}
     exec(compile(src, f"{path.name}[first code cell]", "exec"), namespace)
     out = capsys.readouterr().out
-    assert calls and calls[0][:4] == [sys.executable, "-m", "pip", "install"] and calls[0][-1] == ".."
+    assert (
+        calls and calls[0][:4] == [sys.executable, "-m", "pip", "install"] and calls[0][-1] == ".."
+    )
     assert "asyncjax is not installed: installing it from .." in out and "installed asyncjax" in out
     assert namespace["asyncjax"].__version__
 
@@ -99,10 +104,21 @@ def test_notebook_outputs_are_ignored_by_git(tmp_path):
     """Executed copies and run folders next to the notebooks stay out of commits."""
     if subprocess.run(["git", "rev-parse"], cwd=ROOT, capture_output=True).returncode != 0:
         pytest.skip("not a git checkout")
-    names = ["notebooks/01_x.nbconvert.ipynb", "notebooks/fig1_results.npz", "notebooks/runs/a/results.npz",
-             "notebooks/.ipynb_checkpoints/01-checkpoint.ipynb", "runs/liu2018-fig1/summary.json"]
-    done = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=ROOT, capture_output=True, text=True)
+    names = [
+        "notebooks/01_x.nbconvert.ipynb",
+        "notebooks/fig1_results.npz",
+        "notebooks/runs/a/results.npz",
+        "notebooks/.ipynb_checkpoints/01-checkpoint.ipynb",
+        "runs/liu2018-fig1/summary.json",
+    ]
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", *names], cwd=ROOT, capture_output=True, text=True
+    )
     assert sorted(done.stdout.split()) == sorted(names)
-    kept = subprocess.run(["git", "check-ignore", "--no-index", "notebooks/01_momentum_vs_asynchrony.ipynb"],
-                          cwd=ROOT, capture_output=True, text=True)
+    kept = subprocess.run(
+        ["git", "check-ignore", "--no-index", "notebooks/01_momentum_vs_asynchrony.ipynb"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert kept.returncode == 1  # the notebook itself is not ignored

@@ -14,7 +14,9 @@ from asyncjax.planner import choose_buckets, ring_needs
 
 
 def _fig1(seeds: int, steps: int):
-    cfg = tomllib.loads(resources.files("asyncjax.experiments").joinpath("liu2018-fig1.toml").read_text())
+    cfg = tomllib.loads(
+        resources.files("asyncjax.experiments").joinpath("liu2018-fig1.toml").read_text()
+    )
     cfg.pop("quick")
     cfg["grid"]["seeds"], cfg["run"]["steps"] = seeds, steps
     return parse_config(cfg, "liu2018-fig1")
@@ -30,7 +32,9 @@ def test_buckets_minimise_memory_and_cover_every_point_once():
     needs = np.array([1, 151, 6, 151, 76, 11, 6])
     buckets = choose_buckets(needs, lambda ring: 1000 + 16 * ring, max_buckets=3)
     assert [b.buffer for b in buckets] == sorted(b.buffer for b in buckets)
-    assert np.array_equal(np.sort(np.concatenate([b.points for b in buckets])), np.arange(needs.size))
+    assert np.array_equal(
+        np.sort(np.concatenate([b.points for b in buckets])), np.arange(needs.size)
+    )
     for b in buckets:
         assert needs[b.points].max() == b.buffer  # no ring larger than its points need
     assert len(buckets) == 3 and buckets[-1].buffer == 151
@@ -44,7 +48,9 @@ def test_only_delay_laws_that_ignore_the_ring_are_bucketed():
     vals = np.array([0.0, 5.0, 9.0])
     assert ring_needs(aj.get_delay_model("constant"), vals, 10).tolist() == [1, 6, 10]
     assert ring_needs(aj.get_delay_model("uniform"), vals, 10).tolist() == [1, 6, 10]
-    assert ring_needs(aj.get_delay_model("geometric"), np.array([2.0]), 40) is None  # truncated at the ring
+    assert (
+        ring_needs(aj.get_delay_model("geometric"), np.array([2.0]), 40) is None
+    )  # truncated at the ring
     assert ring_needs(aj.delays.workers(), np.array([2.0]), 4) is None
 
 
@@ -58,7 +64,10 @@ def test_fig1_workload_bucketed_is_bit_identical_and_needs_less_memory():
     rings = many.attrs["timing"]["buckets"]
     assert len(rings) > 1 and rings[-1] == 151 and rings[0] < 40
     _assert_identical(one, many)
-    assert many.attrs["timing"]["peak_bytes_measured"] < 0.5 * one.attrs["timing"]["peak_bytes_measured"]
+    assert (
+        many.attrs["timing"]["peak_bytes_measured"]
+        < 0.5 * one.attrs["timing"]["peak_bytes_measured"]
+    )
     plan1 = aj.sweep_plan(spec.problem, spec.grid, buckets=1, **kw)
     plan6 = aj.sweep_plan(spec.problem, spec.grid, buckets=6, **kw)
     assert plan6.resident_bytes < 0.75 * plan1.resident_bytes
@@ -111,13 +120,17 @@ def test_plan_command_prints_buckets_memory_and_time(tmp_path, capsys):
     info = json.loads(out.read_text())
     assert 1 < len(info["buckets"]) <= 4 and info["buckets"][-1]["buffer"] == 151
     assert sum(b["points"] for b in info["buckets"]) == 155
-    assert info["calibration"]["rate"] > 0 and info["resident_bytes"] < info["resident_bytes_one_ring"]
+    assert (
+        info["calibration"]["rate"] > 0 and info["resident_bytes"] < info["resident_bytes_one_ring"]
+    )
 
 
 def test_plan_command_refuses_bad_input_clearly(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[problem]\neigenvalues = [2.0, 1.0]\n[grid]\nlr = 0.1\ndelay = [0, 2]\n"
-                   "[run]\nsteps = 100\nrecord_every = 50\n")
+    cfg.write_text(
+        "[problem]\neigenvalues = [2.0, 1.0]\n[grid]\nlr = 0.1\ndelay = [0, 2]\n"
+        "[run]\nsteps = 100\nrecord_every = 50\n"
+    )
     assert main(["plan", str(cfg), "--quick"]) == 2
     assert "no [quick] table" in capsys.readouterr().err
     assert main(["plan", str(cfg), "--buckets", "0", "--no-calibrate"]) == 2
@@ -126,8 +139,10 @@ def test_plan_command_refuses_bad_input_clearly(tmp_path, capsys):
 
 def test_plan_command_takes_the_chunk_size_of_the_config_or_the_flag(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[problem]\neigenvalues = [2.0, 1.0]\n[grid]\nlr = 0.1\ndelay = [0, 2]\nseeds = 4\n"
-                   "[run]\nsteps = 100\nrecord_every = 50\nchunk_size = 2\n")
+    cfg.write_text(
+        "[problem]\neigenvalues = [2.0, 1.0]\n[grid]\nlr = 0.1\ndelay = [0, 2]\nseeds = 4\n"
+        "[run]\nsteps = 100\nrecord_every = 50\nchunk_size = 2\n"
+    )
     out = tmp_path / "p.json"
     assert main(["plan", str(cfg), "--no-calibrate", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["chunks"] == 4  # chunk_size = 2: one seed x both points

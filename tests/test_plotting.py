@@ -24,7 +24,9 @@ def _fig1_band(with_divergence=True):
     """Curves shaped like Fig. 1: flat, then rising past each threshold, some seeds diverging."""
     rng = np.random.default_rng(0)
     base = np.array([0.014, 0.021, 0.029, 0.044, 0.092])
-    per_seed = base[:, None, None] * np.exp(np.maximum(DELAYS[None, :, None] - THRESHOLDS[:, None, None], 0) / 8)
+    per_seed = base[:, None, None] * np.exp(
+        np.maximum(DELAYS[None, :, None] - THRESHOLDS[:, None, None], 0) / 8
+    )
     per_seed = np.minimum(per_seed * rng.lognormal(0, 0.2, (5, DELAYS.size, 40)), 1.0)
     if not with_divergence:
         return analysis.band(per_seed, axis=-1)
@@ -34,8 +36,15 @@ def _fig1_band(with_divergence=True):
 def _fig1(title="", with_divergence=True):
     ci = np.stack([THRESHOLDS - 0.9, THRESHOLDS + 1.1], axis=-1)
     band = _fig1_band(with_divergence)
-    return plotting.error_vs_delay(DELAYS, MOMENTA, band, measured=THRESHOLDS, measured_ci=ci,
-                                   predicted=np.array([115, 74, 53, 32, 13]), title=title)
+    return plotting.error_vs_delay(
+        DELAYS,
+        MOMENTA,
+        band,
+        measured=THRESHOLDS,
+        measured_ci=ci,
+        predicted=np.array([115, 74, 53, 32, 13]),
+        title=title,
+    )
 
 
 def _texts(fig):
@@ -60,8 +69,11 @@ def tick_label_overlaps(fig):
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() != "log":
                 continue
-            labels = [t for t in axis.get_majorticklabels() + axis.get_minorticklabels()
-                      if t.get_visible() and t.get_text()]
+            labels = [
+                t
+                for t in axis.get_majorticklabels() + axis.get_minorticklabels()
+                if t.get_visible() and t.get_text()
+            ]
             boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in labels]
             for (a, ba), (b, bb) in itertools.combinations(boxes, 2):
                 if ba.overlaps(bb):
@@ -118,8 +130,15 @@ def _grid_results(momenta, delays, seeds=3, steps=5, diverge=None):
         div[diverge] = 2
     return aj.Results(
         data={"error": rng.uniform(0.01, 0.5, shape), "diverged_at": div},
-        dims={"error": ("momentum", "delay", "seed", "step"), "diverged_at": ("momentum", "delay", "seed")},
-        coords={"momentum": np.asarray(momenta, float), "delay": np.asarray(delays), "step": np.arange(steps)},
+        dims={
+            "error": ("momentum", "delay", "seed", "step"),
+            "diverged_at": ("momentum", "delay", "seed"),
+        },
+        coords={
+            "momentum": np.asarray(momenta, float),
+            "delay": np.asarray(delays),
+            "step": np.arange(steps),
+        },
         attrs={"problem": {"problem": "streaming_pca"}},
     )
 
@@ -160,13 +179,19 @@ def test_error_vs_step_names_what_it_leaves_out_of_a_big_grid():
 def test_stationary_ratio_panel_is_scaled_to_the_data():
     momenta, lrs = np.array([0.0, 0.5, 0.7, 0.8, 0.9]), np.array([2.5e-4, 5e-4])
     theory_err = 8.667 * lrs[None, :] / (1 - momenta[:, None])
-    simulated = theory_err * np.array([[1.019, 1.016], [1.016, 1.016], [1.015, 1.017], [1.016, 1.020], [1.020, 1.030]])
+    simulated = theory_err * np.array(
+        [[1.019, 1.016], [1.016, 1.016], [1.015, 1.017], [1.016, 1.020], [1.020, 1.030]]
+    )
     stderr = simulated * 0.005
     fig = plotting.stationary_vs_theory(momenta, lrs, simulated, stderr, theory_err)
     ax2 = fig.axes[1]
     lo, hi = ax2.get_ylim()
     ratio = simulated / theory_err
-    assert lo < 1.0 and lo < (ratio - 2 * stderr / theory_err).min() and hi > (ratio + 2 * stderr / theory_err).max()
+    assert (
+        lo < 1.0
+        and lo < (ratio - 2 * stderr / theory_err).min()
+        and hi > (ratio + 2 * stderr / theory_err).max()
+    )
     assert hi - lo < 0.1  # the ±10% band (0.9–1.1) no longer sets the scale
     assert not tick_label_overlaps(fig)
     plt.close(fig)

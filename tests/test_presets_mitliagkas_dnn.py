@@ -42,7 +42,11 @@ def dnn(tmp_path_factory):
 
 def _written(out, summary, name):
     """The summary names its preset and quick run, and every figure was written."""
-    assert summary["preset"] == name and summary["quick"] is True and summary["figures"] == list(FIGURES[name])
+    assert (
+        summary["preset"] == name
+        and summary["quick"] is True
+        and summary["figures"] == list(FIGURES[name])
+    )
     for fig in FIGURES[name]:
         assert (out / fig).stat().st_size > 10_000, fig
 
@@ -51,12 +55,24 @@ def _written(out, summary, name):
 def test_mitliagkas_summary_keys_and_shapes(mitliagkas):
     out, s = mitliagkas
     _written(out, s, "mitliagkas2016")
-    for key in ("workers", "implicit_momentum", "implicit_momentum_ci", "predicted", "momentum_grid", "loss",
-                "best_algorithmic_momentum", "diverged_fraction", "divergence_rule", "wall_s"):
+    for key in (
+        "workers",
+        "implicit_momentum",
+        "implicit_momentum_ci",
+        "predicted",
+        "momentum_grid",
+        "loss",
+        "best_algorithmic_momentum",
+        "diverged_fraction",
+        "divergence_rule",
+        "wall_s",
+    ):
         assert key in s, key
     w, k = len(s["workers"]), len(s["momentum_grid"])
     assert s["workers"] == [1, 2, 4, 8, 16, 32]
-    assert min(s["momentum_grid"]) <= -0.8  # the issue: the grid reaches well into negative momentum
+    assert (
+        min(s["momentum_grid"]) <= -0.8
+    )  # the issue: the grid reaches well into negative momentum
     assert np.shape(s["implicit_momentum_ci"]) == (w, 2) and np.shape(s["loss"]) == (w, k)
     assert np.shape(s["diverged_fraction"]) == (w, k) and len(s["best_algorithmic_momentum"]) == w
     assert s["trajectories"] == w * 256 + w * k * 4  # the [quick] tables of both sweeps
@@ -81,7 +97,9 @@ def test_mitliagkas_implicit_momentum_follows_the_queuing_model(mitliagkas):
     """
     _, s = mitliagkas
     workers = np.array(s["workers"])
-    m, ci, pred = (np.array(s[k]) for k in ("implicit_momentum", "implicit_momentum_ci", "predicted"))
+    m, ci, pred = (
+        np.array(s[k]) for k in ("implicit_momentum", "implicit_momentum_ci", "predicted")
+    )
     big = workers >= 4
     assert np.all(np.abs(m - pred)[big] < 0.1)
     assert np.all((ci[big, 0] <= pred[big]) & (pred[big] <= ci[big, 1]))
@@ -104,8 +122,16 @@ def test_mitliagkas_loss_recomputed_from_the_saved_sweep(mitliagkas):
 def test_dnn_summary_keys_and_shapes(dnn):
     out, s = dnn
     _written(out, s, "liu2018-dnn")
-    for key in ("workers", "momentum_grid", "accuracy", "accuracy_ci", "best_momentum", "diverged_fraction",
-                "divergence_rule", "wall_s"):
+    for key in (
+        "workers",
+        "momentum_grid",
+        "accuracy",
+        "accuracy_ci",
+        "best_momentum",
+        "diverged_fraction",
+        "divergence_rule",
+        "wall_s",
+    ):
         assert key in s, key
     assert s["momentum_grid"] == [0.1, 0.3, 0.5, 0.7, 0.9]  # the paper's grid
     assert s["workers"] == [1, 2, 4, 8, 16]
@@ -122,7 +148,9 @@ def test_dnn_numbers_are_consistent(dnn):
     assert s["best_momentum"] == grid[np.argmax(acc, axis=1)].tolist()
     assert s["worst_momentum"] == grid[np.argmin(acc, axis=1)].tolist()
     res = Results.load(out / "results.npz")
-    final = analysis.at_step(res, int(res.coords["step"][-1]), "accuracy")  # (momentum, workers, seed)
+    final = analysis.at_step(
+        res, int(res.coords["step"][-1]), "accuracy"
+    )  # (momentum, workers, seed)
     final = np.where(analysis.diverged_mask(res), 0.0, final)
     assert acc == pytest.approx(final.mean(axis=-1).T, rel=1e-12)
 
@@ -148,12 +176,16 @@ def test_paired_margin_uses_the_pairing():
     """A constant per-seed gap is found exactly even when the seeds spread far more than the gap."""
     rng = np.random.default_rng(0)
     base = rng.normal(0.0, 1.0, 32)
-    values = np.stack([base, base + 0.01, base + 0.5])[None]  # (1, 3, 32): momentum 1 beats 0 by 0.01
+    values = np.stack([base, base + 0.01, base + 0.5])[
+        None
+    ]  # (1, 3, 32): momentum 1 beats 0 by 0.01
     best = best_index(values.mean(-1), maximize=False)
     assert best.tolist() == [0]
     margin, lo, hi = paired_margin(values, best, maximize=False)[0]
     assert margin == pytest.approx(0.01) and lo == pytest.approx(0.01) and hi == pytest.approx(0.01)
-    assert np.isnan(paired_margin(values[:, :1], np.array([0]), maximize=False)).all()  # no runner-up
+    assert np.isnan(
+        paired_margin(values[:, :1], np.array([0]), maximize=False)
+    ).all()  # no runner-up
 
 
 def test_seed_stats_interval_is_the_t_interval():
@@ -162,13 +194,19 @@ def test_seed_stats_interval_is_the_t_interval():
     half = 3.182446305284263 * np.std(values, ddof=1) / 2.0  # t_{0.975, 3} × SE
     assert st.ci[0] == pytest.approx([2.5 - half, 2.5 + half])
     inf = seed_stats(np.array([[1.0, np.inf]]), np.array([[False, True]]))
-    assert inf.mean[0] == np.inf and inf.ci[0].tolist() == [np.inf, np.inf] and inf.diverged[0] == 0.5
+    assert (
+        inf.mean[0] == np.inf and inf.ci[0].tolist() == [np.inf, np.inf] and inf.diverged[0] == 0.5
+    )
 
 
 def test_a_sweeps_own_quick_table_wins():
-    cfg = {"sweep": {"a": {"grid": {"seeds": 100}, "run": {"steps": 50}, "quick": {"seeds": 7}},
-                     "b": {"grid": {"seeds": 100}, "run": {"steps": 50}}},
-           "quick": {"seeds": 3, "steps": 10}}
+    cfg = {
+        "sweep": {
+            "a": {"grid": {"seeds": 100}, "run": {"steps": 50}, "quick": {"seeds": 7}},
+            "b": {"grid": {"seeds": 100}, "run": {"steps": 50}},
+        },
+        "quick": {"seeds": 3, "steps": 10},
+    }
     q = _apply_overrides(cfg, quick=True, seeds=None)
     assert q["sweep"]["a"]["grid"]["seeds"] == 7 and q["sweep"]["a"]["run"]["steps"] == 10
     assert q["sweep"]["b"]["grid"]["seeds"] == 3 and "quick" not in q["sweep"]["a"]
@@ -189,15 +227,25 @@ def test_tuning_figure_tells_every_worker_count_apart():
     loss[5, 9] = np.inf  # every seed diverged at one point: left off the curve, named in the panel
     st = seed_stats(loss, np.isinf(loss))
     best = best_index(st.mean, maximize=False)
-    fig = draw_tuning(workers, momenta, st, best, ylabel="loss", log=True, title="t",
-                      extra_lines=[(momenta[best[0]] - (1 - 1 / workers), "rule")])
+    fig = draw_tuning(
+        workers,
+        momenta,
+        st,
+        best,
+        ylabel="loss",
+        log=True,
+        title="t",
+        extra_lines=[(momenta[best[0]] - (1 - 1 / workers), "rule")],
+    )
     left, right = fig.axes
     colors = [to_rgba(line.get_color()) for line in left.get_lines() if line.get_linestyle() == "-"]
     assert len(set(colors)) == 6
     assert "M=32, μ=0.9: 100%" in " ".join(t.get_text() for t in left.texts)
     assert [t.get_text() for t in right.get_xticklabels()] == ["1", "2", "4", "8", "16", "32"]
     assert not tick_label_overlaps(fig)
-    fig2 = implicit_figure(workers, 1 - 1 / workers, np.stack([1 - 1.1 / workers, 1 - 0.9 / workers], -1), title="t")
+    fig2 = implicit_figure(
+        workers, 1 - 1 / workers, np.stack([1 - 1.1 / workers, 1 - 0.9 / workers], -1), title="t"
+    )
     assert not tick_label_overlaps(fig2)
 
 
@@ -209,7 +257,9 @@ def test_mitliagkas_full_size_acceptance(tmp_path):
     t = time.perf_counter()
     s = reproduce("mitliagkas2016", tmp_path, progress=False)
     assert time.perf_counter() - t < 120.0
-    m, ci, pred = (np.asarray(s[k]) for k in ("implicit_momentum", "implicit_momentum_ci", "predicted"))
+    m, ci, pred = (
+        np.asarray(s[k]) for k in ("implicit_momentum", "implicit_momentum_ci", "predicted")
+    )
     big = np.asarray(s["workers"]) >= 4
     assert np.all(np.abs(m - pred)[big] < 0.1)
     assert np.all((ci[big, 0] <= pred[big]) & (pred[big] <= ci[big, 1]))

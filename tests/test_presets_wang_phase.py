@@ -39,10 +39,12 @@ def test_sosp_step_is_the_start_of_the_final_stay_not_the_first_hit():
 
 
 def test_sosp_step_cases():
-    rows = [[1, 1, 1, 1, 1, 1, 1, 1],  # inside from the start
-            [0, 0, 0, 1, 1, 1, 1, 1],  # enters at 30 and stays
-            [0, 1, 1, 1, 1, 1, 1, 0],  # leaves at the last record: never for good
-            [0, 0, 0, 0, 0, 0, 0, 0]]  # never enters
+    rows = [
+        [1, 1, 1, 1, 1, 1, 1, 1],  # inside from the start
+        [0, 0, 0, 1, 1, 1, 1, 1],  # enters at 30 and stays
+        [0, 1, 1, 1, 1, 1, 1, 0],  # leaves at the last record: never for good
+        [0, 0, 0, 0, 0, 0, 0, 0],
+    ]  # never enters
     g, h = (np.stack(a) for a in zip(*(_records(r) for r in rows)))
     np.testing.assert_array_equal(sosp_steps(g, h, STEPS, EPS), [0, 30, np.inf, np.inf])
     np.testing.assert_array_equal(first_hit_steps(g, h, STEPS, EPS), [0, 30, 10, np.inf])
@@ -111,7 +113,9 @@ def test_fit_scaling_recovers_known_exponents():
 def test_gradient_noise_floor_matches_the_summed_ar1_variance():
     """Independent check: the stationary variance of x_{k+1} = (1 − ηh)x_k + η(σ/√m)z as a geometric sum."""
     h, lr, sigma, m = np.array([2.0, 0.5, 3.0]), 0.04, 0.3, 4.0
-    var = np.array([sum((1 - lr * hh) ** (2 * j) for j in range(20000)) * lr**2 * sigma**2 / m for hh in h])
+    var = np.array(
+        [sum((1 - lr * hh) ** (2 * j) for j in range(20000)) * lr**2 * sigma**2 / m for hh in h]
+    )
     assert gradient_noise_floor(h, lr, sigma, m) == pytest.approx(np.sum(h**2 * var), rel=1e-9)
     with pytest.raises(ValueError, match="0 < η·h < 2"):
         gradient_noise_floor(h, 1.0, sigma, m)
@@ -138,8 +142,18 @@ def _arr(values):
 
 def test_wang_quick_summary_keys_shapes_and_files(wang):
     out, s = wang
-    for key in ("workers", "steps_to_sosp", "speedup", "linear_until", "by_budget", "scaling_exponent_K",
-                "scaling_exponent_m", "diverged_fraction", "divergence_rule", "wall_s"):
+    for key in (
+        "workers",
+        "steps_to_sosp",
+        "speedup",
+        "linear_until",
+        "by_budget",
+        "scaling_exponent_K",
+        "scaling_exponent_m",
+        "diverged_fraction",
+        "divergence_rule",
+        "wall_s",
+    ):
         assert key in s, key
     w = np.array(s["workers"])
     assert w.tolist() == [1, 2, 4, 8, 16, 32, 64, 128]
@@ -158,12 +172,20 @@ def test_wang_quick_summary_keys_shapes_and_files(wang):
 def test_wang_quick_speedup_is_consistent_with_steps_to_sosp(wang):
     _, s = wang
     w = np.array(s["workers"], float)
-    entries = s["by_budget"] + [{**s["headline"], "steps_to_sosp": s["steps_to_sosp"], "speedup": s["speedup"],
-                                 "linear_until": s["linear_until"]}]
+    entries = s["by_budget"] + [
+        {
+            **s["headline"],
+            "steps_to_sosp": s["steps_to_sosp"],
+            "speedup": s["speedup"],
+            "linear_until": s["linear_until"],
+        }
+    ]
     for b in entries:
         k = _arr(b["steps_to_sosp"])
         sp = _arr(b["speedup"])
-        np.testing.assert_allclose(sp, w * k[0] / k, rtol=1e-12)  # S(W) = W·K₁/K_W, null where K_W is
+        np.testing.assert_allclose(
+            sp, w * k[0] / k, rtol=1e-12
+        )  # S(W) = W·K₁/K_W, null where K_W is
         eff = sp / w
         ok = np.flatnonzero(eff >= 0.8)
         assert b["linear_until"] == w[ok.max()]
@@ -172,7 +194,11 @@ def test_wang_quick_speedup_is_consistent_with_steps_to_sosp(wang):
             assert b["linear_until_interpolated"] >= b["linear_until"]
             nxt = w[min(ok.max() + 1, w.size - 1)]
             assert b["linear_until_interpolated"] <= nxt
-    head = next(b for b in s["by_budget"] if b["lr"] == s["headline"]["lr"] and b["batch"] == s["headline"]["batch"])
+    head = next(
+        b
+        for b in s["by_budget"]
+        if b["lr"] == s["headline"]["lr"] and b["batch"] == s["headline"]["batch"]
+    )
     assert head["steps_to_sosp"] == s["steps_to_sosp"]
 
 
@@ -208,9 +234,12 @@ def test_phase_quick_summary_keys_shapes_and_consistency(phase):
     thr, censored = analysis.threshold_from_curve(tau, err, factor=2.0)
     np.testing.assert_allclose(s["measured_boundary"], thr, rtol=1e-12)
     assert s["measured_censored"] == censored.tolist()
-    np.testing.assert_array_equal(s["predicted_boundary"], theory.pca_threshold([4.0, 3.0, 2.0, 1.0], mu, 5e-4,
-                                                                                verify=False))
-    assert (out / "phase_error_heatmap.png").stat().st_size > 10_000 and (out / "results.npz").exists()
+    np.testing.assert_array_equal(
+        s["predicted_boundary"], theory.pca_threshold([4.0, 3.0, 2.0, 1.0], mu, 5e-4, verify=False)
+    )
+    assert (out / "phase_error_heatmap.png").stat().st_size > 10_000 and (
+        out / "results.npz"
+    ).exists()
 
 
 def test_phase_quick_physics(phase):
@@ -233,8 +262,15 @@ def test_overwrite_clears_what_asyncjax_plot_drew_in_a_worker_sweep_of_a_preset(
 
     sub = tmp_path / "lr0.01"
     sub.mkdir()
-    for name in ("sweep.json", "results.npz", "error_vs_wallclock.png", "staleness.png", "speedup.png",
-                 "speedup.json", "notes.txt"):
+    for name in (
+        "sweep.json",
+        "results.npz",
+        "error_vs_wallclock.png",
+        "staleness.png",
+        "speedup.png",
+        "speedup.json",
+        "notes.txt",
+    ):
         (sub / name).write_text("x")
     found = _ours(tmp_path)
     assert "lr0.01/speedup.json" in found and "lr0.01/staleness.png" in found
@@ -280,7 +316,9 @@ def test_wang_full_size_under_two_minutes_and_divergence_where_stability_is_lost
     div = np.array(s["diverged_fraction"])  # (lr, batch, workers)
     for i, b in enumerate(s["by_budget"]):
         d = div.reshape(-1, w.size)[i]
-        assert np.all(d[w > b["stability_workers"]] == 1) and np.all(d[w < b["stability_workers"]] == 0)
+        assert np.all(d[w > b["stability_workers"]] == 1) and np.all(
+            d[w < b["stability_workers"]] == 0
+        )
         assert b["linear_until_interpolated"] >= (b["K1"] / b["batch"]) ** (1 / 3)
     assert len(s["by_budget"]) == 12 and s["seeds"] == 64
 

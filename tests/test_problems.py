@@ -24,7 +24,9 @@ def test_full_covariance_matches_reference_in_original_coordinates():
     problem = aj.StreamingPCA.from_covariance(cov)
     v0 = np.random.default_rng(1).standard_normal(5)
     with jax.enable_x64(True):
-        trace = aj.simulate(problem, momentum=0.6, lr=4e-3, delay=3, seed=7, steps=300, record_every=1, init=v0)
+        trace = aj.simulate(
+            problem, momentum=0.6, lr=4e-3, delay=3, seed=7, steps=300, record_every=1, init=v0
+        )
         ys = aj.data_stream(problem, 7, 300)
     xs = ys @ problem.basis.T  # X_k = Q Y_k, in the original coordinates
     ref = reference_msgd(xs, 0.6, 4e-3, np.full(300, 3), v0)
@@ -44,10 +46,14 @@ def test_finite_data_set_matches_reference():
     data = rng.standard_normal((50, 3)) * np.array([3.0, 1.0, 0.5]) + 2.0
     problem = aj.StreamingPCA.from_data(data)
     centred = data - data.mean(axis=0)
-    np.testing.assert_allclose(problem.eigenvalues, np.linalg.eigvalsh(centred.T @ centred / 50)[::-1])
+    np.testing.assert_allclose(
+        problem.eigenvalues, np.linalg.eigvalsh(centred.T @ centred / 50)[::-1]
+    )
     v0 = np.ones(3)
     with jax.enable_x64(True):
-        trace = aj.simulate(problem, momentum=0.5, lr=1e-2, delay=2, seed=1, steps=200, record_every=1, init=v0)
+        trace = aj.simulate(
+            problem, momentum=0.5, lr=1e-2, delay=2, seed=1, steps=200, record_every=1, init=v0
+        )
         ys = aj.data_stream(problem, 1, 200)
     xs = ys @ problem.basis.T
     # every observation is one of the (centred) rows
@@ -64,7 +70,10 @@ def test_sample_moments(dist):
     lam = np.array([4.0, 1.0])
     problem = aj.StreamingPCA(lam, dist)
     key = _rng.stream_keys(jnp.asarray([0]), 0)[0]
-    y = np.asarray(sample_block(dist, problem.operands(), key, jnp.arange(200_000, dtype=jnp.int32)), np.float64)
+    y = np.asarray(
+        sample_block(dist, problem.operands(), key, jnp.arange(200_000, dtype=jnp.int32)),
+        np.float64,
+    )
     n = y.shape[0]
     cov = y.T @ y / n
     np.testing.assert_allclose(np.diag(cov), lam, rtol=5 * np.sqrt(2.0 / n) * 1.5)
@@ -83,16 +92,20 @@ def test_sample_moments(dist):
 def test_normals_are_standard_and_independent_across_steps_and_seeds():
     keys = _rng.stream_keys(jnp.arange(2), 0)
     steps = jnp.arange(100_000, dtype=jnp.int32)
-    z = np.stack([np.asarray(_rng.normals(k, steps, 4, jnp.float32), np.float64) for k in keys])  # (2, n, 4)
+    z = np.stack(
+        [np.asarray(_rng.normals(k, steps, 4, jnp.float32), np.float64) for k in keys]
+    )  # (2, n, 4)
     n = z.shape[1]
     flat = z.reshape(-1)
     assert abs(flat.mean()) < 5 / np.sqrt(flat.size)
     assert abs(flat.var() - 1) < 5 * np.sqrt(2 / flat.size)
     assert abs(np.mean(flat**4) - 3) < 5 * np.sqrt(96 / flat.size)
     assert np.isfinite(flat).all()
-    corr = [np.corrcoef(z[0, :-1, 0], z[0, 1:, 0])[0, 1],  # consecutive steps
-            np.corrcoef(z[0, :, 0], z[1, :, 0])[0, 1],  # two seeds
-            np.corrcoef(z[0, :, 0], z[0, :, 1])[0, 1]]  # two components
+    corr = [
+        np.corrcoef(z[0, :-1, 0], z[0, 1:, 0])[0, 1],  # consecutive steps
+        np.corrcoef(z[0, :, 0], z[1, :, 0])[0, 1],  # two seeds
+        np.corrcoef(z[0, :, 0], z[0, :, 1])[0, 1],
+    ]  # two components
     assert np.all(np.abs(corr) < 5 / np.sqrt(n))
 
 

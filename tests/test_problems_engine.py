@@ -23,8 +23,13 @@ def test_quadratic_diverges_exactly_past_the_stability_boundary(momentum, lr):
     assert radii[0] < 1 < radii[1]
     steps = int(np.ceil(np.log(1e4) / min(1 - radii[0], radii[1] - 1) / 100)) * 100 + 2000
     prob = aj.Quadratic(lam, noise=0.0)
-    res = aj.sweep(prob, aj.Grid(momentum=momentum, lr=lr, delay=[tau_star, tau_star + 1]), steps=steps,
-                   record_every=steps // 10, norm_bound=np.inf)
+    res = aj.sweep(
+        prob,
+        aj.Grid(momentum=momentum, lr=lr, delay=[tau_star, tau_star + 1]),
+        steps=steps,
+        record_every=steps // 10,
+        norm_bound=np.inf,
+    )
     err = res["error"]  # (delay, step): f − f* = ½ Σ λ x²
     assert err[0, -1] < 1e-2 * err[0, 0], f"τ*={tau_star} should be stable"
     assert err[1, -1] > 1e2 * err[1, 0], f"τ*+1={tau_star + 1} should diverge"
@@ -47,7 +52,9 @@ def test_adam_on_logistic_digits_learns_and_recompiles_nothing():
 def test_mlp_on_digits_reaches_93_percent_with_heavy_ball():
     pytest.importorskip("sklearn")
     prob = aj.MLP(aj.datasets.digits())
-    res = aj.sweep(prob, aj.Grid(momentum=0.9, lr=0.05, delay=0, seed=range(4)), steps=400, record_every=100)
+    res = aj.sweep(
+        prob, aj.Grid(momentum=0.9, lr=0.05, delay=0, seed=range(4)), steps=400, record_every=100
+    )
     acc = res["accuracy"][..., -1]  # (seed,)
     assert acc.min() >= 0.93, acc
     assert np.all(res["error"][..., -1] < 0.3 * res["error"][..., 0])

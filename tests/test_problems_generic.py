@@ -40,12 +40,18 @@ def make(name, seed=0):
     if name == "quadratic":
         return Quadratic(rng.uniform(0.5, 4.0, 4), noise=0.3)
     if name == "least_squares":
-        return LeastSquares.from_data(rng.standard_normal((40, 5)), rng.standard_normal(40), batch=8, l2=0.1)
+        return LeastSquares.from_data(
+            rng.standard_normal((40, 5)), rng.standard_normal(40), batch=8, l2=0.1
+        )
     if name == "logistic":
         ds = _blobs(seed=seed)
-        return Logistic.from_data(ds.X_train, ds.y_train, batch=8, l2=0.01, test=(ds.X_test, ds.y_test))
+        return Logistic.from_data(
+            ds.X_train, ds.y_train, batch=8, l2=0.01, test=(ds.X_test, ds.y_test)
+        )
     if name == "quartic_saddle":
-        return QuarticSaddle(5, negative=-rng.uniform(0.5, 1.0), positive=rng.uniform(1.0, 2.0), noise=0.5, batch=4)
+        return QuarticSaddle(
+            5, negative=-rng.uniform(0.5, 1.0), positive=rng.uniform(1.0, 2.0), noise=0.5, batch=4
+        )
     if name == "mlp":
         return MLP(_blobs(seed=seed), hidden=(5, 3), activation="tanh", batch=8, l2=0.01)
     raise KeyError(name)
@@ -63,7 +69,9 @@ def _start(problem, ops, seed=0):
     leaves, tree = jax.tree.flatten(x0)
     rng = np.random.default_rng(seed + 100)
     dtype = ops[0].dtype
-    return jax.tree.unflatten(tree, [jnp.asarray(0.7 * rng.standard_normal(np.shape(a)), dtype) for a in leaves])
+    return jax.tree.unflatten(
+        tree, [jnp.asarray(0.7 * rng.standard_normal(np.shape(a)), dtype) for a in leaves]
+    )
 
 
 def _hp(problem, **kw):
@@ -123,13 +131,20 @@ def test_grad_is_gradient_of_minibatch_loss(name):
             quiet = {k: jnp.asarray(0.0) if k == "noise" else v for k, v in _hp(problem).items()}
             got = grad(ops, params, batch, quiet)
             want = jax.grad(lambda p: _ref_loss(problem, ops, p, rows))(params)
-            jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12), got, want)
+            jax.tree.map(
+                lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12), got, want
+            )
             # additive noise: exactly (σ/√m) z, z the step's draw
             hp = _hp(problem)
             noisy = problem.grad(ops, params, batch, hp)
             scale = _noise_scale(problem, hp)
-            jax.tree.map(lambda a, b: np.testing.assert_allclose(a - b, scale * np.asarray(batch) if scale else 0.0,
-                                                                 atol=1e-12), noisy, got)
+            jax.tree.map(
+                lambda a, b: np.testing.assert_allclose(
+                    a - b, scale * np.asarray(batch) if scale else 0.0, atol=1e-12
+                ),
+                noisy,
+                got,
+            )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -139,7 +154,9 @@ def test_grad_matches_finite_differences(name):
     with jax.enable_x64(True):
         ops = problem.operands(jnp.float64)
         params = _start(problem, ops, seed=1)
-        batch = jax.tree.map(lambda a: a[0], problem.sample(ops, _key(5), jnp.arange(1, dtype=jnp.int32)))
+        batch = jax.tree.map(
+            lambda a: a[0], problem.sample(ops, _key(5), jnp.arange(1, dtype=jnp.int32))
+        )
         rows = batch if batch.dtype == jnp.int32 else None
         g = problem.grad(ops, params, batch, _hp(problem, noise=0.0))
         v = _start(problem, ops, seed=9)
@@ -162,7 +179,11 @@ def test_pure_functions_run_in_float32_under_vmap(name):
     params = jax.vmap(lambda s: _start(problem, ops))(seeds)
     batches = jax.vmap(lambda k: problem.sample(ops, k, jnp.arange(2, dtype=jnp.int32)))(dkeys)
     step0 = jax.tree.map(lambda a: a[:, 0], batches)
-    hp = {k: jnp.full((3,), v, jnp.float32) for k, v in problem.hp_defaults.items() if k in problem.hp_names}
+    hp = {
+        k: jnp.full((3,), v, jnp.float32)
+        for k, v in problem.hp_defaults.items()
+        if k in problem.hp_names
+    }
     g = jax.jit(jax.vmap(problem.grad, in_axes=(None, 0, 0, 0)))(ops, params, step0, hp)
     m = jax.jit(jax.vmap(problem.metrics, in_axes=(None, 0)))(ops, params)
     assert jax.tree.structure(g) == jax.tree.structure(params)
@@ -181,7 +202,9 @@ def test_sample_rows_depend_only_on_the_step(name):
     key = _key(11)
     ks = jnp.arange(12, dtype=jnp.int32)
     block = np.asarray(problem.sample(ops, key, ks))
-    one_by_one = np.concatenate([np.asarray(problem.sample(ops, key, ks[i : i + 1])) for i in range(12)])
+    one_by_one = np.concatenate(
+        [np.asarray(problem.sample(ops, key, ks[i : i + 1])) for i in range(12)]
+    )
     np.testing.assert_array_equal(block, one_by_one)
     picked = np.asarray(problem.sample(ops, key, jnp.asarray([7, 2, 7], jnp.int32)))
     np.testing.assert_array_equal(picked, block[[7, 2, 7]])
@@ -231,7 +254,9 @@ def test_different_shapes_have_different_keys(digits):
     ]
     for p, q in pairs:
         assert p.static_key() != q.static_key() and p != q
-    assert QuarticSaddle(3, noise=0.1) == QuarticSaddle(3, negative=-2.0, noise=5.0)  # values are operands / hp
+    assert QuarticSaddle(3, noise=0.1) == QuarticSaddle(
+        3, negative=-2.0, noise=5.0
+    )  # values are operands / hp
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -302,7 +327,9 @@ def test_least_squares_optimum_and_error():
                 assert float(m["error"]) == pytest.approx(f(w) - f(w_ref), rel=1e-6, abs=1e-15)
                 assert float(m["loss"]) == pytest.approx(f(w), rel=1e-12)
                 grad = X.T @ (X @ w - y) / 50 + l2 * w
-                assert float(m["grad_norm"]) == pytest.approx(np.linalg.norm(grad), rel=1e-8, abs=1e-12)
+                assert float(m["grad_norm"]) == pytest.approx(
+                    np.linalg.norm(grad), rel=1e-8, abs=1e-12
+                )
             at_opt = p.metrics(ops, jnp.asarray(w_ref))
             assert abs(float(at_opt["error"])) < 1e-20 and float(at_opt["grad_norm"]) < 1e-12
         np.testing.assert_allclose(p.hessian_eigenvalues, np.linalg.eigvalsh(X.T @ X / 50) + l2)
@@ -311,7 +338,11 @@ def test_least_squares_optimum_and_error():
     p = LeastSquares.from_data(Xr, y)
     with jax.enable_x64(True):
         m = p.metrics(p.operands(jnp.float64), jnp.asarray(rng.standard_normal(6)))
-        assert float(m["error"]) >= 0 and float(p.metrics(p.operands(jnp.float64), jnp.asarray(p.w_star))["grad_norm"]) < 1e-12
+        assert (
+            float(m["error"]) >= 0
+            and float(p.metrics(p.operands(jnp.float64), jnp.asarray(p.w_star))["grad_norm"])
+            < 1e-12
+        )
 
 
 def test_logistic_metrics_against_numpy():
@@ -319,7 +350,11 @@ def test_logistic_metrics_against_numpy():
     rng = np.random.default_rng(2)
     W, b = rng.standard_normal((4, 3)), rng.standard_normal(3)
     z = p.X @ W + b
-    logp = z - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)) - z.max(1, keepdims=True)
+    logp = (
+        z
+        - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))
+        - z.max(1, keepdims=True)
+    )
     loss = -np.mean(logp[np.arange(p.n), p.y]) + 0.5 * 0.01 * np.sum(W**2)
     acc = np.mean(np.argmax(p.X_test @ W + b, axis=1) == p.y_test)
     with jax.enable_x64(True):
@@ -335,7 +370,13 @@ def test_logistic_metrics_against_numpy():
 def _saddle_points(problem, rng):
     d, j = problem.d, problem.neg_index
     e = np.eye(d)[j]
-    pts = [np.zeros(d), *problem.minimizers, 0.3 * e, 3.0 * rng.standard_normal(d), 40.0 * rng.standard_normal(d)]
+    pts = [
+        np.zeros(d),
+        *problem.minimizers,
+        0.3 * e,
+        3.0 * rng.standard_normal(d),
+        40.0 * rng.standard_normal(d),
+    ]
     off = rng.standard_normal(d)
     off[j] = 0.0  # no component along the negative direction: the bracket's lower end
     pts += [off, off + 1e-9 * e, 1e-3 * rng.standard_normal(d)]
@@ -345,7 +386,12 @@ def _saddle_points(problem, rng):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(d=5), dict(d=1, negative=-2.0), dict(eigenvalues=[0.5, 3.0, -0.25, 0.5, 8.0]), dict(d=40, positive=0.1)],
+    [
+        dict(d=5),
+        dict(d=1, negative=-2.0),
+        dict(eigenvalues=[0.5, 3.0, -0.25, 0.5, 8.0]),
+        dict(d=40, positive=0.1),
+    ],
 )
 def test_quartic_saddle_metrics_against_numpy(kwargs):
     p = QuarticSaddle(**kwargs)
@@ -362,8 +408,12 @@ def test_quartic_saddle_metrics_against_numpy(kwargs):
             fx = 0.5 * x @ (D * x) + 0.25 * s * s
             H = np.diag(D) + s * np.eye(p.d) + 2.0 * np.outer(x, x)
             scale = 1.0 + s + np.abs(D).max()
-            assert float(m["error"]) == pytest.approx(fx - p.f_star, rel=1e-10, abs=1e-12 * scale**2)
-            assert float(m["grad_norm"]) == pytest.approx(np.linalg.norm(D * x + s * x), rel=1e-10, abs=1e-12)
+            assert float(m["error"]) == pytest.approx(
+                fx - p.f_star, rel=1e-10, abs=1e-12 * scale**2
+            )
+            assert float(m["grad_norm"]) == pytest.approx(
+                np.linalg.norm(D * x + s * x), rel=1e-10, abs=1e-12
+            )
             assert abs(float(m["min_hess_eig"]) - np.linalg.eigvalsh(H)[0]) < 1e-12 * scale
         for x in p.minimizers:  # the minima: zero error and gradient, the Hessian of the docs
             m = f(ops, jnp.asarray(x))
@@ -376,7 +426,9 @@ def test_quartic_saddle_metrics_against_numpy(kwargs):
         m = p.metrics(ops32, jnp.asarray(x, jnp.float32))
         s = x @ x
         H = np.diag(D) + s * np.eye(p.d) + 2.0 * np.outer(x, x)
-        assert abs(float(m["min_hess_eig"]) - np.linalg.eigvalsh(H)[0]) < 1e-5 * (1.0 + s + np.abs(D).max())
+        assert abs(float(m["min_hess_eig"]) - np.linalg.eigvalsh(H)[0]) < 1e-5 * (
+            1.0 + s + np.abs(D).max()
+        )
 
 
 def test_quartic_saddle_start_and_diagonal():
@@ -414,7 +466,9 @@ def test_mlp_structure_init_and_metrics(digits):
             zt = fn(q.X_test @ P["W0"] + P["b0"]) @ P["W1"] + P["b1"]
             zmax = z.max(1, keepdims=True)
             lse = np.log(np.exp(z - zmax).sum(1)) + zmax[:, 0]
-            assert float(m["error"]) == pytest.approx(np.mean(lse - z[np.arange(q.n), q.y]), rel=1e-12)
+            assert float(m["error"]) == pytest.approx(
+                np.mean(lse - z[np.arange(q.n), q.y]), rel=1e-12
+            )
             assert float(m["accuracy"]) == pytest.approx(np.mean(zt.argmax(1) == q.y_test))
     assert p.to_internal(P)["W1"].shape == (32, 10)
 
@@ -444,36 +498,98 @@ def _bad_cases():
     Xnan[4, 2] = np.nan
     labels = np.arange(10) % 3
     ds = _blobs(n=12, n_test=6)
-    ds_nan = ds._replace(X_train=np.where(np.arange(ds.X_train.size).reshape(ds.X_train.shape) == 9, np.nan, ds.X_train))
+    ds_nan = ds._replace(
+        X_train=np.where(
+            np.arange(ds.X_train.size).reshape(ds.X_train.shape) == 9, np.nan, ds.X_train
+        )
+    )
     return [
         (lambda: Quadratic([1.0, -2.0]), r"eigenvalues must be > 0.*got -2\.0"),
         (lambda: Quadratic([1.0, 0.0]), r"eigenvalues must be > 0.*got 0\.0"),
-        (lambda: Quadratic([1.0, np.inf]), r"eigenvalues contains a non-finite value \(inf at index \(1,\)\)"),
-        (lambda: Quadratic([[1.0, 2.0]]), r"eigenvalues must have 1 dimension\(s\), got shape \(1, 2\)"),
+        (
+            lambda: Quadratic([1.0, np.inf]),
+            r"eigenvalues contains a non-finite value \(inf at index \(1,\)\)",
+        ),
+        (
+            lambda: Quadratic([[1.0, 2.0]]),
+            r"eigenvalues must have 1 dimension\(s\), got shape \(1, 2\)",
+        ),
         (lambda: Quadratic([1.0], noise=-0.1), r"noise must be >= 0; got -0\.1"),
         (lambda: Quadratic([1.0, 2.0], init=[1.0]), r"init must have shape \(2,\), got \(1,\)"),
-        (lambda: Quadratic([1.0, 2.0], init=[1.0, np.nan]), r"init contains a non-finite value \(nan"),
-        (lambda: LeastSquares.from_data(Xnan, y), r"X contains a non-finite value \(nan at index \(4, 2\)\)"),
+        (
+            lambda: Quadratic([1.0, 2.0], init=[1.0, np.nan]),
+            r"init contains a non-finite value \(nan",
+        ),
+        (
+            lambda: LeastSquares.from_data(Xnan, y),
+            r"X contains a non-finite value \(nan at index \(4, 2\)\)",
+        ),
         (lambda: LeastSquares.from_data(X, y[:9]), r"y has 9 entries but X has 10 rows"),
-        (lambda: LeastSquares.from_data(X, y, batch=11), r"batch=11 is larger than the data set \(10 rows\)"),
+        (
+            lambda: LeastSquares.from_data(X, y, batch=11),
+            r"batch=11 is larger than the data set \(10 rows\)",
+        ),
         (lambda: LeastSquares.from_data(X, y, batch=0), r"batch must be >= 1, got 0"),
         (lambda: LeastSquares.from_data(X, y, batch=4, l2=-1.0), r"l2 must be >= 0, got -1\.0"),
-        (lambda: LeastSquares.from_data(X[:, 0], y), r"X must have 2 dimension\(s\), got shape \(10,\)"),
-        (lambda: LeastSquares.from_data(X, y, batch=4).to_internal(np.ones(4)), r"init must have shape \(3,\), got \(4,\)"),
-        (lambda: Logistic.from_data(X, labels, classes=[0, 1]), r"y\[2\] = 2 is not one of the classes \[0, 1\]"),
-        (lambda: Logistic.from_data(X, labels[:8]), r"y must have shape \(10,\) to match X, got \(8,\)"),
-        (lambda: Logistic.from_data(Xnan, labels), r"X contains a non-finite value \(nan at index \(4, 2\)\)"),
-        (lambda: Logistic.from_data(X, labels, batch=9), r"batch=9 is larger than the data set \(8 rows\)"),
-        (lambda: Logistic.from_data(X, labels, test_fraction=1.0), r"test_fraction must lie in \(0, 1\), got 1\.0"),
-        (lambda: Logistic.from_data(X, labels, test=(X[:, :2], labels)), r"X_test has 2 columns but X has 3"),
-        (lambda: Logistic.from_data(X, labels, test=(X, labels[:5])), r"y_test has 5 entries but X_test has 10 rows"),
+        (
+            lambda: LeastSquares.from_data(X[:, 0], y),
+            r"X must have 2 dimension\(s\), got shape \(10,\)",
+        ),
+        (
+            lambda: LeastSquares.from_data(X, y, batch=4).to_internal(np.ones(4)),
+            r"init must have shape \(3,\), got \(4,\)",
+        ),
+        (
+            lambda: Logistic.from_data(X, labels, classes=[0, 1]),
+            r"y\[2\] = 2 is not one of the classes \[0, 1\]",
+        ),
+        (
+            lambda: Logistic.from_data(X, labels[:8]),
+            r"y must have shape \(10,\) to match X, got \(8,\)",
+        ),
+        (
+            lambda: Logistic.from_data(Xnan, labels),
+            r"X contains a non-finite value \(nan at index \(4, 2\)\)",
+        ),
+        (
+            lambda: Logistic.from_data(X, labels, batch=9),
+            r"batch=9 is larger than the data set \(8 rows\)",
+        ),
+        (
+            lambda: Logistic.from_data(X, labels, test_fraction=1.0),
+            r"test_fraction must lie in \(0, 1\), got 1\.0",
+        ),
+        (
+            lambda: Logistic.from_data(X, labels, test=(X[:, :2], labels)),
+            r"X_test has 2 columns but X has 3",
+        ),
+        (
+            lambda: Logistic.from_data(X, labels, test=(X, labels[:5])),
+            r"y_test has 5 entries but X_test has 10 rows",
+        ),
         (lambda: Logistic.from_data(X, np.zeros(10)), r"need at least 2 classes, got \[0\.0\]"),
-        (lambda: Logistic.from_data(X, labels, classes=[0, 1, 1, 2]), r"classes must be distinct; 1 appears"),
-        (lambda: Logistic.from_dataset(ds, batch=4).to_internal({"W": np.zeros((4, 3))}), r"init must have exactly the keys \['W', 'b'\]"),
-        (lambda: Logistic.from_dataset(ds, batch=4).to_internal({"W": np.zeros((3, 3)), "b": np.zeros(3)}),
-         r"init\['W'\] must have shape \(4, 3\), got \(3, 3\)"),
-        (lambda: QuarticSaddle(eigenvalues=[1.0, 2.0]), r"exactly one negative entry.*got 0 in \[1\.0, 2\.0\]"),
-        (lambda: QuarticSaddle(eigenvalues=[-1.0, -2.0, 1.0]), r"exactly one negative entry.*got 2"),
+        (
+            lambda: Logistic.from_data(X, labels, classes=[0, 1, 1, 2]),
+            r"classes must be distinct; 1 appears",
+        ),
+        (
+            lambda: Logistic.from_dataset(ds, batch=4).to_internal({"W": np.zeros((4, 3))}),
+            r"init must have exactly the keys \['W', 'b'\]",
+        ),
+        (
+            lambda: Logistic.from_dataset(ds, batch=4).to_internal(
+                {"W": np.zeros((3, 3)), "b": np.zeros(3)}
+            ),
+            r"init\['W'\] must have shape \(4, 3\), got \(3, 3\)",
+        ),
+        (
+            lambda: QuarticSaddle(eigenvalues=[1.0, 2.0]),
+            r"exactly one negative entry.*got 0 in \[1\.0, 2\.0\]",
+        ),
+        (
+            lambda: QuarticSaddle(eigenvalues=[-1.0, -2.0, 1.0]),
+            r"exactly one negative entry.*got 2",
+        ),
         (lambda: QuarticSaddle(eigenvalues=[-1.0, 0.0]), r"entry 1 is 0\.0"),
         (lambda: QuarticSaddle(3, negative=0.5), r"negative must be < 0.*got 0\.5"),
         (lambda: QuarticSaddle(3, positive=-1.0), r"positive must be > 0, got -1\.0"),
@@ -483,12 +599,24 @@ def _bad_cases():
         (lambda: QuarticSaddle(2, negative=-1.0, eigenvalues=[-1.0, 1.0]), r"not both"),
         (lambda: QuarticSaddle(2, noise=-1.0), r"noise must be >= 0; got -1\.0"),
         (lambda: QuarticSaddle(2, batch=0), r"batch must be an integer >= 1; got 0\.0"),
-        (lambda: QuarticSaddle(2).to_internal([1.0, 2.0, 3.0]), r"init must have shape \(2,\), got \(3,\)"),
-        (lambda: MLP(ds_nan, batch=4), r"X_train contains a non-finite value \(nan at index \(2, 1\)\)"),
+        (
+            lambda: QuarticSaddle(2).to_internal([1.0, 2.0, 3.0]),
+            r"init must have shape \(2,\), got \(3,\)",
+        ),
+        (
+            lambda: MLP(ds_nan, batch=4),
+            r"X_train contains a non-finite value \(nan at index \(2, 1\)\)",
+        ),
         (lambda: MLP(ds, batch=13), r"batch=13 is larger than the data set \(12 rows\)"),
-        (lambda: MLP(ds, batch=4, activation="sigmoid"), r"activation must be one of \('tanh', 'relu', 'gelu'\), got 'sigmoid'"),
+        (
+            lambda: MLP(ds, batch=4, activation="sigmoid"),
+            r"activation must be one of \('tanh', 'relu', 'gelu'\), got 'sigmoid'",
+        ),
         (lambda: MLP(ds, batch=4, hidden=(8, 0)), r"hidden\[1\] must be >= 1, got 0"),
-        (lambda: MLP(ds._replace(classes=np.arange(2)), batch=4), r"y_train\[\d+\] = 2 is not one of the classes \[0, 1\]"),
+        (
+            lambda: MLP(ds._replace(classes=np.arange(2)), batch=4),
+            r"y_train\[\d+\] = 2 is not one of the classes \[0, 1\]",
+        ),
         (lambda: MLP((X, y)), r"dataset must be an asyncjax.datasets.Dataset, got tuple"),
         (lambda: MLP(ds, batch=4).to_internal({"W0": 1}), r"init must have exactly the keys"),
     ]
@@ -550,8 +678,15 @@ def test_logistic_from_data_split_and_string_labels():
     np.testing.assert_array_equal(p.y, (p.X[:, 0] > 0).astype(np.int32))
     q = Logistic.from_data(X, y, classes=["dog", "cat"], test=(X[:5], y[:5]))
     assert q.n == 50 and q.y[0] == (0 if y[0] == "dog" else 1)
-    assert Logistic.from_data(datasets.Dataset(X[:40], y[:40], X[40:], y[40:], np.array(["cat", "dog"]))).n == 40
-    with pytest.raises(ValueError, match=r"y\[\d+\] = 'cow' is not one of the classes \['cat', 'dog'\]"):
+    assert (
+        Logistic.from_data(
+            datasets.Dataset(X[:40], y[:40], X[40:], y[40:], np.array(["cat", "dog"]))
+        ).n
+        == 40
+    )
+    with pytest.raises(
+        ValueError, match=r"y\[\d+\] = 'cow' is not one of the classes \['cat', 'dog'\]"
+    ):
         Logistic.from_data(X, np.where(X[:, 1] > 1.5, "cow", y), classes=["cat", "dog"])
 
 

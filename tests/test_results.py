@@ -43,9 +43,16 @@ def test_results_carry_settings_to_redo_the_run(pca, small, tmp_path):
     res = aj.sweep(pca, grid, init=[0.0, 0.0, 1.0, 0.0], **kw)
     a = aj.Results.load(res.save(tmp_path / "r.npz")).attrs
     problem = aj.StreamingPCA(a["problem"]["eigenvalues"], a["problem"]["distribution"])
-    redo = aj.sweep(problem, aj.Grid(**a["grid"]["axes"], **a["grid"]["fixed"]), steps=a["steps"],
-                    record_every=a["record_every"], init=a["init"], buffer=a["buffer"],
-                    delay_model=a["delay_model"], norm_bound=a["norm_bound"])
+    redo = aj.sweep(
+        problem,
+        aj.Grid(**a["grid"]["axes"], **a["grid"]["fixed"]),
+        steps=a["steps"],
+        record_every=a["record_every"],
+        init=a["init"],
+        buffer=a["buffer"],
+        delay_model=a["delay_model"],
+        norm_bound=a["norm_bound"],
+    )
     np.testing.assert_array_equal(redo["error"], res["error"])
 
 
@@ -106,8 +113,12 @@ def test_resume_refuses_chunks_of_another_sweep(pca, small, tmp_path):
 
 
 def test_sel_keeps_an_axis_for_a_list_and_names_near_misses(pca):
-    res = aj.sweep(pca, aj.Grid(momentum=[0.0, 0.5, 0.9], delay=[0, 2], lr=1e-2, seed=range(2)),
-                   steps=20, record_every=10)
+    res = aj.sweep(
+        pca,
+        aj.Grid(momentum=[0.0, 0.5, 0.9], delay=[0, 2], lr=1e-2, seed=range(2)),
+        steps=20,
+        record_every=10,
+    )
     two = res.sel(momentum=[0.9, 0.0])
     assert two["error"].shape == (2, 2, 2, 3) and two.coords["momentum"].tolist() == [0.9, 0.0]
     np.testing.assert_array_equal(two["error"][0], res.sel(momentum=0.9)["error"])

@@ -56,9 +56,21 @@ def test_resume_with_other_chunk_size_and_device_count_is_bit_identical(pca, gri
     cases = [
         ("one_device_same_chunk", dict(devices=one, chunk_size=24), 1),  # seeds 8-9 redone
         ("one_device_pairs", dict(devices=one, chunk_size=12), 1),  # 5 chunks of 2 seeds; 4 on disk
-        ("one_device_split_points", dict(devices=one, chunk_size=4), 4),  # 20 (seed, 4|2 points) chunks
-        ("three_seed_chunks", dict(devices=one, chunk_size=18), 2),  # 6-8 only partly on disk: redone
-        ("four_devices", dict(devices=jax.local_devices()[:4], chunk_size=8), 2),  # 10 one-seed chunks
+        (
+            "one_device_split_points",
+            dict(devices=one, chunk_size=4),
+            4,
+        ),  # 20 (seed, 4|2 points) chunks
+        (
+            "three_seed_chunks",
+            dict(devices=one, chunk_size=18),
+            2,
+        ),  # 6-8 only partly on disk: redone
+        (
+            "four_devices",
+            dict(devices=jax.local_devices()[:4], chunk_size=8),
+            2,
+        ),  # 10 one-seed chunks
     ]
     for name, kw, expect_computed in cases:
         folder = tmp_path / name
@@ -86,7 +98,9 @@ def test_chunk_files_say_which_seeds_and_points_they_hold(pca, grid, tmp_path):
 
 def test_sweep_key_ignores_chunking_devices_and_descriptions(pca, grid, tmp_path):
     a = aj.sweep(pca, grid, chunk_size=5, out=tmp_path / "a", metadata={"note": "x"}, **KW)
-    b = aj.sweep(pca, grid, chunk_size=60, devices=jax.local_devices()[:1], out=tmp_path / "b", **KW)
+    b = aj.sweep(
+        pca, grid, chunk_size=60, devices=jax.local_devices()[:1], out=tmp_path / "b", **KW
+    )
     key = lambda p: json.loads((p / "sweep.json").read_text())["key"]  # noqa: E731
     assert key(tmp_path / "a") == key(tmp_path / "b")
     assert a.attrs["source"] == {"note": "x"} and "source" not in b.attrs
@@ -121,7 +135,9 @@ chunk_size = 24
 
     spec = load_config(cfg)
     kw = {**spec.sweep_kwargs(), "chunk_size": 7}
-    res = aj.sweep(spec.problem, spec.grid, out=out, resume=True, devices=jax.local_devices()[:1], **kw)
+    res = aj.sweep(
+        spec.problem, spec.grid, out=out, resume=True, devices=jax.local_devices()[:1], **kw
+    )
     assert 0 < res.attrs["timing"]["chunks_computed"] < res.attrs["timing"]["chunks"]
     _assert_identical(res, ref)
 
@@ -129,8 +145,14 @@ chunk_size = 24
 def _cli(args, devices, cwd):
     env = {**os.environ, "ASYNCJAX_CPU_DEVICES": str(devices)}
     env.pop("XLA_FLAGS", None)
-    return subprocess.run([sys.executable, "-m", "asyncjax.cli", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "asyncjax.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_cli_resume_on_another_device_count_matches_the_reference(tmp_path):

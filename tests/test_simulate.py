@@ -11,8 +11,17 @@ default_init = aj.StreamingPCA.default_init
 
 
 def _compare(pca, momentum, lr, delay, seed, steps, model="constant", buffer=None, rtol=1e-9):
-    trace = aj.simulate(pca, momentum=momentum, lr=lr, delay=delay, seed=seed, steps=steps,
-                        record_every=1, delay_model=model, buffer=buffer)
+    trace = aj.simulate(
+        pca,
+        momentum=momentum,
+        lr=lr,
+        delay=delay,
+        seed=seed,
+        steps=steps,
+        record_every=1,
+        delay_model=model,
+        buffer=buffer,
+    )
     buffer = buffer or aj.get_delay_model(model).buffer_for(delay)
     xs = aj.data_stream(pca, seed, steps)
     taus = aj.delay_stream(model, delay, seed, steps, buffer)
@@ -62,8 +71,16 @@ def test_batch_equals_members_run_one_by_one(pca):
         for j, tau in enumerate([0, 3, 9]):
             for li, lr in enumerate([1e-3, 4e-3]):
                 for si, seed in enumerate([5, 6]):
-                    one = aj.simulate(pca, momentum=mu, lr=lr, delay=tau, seed=seed, steps=120,
-                                      record_every=10, buffer=10)
+                    one = aj.simulate(
+                        pca,
+                        momentum=mu,
+                        lr=lr,
+                        delay=tau,
+                        seed=seed,
+                        steps=120,
+                        record_every=10,
+                        buffer=10,
+                    )
                     np.testing.assert_array_equal(res["error"][i, j, li, si], one.error)
                     np.testing.assert_array_equal(res["final"][i, j, li, si], one.final)
 
@@ -72,10 +89,14 @@ def test_second_sweep_with_new_values_compiles_nothing(pca):
     kw = dict(steps=50, record_every=10, buffer=21, chunk_size=64)
     aj.sweep(pca, aj.Grid(momentum=[0.1, 0.5], delay=[0, 20], lr=1e-3, seed=range(3)), **kw)
     before = aj.compile_count()
-    res = aj.sweep(pca, aj.Grid(momentum=[0.3, 0.95], delay=[4, 11], lr=7e-3, seed=range(3, 6)), **kw)
+    res = aj.sweep(
+        pca, aj.Grid(momentum=[0.3, 0.95], delay=[4, 11], lr=7e-3, seed=range(3, 6)), **kw
+    )
     assert aj.compile_count() == before
     # and the new values were really used
-    one = aj.simulate(pca, momentum=0.95, lr=7e-3, delay=11, seed=5, steps=50, record_every=10, buffer=21)
+    one = aj.simulate(
+        pca, momentum=0.95, lr=7e-3, delay=11, seed=5, steps=50, record_every=10, buffer=21
+    )
     np.testing.assert_array_equal(res["error"][1, 1, 2], one.error)
 
 
@@ -103,7 +124,9 @@ def test_bit_identical_whatever_the_device_count(pca, n_devices):
 def test_sharding_over_hyperparameters_when_seeds_are_few(pca):
     grid = aj.Grid(momentum=[0.1, 0.5, 0.9], delay=[0, 3, 8], lr=3e-3, seed=0)
     one = aj.sweep(pca, grid, steps=100, record_every=10, devices=jax.devices()[:1])
-    many = aj.sweep(pca, grid, steps=100, record_every=10, devices=jax.devices()[:4], chunk_size=1000)
+    many = aj.sweep(
+        pca, grid, steps=100, record_every=10, devices=jax.devices()[:4], chunk_size=1000
+    )
     assert many.attrs["timing"]["devices"] == 4
     np.testing.assert_array_equal(one["error"], many["error"])
 
@@ -121,7 +144,9 @@ def test_grid_points_sharing_a_seed_share_data(pca):
     Two grid points with equal settings differ only by position in the batch,
     so with shared data they must agree exactly; other seeds must differ.
     """
-    res = aj.sweep(pca, aj.Grid(momentum=[0.5, 0.5], lr=3e-3, seed=[4, 5]), steps=60, record_every=10)
+    res = aj.sweep(
+        pca, aj.Grid(momentum=[0.5, 0.5], lr=3e-3, seed=[4, 5]), steps=60, record_every=10
+    )
     err = res["error"]  # (momentum, seed, step)
     np.testing.assert_array_equal(err[0], err[1])
     assert not np.array_equal(err[0, 0], err[0, 1])
@@ -142,8 +167,14 @@ def test_diverging_trajectory_is_flagged_frozen_and_isolated(pca):
         after = steps >= div[1, 1, s]
         assert np.ptp(res["error"][1, 1, s][after]) == 0.0
     # isolated: the healthy trajectories equal a sweep without the diverging ones
-    alone = aj.sweep(pca, aj.Grid(momentum=[0.0], delay=[0], lr=2e-2, seed=range(4)),
-                     steps=400, record_every=20, buffer=61, norm_bound=10.0)
+    alone = aj.sweep(
+        pca,
+        aj.Grid(momentum=[0.0], delay=[0], lr=2e-2, seed=range(4)),
+        steps=400,
+        record_every=20,
+        buffer=61,
+        norm_bound=10.0,
+    )
     np.testing.assert_array_equal(alone["error"][0, 0], res["error"][0, 0])
 
 
@@ -154,7 +185,9 @@ def test_non_finite_update_is_caught_even_with_infinite_bound(pca):
 
 
 def test_float64_run(pca, x64):
-    res = aj.sweep(pca, aj.Grid(momentum=[0.5], delay=[2], lr=3e-3, seed=range(2)), steps=50, record_every=10)
+    res = aj.sweep(
+        pca, aj.Grid(momentum=[0.5], delay=[2], lr=3e-3, seed=range(2)), steps=50, record_every=10
+    )
     assert res["error"].dtype == np.float64
     assert res.attrs["dtype"] == "float64"
 
@@ -164,5 +197,7 @@ def test_a_trace_reads_its_metrics_by_key_like_results(pca):
     np.testing.assert_array_equal(trace["error"], trace.error)
     np.testing.assert_array_equal(trace["diverged_at"], trace.diverged_at)
     assert trace[1] is trace.diverged_at  # positions still index the tuple
-    with pytest.raises(KeyError, match=r"no field or metric 'errror'; metrics: \['error', 'norm'\]"):
+    with pytest.raises(
+        KeyError, match=r"no field or metric 'errror'; metrics: \['error', 'norm'\]"
+    ):
         trace["errror"]

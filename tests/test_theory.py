@@ -94,7 +94,9 @@ def test_nesterov_recurrence_simulated():
     def run(tau, steps=8000):
         x = np.full(steps + tau + 3, 1e-3)
         for k in range(tau + 2, steps + tau + 2):
-            x[k + 1] = (1 + mu) * x[k] - mu * x[k - 1] - c * ((1 + mu) * x[k - tau] - mu * x[k - tau - 1])
+            x[k + 1] = (
+                (1 + mu) * x[k] - mu * x[k - 1] - c * ((1 + mu) * x[k - tau] - mu * x[k - tau - 1])
+            )
         return np.abs(x[-500:]).max()
 
     assert run(star) < 1e-3 < run(star + 2)
@@ -102,7 +104,9 @@ def test_nesterov_recurrence_simulated():
 
 def test_nesterov_shares_the_small_gain_asymptote():
     star = theory.stability_threshold(0.9, 2e-4, method="nesterov", verify=False)
-    np.testing.assert_allclose(star / theory.stability_threshold_asymptote(0.9, 2e-4), 1.0, atol=0.02)
+    np.testing.assert_allclose(
+        star / theory.stability_threshold_asymptote(0.9, 2e-4), 1.0, atol=0.02
+    )
 
 
 # ----------------------------------------------------------------- ODE
@@ -125,12 +129,16 @@ def test_ode_solution_against_numerical_integration(mu):
     lam = [4.0, 3.0, 2.0, 1.0]
     h0 = [0.05, 0.9, 0.3, -0.2]
     for t in (0.3, 1.5, 4.0):
-        np.testing.assert_allclose(theory.ode_solution(lam, h0, [t], mu)[0], _rk4_oja(lam, h0, t, mu), atol=1e-8)
+        np.testing.assert_allclose(
+            theory.ode_solution(lam, h0, [t], mu)[0], _rk4_oja(lam, h0, t, mu), atol=1e-8
+        )
 
 
 def test_ode_long_times_do_not_overflow():
     err = theory.ode_error([4.0, 3.0, 2.0, 1.0], [1e-3, 1.0, 0.0, 0.0], [0.0, 1e4])
-    assert np.isfinite(err).all() and err[0] == pytest.approx(1 - 1e-6 / (1 + 1e-6)) and err[1] < 1e-12
+    assert (
+        np.isfinite(err).all() and err[0] == pytest.approx(1 - 1e-6 / (1 + 1e-6)) and err[1] < 1e-12
+    )
 
 
 # ----------------------------------------------------------------- SDE
@@ -163,7 +171,9 @@ def test_fourth_moments_exact_and_estimated():
     import asyncjax as aj
 
     rad = aj.StreamingPCA(lam, "rademacher").fourth_moments()
-    np.testing.assert_allclose(rad[1:, 0], a2[1:, 0])  # off-diagonal λiλj for any unit-variance model
+    np.testing.assert_allclose(
+        rad[1:, 0], a2[1:, 0]
+    )  # off-diagonal λiλj for any unit-variance model
 
 
 # ----------------------------------------------------------------- phases
@@ -185,7 +195,9 @@ def test_traverse_matches_ode_hitting_time():
     err = theory.ode_error(lam, [1e-3, 1.0], t, mu)
     t_hit = lambda level: t[np.argmax(err <= level)]  # noqa: E731
     measured = t_hit(delta) - t_hit(1 - delta)
-    assert measured == pytest.approx(float(theory.phase_durations(lam, mu, 1e-3, delta=delta)["traverse"]), abs=1e-4)
+    assert measured == pytest.approx(
+        float(theory.phase_durations(lam, mu, 1e-3, delta=delta)["traverse"]), abs=1e-4
+    )
 
 
 def test_converge_matches_ode_relaxation():
@@ -224,7 +236,9 @@ def test_worker_clock_staleness_is_geometric(workers):
     pmf = theory.staleness_pmf(lags, workers)
     se = np.sqrt(pmf * (1 - pmf) / tau.size)
     assert np.all(np.abs(hist - pmf) < 5 * se)
-    assert tau.mean() == pytest.approx(theory.staleness_mean(workers), abs=5 * np.sqrt(workers**2 / tau.size))
+    assert tau.mean() == pytest.approx(
+        theory.staleness_mean(workers), abs=5 * np.sqrt(workers**2 / tau.size)
+    )
     assert theory.implicit_momentum(workers) == 1 - 1 / workers
 
 

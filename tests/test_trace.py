@@ -38,7 +38,9 @@ def test_a_varying_trace_per_seed_follows_the_numpy_loop(pca, x64):
     values = rng.integers(0, 12, size=(3, 250))
     model = delays.trace(values)
     for seed in range(3):
-        tr = aj.simulate(pca, delay_model=model, momentum=0.7, lr=5e-3, seed=seed, steps=250, record_every=1)
+        tr = aj.simulate(
+            pca, delay_model=model, momentum=0.7, lr=5e-3, seed=seed, steps=250, record_every=1
+        )
         taus = aj.delay_stream(model, 0, seed, 250, 12)
         np.testing.assert_array_equal(taus, values[seed])
         ref = reference_msgd(aj.data_stream(pca, seed, 250), 0.7, 5e-3, taus, pca.default_init())
@@ -47,16 +49,32 @@ def test_a_varying_trace_per_seed_follows_the_numpy_loop(pca, x64):
 
 def test_repeat_cycles_a_short_trace(pca, x64):
     model = delays.trace([0, 5, 2], repeat=True)
-    tr = aj.simulate(pca, delay_model=model, momentum=0.5, lr=5e-3, seed=1, steps=90, record_every=1)
-    ref = reference_msgd(aj.data_stream(pca, 1, 90), 0.5, 5e-3, np.tile([0, 5, 2], 30), pca.default_init())
+    tr = aj.simulate(
+        pca, delay_model=model, momentum=0.5, lr=5e-3, seed=1, steps=90, record_every=1
+    )
+    ref = reference_msgd(
+        aj.data_stream(pca, 1, 90), 0.5, 5e-3, np.tile([0, 5, 2], 30), pca.default_init()
+    )
     np.testing.assert_allclose(tr.error, sin2(ref), rtol=1e-9, atol=1e-12)
 
 
 def test_same_shaped_traces_share_compiled_code(pca):
     kw = dict(steps=40, record_every=20, chunk_size=64)
-    aj.sweep(pca, aj.Grid(lr=1e-3, seed=range(2)), delay_model=delays.trace(np.arange(40) % 5), buffer=8, **kw)
+    aj.sweep(
+        pca,
+        aj.Grid(lr=1e-3, seed=range(2)),
+        delay_model=delays.trace(np.arange(40) % 5),
+        buffer=8,
+        **kw,
+    )
     before = aj.compile_count()
-    aj.sweep(pca, aj.Grid(lr=1e-3, seed=range(2)), delay_model=delays.trace(np.arange(40) % 7), buffer=8, **kw)
+    aj.sweep(
+        pca,
+        aj.Grid(lr=1e-3, seed=range(2)),
+        delay_model=delays.trace(np.arange(40) % 7),
+        buffer=8,
+        **kw,
+    )
     assert aj.compile_count() == before
 
 
@@ -68,32 +86,60 @@ def test_trace_files(tmp_path, pca):
     for path, shape in (("t.npy", (2, 4)), ("t.csv", (2, 4)), ("col.csv", (1, 4))):
         model = delays.trace(tmp_path / path)
         assert model.values.shape == shape
-        np.testing.assert_array_equal(model.values, values[:shape[0]])
+        np.testing.assert_array_equal(model.values, values[: shape[0]])
     assert delays.trace(tmp_path / "t.npy") == delays.trace(values)  # equal settings, equal key
 
 
-@pytest.mark.parametrize("values,buffer,match", [
-    ([0, 3, 9, 2], 5, r"trace\[2\] = 9 does not fit the delay buffer of 5 iterates"),
-    ([[0, 1], [2, 40]], 8, r"trace\[1, 1\] \(row 1: seed 1\) = 40 does not fit the delay buffer of 8"),
-    ([0, 1, -2, 3], None, r"trace\[2\] = -2(\.0)? is negative"),
-    ([[0, 1, 2], [1, 1.5, 0]], None, r"trace\[1, 1\] = 1\.5 is not an integer"),
-    ([0, np.nan], None, r"trace contains a non-finite value"),
-])
+@pytest.mark.parametrize(
+    "values,buffer,match",
+    [
+        ([0, 3, 9, 2], 5, r"trace\[2\] = 9 does not fit the delay buffer of 5 iterates"),
+        (
+            [[0, 1], [2, 40]],
+            8,
+            r"trace\[1, 1\] \(row 1: seed 1\) = 40 does not fit the delay buffer of 8",
+        ),
+        ([0, 1, -2, 3], None, r"trace\[2\] = -2(\.0)? is negative"),
+        ([[0, 1, 2], [1, 1.5, 0]], None, r"trace\[1, 1\] = 1\.5 is not an integer"),
+        ([0, np.nan], None, r"trace contains a non-finite value"),
+    ],
+)
 def test_bad_traces_fail_before_compiling_naming_the_entry(pca, values, buffer, match):
     before = aj.compile_count()
     with pytest.raises(ValueError, match=match):
-        aj.sweep(pca, aj.Grid(lr=1e-3, seed=range(2)), steps=2, record_every=1, delay_model=delays.trace(values),
-                 buffer=buffer)
+        aj.sweep(
+            pca,
+            aj.Grid(lr=1e-3, seed=range(2)),
+            steps=2,
+            record_every=1,
+            delay_model=delays.trace(values),
+            buffer=buffer,
+        )
     assert aj.compile_count() == before
 
 
 def test_runs_the_trace_cannot_serve_are_refused(pca):
     with pytest.raises(ValueError, match=r"seed 2 has no row in the trace, which holds 2 rows"):
-        aj.sweep(pca, aj.Grid(lr=1e-3, seed=range(3)), steps=4, record_every=2,
-                 delay_model=delays.trace(np.zeros((2, 4))))
-    with pytest.raises(ValueError, match=r"the trace holds 4 steps but the run takes 6; pass repeat=True"):
-        aj.sweep(pca, aj.Grid(lr=1e-3), steps=6, record_every=2, delay_model=delays.trace(np.zeros(4)))
+        aj.sweep(
+            pca,
+            aj.Grid(lr=1e-3, seed=range(3)),
+            steps=4,
+            record_every=2,
+            delay_model=delays.trace(np.zeros((2, 4))),
+        )
+    with pytest.raises(
+        ValueError, match=r"the trace holds 4 steps but the run takes 6; pass repeat=True"
+    ):
+        aj.sweep(
+            pca, aj.Grid(lr=1e-3), steps=6, record_every=2, delay_model=delays.trace(np.zeros(4))
+        )
     with pytest.raises(ValueError, match=r"needs its values"):
         aj.sweep(pca, aj.Grid(lr=1e-3), steps=6, record_every=2, delay_model="trace")
     with pytest.raises(ValueError, match=r"unknown grid axis 'delay'"):
-        aj.sweep(pca, aj.Grid(lr=1e-3, delay=[1, 2]), steps=4, record_every=2, delay_model=delays.trace(np.ones(4)))
+        aj.sweep(
+            pca,
+            aj.Grid(lr=1e-3, delay=[1, 2]),
+            steps=4,
+            record_every=2,
+            delay_model=delays.trace(np.ones(4)),
+        )

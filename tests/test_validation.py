@@ -64,7 +64,10 @@ def test_wrong_init_shape(pca, no_compile):
 @pytest.mark.parametrize(
     "eig,match",
     [
-        ([4.0, 3.0, np.nan, 1.0], r"eigenvalues contains a non-finite value \(nan at index \(2,\)\)"),
+        (
+            [4.0, 3.0, np.nan, 1.0],
+            r"eigenvalues contains a non-finite value \(nan at index \(2,\)\)",
+        ),
         ([1.0, 3.0, 2.0], r"sorted in decreasing order, got \[1\.0, 3\.0, 2\.0\]"),
         ([3.0, 3.0, 1.0], r"eigengap.*lambda_1=3\.0, lambda_2=3\.0"),
         ([3.0, 1.0, -1.0], r"positive.*got -1\.0"),
@@ -102,18 +105,39 @@ def test_unknown_delay_model(pca, no_compile):
 
 def test_geometric_needs_at_least_one_worker(pca, no_compile):
     with pytest.raises(ValueError, match=r"workers must be >= 1; got 0\.5"):
-        aj.sweep(pca, aj.Grid(workers=[0.5, 2], lr=1e-3), steps=10, record_every=5, delay_model="geometric")
+        aj.sweep(
+            pca,
+            aj.Grid(workers=[0.5, 2], lr=1e-3),
+            steps=10,
+            record_every=5,
+            delay_model="geometric",
+        )
 
 
 @pytest.mark.parametrize(
     "cfg,match",
     [
         ({"grid": {}, "run": {}}, r"missing \[problem\]"),
-        ({"problem": {"eigenvalues": [2, 1]}, "grid": {"lr": 1e-3}, "run": {"record_every": 1}}, r"\[run\] needs steps"),
-        ({"problem": {"eigenvalues": [2, 1], "colour": 1}, "grid": {}, "run": {}}, r"unknown key\(s\) 'colour'"),
-        ({"problem": {"eigenvalues": [2, 1]}, "grid": {"delay": {"start": 0, "stop": 5}}, "run": {}},
-         r"grid.delay: a range needs keys"),
-        ({"problem": {"eigenvalues": [2, 1]}, "grid": {"seeds": 0}, "run": {}}, r"grid.seeds must be a positive"),
+        (
+            {"problem": {"eigenvalues": [2, 1]}, "grid": {"lr": 1e-3}, "run": {"record_every": 1}},
+            r"\[run\] needs steps",
+        ),
+        (
+            {"problem": {"eigenvalues": [2, 1], "colour": 1}, "grid": {}, "run": {}},
+            r"unknown key\(s\) 'colour'",
+        ),
+        (
+            {
+                "problem": {"eigenvalues": [2, 1]},
+                "grid": {"delay": {"start": 0, "stop": 5}},
+                "run": {},
+            },
+            r"grid.delay: a range needs keys",
+        ),
+        (
+            {"problem": {"eigenvalues": [2, 1]}, "grid": {"seeds": 0}, "run": {}},
+            r"grid.seeds must be a positive",
+        ),
     ],
 )
 def test_bad_config(cfg, match):
@@ -132,7 +156,9 @@ def test_string_step_size_is_refused_in_python(pca, no_compile):
 
 
 def test_duplicate_seeds_are_refused(pca, no_compile):
-    with pytest.raises(ValueError, match=r"seed values must be unique; \[3\] appear more than once"):
+    with pytest.raises(
+        ValueError, match=r"seed values must be unique; \[3\] appear more than once"
+    ):
         aj.sweep(pca, grid(seed=[1, 3, 3]), steps=10, record_every=5)
 
 
@@ -150,12 +176,22 @@ def test_resume_needs_an_output_folder(pca, no_compile):
 
 def test_geometric_workers_must_be_whole(pca, no_compile):
     with pytest.raises(ValueError, match=r"workers must be a whole number of workers; got 2\.5"):
-        aj.sweep(pca, aj.Grid(workers=[2, 2.5], lr=1e-3), steps=10, record_every=5, delay_model="geometric")
+        aj.sweep(
+            pca,
+            aj.Grid(workers=[2, 2.5], lr=1e-3),
+            steps=10,
+            record_every=5,
+            delay_model="geometric",
+        )
     with pytest.raises(ValueError, match=r"whole number"):
         aj.simulate(pca, momentum=0.0, lr=1e-3, delay=3.5, steps=10, delay_model="geometric")
 
 
-BASE = {"problem": {"eigenvalues": [2.0, 1.0]}, "grid": {"lr": 1e-3, "seeds": 2}, "run": {"steps": 10, "record_every": 5}}
+BASE = {
+    "problem": {"eigenvalues": [2.0, 1.0]},
+    "grid": {"lr": 1e-3, "seeds": 2},
+    "run": {"steps": 10, "record_every": 5},
+}
 
 
 def _with(**changes):
@@ -172,13 +208,22 @@ def _with(**changes):
 @pytest.mark.parametrize(
     "changes,match",
     [
-        (dict(grid__lr="1e-3"), r"grid\.lr must be a number or a list of numbers, got '1e-3' \(str\); remove the quotes"),
+        (
+            dict(grid__lr="1e-3"),
+            r"grid\.lr must be a number or a list of numbers, got '1e-3' \(str\); remove the quotes",
+        ),
         (dict(grid__momentum=[0.5, "0.9"]), r"grid\.momentum must be a number.*'0\.9'"),
         (dict(grid__seed=[1, 2, 2], grid__seeds=None), r"grid\.seed lists \[2\] more than once"),
-        (dict(analysys={"window": 0.5}), r"unknown section\(s\) \[analysys\] \(did you mean \[analysis\]\?\)"),
+        (
+            dict(analysys={"window": 0.5}),
+            r"unknown section\(s\) \[analysys\] \(did you mean \[analysis\]\?\)",
+        ),
         (dict(colour=3), r"unknown top-level key\(s\) 'colour'"),
         (dict(titel="x"), r"'titel' \(did you mean 'title'\?\)"),
-        (dict(grid__momentun=[0.5]), r"\[grid\] has unknown key\(s\) 'momentun' \(did you mean 'momentum'\?\)"),
+        (
+            dict(grid__momentun=[0.5]),
+            r"\[grid\] has unknown key\(s\) 'momentun' \(did you mean 'momentum'\?\)",
+        ),
         (dict(run__record_evry=5), r"'record_evry' \(did you mean 'record_every'\?\)"),
         (dict(problem__eigenvalue=[2.0, 1.0]), r"'eigenvalue' \(did you mean 'eigenvalues'\?\)"),
     ],

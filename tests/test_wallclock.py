@@ -21,8 +21,12 @@ def _fake(err, wall):
 
 
 def test_time_to_target_is_the_first_record_of_the_seed_mean_below_it():
-    err = np.array([[[1.0, 0.6, 0.3, 0.1], [1.0, 0.8, 0.5, 0.1]],  # mean 1, .7, .4, .1
-                    [[1.0, 0.2, 0.1, 0.1], [1.0, 0.4, 0.1, 0.1]]])  # mean 1, .3, .1, .1
+    err = np.array(
+        [
+            [[1.0, 0.6, 0.3, 0.1], [1.0, 0.8, 0.5, 0.1]],  # mean 1, .7, .4, .1
+            [[1.0, 0.2, 0.1, 0.1], [1.0, 0.4, 0.1, 0.1]],
+        ]
+    )  # mean 1, .3, .1, .1
     wall = np.array([[[0, 5, 10, 15], [0, 7, 12, 17]], [[0, 2, 4, 6], [0, 3, 5, 7]]], float)
     tt = wallclock.time_to_target(_fake(err, wall), 0.35, n_boot=200)
     assert tt.dims == ("workers",)
@@ -40,8 +44,13 @@ def test_speedup_on_a_sweep_is_near_linear_while_staleness_is_harmless(pca):
     """Async-SGD (μ = 0), η = 5e-3, exponential workers: with M ≤ 8 the per-update progress barely changes
     (the staleness stays far below the delay threshold), so M workers reach the target about M times
     sooner in wall-clock time; every worker count shares the seeds' streams, so the intervals are tight."""
-    res = aj.sweep(pca, aj.Grid(workers=[1, 2, 4, 8], momentum=0.0, lr=5e-3, seed=range(24)), steps=3000,
-                   record_every=30, delay_model="workers")
+    res = aj.sweep(
+        pca,
+        aj.Grid(workers=[1, 2, 4, 8], momentum=0.0, lr=5e-3, seed=range(24)),
+        steps=3000,
+        record_every=30,
+        delay_model="workers",
+    )
     target = wallclock.default_target(res)
     assert 0.1 < target < 0.4  # on the descent from the saddle (error 1) to the noise floor (~0.04)
     sp = wallclock.speedup(res, target, n_boot=300)
@@ -75,8 +84,11 @@ kind = "delay_adaptive"
 
 def test_run_with_a_delay_section_writes_wall_clock_and_speedup_figures(tmp_path, capsys):
     cfg = tmp_path / "w.toml"
-    cfg.write_text(TOML.replace("[mitigation]", "[analysis]\ntarget = 0.5\n[mitigation]") .replace(
-        "lr = 5e-3", "lr = 5e-3\nadaptive_c = [4.0, 8.0]"))
+    cfg.write_text(
+        TOML.replace("[mitigation]", "[analysis]\ntarget = 0.5\n[mitigation]").replace(
+            "lr = 5e-3", "lr = 5e-3\nadaptive_c = [4.0, 8.0]"
+        )
+    )
     out = tmp_path / "out"
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
     for png in ("error_vs_wallclock.png", "speedup.png", "staleness.png", "error_vs_step.png"):
@@ -89,16 +101,26 @@ def test_run_with_a_delay_section_writes_wall_clock_and_speedup_figures(tmp_path
     assert table["all"]["speedup"][0] == table["speedup"]
     res = aj.Results.load(out / "results.npz")
     assert res.attrs["delay"]["law"] == "lognormal" and res.attrs["delay"]["straggler"] == 2.0
-    assert res.attrs["mitigation"] == {"name": "delay_adaptive", "axes": ["adaptive_c"], "target": "gradient"}
-    assert "speedup against M = 1 at adaptive_c=4 (every point: speedup.json)" in capsys.readouterr().out
+    assert res.attrs["mitigation"] == {
+        "name": "delay_adaptive",
+        "axes": ["adaptive_c"],
+        "target": "gradient",
+    }
+    assert (
+        "speedup against M = 1 at adaptive_c=4 (every point: speedup.json)"
+        in capsys.readouterr().out
+    )
     assert main(["plot", str(out)]) == 0  # the saved sweep redraws
 
 
-@pytest.mark.parametrize("analysis,match", [
-    ("tagret = 0.05", r"\[analysis\] has unknown key 'tagret' \(did you mean 'target'\?\)"),
-    ('target = "low"', r"\[analysis\] target must be a positive number, got 'low'"),
-    ("target = -1.0", r"target must be a positive number, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "analysis,match",
+    [
+        ("tagret = 0.05", r"\[analysis\] has unknown key 'tagret' \(did you mean 'target'\?\)"),
+        ('target = "low"', r"\[analysis\] target must be a positive number, got 'low'"),
+        ("target = -1.0", r"target must be a positive number, got -1.0"),
+    ],
+)
 def test_run_refuses_a_bad_analysis_section_before_running(tmp_path, capsys, analysis, match):
     cfg = tmp_path / "w.toml"
     cfg.write_text(TOML.replace("[mitigation]", f"[analysis]\n{analysis}\n[mitigation]"))
@@ -110,22 +132,37 @@ def test_run_refuses_a_bad_analysis_section_before_running(tmp_path, capsys, ana
 
 def test_trace_file_in_a_config_is_read_next_to_it(tmp_path):
     np.save(tmp_path / "measured.npy", np.array([0, 2, 1, 3]))
-    cfg = {"problem": {"eigenvalues": [2.0, 1.0]}, "grid": {"lr": 0.01}, "run": {"steps": 8, "record_every": 4},
-           "delay": {"model": "trace", "file": "measured.npy", "repeat": True}}
+    cfg = {
+        "problem": {"eigenvalues": [2.0, 1.0]},
+        "grid": {"lr": 0.01},
+        "run": {"steps": 8, "record_every": 4},
+        "delay": {"model": "trace", "file": "measured.npy", "repeat": True},
+    }
     spec = parse_config(cfg, "t.toml", base_dir=tmp_path)
     model = spec.run["delay_model"]
-    assert isinstance(model, delays.TraceDelay) and model.repeat and model.values.tolist() == [[0, 2, 1, 3]]
+    assert (
+        isinstance(model, delays.TraceDelay)
+        and model.repeat
+        and model.values.tolist() == [[0, 2, 1, 3]]
+    )
 
 
-@pytest.mark.parametrize("section,match", [
-    ({"model": "workers", "file": "x.npy"}, r"keys \['file'\] belong to model = \"trace\""),
-    ({"model": "workers", "law": "pareto"}, r"unknown compute-time law 'pareto'"),
-    ({"model": "trace"}, r"needs exactly one of file or values"),
-    ({"model": "constant", "law": "exponential"}, r"takes no options"),
-    ({"model": "workers", "colour": 1}, r"unknown key\(s\) \['colour'\]"),
-])
+@pytest.mark.parametrize(
+    "section,match",
+    [
+        ({"model": "workers", "file": "x.npy"}, r"keys \['file'\] belong to model = \"trace\""),
+        ({"model": "workers", "law": "pareto"}, r"unknown compute-time law 'pareto'"),
+        ({"model": "trace"}, r"needs exactly one of file or values"),
+        ({"model": "constant", "law": "exponential"}, r"takes no options"),
+        ({"model": "workers", "colour": 1}, r"unknown key\(s\) \['colour'\]"),
+    ],
+)
 def test_bad_delay_sections_are_named(section, match):
-    cfg = {"problem": {"eigenvalues": [2.0, 1.0]}, "grid": {"lr": 0.01}, "run": {"steps": 8, "record_every": 4},
-           "delay": section}
+    cfg = {
+        "problem": {"eigenvalues": [2.0, 1.0]},
+        "grid": {"lr": 0.01},
+        "run": {"steps": 8, "record_every": 4},
+        "delay": section,
+    }
     with pytest.raises(ConfigError, match=match):
         parse_config(cfg)

@@ -24,8 +24,11 @@ def one_device():
 
 
 # ------------------------------------------------------------ bit for bit against constant delay
-@pytest.mark.parametrize("model", [delays.workers("constant"), delays.workers("lognormal", shape=0.0)],
-                         ids=["shared-clock", "per-trajectory-clock"])
+@pytest.mark.parametrize(
+    "model",
+    [delays.workers("constant"), delays.workers("lognormal", shape=0.0)],
+    ids=["shared-clock", "per-trajectory-clock"],
+)
 def test_constant_compute_times_are_constant_delay_m_minus_one_bit_for_bit(pca, model):
     """Round robin with ties to the lowest index: τ_k = min(k, M − 1), the constant-delay model's.
 
@@ -43,9 +46,13 @@ def test_constant_compute_times_are_constant_delay_m_minus_one_bit_for_bit(pca, 
         np.testing.assert_array_equal(res[name], ref[name], err_msg=name)
     assert (res["diverged_at"] >= 0).any() and (res["diverged_at"] == -1).any()
     # the clock's records: τ = M − 1 after the first M − 1 updates, one update per 1/M time
-    np.testing.assert_array_equal(res["staleness_max"], np.broadcast_to(np.array(workers)[:, None] - 1, (4, 6)))
+    np.testing.assert_array_equal(
+        res["staleness_max"], np.broadcast_to(np.array(workers)[:, None] - 1, (4, 6))
+    )
     expected_time = np.ceil(res.coords["step"][None, :] / np.array(workers)[:, None])
-    np.testing.assert_array_equal(res["wall_time"], np.broadcast_to(expected_time[:, None], (4, 6, 9)))
+    np.testing.assert_array_equal(
+        res["wall_time"], np.broadcast_to(expected_time[:, None], (4, 6, 9))
+    )
     assert res.dims["wall_time"] == ("workers", "seed", "step")
 
 
@@ -58,20 +65,32 @@ def test_one_compilation_serves_every_worker_count_up_to_the_slots(pca):
 
 
 # ------------------------------------------------------------ the engine follows its clock
-@pytest.mark.parametrize("model", [
-    delays.workers("exponential"),
-    delays.workers("exponential", straggler=10.0),
-    delays.workers("exponential", speeds=[1.0, 2.0, 0.5, 3.0, 1.0]),
-    delays.workers("lognormal", shape=1.0),
-    delays.workers("gamma", shape=2.0),
-    delays.workers("constant", straggler=3.0),
-], ids=["exp", "exp-straggler", "exp-speeds", "lognormal", "gamma", "constant-straggler"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        delays.workers("exponential"),
+        delays.workers("exponential", straggler=10.0),
+        delays.workers("exponential", speeds=[1.0, 2.0, 0.5, 3.0, 1.0]),
+        delays.workers("lognormal", shape=1.0),
+        delays.workers("gamma", shape=2.0),
+        delays.workers("constant", straggler=3.0),
+    ],
+    ids=["exp", "exp-straggler", "exp-speeds", "lognormal", "gamma", "constant-straggler"],
+)
 def test_trajectory_is_eq5_with_the_clocks_staleness(pca, x64, model):
     """The engine's iterates equal a NumPy loop of eq. 5 fed the schedule's τ_k (the stale point is the
     read point of step k − τ_k, which is what the finisher's snapshot slot holds)."""
     steps, seed, m = 400, 3, 5
-    tr = aj.simulate(pca, delay_model=model, momentum=0.6, lr=5e-3, workers=m, seed=seed, steps=steps,
-                     record_every=1)
+    tr = aj.simulate(
+        pca,
+        delay_model=model,
+        momentum=0.6,
+        lr=5e-3,
+        workers=m,
+        seed=seed,
+        steps=steps,
+        record_every=1,
+    )
     sched = worker_schedule(model, m, seed, steps)
     xs = aj.data_stream(pca, seed, steps)
     ref = reference_msgd(xs, 0.6, 5e-3, sched["staleness"], pca.default_init())
@@ -79,7 +98,9 @@ def test_trajectory_is_eq5_with_the_clocks_staleness(pca, x64, model):
     np.testing.assert_allclose(tr.final, ref[-1], rtol=1e-9)
     assert len(np.unique(sched["staleness"])) > 2  # the staleness really varies
     np.testing.assert_allclose(tr.wall_time[-1], sched["time"][-1], rtol=1e-12)
-    np.testing.assert_array_equal(aj.delay_stream(model, m, seed, steps, buffer=m), sched["staleness"])
+    np.testing.assert_array_equal(
+        aj.delay_stream(model, m, seed, steps, buffer=m), sched["staleness"]
+    )
 
 
 def _heap_replay(first, draws, speed, m):
@@ -94,8 +115,13 @@ def _heap_replay(first, draws, speed, m):
     return out
 
 
-@pytest.mark.parametrize("model", [delays.workers("lognormal", shape=0.8, speeds=[1, 1, 2, 0.5, 1, 1]),
-                                   delays.workers("gamma", shape=0.5, straggler=4.0)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        delays.workers("lognormal", shape=0.8, speeds=[1, 1, 2, 0.5, 1, 1]),
+        delays.workers("gamma", shape=0.5, straggler=4.0),
+    ],
+)
 def test_per_trajectory_clock_equals_a_heap_fed_the_same_draws(x64, model):
     """The clock's logic (earliest finisher, ties, relative times, re-reads) against an independent heap."""
     m, steps, seed = 6, 3000, 11
@@ -126,9 +152,16 @@ def _chi2_vs_pmf(samples, pmf_fn, min_expected=5.0):
     return stats.chisquare(counts, n * probs)
 
 
-@pytest.mark.parametrize("model,m", [(delays.workers("exponential"), 2), (delays.workers("exponential"), 4),
-                                     (delays.workers("exponential"), 16), (delays.workers("gamma", shape=1.0), 4)],
-                         ids=["memoryless-2", "memoryless-4", "memoryless-16", "full-clock-4"])
+@pytest.mark.parametrize(
+    "model,m",
+    [
+        (delays.workers("exponential"), 2),
+        (delays.workers("exponential"), 4),
+        (delays.workers("exponential"), 16),
+        (delays.workers("gamma", shape=1.0), 4),
+    ],
+    ids=["memoryless-2", "memoryless-4", "memoryless-16", "full-clock-4"],
+)
 def test_exponential_times_give_the_geometric_law(model, m):
     """P(τ = l) = (1/M)(1 − 1/M)^l. Gamma with k = 1 is exponential too, but runs the full clock, so this
     also checks the memoryless shortcut against the clock it replaces.
@@ -148,11 +181,17 @@ def test_exponential_times_give_the_geometric_law(model, m):
         assert wrong.pvalue < 1e-10
 
 
-@pytest.mark.parametrize("law,shape,straggler", [
-    ("exponential", 1.0, 1.0), ("exponential", 1.0, 10.0),
-    ("lognormal", 1.0, 1.0), ("lognormal", 0.5, 10.0),
-    ("gamma", 3.0, 1.0), ("gamma", 0.5, 10.0),
-])
+@pytest.mark.parametrize(
+    "law,shape,straggler",
+    [
+        ("exponential", 1.0, 1.0),
+        ("exponential", 1.0, 10.0),
+        ("lognormal", 1.0, 1.0),
+        ("lognormal", 0.5, 10.0),
+        ("gamma", 3.0, 1.0),
+        ("gamma", 0.5, 10.0),
+    ],
+)
 def test_staleness_histogram_matches_the_numpy_reference(law, shape, straggler):
     """Two-sample χ² between the clock and the NumPy heap (independent RNGs), M = 6, thinned as above.
 
@@ -162,10 +201,21 @@ def test_staleness_histogram_matches_the_numpy_reference(law, shape, straggler):
     m, lag = 6, 30 * 6
     model = delays.workers(law, shape=shape, straggler=straggler)
     ours = _thinned(worker_schedule(model, m, np.arange(200), 22 * lag)["staleness"], lag, lag)
-    theirs = np.concatenate([_thinned(simulate_worker_staleness(m, 421 * lag, compute=law, shape=shape,
-                                                                 straggler=straggler, seed=s), lag, lag)
-                             for s in range(10)])
-    edges = np.unique(np.quantile(np.concatenate([ours, theirs]), np.linspace(0, 1, 21)).astype(int))
+    theirs = np.concatenate(
+        [
+            _thinned(
+                simulate_worker_staleness(
+                    m, 421 * lag, compute=law, shape=shape, straggler=straggler, seed=s
+                ),
+                lag,
+                lag,
+            )
+            for s in range(10)
+        ]
+    )
+    edges = np.unique(
+        np.quantile(np.concatenate([ours, theirs]), np.linspace(0, 1, 21)).astype(int)
+    )
     table = np.stack([np.histogram(x, bins=np.append(edges, np.inf))[0] for x in (ours, theirs)])
     table = table[:, table.min(axis=0) >= 5]
     result = stats.chi2_contingency(table)
@@ -179,7 +229,9 @@ def test_constant_times_with_a_straggler_match_the_reference_exactly():
     m, steps = 8, 5000
     model = delays.workers("constant", straggler=10.0)
     sched = worker_schedule(model, m, 0, steps)
-    tau, times = simulate_worker_staleness(m, steps, compute="constant", straggler=10.0, return_time=True)
+    tau, times = simulate_worker_staleness(
+        m, steps, compute="constant", straggler=10.0, return_time=True
+    )
     np.testing.assert_array_equal(sched["staleness"], tau)
     np.testing.assert_allclose(sched["time"], times, rtol=1e-6)
     # wall-clock per update is 1 / (7 + 1/10); the straggler's updates are (7·10 + 0)·… old
@@ -201,17 +253,22 @@ def test_straggler_wall_clock_tail_and_mean_staleness():
     model = delays.workers("exponential", straggler=10.0, bins=1500)
     summary = delays.clock_summary(model, [m], np.arange(64), steps=steps, record_every=5000)
     per_update = summary["wall_time"][0, :, -1].mean() / steps
-    runs = [simulate_worker_staleness(m, 10_000, straggler=10.0, seed=s, return_time=True) for s in range(20)]
+    runs = [
+        simulate_worker_staleness(m, 10_000, straggler=10.0, seed=s, return_time=True)
+        for s in range(20)
+    ]
     ref_per_update = np.mean([t[-1] / t.size for _, t in runs])
     assert per_update == pytest.approx(1 / 7.1, rel=0.01)
     assert per_update == pytest.approx(ref_per_update, rel=0.01)
     hist = summary["staleness_hist"][0].sum(axis=0)
-    ours_tail = hist[6 * m:].sum() / hist.sum()
+    ours_tail = hist[6 * m :].sum() / hist.sum()
     ref_tails = np.array([np.mean(tau >= 6 * m) for tau, _ in runs])
     se = ref_tails.std(ddof=1) / np.sqrt(ref_tails.size)
     assert abs(ours_tail - ref_tails.mean()) < 5 * se, (ours_tail, ref_tails.mean(), se)
     assert ours_tail > 3 * (7 / 8) ** 48  # without the straggler it would be (7/8)^48 ≈ 0.0016
-    mean = summary["staleness_mean"][0]  # = M − 1 − A_K/K with A_K the ages outstanding at the end (~120 here)
+    mean = summary["staleness_mean"][
+        0
+    ]  # = M − 1 − A_K/K with A_K the ages outstanding at the end (~120 here)
     assert np.all((mean <= m - 1) & (mean > m - 1 - 0.03)), mean
     assert mean.mean() == pytest.approx(m - 1, abs=0.01)
     # the mean from the identity equals the mean of the histogram where nothing overflowed
@@ -241,7 +298,7 @@ def test_wall_time_has_no_float32_drift_on_long_runs():
     key = aj._rng.stream_keys(np.array([5], np.int32), aj._rng.DELAY_STREAM)[0]
     u = np.asarray(aj._rng.uniforms(key, np.arange(steps, dtype=np.int32), 2, np.float32))[:, 1]
     dt64 = -np.log1p(-u.astype(np.float64))
-    exact = np.concatenate([[0.0], np.cumsum(dt64)[rec - 1::rec]])
+    exact = np.concatenate([[0.0], np.cumsum(dt64)[rec - 1 :: rec]])
     np.testing.assert_allclose(summary["wall_time"][0, 0], exact, rtol=1e-6)
     naive = np.cumsum(dt64.astype(np.float32), dtype=np.float32)[-1]
     assert abs(naive - exact[-1]) / exact[-1] > 1e-5  # what the test guards against
@@ -251,24 +308,49 @@ def test_wall_time_has_no_float32_drift_on_long_runs():
 def test_sweep_records_share_the_clock_across_points_and_chunks(pca):
     """The clock depends on (M, seed) only: chunking and the other axes do not change it."""
     grid = aj.Grid(momentum=[0.0, 0.8], seed=range(5), workers=[2, 6], lr=5e-3)
-    kw = dict(steps=300, record_every=100, delay_model=delays.workers("lognormal", shape=0.7, bins=16))
+    kw = dict(
+        steps=300, record_every=100, delay_model=delays.workers("lognormal", shape=0.7, bins=16)
+    )
     a = aj.sweep(pca, grid, chunk_size=3, **kw)
     b = aj.sweep(pca, grid, **kw)
     for name in ("error", "wall_time", "staleness_hist", "staleness_mean"):
         np.testing.assert_array_equal(a[name], b[name])
     assert a.dims["staleness_hist"] == ("seed", "workers", "staleness")  # the grid's order
-    assert a["staleness_hist"].shape == (5, 2, 16) and a["staleness_hist"].sum(-1).tolist() == [[300, 300]] * 5
-    one = aj.simulate(pca, delay_model=kw["delay_model"], momentum=0.8, lr=5e-3, workers=6, seed=3, steps=300,
-                      record_every=100)
+    assert (
+        a["staleness_hist"].shape == (5, 2, 16)
+        and a["staleness_hist"].sum(-1).tolist() == [[300, 300]] * 5
+    )
+    one = aj.simulate(
+        pca,
+        delay_model=kw["delay_model"],
+        momentum=0.8,
+        lr=5e-3,
+        workers=6,
+        seed=3,
+        steps=300,
+        record_every=100,
+    )
     np.testing.assert_array_equal(one.error, a["error"][1, 3, 1])
     np.testing.assert_array_equal(one.wall_time, a["wall_time"][3, 1])
-    assert a.attrs["delay"] == {"name": "workers", "law": "lognormal", "shape": 0.7, "speeds": None,
-                                "straggler": 1.0, "bins": 16}
+    assert a.attrs["delay"] == {
+        "name": "workers",
+        "law": "lognormal",
+        "shape": 0.7,
+        "speeds": None,
+        "straggler": 1.0,
+        "bins": 16,
+    }
 
 
 def test_sweep_results_with_the_worker_model_save_and_load(pca, tmp_path):
-    res = aj.sweep(pca, aj.Grid(workers=[1, 3], seed=range(2), lr=5e-3), steps=100, record_every=50,
-                   delay_model="workers", out=tmp_path / "w")
+    res = aj.sweep(
+        pca,
+        aj.Grid(workers=[1, 3], seed=range(2), lr=5e-3),
+        steps=100,
+        record_every=50,
+        delay_model="workers",
+        out=tmp_path / "w",
+    )
     back = aj.Results.load(tmp_path / "w" / "results.npz")
     for name in ("wall_time", "staleness_hist", "staleness_max", "staleness_mean"):
         np.testing.assert_array_equal(back[name], res[name])
@@ -276,27 +358,40 @@ def test_sweep_results_with_the_worker_model_save_and_load(pca, tmp_path):
 
 
 # ------------------------------------------------------------ validation, before any compile
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(workers=[2, 2.5]), r"workers must be a positive integer; got 2\.5"),
-    (dict(workers=[0, 2]), r"workers must be a positive integer; got 0"),
-    (dict(workers=[2, 9], buffer=4), r"workers=9 exceeds the 4 worker slots"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(workers=[2, 2.5]), r"workers must be a positive integer; got 2\.5"),
+        (dict(workers=[0, 2]), r"workers must be a positive integer; got 0"),
+        (dict(workers=[2, 9], buffer=4), r"workers=9 exceeds the 4 worker slots"),
+    ],
+)
 def test_bad_worker_counts_fail_before_compiling(pca, kwargs, match):
     before = aj.compile_count()
     buffer = kwargs.pop("buffer", None)
     with pytest.raises(ValueError, match=match):
-        aj.sweep(pca, aj.Grid(lr=1e-3, **kwargs), steps=10, record_every=5, delay_model="workers", buffer=buffer)
+        aj.sweep(
+            pca,
+            aj.Grid(lr=1e-3, **kwargs),
+            steps=10,
+            record_every=5,
+            delay_model="workers",
+            buffer=buffer,
+        )
     assert aj.compile_count() == before
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(law="weibull"), r"unknown compute-time law 'weibull'"),
-    (dict(law="gamma", shape=0.0), r"gamma law needs shape \(k\) > 0; got 0\.0"),
-    (dict(law="lognormal", shape=-1.0), r"lognormal law needs shape \(σ\) >= 0; got -1\.0"),
-    (dict(speeds=[1.0, -2.0]), r"speeds must be positive; got speeds\[1\] = -2\.0"),
-    (dict(straggler=0.0), r"straggler .* must be > 0; got 0\.0"),
-    (dict(bins=1), r"bins must be >= 2"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(law="weibull"), r"unknown compute-time law 'weibull'"),
+        (dict(law="gamma", shape=0.0), r"gamma law needs shape \(k\) > 0; got 0\.0"),
+        (dict(law="lognormal", shape=-1.0), r"lognormal law needs shape \(σ\) >= 0; got -1\.0"),
+        (dict(speeds=[1.0, -2.0]), r"speeds must be positive; got speeds\[1\] = -2\.0"),
+        (dict(straggler=0.0), r"straggler .* must be > 0; got 0\.0"),
+        (dict(bins=1), r"bins must be >= 2"),
+    ],
+)
 def test_bad_worker_options_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         delays.workers(**kwargs)
@@ -304,5 +399,10 @@ def test_bad_worker_options_are_named(kwargs, match):
 
 def test_more_workers_than_speeds_is_refused(pca):
     with pytest.raises(ValueError, match=r"workers=4 but speeds gives only 3 workers"):
-        aj.sweep(pca, aj.Grid(workers=[2, 4], lr=1e-3), steps=10, record_every=5,
-                 delay_model=delays.workers(speeds=[1, 2, 3]))
+        aj.sweep(
+            pca,
+            aj.Grid(workers=[2, 4], lr=1e-3),
+            steps=10,
+            record_every=5,
+            delay_model=delays.workers(speeds=[1, 2, 3]),
+        )

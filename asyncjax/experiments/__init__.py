@@ -12,7 +12,11 @@ __all__ = ["available", "load_preset", "preset_text"]
 
 def available() -> list[str]:
     """Names of the shipped presets."""
-    return sorted(p.name[: -len(".toml")] for p in resources.files(__name__).iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name[: -len(".toml")]
+        for p in resources.files(__name__).iterdir()
+        if p.name.endswith(".toml")
+    )
 
 
 def preset_text(name: str) -> str:

@@ -24,12 +24,27 @@ from asyncjax.plotting import _colors, tidy_log_axis
 from asyncjax.results import Results
 from asyncjax.sweep import sweep
 
-__all__ = ["run_sweep", "SeedStats", "seed_stats", "best_index", "best_of", "best_falls", "paired_margin", "draw_tuning",
-           "workers_axis"]
+__all__ = [
+    "run_sweep",
+    "SeedStats",
+    "seed_stats",
+    "best_index",
+    "best_of",
+    "best_falls",
+    "paired_margin",
+    "draw_tuning",
+    "workers_axis",
+]
 
 
-def run_sweep(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any],
-              name: str | None = None, **extra: Any) -> tuple[Results, SweepSpec]:
+def run_sweep(
+    cfg: dict[str, Any],
+    out: Path,
+    progress: bool | None,
+    meta: dict[str, Any],
+    name: str | None = None,
+    **extra: Any,
+) -> tuple[Results, SweepSpec]:
     """Runs (or resumes) one sweep of a preset's configuration.
 
     Args:
@@ -46,9 +61,16 @@ def run_sweep(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[
     """
     sub = cfg if name is None else cfg["sweep"][name]
     spec = parse_config(sub, meta["preset"] + ("" if name is None else f" [{name}]"))
-    res = sweep(spec.problem, spec.grid, out=out if name is None else out / name, resume=True,
-                progress=progress, metadata=meta if name is None else {**meta, "sweep": name},
-                **extra, **spec.sweep_kwargs())
+    res = sweep(
+        spec.problem,
+        spec.grid,
+        out=out if name is None else out / name,
+        resume=True,
+        progress=progress,
+        metadata=meta if name is None else {**meta, "sweep": name},
+        **extra,
+        **spec.sweep_kwargs(),
+    )
     return res, spec
 
 
@@ -102,7 +124,9 @@ def best_falls(best: np.ndarray) -> bool:
     return bool(finite.size > 1 and np.all(np.diff(finite) <= 0) and finite[-1] < finite[0])
 
 
-def paired_margin(values: np.ndarray, best: np.ndarray, *, maximize: bool, level: float = 0.95) -> np.ndarray:
+def paired_margin(
+    values: np.ndarray, best: np.ndarray, *, maximize: bool, level: float = 0.95
+) -> np.ndarray:
     """How far the best momentum beats the runner-up, paired over seeds.
 
     Grid points that share a seed share its data and clock streams (common
@@ -126,7 +150,11 @@ def paired_margin(values: np.ndarray, best: np.ndarray, *, maximize: bool, level
         others = [k for k in range(values.shape[1]) if k != b and np.isfinite(means[w, k])]
         if b < 0 or not others:
             continue
-        runner = max(others, key=lambda k: means[w, k]) if maximize else min(others, key=lambda k: means[w, k])
+        runner = (
+            max(others, key=lambda k: means[w, k])
+            if maximize
+            else min(others, key=lambda k: means[w, k])
+        )
         diff = values[w, b] - values[w, runner] if maximize else values[w, runner] - values[w, b]
         half = stats.t.ppf(0.5 + level / 2, diff.size - 1) * diff.std(ddof=1) / np.sqrt(diff.size)
         out[w] = [diff.mean(), diff.mean() - half, diff.mean() + half]
@@ -142,9 +170,19 @@ def workers_axis(ax: Any, workers: Sequence[float]) -> None:
     ax.set_xlabel("workers M")
 
 
-def draw_tuning(workers: np.ndarray, momenta: np.ndarray, st: SeedStats, best: np.ndarray, *, ylabel: str,
-                log: bool, title: str, reference: dict[float, float] | None = None,
-                reference_label: str = "", extra_lines: Sequence[tuple[np.ndarray, str]] = ()) -> Any:
+def draw_tuning(
+    workers: np.ndarray,
+    momenta: np.ndarray,
+    st: SeedStats,
+    best: np.ndarray,
+    *,
+    ylabel: str,
+    log: bool,
+    title: str,
+    reference: dict[float, float] | None = None,
+    reference_label: str = "",
+    extra_lines: Sequence[tuple[np.ndarray, str]] = (),
+) -> Any:
     """Two panels: the metric against momentum (one curve per M), and the best momentum against M.
 
     Args:
@@ -164,10 +202,28 @@ def draw_tuning(workers: np.ndarray, momenta: np.ndarray, st: SeedStats, best: n
         finite = np.isfinite(st.mean[i])
         with np.errstate(invalid="ignore"):  # inf − inf where every seed diverged (not drawn)
             err = np.abs(st.ci[i] - st.mean[i][:, None]).T
-        ax.errorbar(momenta[finite], st.mean[i][finite], yerr=err[:, finite], fmt="-o", ms=3, color=col,
-                    capsize=2, lw=1.2, label=f"M = {m:g}")
+        ax.errorbar(
+            momenta[finite],
+            st.mean[i][finite],
+            yerr=err[:, finite],
+            fmt="-o",
+            ms=3,
+            color=col,
+            capsize=2,
+            lw=1.2,
+            label=f"M = {m:g}",
+        )
         if best[i] >= 0:
-            ax.plot([momenta[best[i]]], [st.mean[i][best[i]]], "*", ms=13, color=col, mec="k", mew=0.8, zorder=5)
+            ax.plot(
+                [momenta[best[i]]],
+                [st.mean[i][best[i]]],
+                "*",
+                ms=13,
+                color=col,
+                mec="k",
+                mew=0.8,
+                zorder=5,
+            )
     ax.set_xlabel(r"algorithmic momentum $\mu$")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -186,12 +242,22 @@ def draw_tuning(workers: np.ndarray, momenta: np.ndarray, st: SeedStats, best: n
     for values, label in extra_lines:
         ax2.plot(workers, values, "--", lw=1.2, label=label)
     if reference:
-        ax2.plot(list(reference), list(reference.values()), "s", ms=10, mfc="none", mec="tab:red", mew=2,
-                 label=reference_label)
+        ax2.plot(
+            list(reference),
+            list(reference.values()),
+            "s",
+            ms=10,
+            mfc="none",
+            mec="tab:red",
+            mew=2,
+            label=reference_label,
+        )
     ax2.axhline(0.0, color="gray", lw=0.8)
     workers_axis(ax2, workers)
     ax2.set_ylabel(r"best algorithmic momentum $\mu$")
-    ax2.set_ylim(min([momenta.min(), *(np.nanmin(v) for v, _ in extra_lines)]) - 0.1, momenta.max() + 0.1)
+    ax2.set_ylim(
+        min([momenta.min(), *(np.nanmin(v) for v, _ in extra_lines)]) - 0.1, momenta.max() + 0.1
+    )
     ax2.set_title("best momentum against the number of workers", fontsize=10)
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8, loc="lower left")
@@ -203,6 +269,17 @@ def _mark_diverged(ax: Any, workers: np.ndarray, momenta: np.ndarray, st: SeedSt
     """Names, inside the left panel, the points where seeds diverged (counted as failed, so off the curve)."""
     rows, cols = np.nonzero(st.diverged > 0)
     if rows.size:
-        shown = "; ".join(f"M={workers[r]:g}, μ={momenta[c]:g}: {st.diverged[r, c]:.0%}" for r, c in zip(rows, cols))
-        ax.text(0.01, 0.99, "seeds diverged (counted as failed): " + shown, transform=ax.transAxes,
-                fontsize=6.5, va="top", ha="left", wrap=True)
+        shown = "; ".join(
+            f"M={workers[r]:g}, μ={momenta[c]:g}: {st.diverged[r, c]:.0%}"
+            for r, c in zip(rows, cols)
+        )
+        ax.text(
+            0.01,
+            0.99,
+            "seeds diverged (counted as failed): " + shown,
+            transform=ax.transAxes,
+            fontsize=6.5,
+            va="top",
+            ha="left",
+            wrap=True,
+        )

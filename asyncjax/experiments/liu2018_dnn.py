@@ -30,7 +30,9 @@ __all__ = ["run", "PAPER_BEST"]
 PAPER_BEST = {1.0: 0.9, 8.0: 0.5}
 
 
-def _claims(workers: np.ndarray, momenta: np.ndarray, mean: np.ndarray, best_mu: np.ndarray) -> dict[str, Any]:
+def _claims(
+    workers: np.ndarray, momenta: np.ndarray, mean: np.ndarray, best_mu: np.ndarray
+) -> dict[str, Any]:
     """The paper's three statements, each checked against the measured means."""
     out: dict[str, Any] = {}
     for m, mu in PAPER_BEST.items():
@@ -38,12 +40,16 @@ def _claims(workers: np.ndarray, momenta: np.ndarray, mean: np.ndarray, best_mu:
         out[f"best_is_{mu:g}_at_{m:g}_workers"] = bool(hit.size and best_mu[hit[0]] == mu)
     eight = np.flatnonzero(workers == 8.0)
     top = int(np.argmax(momenta))
-    out["largest_momentum_worst_at_8_workers"] = bool(eight.size and np.argmin(mean[eight[0]]) == top)
+    out["largest_momentum_worst_at_8_workers"] = bool(
+        eight.size and np.argmin(mean[eight[0]]) == top
+    )
     out["best_falls_as_workers_grow"] = best_falls(best_mu)
     return out
 
 
-def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
+def run(
+    cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+) -> dict[str, Any]:
     """Runs the sweep and returns the summary (the documented keys, and more)."""
     from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
         FIGURES,
@@ -56,7 +62,9 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
     res, spec = run_sweep(cfg, out, progress, meta)
     sim_s = time.perf_counter() - t0
     if res.dims["accuracy"][:3] != ("momentum", "workers", "seed"):
-        raise ValueError(f"liu2018-dnn needs grid axes momentum, workers (in that order); got {res.dims['accuracy']}")
+        raise ValueError(
+            f"liu2018-dnn needs grid axes momentum, workers (in that order); got {res.dims['accuracy']}"
+        )
 
     momenta = res.coords["momentum"].astype(float)
     workers = res.coords["workers"].astype(float)
@@ -68,10 +76,18 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
     best_mu = best_of(momenta, best)
     lr = float(spec.grid.fixed["lr"])
     law = res.attrs["delay"]["law"]
-    fig = draw_tuning(workers, momenta, st, best, ylabel="held-out accuracy after the budget", log=False,
-                      title=f"MLP on digits, η={lr:g}, batch {res.attrs['problem']['batch']}, "
-                            f"{res.attrs['steps']} steps, {acc.shape[-1]} seeds, {law} compute times",
-                      reference=PAPER_BEST, reference_label="Liu et al. (SphereResNet34, CIFAR-100)")
+    fig = draw_tuning(
+        workers,
+        momenta,
+        st,
+        best,
+        ylabel="held-out accuracy after the budget",
+        log=False,
+        title=f"MLP on digits, η={lr:g}, batch {res.attrs['problem']['batch']}, "
+        f"{res.attrs['steps']} steps, {acc.shape[-1]} seeds, {law} compute times",
+        reference=PAPER_BEST,
+        reference_label="Liu et al. (SphereResNet34, CIFAR-100)",
+    )
     plotting.save(fig, out / figures[0])
     return {
         "workers": workers,
@@ -90,7 +106,8 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
         "steps": int(res.attrs["steps"]),
         "seeds": int(acc.shape[-1]),
         "diverged_fraction": st.diverged,
-        "divergence_rule": analysis.DIVERGENCE_RULE + " For held-out accuracy the failed value is 0.",
+        "divergence_rule": analysis.DIVERGENCE_RULE
+        + " For held-out accuracy the failed value is 0.",
         **_divergence(res),
         "simulation_s": sim_s,
     }

@@ -31,28 +31,69 @@ def _edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
 
 
-def _boundaries(ax: Any, momenta: np.ndarray, delays: np.ndarray, predicted: np.ndarray,
-                measured: np.ndarray, measured_ci: np.ndarray, censored: np.ndarray) -> None:
+def _boundaries(
+    ax: Any,
+    momenta: np.ndarray,
+    delays: np.ndarray,
+    predicted: np.ndarray,
+    measured: np.ndarray,
+    measured_ci: np.ndarray,
+    censored: np.ndarray,
+) -> None:
     """Draws the predicted boundary (a line) and the measured one (dots with CI bars) on ``ax``."""
-    ax.plot(np.where(predicted >= 0, predicted, np.nan), momenta, "--", color="white", lw=2.2, zorder=4)
-    ax.plot(np.where(predicted >= 0, predicted, np.nan), momenta, "--", color="black", lw=1.1, zorder=5,
-            label=r"predicted $\tau^*(\mu)$ (linear stability)")
+    ax.plot(
+        np.where(predicted >= 0, predicted, np.nan), momenta, "--", color="white", lw=2.2, zorder=4
+    )
+    ax.plot(
+        np.where(predicted >= 0, predicted, np.nan),
+        momenta,
+        "--",
+        color="black",
+        lw=1.1,
+        zorder=5,
+        label=r"predicted $\tau^*(\mu)$ (linear stability)",
+    )
     shown = ~censored
-    ax.errorbar(measured[shown], momenta[shown],
-                xerr=[measured[shown] - measured_ci[shown, 0], measured_ci[shown, 1] - measured[shown]],
-                fmt="o", ms=5, mfc="white", mec="black", ecolor="black", capsize=2, zorder=6,
-                label="measured (error doubles), 95% CI")
+    ax.errorbar(
+        measured[shown],
+        momenta[shown],
+        xerr=[measured[shown] - measured_ci[shown, 0], measured_ci[shown, 1] - measured[shown]],
+        fmt="o",
+        ms=5,
+        mfc="white",
+        mec="black",
+        ecolor="black",
+        capsize=2,
+        zorder=6,
+        label="measured (error doubles), 95% CI",
+    )
     if censored.any():
-        ax.plot(measured[censored], momenta[censored], ">", ms=6, mfc="white", mec="black", zorder=6,
-                label=f"measured: no doubling up to τ = {delays[-1]:g}")
+        ax.plot(
+            measured[censored],
+            momenta[censored],
+            ">",
+            ms=6,
+            mfc="white",
+            mec="black",
+            zorder=6,
+            label=f"measured: no doubling up to τ = {delays[-1]:g}",
+        )
     ax.set_xlim(delays[0] - 2.5, delays[-1] + 2.5)
     ax.set_xlabel("delay τ (updates)")
     ax.set_ylabel("momentum μ")
 
 
-def phase_figure(momenta: np.ndarray, delays: np.ndarray, error: np.ndarray, diverged: np.ndarray,
-                 predicted: np.ndarray, measured: np.ndarray, measured_ci: np.ndarray, censored: np.ndarray,
-                 title: str = "") -> Any:
+def phase_figure(
+    momenta: np.ndarray,
+    delays: np.ndarray,
+    error: np.ndarray,
+    diverged: np.ndarray,
+    predicted: np.ndarray,
+    measured: np.ndarray,
+    measured_ci: np.ndarray,
+    censored: np.ndarray,
+    title: str = "",
+) -> Any:
     """Heatmaps of the error and of the diverged fraction over (τ, μ), both boundaries drawn on each.
 
     Args:
@@ -69,7 +110,9 @@ def phase_figure(momenta: np.ndarray, delays: np.ndarray, error: np.ndarray, div
     xe, ye = _edges(delays), _edges(momenta)
     positive = error[error > 0]
     norm = LogNorm(vmin=float(positive.min()) if positive.size else 1e-3, vmax=1.0)
-    im = axes[0].pcolormesh(xe, ye, np.maximum(error, norm.vmin), norm=norm, cmap="magma", shading="flat")
+    im = axes[0].pcolormesh(
+        xe, ye, np.maximum(error, norm.vmin), norm=norm, cmap="magma", shading="flat"
+    )
     fig.colorbar(im, ax=axes[0], label=r"mean error $\sin^2\angle(v, q_1)$ (late average)")
     axes[0].set_title("error after the budget")
     im2 = axes[1].pcolormesh(xe, ye, diverged, vmin=0.0, vmax=1.0, cmap="Greys", shading="flat")
@@ -86,17 +129,27 @@ def phase_figure(momenta: np.ndarray, delays: np.ndarray, error: np.ndarray, div
     return fig
 
 
-def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
+def run(
+    cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+) -> dict[str, Any]:
     """Runs the preset: the sweep, the boundaries, the heatmap, and the summary (see the module doc)."""
     from asyncjax.reproduce import FIGURES, _divergence, _momentum_delay_sweep
 
     spec, res, p = _momentum_delay_sweep(cfg, "liu2018-phase", out, progress, meta)
     momenta, delays, thr, bands = p["momenta"], p["delays"], p["thr"], p["bands"]
     ci = np.stack([thr.ci_lo, thr.ci_hi], axis=-1)
-    fig = phase_figure(momenta, delays, bands.mean, bands.diverged, p["predicted"], thr.threshold, ci,
-                       thr.censored,
-                       title=f"streaming PCA, η={p['lr']:g}, {p['per_seed'].shape[-1]} seeds, "
-                             f"{res.attrs['steps']} steps")
+    fig = phase_figure(
+        momenta,
+        delays,
+        bands.mean,
+        bands.diverged,
+        p["predicted"],
+        thr.threshold,
+        ci,
+        thr.censored,
+        title=f"streaming PCA, η={p['lr']:g}, {p['per_seed'].shape[-1]} seeds, "
+        f"{res.attrs['steps']} steps",
+    )
     plotting.save(fig, out / FIGURES["liu2018-phase"][0])
     inside = (p["predicted"] >= delays[0]) & (p["predicted"] <= delays[-1]) & ~thr.censored
     return {
@@ -108,10 +161,13 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
         "measured_boundary": thr.threshold,
         "measured_boundary_ci": ci,
         "measured_censored": thr.censored,
-        "measured_over_predicted": np.where(inside, thr.threshold / np.maximum(p["predicted"], 1), np.nan),
-        "rule": thr.rule + " Predicted: the exact linear delay-stability boundary τ*(μ), minimised over "
-                           "the modes of the optimum (theory.pca_threshold); it may lie beyond the delays "
-                           "swept.",
+        "measured_over_predicted": np.where(
+            inside, thr.threshold / np.maximum(p["predicted"], 1), np.nan
+        ),
+        "rule": thr.rule
+        + " Predicted: the exact linear delay-stability boundary τ*(μ), minimised over "
+        "the modes of the optimum (theory.pca_threshold); it may lie beyond the delays "
+        "swept.",
         "error_stderr": bands.stderr,
         "divergence_dominated": bands.diverged_share >= 0.5,
         "diverged_fraction_below_threshold": thr.diverged_below,

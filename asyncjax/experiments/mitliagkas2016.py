@@ -48,7 +48,9 @@ def _implicit(res: Results, eigenvalues: np.ndarray, lr: float, n_boot: int) -> 
     fits = []
     for i in range(workers.size):
         kept = iterates[i][~flags[i]]  # a frozen trajectory no longer follows the dynamics
-        fits.append(analysis.implicit_momentum_fit(kept, lambda x: -eigenvalues * x, lr, n_boot=n_boot))
+        fits.append(
+            analysis.implicit_momentum_fit(kept, lambda x: -eigenvalues * x, lr, n_boot=n_boot)
+        )
     m = np.array([f.momentum for f in fits])
     ci = np.array([f.momentum_ci for f in fits])
     predicted = theory.implicit_momentum(workers)
@@ -67,12 +69,31 @@ def implicit_figure(workers: np.ndarray, m: np.ndarray, ci: np.ndarray, *, title
     """Measured implicit momentum (95% CI) against the queuing model's 1 − 1/M."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     fine = np.geomspace(workers.min(), workers.max(), 200)
-    ax.plot(fine, theory.implicit_momentum(fine), "-", color="tab:red", lw=1.5, label="queuing model: 1 − 1/M")
-    ax.errorbar(workers, m, yerr=np.abs(ci.T - m[None, :]), fmt="o", color="k", capsize=4,
-                label="fitted to the mean trajectories (95% CI)")
+    ax.plot(
+        fine,
+        theory.implicit_momentum(fine),
+        "-",
+        color="tab:red",
+        lw=1.5,
+        label="queuing model: 1 − 1/M",
+    )
+    ax.errorbar(
+        workers,
+        m,
+        yerr=np.abs(ci.T - m[None, :]),
+        fmt="o",
+        color="k",
+        capsize=4,
+        label="fitted to the mean trajectories (95% CI)",
+    )
     for w, v, (lo, hi) in zip(workers, m, ci):
-        ax.annotate(f"{v:.3f} [{lo:.3f}, {hi:.3f}]", (w, v), xytext=(6, -10), textcoords="offset points",
-                    fontsize=7)
+        ax.annotate(
+            f"{v:.3f} [{lo:.3f}, {hi:.3f}]",
+            (w, v),
+            xytext=(6, -10),
+            textcoords="offset points",
+            fontsize=7,
+        )
     workers_axis(ax, workers)
     ax.set_xlim(workers.min() / 1.3, workers.max() * 2.2)  # room on the right for the numbers
     ax.set_ylabel("implicit momentum")
@@ -93,13 +114,17 @@ def _tuned(res: Results) -> tuple[dict[str, Any], SeedStats, np.ndarray]:
     """
     workers = res.coords["workers"].astype(float)
     momenta = res.coords["momentum"].astype(float)
-    loss = analysis.at_step(res, int(res.coords["step"][-1]))  # (workers, momentum, seed); diverged = inf
+    loss = analysis.at_step(
+        res, int(res.coords["step"][-1])
+    )  # (workers, momentum, seed); diverged = inf
     st = seed_stats(loss, analysis.diverged_mask(res))
     best = best_index(st.mean, maximize=False)
     best_mu = best_of(momenta, best)
     zero = int(np.argmin(np.abs(momenta)))  # μ = 0, or the grid's momentum nearest to it
     negative = np.where(momenta < 0, st.mean, np.nan)
-    lowest_negative = np.nanmin(negative, axis=1) if (momenta < 0).any() else np.full(workers.size, np.nan)
+    lowest_negative = (
+        np.nanmin(negative, axis=1) if (momenta < 0).any() else np.full(workers.size, np.nan)
+    )
     entries = {
         "momentum_grid": momenta,
         "loss": st.mean,
@@ -120,12 +145,14 @@ def _claims(tuned: dict[str, Any], workers: np.ndarray) -> dict[str, Any]:
         "best_falls_as_workers_grow": best_falls(best),
         "workers_where_negative_momentum_is_best": workers[best < 0],
         "note": "best_falls_as_workers_grow: the best momentum never rises from one worker count to the next "
-                "and ends lower than it starts. best_negative_vs_zero: the lowest mean loss over the negative "
-                "momenta divided by the loss at μ = 0, per M (below 1: some negative momentum beats none).",
+        "and ends lower than it starts. best_negative_vs_zero: the lowest mean loss over the negative "
+        "momenta divided by the loss at μ = 0, per M (below 1: some negative momentum beats none).",
     }
 
 
-def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
+def run(
+    cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+) -> dict[str, Any]:
     """Runs both sweeps and returns the summary (the documented keys, and more)."""
     from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
         FIGURES,
@@ -135,43 +162,78 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
     figures = FIGURES["mitliagkas2016"]
     n_seeds = cfg["sweep"]["implicit"]["grid"]["seeds"]
     if n_seeds < _MIN_SEEDS:
-        raise ValueError(f"mitliagkas2016 fits the implicit momentum on two halves of the seeds and needs at least "
-                         f"{_MIN_SEEDS} of them; got {n_seeds} (--seeds)")
+        raise ValueError(
+            f"mitliagkas2016 fits the implicit momentum on two halves of the seeds and needs at least "
+            f"{_MIN_SEEDS} of them; got {n_seeds} (--seeds)"
+        )
     t0 = time.perf_counter()
     res_i, spec_i = run_sweep(cfg, out, progress, meta, "implicit", record_iterates=True)
     res_t, spec_t = run_sweep(cfg, out, progress, meta, "tuned")
     sim_s = time.perf_counter() - t0
 
     lr_i, lr_t = float(spec_i.grid.fixed["lr"]), float(spec_t.grid.fixed["lr"])
-    imp = _implicit(res_i, spec_i.problem.eigenvalues, lr_i, int(cfg.get("analysis", {}).get("bootstrap", 400)))
+    imp = _implicit(
+        res_i, spec_i.problem.eigenvalues, lr_i, int(cfg.get("analysis", {}).get("bootstrap", 400))
+    )
     tuned, st, best = _tuned(res_t)
     workers = imp["workers"]
     if not np.array_equal(workers, res_t.coords["workers"].astype(float)):
-        raise ValueError("the implicit and tuned sweeps of mitliagkas2016 must share their worker counts")
+        raise ValueError(
+            "the implicit and tuned sweeps of mitliagkas2016 must share their worker counts"
+        )
 
     n_i = res_i["iterates"].shape[1]
-    plotting.save(implicit_figure(workers, imp["implicit_momentum"], imp["implicit_momentum_ci"],
-                                  title=f"Async-SGD on a noisy quadratic, η={lr_i:g}, {n_i} seeds, exponential "
-                                        "compute times"), out / figures[0])
+    plotting.save(
+        implicit_figure(
+            workers,
+            imp["implicit_momentum"],
+            imp["implicit_momentum_ci"],
+            title=f"Async-SGD on a noisy quadratic, η={lr_i:g}, {n_i} seeds, exponential "
+            "compute times",
+        ),
+        out / figures[0],
+    )
     n_t = int(res_t["diverged_at"].shape[-1])
-    fig = draw_tuning(workers, tuned["momentum_grid"], st, best, ylabel="training loss after the budget",
-                      log=True, title=f"MLP on digits, η={lr_t:g}, {res_t.attrs['steps']} steps, {n_t} seeds",
-                      extra_lines=[(tuned["naive_rule"], "best at M = 1 minus (1 − 1/M)")])
+    fig = draw_tuning(
+        workers,
+        tuned["momentum_grid"],
+        st,
+        best,
+        ylabel="training loss after the budget",
+        log=True,
+        title=f"MLP on digits, η={lr_t:g}, {res_t.attrs['steps']} steps, {n_t} seeds",
+        extra_lines=[(tuned["naive_rule"], "best at M = 1 minus (1 − 1/M)")],
+    )
     plotting.save(fig, out / figures[1])
     return {
         **imp,
         **tuned,
         "claims": _claims(tuned, workers),
-        "implicit_settings": {"problem": "quadratic", "eigenvalues": spec_i.problem.eigenvalues, "lr": lr_i,
-                              "noise": spec_i.problem.noise, "steps": int(res_i.attrs["steps"]), "seeds": n_i},
-        "tuned_settings": {"problem": res_t.attrs["problem"]["problem"], "hidden": res_t.attrs["problem"]["hidden"],
-                           "batch": res_t.attrs["problem"]["batch"], "lr": lr_t,
-                           "steps": int(res_t.attrs["steps"]), "seeds": n_t},
-        "compute_times": {"implicit": res_i.attrs["delay"]["law"], "tuned": res_t.attrs["delay"]["law"],
-                          "note": "exponential times of mean 1 are the queuing model of Mitliagkas et al."},
-        "divergence_rule": analysis.DIVERGENCE_RULE + " The implicit-momentum fit leaves diverged trajectories "
-                           "out (a frozen iterate no longer follows the dynamics); training loss counts them as "
-                           "infinite.",
+        "implicit_settings": {
+            "problem": "quadratic",
+            "eigenvalues": spec_i.problem.eigenvalues,
+            "lr": lr_i,
+            "noise": spec_i.problem.noise,
+            "steps": int(res_i.attrs["steps"]),
+            "seeds": n_i,
+        },
+        "tuned_settings": {
+            "problem": res_t.attrs["problem"]["problem"],
+            "hidden": res_t.attrs["problem"]["hidden"],
+            "batch": res_t.attrs["problem"]["batch"],
+            "lr": lr_t,
+            "steps": int(res_t.attrs["steps"]),
+            "seeds": n_t,
+        },
+        "compute_times": {
+            "implicit": res_i.attrs["delay"]["law"],
+            "tuned": res_t.attrs["delay"]["law"],
+            "note": "exponential times of mean 1 are the queuing model of Mitliagkas et al.",
+        },
+        "divergence_rule": analysis.DIVERGENCE_RULE
+        + " The implicit-momentum fit leaves diverged trajectories "
+        "out (a frozen iterate no longer follows the dynamics); training loss counts them as "
+        "infinite.",
         **_divergence(res_i, res_t),
         "simulation_s": sim_s,
     }

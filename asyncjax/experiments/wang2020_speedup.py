@@ -45,8 +45,16 @@ from asyncjax import analysis, plotting, theory
 from asyncjax.config import parse_config
 from asyncjax.sweep import sweep
 
-__all__ = ["run", "gradient_noise_floor", "sosp_steps", "first_hit_steps", "speedup",
-           "linear_until", "crossing_workers", "fit_scaling"]
+__all__ = [
+    "run",
+    "gradient_noise_floor",
+    "sosp_steps",
+    "first_hit_steps",
+    "speedup",
+    "linear_until",
+    "crossing_workers",
+    "fit_scaling",
+]
 
 
 # ----------------------------------------------------------------------------- the measurements
@@ -70,8 +78,10 @@ def gradient_noise_floor(hessian_eigenvalues: Any, lr: Any, noise: float, batch:
     lr, batch = np.broadcast_arrays(np.asarray(lr, float), np.asarray(batch, float))
     eta = lr[..., None]
     if np.any(h <= 0) or np.any(eta * h >= 2):
-        raise ValueError(f"need 0 < η·h < 2 for every Hessian eigenvalue h; got h = {h.tolist()}, "
-                         f"η up to {float(np.max(lr))!r}")
+        raise ValueError(
+            f"need 0 < η·h < 2 for every Hessian eigenvalue h; got h = {h.tolist()}, "
+            f"η up to {float(np.max(lr))!r}"
+        )
     return np.sum(eta * noise**2 * h / (batch[..., None] * (2 - eta * h)), axis=-1)
 
 
@@ -95,8 +105,15 @@ def _check_steps(steps: Any, n: int) -> np.ndarray:
     return s
 
 
-def sosp_steps(grad_norm: Any, min_hess_eig: Any, steps: Any, eps: Any, *, latest: float | None = None,
-               diverged: Any = None) -> np.ndarray:
+def sosp_steps(
+    grad_norm: Any,
+    min_hess_eig: Any,
+    steps: Any,
+    eps: Any,
+    *,
+    latest: float | None = None,
+    diverged: Any = None,
+) -> np.ndarray:
     """First recorded step after which a trajectory stays in the (ε, √ε)-SOSP set to the end of the run.
 
     The set is ‖∇f‖ ≤ ε and λ_min(∇²f) ≥ −√ε. A record outside it resets the
@@ -140,7 +157,9 @@ def first_hit_steps(grad_norm: Any, min_hess_eig: Any, steps: Any, eps: Any) -> 
 def _check_workers(workers: Any) -> np.ndarray:
     w = np.asarray(workers, float)
     if w.ndim != 1 or w.size < 1 or w[0] != 1 or np.any(np.diff(w) <= 0):
-        raise ValueError(f"workers must be increasing and start at 1 (the reference), got {w.tolist()}")
+        raise ValueError(
+            f"workers must be increasing and start at 1 (the reference), got {w.tolist()}"
+        )
     return w
 
 
@@ -232,7 +251,9 @@ def _sweep_configs(cfg: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
         raise ValueError("wang2020-speedup needs [analysis] lr = [...] (the step sizes) and lr_ref")
     for axis in ("workers", "batch"):
         if not isinstance(cfg["grid"].get(axis), list):
-            raise ValueError(f"wang2020-speedup needs [grid] {axis} = [...], a list (an axis of the sweep)")
+            raise ValueError(
+                f"wang2020-speedup needs [grid] {axis} = [...], a list (an axis of the sweep)"
+            )
     out = []
     for lr in lrs:
         scale = float(ref) / float(lr)
@@ -241,8 +262,10 @@ def _sweep_configs(cfg: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
         for key in ("steps", "record_every"):
             v = c["run"][key] * scale
             if v < 1 or abs(v - round(v)) > 1e-9:
-                raise ValueError(f"[run] {key} = {c['run'][key]} times lr_ref/lr = {scale:g} is not a whole "
-                                 f"number of steps for lr = {lr}; choose step sizes lr_ref / (an integer)")
+                raise ValueError(
+                    f"[run] {key} = {c['run'][key]} times lr_ref/lr = {scale:g} is not a whole "
+                    f"number of steps for lr = {lr}; choose step sizes lr_ref / (an integer)"
+                )
             c["run"][key] = int(round(v))
         out.append((float(lr), c))
     return out
@@ -260,11 +283,17 @@ def _per_trajectory(res: Any, eps: np.ndarray, hold: float) -> dict[str, np.ndar
     steps = res.coords["step"].astype(float)
     e = eps[:, None, None]
     k = sosp_steps(g, h, steps, e, latest=(1.0 - hold) * steps[-1], diverged=div)
-    wall = np.broadcast_to(laid_out("wall_time", res["wall_time"]), g.shape)  # the clock: (workers, seed, step)
+    wall = np.broadcast_to(
+        laid_out("wall_time", res["wall_time"]), g.shape
+    )  # the clock: (workers, seed, step)
     idx = np.searchsorted(steps, np.where(np.isfinite(k), k, steps[0]))
     t = np.take_along_axis(wall, idx[..., None], -1)[..., 0]
-    return {"k": k, "first": first_hit_steps(g, h, steps, e), "wall": np.where(np.isfinite(k), t, np.inf),
-            "diverged": div}
+    return {
+        "k": k,
+        "first": first_hit_steps(g, h, steps, e),
+        "wall": np.where(np.isfinite(k), t, np.inf),
+        "diverged": div,
+    }
 
 
 def _budget_stats(k: np.ndarray, workers: np.ndarray, ratio: float) -> dict[str, np.ndarray]:
@@ -272,29 +301,54 @@ def _budget_stats(k: np.ndarray, workers: np.ndarray, ratio: float) -> dict[str,
     med = np.median(k, axis=-1)  # inf where half or more never reach
     s = speedup(workers, med)
     cross, censored = crossing_workers(workers, s, ratio)
-    return {"k": med, "speedup": s, "linear": linear_until(workers, s, ratio), "cross": cross,
-            "censored": censored}
+    return {
+        "k": med,
+        "speedup": s,
+        "linear": linear_until(workers, s, ratio),
+        "cross": cross,
+        "censored": censored,
+    }
 
 
-def _bootstrap(k: np.ndarray, workers: np.ndarray, batches: np.ndarray, ratio: float, n_boot: int,
-               seed: int = 0) -> dict[str, np.ndarray]:
+def _bootstrap(
+    k: np.ndarray,
+    workers: np.ndarray,
+    batches: np.ndarray,
+    ratio: float,
+    n_boot: int,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Percentile intervals (95%) of the crossings and the exponents, seeds resampled jointly."""
     rng = np.random.default_rng(seed)
     n_s = k.shape[-1]
     draws = rng.integers(0, n_s, size=(n_boot, n_s))
-    st = _budget_stats(np.moveaxis(k[..., draws], -2, 0), workers, ratio)  # (n_boot, lr, batch, workers)
+    st = _budget_stats(
+        np.moveaxis(k[..., draws], -2, 0), workers, ratio
+    )  # (n_boot, lr, batch, workers)
     k1 = st["k"][..., 0]  # (B, lr, batch)
     n_lr, n_b = k1.shape[1:]
-    exps = fit_scaling(st["cross"].reshape(n_boot, -1), k1.reshape(n_boot, -1), np.tile(batches, n_lr))
+    exps = fit_scaling(
+        st["cross"].reshape(n_boot, -1), k1.reshape(n_boot, -1), np.tile(batches, n_lr)
+    )
     lo, hi = np.nanquantile(st["cross"], [0.025, 0.975], axis=0)
     elo, ehi = np.nanquantile(exps, [0.025, 0.975], axis=0)
     return {"cross_ci": np.stack([lo, hi], -1), "exponent_ci": np.stack([elo, ehi], -1)}
 
 
 # ----------------------------------------------------------------------------- the figure
-def speedup_figure(workers: np.ndarray, lrs: np.ndarray, batches: np.ndarray, stats: dict[str, np.ndarray],
-                   reached: np.ndarray, first_reached: np.ndarray, cross_ci: np.ndarray, stability: np.ndarray,
-                   fit: np.ndarray, head_batch: int, title: str = "") -> Any:
+def speedup_figure(
+    workers: np.ndarray,
+    lrs: np.ndarray,
+    batches: np.ndarray,
+    stats: dict[str, np.ndarray],
+    reached: np.ndarray,
+    first_reached: np.ndarray,
+    cross_ci: np.ndarray,
+    stability: np.ndarray,
+    fit: np.ndarray,
+    head_batch: int,
+    title: str = "",
+) -> Any:
     """Speedup against workers, the fraction of runs that reach the SOSP set, and W_lin against K₁.
 
     Args:
@@ -325,8 +379,22 @@ def speedup_figure(workers: np.ndarray, lrs: np.ndarray, batches: np.ndarray, st
     ax.legend(fontsize=8)
     ax = axes[1]
     for i, (lr, col) in enumerate(zip(lrs, colors)):
-        ax.plot(workers, reached[i, head_batch], "-o", ms=4, color=col, label=f"η = {lr:g}: stays in the set")
-        ax.plot(workers, first_reached[i, head_batch], "--", color=col, lw=1, label=f"η = {lr:g}: enters it")
+        ax.plot(
+            workers,
+            reached[i, head_batch],
+            "-o",
+            ms=4,
+            color=col,
+            label=f"η = {lr:g}: stays in the set",
+        )
+        ax.plot(
+            workers,
+            first_reached[i, head_batch],
+            "--",
+            color=col,
+            lw=1,
+            label=f"η = {lr:g}: enters it",
+        )
     ax.set_xscale("log", base=2)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("workers W")
@@ -340,15 +408,37 @@ def speedup_figure(workers: np.ndarray, lrs: np.ndarray, batches: np.ndarray, st
         for b, m in enumerate(batches):
             y, lo, hi = stats["cross"][i, b], cross_ci[i, b, 0], cross_ci[i, b, 1]
             if np.isfinite(y) and np.isfinite(k1[i, b]):
-                ax.errorbar([k1[i, b]], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt=markers[b % 8],
-                            color=col, ms=6, capsize=2, label=f"m = {m:g}" if i == 0 else None)
+                ax.errorbar(
+                    [k1[i, b]],
+                    [y],
+                    yerr=[[max(y - lo, 0)], [max(hi - y, 0)]],
+                    fmt=markers[b % 8],
+                    color=col,
+                    ms=6,
+                    capsize=2,
+                    label=f"m = {m:g}" if i == 0 else None,
+                )
         ax.plot(k1[i], np.full(len(batches), stability[i]), "x", color=col, ms=7)
     ok = np.isfinite(stats["cross"]) & np.isfinite(k1)
     if ok.sum() >= 2 and np.all(np.isfinite(fit)):
         xs = np.geomspace(k1[ok].min(), k1[ok].max(), 20)
         y0, x0 = np.exp(np.mean(np.log(stats["cross"][ok]))), np.exp(np.mean(np.log(k1[ok])))
-        ax.plot(xs, y0 * (xs / x0) ** fit[0], "-", color="k", lw=1, label=f"fit: W_lin ∝ K₁^{fit[0]:.2f} m^{fit[1]:.2f}")
-        ax.plot(xs, y0 * (xs / x0) ** (1 / 3), "--", color="0.5", lw=1, label="paper's sufficient K^{1/3} (slope)")
+        ax.plot(
+            xs,
+            y0 * (xs / x0) ** fit[0],
+            "-",
+            color="k",
+            lw=1,
+            label=f"fit: W_lin ∝ K₁^{fit[0]:.2f} m^{fit[1]:.2f}",
+        )
+        ax.plot(
+            xs,
+            y0 * (xs / x0) ** (1 / 3),
+            "--",
+            color="0.5",
+            lw=1,
+            label="paper's sufficient K^{1/3} (slope)",
+        )
     ax.plot([], [], "x", color="0.3", label="W* = τ*+1: linear instability")
     ax.set_xscale("log")
     ax.set_yscale("log", base=2)
@@ -371,7 +461,9 @@ def _nan_if_inf(a: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(a), a, np.nan)
 
 
-def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]) -> dict[str, Any]:
+def run(
+    cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+) -> dict[str, Any]:
     """Runs the preset: one sweep per step size, the SOSP times, speedups, fits, figure and summary."""
     from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
         FIGURES,
@@ -379,19 +471,38 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
     )
 
     a = cfg.get("analysis", {})
-    eps_factor, hold, ratio = float(a.get("eps_factor", 9.0)), float(a.get("hold", 0.5)), float(a.get("ratio", 0.8))
+    eps_factor, hold, ratio = (
+        float(a.get("eps_factor", 9.0)),
+        float(a.get("hold", 0.5)),
+        float(a.get("ratio", 0.8)),
+    )
     n_boot = int(a.get("bootstrap", 500))
     t0 = time.perf_counter()
     per_lr, results = [], []
     for lr, c in _sweep_configs(cfg):
         spec = parse_config(c, f"wang2020-speedup [lr = {lr:g}]")
-        res = sweep(spec.problem, spec.grid, out=out / f"lr{lr:g}", resume=True, progress=progress,
-                    metadata={**meta, "sweep": f"lr = {lr:g}"}, **spec.sweep_kwargs())
+        res = sweep(
+            spec.problem,
+            spec.grid,
+            out=out / f"lr{lr:g}",
+            resume=True,
+            progress=progress,
+            metadata={**meta, "sweep": f"lr = {lr:g}"},
+            **spec.sweep_kwargs(),
+        )
         batches = res.coords["batch"].astype(float)
-        floor = gradient_noise_floor(spec.problem.hessian_eigenvalues, lr, spec.problem.noise, batches)
+        floor = gradient_noise_floor(
+            spec.problem.hessian_eigenvalues, lr, spec.problem.noise, batches
+        )
         eps = np.sqrt(eps_factor * floor)  # (batch,)
-        per_lr.append({**_per_trajectory(res, eps, hold), "eps": eps, "steps": int(res.attrs["steps"]),
-                       "record_every": int(res.attrs["record_every"])})
+        per_lr.append(
+            {
+                **_per_trajectory(res, eps, hold),
+                "eps": eps,
+                "steps": int(res.attrs["steps"]),
+                "record_every": int(res.attrs["record_every"]),
+            }
+        )
         results.append(res)
     sim_s = time.perf_counter() - t0
     problem = spec.problem
@@ -407,29 +518,60 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
     k1 = stats["k"][..., 0]
     fit = fit_scaling(stats["cross"].reshape(-1), k1.reshape(-1), np.tile(batches, lrs.size))
     h_max = float(np.max(problem.hessian_eigenvalues))
-    stability = theory.stability_threshold(0.0, lrs * h_max) + 1  # W* = τ* + 1 (round robin: τ = W − 1)
+    stability = (
+        theory.stability_threshold(0.0, lrs * h_max) + 1
+    )  # W* = τ* + 1 (round robin: τ = W − 1)
     reached, entered = np.isfinite(k).mean(axis=-1), np.isfinite(first).mean(axis=-1)
 
     head = a.get("headline", {"lr": float(lrs[0]), "batch": float(batches[0])})
-    hi = int(np.flatnonzero(np.isclose(lrs, head["lr"]))[0]) if np.isclose(lrs, head["lr"]).any() else 0
-    hb = int(np.flatnonzero(np.isclose(batches, head["batch"]))[0]) if np.isclose(batches, head["batch"]).any() else 0
-    fig = speedup_figure(workers, lrs, batches, stats, reached, entered, boot["cross_ci"], stability, fit, hb,
-                         title=f"APSGD on a quartic saddle (d = {problem.d}, σ = {problem.noise:g}), "
-                               f"{k.shape[-1]} seeds, {cfg['delay'].get('law', 'exponential')} compute times")
+    hi = (
+        int(np.flatnonzero(np.isclose(lrs, head["lr"]))[0])
+        if np.isclose(lrs, head["lr"]).any()
+        else 0
+    )
+    hb = (
+        int(np.flatnonzero(np.isclose(batches, head["batch"]))[0])
+        if np.isclose(batches, head["batch"]).any()
+        else 0
+    )
+    fig = speedup_figure(
+        workers,
+        lrs,
+        batches,
+        stats,
+        reached,
+        entered,
+        boot["cross_ci"],
+        stability,
+        fit,
+        hb,
+        title=f"APSGD on a quartic saddle (d = {problem.d}, σ = {problem.noise:g}), "
+        f"{k.shape[-1]} seeds, {cfg['delay'].get('law', 'exponential')} compute times",
+    )
     plotting.save(fig, out / FIGURES["wang2020-speedup"][0])
 
     by_budget = []
     for i, lr in enumerate(lrs):
         for b, m in enumerate(batches):
-            by_budget.append({
-                "lr": float(lr), "batch": float(m), "K1": float(k1[i, b]) if np.isfinite(k1[i, b]) else None,
-                "linear_until": stats["linear"][i, b], "linear_until_interpolated": stats["cross"][i, b],
-                "linear_until_interpolated_ci": boot["cross_ci"][i, b], "censored": bool(stats["censored"][i, b]),
-                "eps": float(per_lr[i]["eps"][b]), "steps_to_sosp": _nan_if_inf(stats["k"][i, b]),
-                "speedup": stats["speedup"][i, b], "reached_fraction": reached[i, b],
-                "first_hit_steps": _nan_if_inf(first_med[i, b]), "stability_workers": int(stability[i]),
-                "run_steps": per_lr[i]["steps"], "record_every": per_lr[i]["record_every"],
-            })
+            by_budget.append(
+                {
+                    "lr": float(lr),
+                    "batch": float(m),
+                    "K1": float(k1[i, b]) if np.isfinite(k1[i, b]) else None,
+                    "linear_until": stats["linear"][i, b],
+                    "linear_until_interpolated": stats["cross"][i, b],
+                    "linear_until_interpolated_ci": boot["cross_ci"][i, b],
+                    "censored": bool(stats["censored"][i, b]),
+                    "eps": float(per_lr[i]["eps"][b]),
+                    "steps_to_sosp": _nan_if_inf(stats["k"][i, b]),
+                    "speedup": stats["speedup"][i, b],
+                    "reached_fraction": reached[i, b],
+                    "first_hit_steps": _nan_if_inf(first_med[i, b]),
+                    "stability_workers": int(stability[i]),
+                    "run_steps": per_lr[i]["steps"],
+                    "record_every": per_lr[i]["record_every"],
+                }
+            )
     return {
         "workers": workers,
         "steps_to_sosp": _nan_if_inf(stats["k"][hi, hb]),
@@ -440,15 +582,22 @@ def run(cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, A
         "scaling_exponent_m": fit[1],
         "scaling_exponent_ci": {"K": boot["exponent_ci"][0], "m": boot["exponent_ci"][1]},
         "paper_sufficient_exponents": {"K": 1 / 3, "m": -1 / 3},
-        "headline": {"lr": float(lrs[hi]), "batch": float(batches[hb]), "eps": float(per_lr[hi]["eps"][hb])},
+        "headline": {
+            "lr": float(lrs[hi]),
+            "batch": float(batches[hb]),
+            "eps": float(per_lr[hi]["eps"][hb]),
+        },
         "wall_time_to_sosp": _nan_if_inf(wall_med[hi, hb]),
         "speedup_wall": _nan_if_inf(wall_med[hi, hb, 0] / _nan_if_inf(wall_med[hi, hb])),
         "first_hit_steps": _nan_if_inf(first_med[hi, hb]),
         "reached_fraction": reached[hi, hb],
         "entered_fraction": entered[hi, hb],
-        "diverged_fraction": np.stack([p["diverged"].mean(axis=-1) for p in per_lr]),  # (lr, batch, workers)
+        "diverged_fraction": np.stack(
+            [p["diverged"].mean(axis=-1) for p in per_lr]
+        ),  # (lr, batch, workers)
         "diverged_fraction_axes": ["lr", "batch", "workers"],
-        "divergence_rule": analysis.DIVERGENCE_RULE + " Here a diverged trajectory never reaches the SOSP set.",
+        "divergence_rule": analysis.DIVERGENCE_RULE
+        + " Here a diverged trajectory never reaches the SOSP set.",
         **_divergence(*results),
         "rule": (
             "K_W counts server updates (iterations), each applying one worker's minibatch gradient; each of "

@@ -48,7 +48,9 @@ def check_targets(name: str, y: Any, n: int, x_name: str) -> np.ndarray:
 
 def _check_length(name: str, y: np.ndarray, n: int, x_name: str) -> None:
     if y.shape[0] != n:
-        raise ValueError(f"{name} has {y.shape[0]} entries but {x_name} has {n} rows; they must match")
+        raise ValueError(
+            f"{name} has {y.shape[0]} entries but {x_name} has {n} rows; they must match"
+        )
 
 
 def check_batch(batch: Any, n: int) -> int:
@@ -83,9 +85,7 @@ def encode_labels(name: str, y: Any, classes: np.ndarray, n: int, x_name: str) -
     bad = sorted_classes[pos] != y
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name}[{i}] = {py(y[i])!r} is not one of the classes {classes.tolist()}"
-        )
+        raise ValueError(f"{name}[{i}] = {py(y[i])!r} is not one of the classes {classes.tolist()}")
     return order[pos].astype(np.int32)
 
 
@@ -98,7 +98,9 @@ def check_classes(classes: Any) -> np.ndarray:
         raise ValueError(f"need at least 2 classes, got {classes.tolist()}")
     uniq, counts = np.unique(classes, return_counts=True)
     if (counts > 1).any():
-        raise ValueError(f"classes must be distinct; {py(uniq[counts > 1][0])!r} appears more than once")
+        raise ValueError(
+            f"classes must be distinct; {py(uniq[counts > 1][0])!r} appears more than once"
+        )
     return classes
 
 
@@ -134,9 +136,13 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 def check_param_dict(init: Any, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Validates a user-given parameter dict: exactly the expected keys, shapes, finite values."""
     if not isinstance(init, dict):
-        raise ValueError(f"init must be a dict with keys {sorted(shapes)}, got {type(init).__name__}")
+        raise ValueError(
+            f"init must be a dict with keys {sorted(shapes)}, got {type(init).__name__}"
+        )
     if set(init) != set(shapes):
-        raise ValueError(f"init must have exactly the keys {sorted(shapes)}, got {sorted(map(str, init))}")
+        raise ValueError(
+            f"init must have exactly the keys {sorted(shapes)}, got {sorted(map(str, init))}"
+        )
     out = {}
     for name, shape in shapes.items():
         arr = as_float_array(f"init[{name!r}]", init[name], ndim=len(shape))

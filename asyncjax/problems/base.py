@@ -110,7 +110,9 @@ class Problem:
         """The data of steps ``ks`` ((b,) int32) of one stream: a pytree with leading axis b."""
         raise NotImplementedError
 
-    def grad(self, ops: PyTree, params: PyTree, batch: PyTree, hp: Mapping[str, jax.Array]) -> PyTree:
+    def grad(
+        self, ops: PyTree, params: PyTree, batch: PyTree, hp: Mapping[str, jax.Array]
+    ) -> PyTree:
         """Stochastic gradient of the loss at ``params`` for one step's ``batch``."""
         raise NotImplementedError
 

@@ -93,10 +93,16 @@ class MLP(Problem):
         X = _data.check_features("X_train", dataset.X_train)
         X_test = _data.check_features("X_test", dataset.X_test)
         if X_test.shape[1] != X.shape[1]:
-            raise ValueError(f"X_test has {X_test.shape[1]} columns but X_train has {X.shape[1]}; they must match")
+            raise ValueError(
+                f"X_test has {X_test.shape[1]} columns but X_train has {X.shape[1]}; they must match"
+            )
         self.classes = _data.check_classes(dataset.classes)
-        self.y = _data.encode_labels("y_train", dataset.y_train, self.classes, X.shape[0], "X_train")
-        self.y_test = _data.encode_labels("y_test", dataset.y_test, self.classes, X_test.shape[0], "X_test")
+        self.y = _data.encode_labels(
+            "y_train", dataset.y_train, self.classes, X.shape[0], "X_train"
+        )
+        self.y_test = _data.encode_labels(
+            "y_test", dataset.y_test, self.classes, X_test.shape[0], "X_test"
+        )
         self.X, self.X_test = X, X_test
         self.batch = _data.check_batch(batch, X.shape[0])
         self.l2 = _data.check_l2(l2)
@@ -146,8 +152,16 @@ class MLP(Problem):
 
     # ----------------------------------------------------------------- static half
     def static_key(self) -> tuple:
-        return ("mlp", self.n, self.d, self.n_classes, int(self.X_test.shape[0]), self.hidden,
-                self.activation, self.batch)
+        return (
+            "mlp",
+            self.n,
+            self.d,
+            self.n_classes,
+            int(self.X_test.shape[0]),
+            self.hidden,
+            self.activation,
+            self.batch,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -189,7 +203,9 @@ class MLP(Problem):
         are the normals of counter i, so each layer's draw is independent of the others'."""
         dtype = ops.X.dtype
         params: dict[str, jax.Array] = {}
-        for i, ((a, b), s) in enumerate(zip(zip(self.layer_sizes[:-1], self.layer_sizes[1:]), self.init_scales())):
+        for i, ((a, b), s) in enumerate(
+            zip(zip(self.layer_sizes[:-1], self.layer_sizes[1:]), self.init_scales())
+        ):
             z = _rng.normals(key, jnp.full((1,), i, jnp.int32), a * b, dtype)
             params[f"W{i}"] = s * z.reshape(a, b)
             params[f"b{i}"] = jnp.zeros((b,), dtype)
@@ -206,7 +222,9 @@ class MLP(Problem):
                 h = act(h)
         return h
 
-    def loss(self, ops: MLPOperands, params: Mapping[str, jax.Array], rows: jax.Array | None = None) -> jax.Array:
+    def loss(
+        self, ops: MLPOperands, params: Mapping[str, jax.Array], rows: jax.Array | None = None
+    ) -> jax.Array:
         """The objective on training rows ``rows`` (m,) int32, or on all of them."""
         X = ops.X if rows is None else _data.gather(ops.X, rows)
         y = ops.y if rows is None else _data.gather(ops.y, rows)
@@ -218,8 +236,13 @@ class MLP(Problem):
         """(b, batch) int32 training-row indices for steps ``ks`` (b,)."""
         return _rng.indices(key, ks, self.batch, ops.X.shape[0])
 
-    def grad(self, ops: MLPOperands, params: Mapping[str, jax.Array], batch: jax.Array,
-             hp: Mapping[str, Any]) -> dict[str, jax.Array]:
+    def grad(
+        self,
+        ops: MLPOperands,
+        params: Mapping[str, jax.Array],
+        batch: jax.Array,
+        hp: Mapping[str, Any],
+    ) -> dict[str, jax.Array]:
         """Gradient of the objective on rows ``batch`` (m,) int32 (a dict shaped like ``params``)."""
         return jax.grad(lambda p: self.loss(ops, p, batch))(params)
 
@@ -230,5 +253,7 @@ class MLP(Problem):
         }
 
     def __repr__(self) -> str:
-        return (f"MLP({self.dataset_name}: {' -> '.join(map(str, self.layer_sizes))}, "
-                f"activation={self.activation!r}, batch={self.batch}, l2={self.l2!r}, params={self.n_params})")
+        return (
+            f"MLP({self.dataset_name}: {' -> '.join(map(str, self.layer_sizes))}, "
+            f"activation={self.activation!r}, batch={self.batch}, l2={self.l2!r}, params={self.n_params})"
+        )

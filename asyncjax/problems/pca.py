@@ -49,7 +49,9 @@ def _check_spectrum(eigenvalues: np.ndarray, *, allow_zero: bool) -> None:
         raise ValueError(f"need at least 2 eigenvalues, got shape {eigenvalues.shape}")
     low = eigenvalues < 0 if allow_zero else eigenvalues <= 0
     if low.any():
-        kind = "non-negative" if allow_zero else "positive (the covariance must be positive definite)"
+        kind = (
+            "non-negative" if allow_zero else "positive (the covariance must be positive definite)"
+        )
         raise ValueError(f"eigenvalues must be {kind}; got {py(eigenvalues[low][0])!r}")
     if np.any(np.diff(eigenvalues) > 0):
         raise ValueError(
@@ -104,7 +106,9 @@ class StreamingPCA(Problem):
 
     # ----------------------------------------------------------------- constructors
     @classmethod
-    def from_covariance(cls, covariance: Any, distribution: Distribution = "gaussian") -> StreamingPCA:
+    def from_covariance(
+        cls, covariance: Any, distribution: Distribution = "gaussian"
+    ) -> StreamingPCA:
         """A problem with a full covariance matrix Σ (symmetric positive definite).
 
         Args:
@@ -160,7 +164,9 @@ class StreamingPCA(Problem):
         self.distribution = "dataset"
         self.basis = q
         self._data = x @ q
-        digest = hashlib.sha256(np.ascontiguousarray(np.asarray(data, np.float64)).tobytes()).hexdigest()
+        digest = hashlib.sha256(
+            np.ascontiguousarray(np.asarray(data, np.float64)).tobytes()
+        ).hexdigest()
         self._source = {"kind": "data", "shape": [n, d], "sha256": digest, "center": center}
         return self
 
@@ -263,7 +269,9 @@ class StreamingPCA(Problem):
 
 
 # --------------------------------------------------------------------- pure parts
-def sample_block(distribution: str, ops: PCAOperands, key: jax.Array, steps: jax.Array) -> jax.Array:
+def sample_block(
+    distribution: str, ops: PCAOperands, key: jax.Array, steps: jax.Array
+) -> jax.Array:
     """Observations Y_k = Q^T X_k in the eigenbasis for a block of steps of one stream.
 
     Args:

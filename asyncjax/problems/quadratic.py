@@ -60,12 +60,16 @@ class Quadratic(Problem):
             raise ValueError("eigenvalues must not be empty")
         low = lam[lam <= 0]
         if low.size:
-            raise ValueError(f"eigenvalues must be > 0 (a positive-definite quadratic); got {py(low[0])!r}")
+            raise ValueError(
+                f"eigenvalues must be > 0 (a positive-definite quadratic); got {py(low[0])!r}"
+            )
         self.eigenvalues = lam
         self.noise = float(check_nonnegative(noise, "noise"))
         self.hp_defaults = {"noise": self.noise}
         self.init_point = np.ones(lam.size) if init is None else self.to_internal(init)
-        self.default_norm_bound = max(Problem.default_norm_bound, 100.0 * float(np.linalg.norm(self.init_point)))
+        self.default_norm_bound = max(
+            Problem.default_norm_bound, 100.0 * float(np.linalg.norm(self.init_point))
+        )
 
     @property
     def d(self) -> int:
@@ -112,7 +116,9 @@ class Quadratic(Problem):
         lam = ops.eigenvalues
         return _rng.normals(key, ks, lam.shape[0], lam.dtype)
 
-    def grad(self, ops: QuadraticOperands, params: jax.Array, batch: jax.Array, hp: Mapping[str, Any]) -> jax.Array:
+    def grad(
+        self, ops: QuadraticOperands, params: jax.Array, batch: jax.Array, hp: Mapping[str, Any]
+    ) -> jax.Array:
         """λ ⊙ x + σ z for x = ``params`` (d,) and z = ``batch`` (d,)."""
         sigma = jnp.asarray(hp["noise"]).astype(params.dtype)
         return ops.eigenvalues * params + sigma * batch

@@ -68,13 +68,19 @@ class LeastSquares(Problem):
         self.X, self.y = X, y
         n, d = X.shape
         # min ‖Xw − y‖²/n + l2‖w‖²  ==  min ‖A w − c‖² with A = [X/√n; √l2 I], c = [y/√n; 0].
-        A = np.concatenate([X / np.sqrt(n), np.sqrt(self.l2) * np.eye(d)]) if self.l2 > 0 else X / np.sqrt(n)
+        A = (
+            np.concatenate([X / np.sqrt(n), np.sqrt(self.l2) * np.eye(d)])
+            if self.l2 > 0
+            else X / np.sqrt(n)
+        )
         c = np.concatenate([y / np.sqrt(n), np.zeros(d)]) if self.l2 > 0 else y / np.sqrt(n)
         self.w_star = np.linalg.lstsq(A, c, rcond=None)[0]
         r = X @ self.w_star - y
         self.f_star = float(0.5 * np.mean(r * r) + 0.5 * self.l2 * self.w_star @ self.w_star)
         self._sha256 = _data.fingerprint(X, y)
-        self.default_norm_bound = max(Problem.default_norm_bound, 100.0 * float(np.linalg.norm(self.w_star)))
+        self.default_norm_bound = max(
+            Problem.default_norm_bound, 100.0 * float(np.linalg.norm(self.w_star))
+        )
 
     @classmethod
     def from_data(cls, X: Any, y: Any, batch: int = 32, l2: float = 0.0) -> LeastSquares:
@@ -132,7 +138,9 @@ class LeastSquares(Problem):
         """(b, batch) int32 row indices for steps ``ks`` (b,)."""
         return _rng.indices(key, ks, self.batch, ops.X.shape[0])
 
-    def grad(self, ops: LeastSquaresOperands, params: jax.Array, batch: jax.Array, hp: Mapping[str, Any]) -> jax.Array:
+    def grad(
+        self, ops: LeastSquaresOperands, params: jax.Array, batch: jax.Array, hp: Mapping[str, Any]
+    ) -> jax.Array:
         """Minibatch gradient at w = ``params`` (d,) for rows ``batch`` (m,) int32."""
         Xb = _data.gather(ops.X, batch)
         r = Xb @ params - _data.gather(ops.y, batch)
@@ -207,7 +215,9 @@ class Logistic(Problem):
         X = _data.check_features("X", X)
         X_test = _data.check_features("X_test", X_test)
         if X_test.shape[1] != X.shape[1]:
-            raise ValueError(f"X_test has {X_test.shape[1]} columns but X has {X.shape[1]}; they must match")
+            raise ValueError(
+                f"X_test has {X_test.shape[1]} columns but X has {X.shape[1]}; they must match"
+            )
         if classes is None:
             classes = np.unique(np.concatenate([np.asarray(y).ravel(), np.asarray(y_test).ravel()]))
         self.classes = _data.check_classes(classes)
@@ -254,22 +264,44 @@ class Logistic(Problem):
         if test is not None:
             if len(test) != 2:
                 raise ValueError("test must be a pair (X_test, y_test)")
-            return cls(X, y, test[0], test[1], classes=classes, batch=batch, l2=l2,
-                       source={"split": "given"})
+            return cls(
+                X,
+                y,
+                test[0],
+                test[1],
+                classes=classes,
+                batch=batch,
+                l2=l2,
+                source={"split": "given"},
+            )
         X = _data.check_features("X", X)
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
         train, held = split(y, test_fraction, split_seed)
-        source = {"split": "fraction", "test_fraction": float(test_fraction), "split_seed": int(split_seed),
-                  "sha256_before_split": _data.fingerprint(X, y)}
-        return cls(X[train], y[train], X[held], y[held], classes=classes, batch=batch, l2=l2, source=source)
+        source = {
+            "split": "fraction",
+            "test_fraction": float(test_fraction),
+            "split_seed": int(split_seed),
+            "sha256_before_split": _data.fingerprint(X, y),
+        }
+        return cls(
+            X[train], y[train], X[held], y[held], classes=classes, batch=batch, l2=l2, source=source
+        )
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, *, batch: int = 32, l2: float = 0.0) -> Logistic:
         """Logistic regression on a :class:`~asyncjax.datasets.Dataset` (its split and classes)."""
-        return cls(dataset.X_train, dataset.y_train, dataset.X_test, dataset.y_test,
-                   classes=dataset.classes, batch=batch, l2=l2, source={"dataset": dataset.name})
+        return cls(
+            dataset.X_train,
+            dataset.y_train,
+            dataset.X_test,
+            dataset.y_test,
+            classes=dataset.classes,
+            batch=batch,
+            l2=l2,
+            source={"dataset": dataset.name},
+        )
 
     @property
     def n(self) -> int:
@@ -326,8 +358,13 @@ class Logistic(Problem):
         """(b, batch) int32 training-row indices for steps ``ks`` (b,)."""
         return _rng.indices(key, ks, self.batch, ops.X.shape[0])
 
-    def grad(self, ops: LogisticOperands, params: Mapping[str, jax.Array], batch: jax.Array,
-             hp: Mapping[str, Any]) -> dict[str, jax.Array]:
+    def grad(
+        self,
+        ops: LogisticOperands,
+        params: Mapping[str, jax.Array],
+        batch: jax.Array,
+        hp: Mapping[str, Any],
+    ) -> dict[str, jax.Array]:
         """Minibatch gradient for rows ``batch`` (m,) int32: {"W": (d, C), "b": (C,)}."""
         Xb = _data.gather(ops.X, batch)
         logits = _logits(params, Xb)
@@ -335,19 +372,25 @@ class Logistic(Problem):
         G = (jax.nn.softmax(logits, axis=-1) - onehot) / batch.shape[0]  # (m, C)
         return {"W": Xb.T @ G + ops.l2 * params["W"], "b": jnp.sum(G, axis=0)}
 
-    def loss(self, ops: LogisticOperands, params: Mapping[str, jax.Array], rows: jax.Array | None = None) -> jax.Array:
+    def loss(
+        self, ops: LogisticOperands, params: Mapping[str, jax.Array], rows: jax.Array | None = None
+    ) -> jax.Array:
         """The objective on training rows ``rows`` (m,) int32, or on all of them."""
         X = ops.X if rows is None else _data.gather(ops.X, rows)
         y = ops.y if rows is None else _data.gather(ops.y, rows)
         W = params["W"]
         return _data.cross_entropy(_logits(params, X), y) + (0.5 * ops.l2) * jnp.sum(W * W)
 
-    def metrics(self, ops: LogisticOperands, params: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    def metrics(
+        self, ops: LogisticOperands, params: Mapping[str, jax.Array]
+    ) -> dict[str, jax.Array]:
         return {
             "error": self.loss(ops, params),
             "accuracy": _data.accuracy(_logits(params, ops.X_test), ops.y_test),
         }
 
     def __repr__(self) -> str:
-        return (f"Logistic(n={self.n}, d={self.d}, classes={self.n_classes}, n_test={self.X_test.shape[0]}, "
-                f"batch={self.batch}, l2={self.l2!r})")
+        return (
+            f"Logistic(n={self.n}, d={self.d}, classes={self.n_classes}, n_test={self.X_test.shape[0]}, "
+            f"batch={self.batch}, l2={self.l2!r})"
+        )

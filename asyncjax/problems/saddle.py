@@ -91,7 +91,9 @@ class QuarticSaddle(Problem):
             neg = -1.0 if negative is None else float(as_float_array("negative", negative, ndim=0))
             pos = 1.0 if positive is None else float(as_float_array("positive", positive, ndim=0))
             if not neg < 0:
-                raise ValueError(f"negative must be < 0 (the saddle's descent direction), got {py(negative)!r}")
+                raise ValueError(
+                    f"negative must be < 0 (the saddle's descent direction), got {py(negative)!r}"
+                )
             if not pos > 0:
                 raise ValueError(f"positive must be > 0, got {py(positive)!r}")
             D = np.full(d, pos)
@@ -149,7 +151,12 @@ class QuarticSaddle(Problem):
         return ("quartic_saddle", self.d)
 
     def describe(self) -> dict[str, Any]:
-        return {"problem": self.kind, "eigenvalues": self.D.tolist(), "noise": self.noise, "batch": self.batch}
+        return {
+            "problem": self.kind,
+            "eigenvalues": self.D.tolist(),
+            "noise": self.noise,
+            "batch": self.batch,
+        }
 
     def check_hp(self, hp: Mapping[str, np.ndarray]) -> None:
         if "noise" in hp:
@@ -181,10 +188,14 @@ class QuarticSaddle(Problem):
         """(b, d) standard normals z_k for steps ``ks`` (b,)."""
         return _rng.normals(key, ks, ops.D.shape[0], ops.D.dtype)
 
-    def grad(self, ops: SaddleOperands, params: jax.Array, batch: jax.Array, hp: Mapping[str, Any]) -> jax.Array:
+    def grad(
+        self, ops: SaddleOperands, params: jax.Array, batch: jax.Array, hp: Mapping[str, Any]
+    ) -> jax.Array:
         """D x + ‖x‖² x + (σ/√m) z for x = ``params`` (d,), z = ``batch`` (d,)."""
         dtype = params.dtype
-        scale = jnp.asarray(hp["noise"]).astype(dtype) * jax.lax.rsqrt(jnp.asarray(hp["batch"]).astype(dtype))
+        scale = jnp.asarray(hp["noise"]).astype(dtype) * jax.lax.rsqrt(
+            jnp.asarray(hp["batch"]).astype(dtype)
+        )
         s = seq_sum(params * params)
         return ops.D * params + s * params + scale * batch
 
@@ -195,7 +206,9 @@ class QuarticSaddle(Problem):
         g = ops.D * x + s * x
         gap = s + ops.d_neg
         error = 0.25 * gap * gap + 0.5 * seq_sum((ops.D - ops.d_neg) * x2)
-        lam = s + min_eig_diag_plus_rank_one(ops.D, 2.0 * x2, ops.d_neg, jnp.minimum(ops.d_next, ops.d_neg + 2.0 * s))
+        lam = s + min_eig_diag_plus_rank_one(
+            ops.D, 2.0 * x2, ops.d_neg, jnp.minimum(ops.d_next, ops.d_neg + 2.0 * s)
+        )
         return {"error": error, "grad_norm": jnp.sqrt(seq_sum(g * g)), "min_hess_eig": lam}
 
     def __repr__(self) -> str:
@@ -203,7 +216,9 @@ class QuarticSaddle(Problem):
         return f"QuarticSaddle(d={self.d}, eigenvalues={D}, noise={self.noise!r}, batch={self.batch!r})"
 
 
-def min_eig_diag_plus_rank_one(D: jax.Array, w2: jax.Array, lo: jax.Array, hi: jax.Array) -> jax.Array:
+def min_eig_diag_plus_rank_one(
+    D: jax.Array, w2: jax.Array, lo: jax.Array, hi: jax.Array
+) -> jax.Array:
     """Smallest eigenvalue of diag(D) + u uᵀ by bisection on the secular equation.
 
     With u_i² = ``w2[i]``, the smallest eigenvalue λ of diag(D) + uuᵀ is the root of

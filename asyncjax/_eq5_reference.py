@@ -37,6 +37,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax import problems as _problems
+from asyncjax._numerics import seq_sum
 from asyncjax._validate import check_int
 from asyncjax.delays import DelayModel
 from asyncjax.problems import PCAOperands
@@ -131,10 +132,10 @@ def heavy_ball_step(state: State, v_stale, x, momentum, lr, step, bound2) -> Sta
       The state at step k + 1 (unchanged if frozen).
     """
     v, v_prev, alive, diverged_at = state
-    s = _problems.seq_sum(x * v_stale)  # X_kᵀ v_s
+    s = seq_sum(x * v_stale)  # X_kᵀ v_s
     grad = s * x - (s * s) * v_stale  # (I − v_s v_sᵀ) X_k X_kᵀ v_s
     v_new = v + momentum * (v - v_prev) + lr * grad
-    n2 = _problems.seq_sum(v_new * v_new)
+    n2 = seq_sum(v_new * v_new)
     keep = alive & (n2 <= bound2)  # False for NaN, and for inf (bound2 is finite)
     diverged_at = jnp.where(alive & ~keep, step + 1, diverged_at)
     # A frozen trajectory keeps v; its v_prev is never read again.

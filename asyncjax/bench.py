@@ -39,11 +39,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _eq5_reference as reference
+from asyncjax._io import write_json
 from asyncjax.delays import clock_summary, get_delay_model, workers
 from asyncjax.engine import Spec, jitted
 from asyncjax.optim import heavy_ball
 from asyncjax.problems import StreamingPCA
-from asyncjax.results import write_json
 from asyncjax.sweep import _sharded
 
 __all__ = ["run_benchmark"]

@@ -192,7 +192,7 @@ _JOINED = (
 def _cmd_run(args: argparse.Namespace) -> int:
     joined = _join_job(args)  # bad flags fail here, before anything reads the config or compiles
     from asyncjax import plotting
-    from asyncjax.results import ensure_dir
+    from asyncjax._io import ensure_dir
     from asyncjax.sweep import sweep
 
     spec = _sweep_config(args.config, quick=False)
@@ -295,7 +295,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             f"calibration run, plus {cal['compile_s']:.1f} s to compile each of {len(info['buckets'])} ring(s))"
         )
     if args.json:
-        from asyncjax.results import write_json
+        from asyncjax._io import write_json
 
         write_json(args.json, info)
         print(f"wrote {args.json}")

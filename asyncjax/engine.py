@@ -53,11 +53,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
+from asyncjax._numerics import seq_sum
 from asyncjax._validate import check_int
 from asyncjax.delays import DelayModel, TraceDelay
 from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
-from asyncjax.problems.pca import seq_sum
 
 __all__ = ["Spec", "Trace", "run_batch", "jitted", "compile_count", "noise_block_bytes"]
 

@@ -18,8 +18,9 @@ import numpy as np
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from asyncjax._io import atomic_write
 from asyncjax.analysis import Band, diverged_mask, with_failures
-from asyncjax.results import Results, atomic_write
+from asyncjax.results import Results
 
 __all__ = ["error_vs_delay", "error_vs_step", "stationary_vs_theory", "ode_overlay", "save"]
 

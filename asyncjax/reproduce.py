@@ -29,10 +29,10 @@ import jax
 import numpy as np
 
 from asyncjax import analysis, plotting, theory
+from asyncjax._io import ensure_dir, jsonable, write_json
 from asyncjax._version import __version__
 from asyncjax.config import parse_config
 from asyncjax.experiments import available, load_preset, preset_text
-from asyncjax.results import _jsonable, ensure_dir, write_json
 from asyncjax.sweep import sweep
 
 __all__ = ["reproduce", "PRESETS"]
@@ -354,7 +354,7 @@ PRESETS: dict[str, Runner] = {
 
 
 def _identity(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    return {"preset": name, "config": _jsonable(cfg)}
+    return {"preset": name, "config": jsonable(cfg)}
 
 
 def _ours(path: Path) -> list[str]:

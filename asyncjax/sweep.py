@@ -43,6 +43,7 @@ from jax.sharding import PartitionSpec as P
 
 from asyncjax import _distributed
 from asyncjax._distributed import DistributedError
+from asyncjax._io import atomic_write, ensure_dir, jsonable, write_json
 from asyncjax._validate import check_int, check_positive
 from asyncjax._version import __version__
 from asyncjax.delays import DelayModel, get_delay_model
@@ -63,7 +64,7 @@ from asyncjax.planner import (
     trajectory_bytes,
 )
 from asyncjax.problems.base import Problem
-from asyncjax.results import Results, _jsonable, atomic_write, ensure_dir, write_json
+from asyncjax.results import Results
 from asyncjax.simulate import check_seeds, resolve_hp, start_of
 
 __all__ = ["Grid", "sweep", "plan", "SweepPlan", "BucketPlan", "DistributedError"]
@@ -517,7 +518,7 @@ def _prepare(
     attrs = _settings(problem, optimizer, model, mit, grid, spec, bound, x0 if fixed else None)
     attrs["variables"] = _variables(problem)
     if metadata is not None:
-        attrs["source"] = _jsonable(dict(metadata))
+        attrs["source"] = jsonable(dict(metadata))
     return _Prepared(
         problem,
         grid,
@@ -1086,7 +1087,7 @@ def sweep_key(attrs: Mapping[str, Any]) -> str:
     across them), and neither are descriptions (``variables``, ``source``).
     """
     settings = {k: v for k, v in attrs.items() if k not in _NOT_SETTINGS}
-    text = json.dumps(_jsonable(settings), sort_keys=True)
+    text = json.dumps(jsonable(settings), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

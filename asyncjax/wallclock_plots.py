@@ -14,8 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from asyncjax import theory
+from asyncjax._io import write_json
 from asyncjax.plotting import _pick, save
-from asyncjax.results import Results, write_json
+from asyncjax.results import Results
 from asyncjax.wallclock import (
     Speedup,
     _aligned,

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     out["wall_s"] = time.perf_counter() - t0
     if args.json:
-        from asyncjax.results import write_json
+        from asyncjax._io import write_json
 
         write_json(args.json, out)
     return out

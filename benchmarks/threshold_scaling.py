@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 import asyncjax as aj  # noqa: E402
 from asyncjax import analysis, theory  # noqa: E402
-from asyncjax.results import write_json  # noqa: E402
+from asyncjax._io import write_json  # noqa: E402
 
 MOMENTUM = 0.9
 LRS = [2.5e-4, 5e-4, 1e-3, 2e-3]

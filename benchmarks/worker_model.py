@@ -27,7 +27,7 @@ from scipy import stats  # noqa: E402
 
 import asyncjax as aj  # noqa: E402
 from asyncjax import analysis, delays  # noqa: E402
-from asyncjax.results import write_json  # noqa: E402
+from asyncjax._io import write_json  # noqa: E402
 
 
 def staleness_law(n_seeds: int) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from asyncjax.problems.base import Problem
 from asyncjax.problems.mlp import MLP, MLPOperands
-from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, seq_sum, sin2_and_norm
+from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, sin2_and_norm
 from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
 from asyncjax.problems.regression import (
     LeastSquares,
@@ -27,6 +27,5 @@ __all__ = [
     "SaddleOperands",
     "MLPOperands",
     "sample_block",
-    "seq_sum",
     "sin2_and_norm",
 ]

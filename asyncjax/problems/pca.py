@@ -26,10 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
+from asyncjax._numerics import seq_sum
 from asyncjax._validate import as_float_array, py
 from asyncjax.problems.base import Problem
 
-__all__ = ["StreamingPCA", "PCAOperands", "sample_block", "seq_sum", "sin2_and_norm"]
+__all__ = ["StreamingPCA", "PCAOperands", "sample_block", "sin2_and_norm"]
 
 Distribution = Literal["gaussian", "rademacher", "uniform", "dataset"]
 _SYNTHETIC = ("gaussian", "rademacher", "uniform")
@@ -301,22 +302,6 @@ def sample_block(
         u = _rng.uniforms(key, steps, 1, dtype)[:, 0]
         return ops.data[jnp.minimum(jnp.floor(u * n).astype(jnp.int32), n - 1)]
     raise ValueError(distribution)  # pragma: no cover - guarded by the constructor
-
-
-def seq_sum(terms: jax.Array) -> jax.Array:
-    """Sum over the last axis in a fixed left-to-right order.
-
-    XLA vectorises a short reduction differently depending on the batch shape
-    around it, which changes the rounding. Adding the terms one by one keeps
-    every trajectory's result bit-identical whatever the chunk or device count.
-    """
-    d = terms.shape[-1]
-    if d > 64:  # compile-time cost of unrolling; large d is not bit-stable here
-        return jnp.sum(terms, axis=-1)
-    total = terms[..., 0]
-    for i in range(1, d):
-        total = total + terms[..., i]
-    return total
 
 
 def sin2_and_norm(v: jax.Array) -> tuple[jax.Array, jax.Array]:

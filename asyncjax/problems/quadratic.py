@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
+from asyncjax._numerics import seq_sum
 from asyncjax._validate import as_float_array, check_nonnegative, py
 from asyncjax.problems.base import Problem
-from asyncjax.problems.pca import seq_sum
 
 __all__ = ["Quadratic", "QuadraticOperands"]
 

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
+from asyncjax._numerics import seq_sum
 from asyncjax._validate import as_float_array, check_int, check_nonnegative, py
 from asyncjax.problems.base import Problem
-from asyncjax.problems.pca import seq_sum
 
 __all__ = ["QuarticSaddle", "SaddleOperands", "min_eig_diag_plus_rank_one", "check_batch_hp"]
 

@@ -73,6 +73,24 @@ def check_nonnegative(values: Any, name: str, *, allow_inf: bool = False) -> np.
     return arr
 
 
+def check_unit_interval(values: Any, name: str) -> np.ndarray:
+    """Values in [0, 1) (a decay rate such as Adam's b1)."""
+    arr = as_float_array(name, values)
+    bad = arr[(arr < 0) | (arr >= 1)]
+    if bad.size:
+        raise ValueError(f"{name} must lie in [0, 1); got {py(bad.flat[0])!r}")
+    return arr
+
+
+def check_whole(values: Any, name: str, *, minimum: int = 0) -> np.ndarray:
+    """Whole numbers >= ``minimum`` (a delay, a count of workers)."""
+    arr = as_float_array(name, values)
+    bad = arr[(arr < minimum) | (arr != np.round(arr))]
+    if bad.size:
+        raise ValueError(f"{name} must be a whole number >= {minimum}; got {py(bad.flat[0])!r}")
+    return arr
+
+
 def check_delay(values: Any, *, buffer: int, name: str = "delay") -> np.ndarray:
     """Delays are non-negative integers that fit in a delay buffer of ``buffer`` slots."""
     arr = as_float_array(name, values)

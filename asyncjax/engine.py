@@ -54,6 +54,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._numerics import seq_sum
+from asyncjax._parts import select
 from asyncjax._validate import check_int
 from asyncjax.delays import DelayModel, TraceDelay
 from asyncjax.optim import Optimizer
@@ -214,9 +215,7 @@ def run_batch(
     hp = {k: v.astype(dtype) for k, v in hp.items()}
     (n_hyper,) = (hp[delay.axis] if delay.axis is not None else next(iter(hp.values()))).shape
     (n_seeds,) = seeds.shape
-    opt_hp = {k: v for k, v in hp.items() if k in opt.hp_names}
-    prob_hp = {k: v for k, v in hp.items() if k in problem.hp_names}
-    mit_hp = {k: v for k, v in hp.items() if mit is not None and k in mit.hp_names}
+    opt_hp, prob_hp, mit_hp = select(hp, opt), select(hp, problem), select(hp, mit)
     delay_param = hp[delay.axis] if delay.axis is not None else None
     # Capped at the largest float so that an infinite norm fails the check even
     # with norm_bound = inf (NaN fails any comparison).

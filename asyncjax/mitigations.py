@@ -26,7 +26,8 @@ is η_k in x_{k+1} = x_k + μ(x_k − x_{k−1}) − η_k g_k: the momentum carr
 earlier steps is left alone. Adaptive optimizers (Adam, RMSProp, … any other
 optax transformation) normalise the gradient's scale away, so there it scales
 the *update*, x_{k+1} = x_k + min(1, c/τ_k)·(x̂_{k+1} − x_k), and the optimizer's
-moments see the gradient unchanged. ``target=`` overrides the choice.
+moments see the gradient unchanged: an optimizer says which it is with its
+``scale_free`` flag. ``target=`` overrides the choice.
 
 DC-ASGD's x_{k−τ_k} is the point the gradient was evaluated at (the read
 point: the parameters for heavy ball and optax, the look-ahead for Nesterov).
@@ -39,104 +40,89 @@ it does from the worker clock, which counts it exactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from asyncjax._parts import REQUIRED, Hyper, hp_names
 from asyncjax._validate import check_nonnegative, check_positive
 
 __all__ = ["Mitigation", "delay_adaptive", "dc_asgd", "drop_stale", "get_mitigation", "MITIGATIONS"]
 
 PyTree = Any
-_GRADIENT_SCALED = ("heavy_ball", "nesterov", "optax.sgd")  # momentum methods: scale the gradient
+
+
+def _same_gradient(g: PyTree, params: PyTree, stale: PyTree, tau: jax.Array, hp: Mapping) -> PyTree:
+    return g
+
+
+def _same_update(params, state, new_params, new_state, tau, hp) -> tuple[PyTree, PyTree]:
+    return new_params, new_state
 
 
 @dataclass(frozen=True)
 class Mitigation:
-    """A staleness mitigation (see the module docstring). Build one with the factories.
+    """A staleness mitigation: a record of pure functions of ONE trajectory (build one with the factories).
 
     Attributes:
-      name: ``"delay_adaptive"``, ``"dc_asgd"`` or ``"drop_stale"``.
-      hp_names: its grid axes (all required).
-      target: for the delay-adaptive step, ``"gradient"``, ``"update"`` or
-        ``"auto"`` (decided by the optimizer when the run is built).
+      name: e.g. ``"delay_adaptive"``.
+      hyperparameters: its grid axes (:class:`~asyncjax._parts.Hyper`).
+      options: static settings (hashable pairs), part of the compiled code.
+      gradient: ``gradient(g, params, stale, tau, hp) -> g``, the gradient the
+        optimizer sees: ``g`` the stochastic gradient at the read point
+        ``stale``, ``params`` x_k, ``tau`` () int32 staleness, ``hp`` this
+        mitigation's hyperparameters (scalars).
+      update: ``update(params, state, new_params, new_state, tau, hp) ->
+        (params, state)``, what the step leaves, given the optimizer's proposal.
+      bind: ``bind(optimizer) -> Mitigation``: settles choices that depend on
+        the optimizer (None: nothing to settle).
     """
 
     name: str
-    hp_names: tuple[str, ...]
-    target: str = "auto"
+    hyperparameters: tuple[Hyper, ...]
+    options: tuple[tuple[str, Any], ...] = ()
+    gradient: Callable[..., PyTree] = field(default=_same_gradient, compare=False, repr=False)
+    update: Callable[..., tuple[PyTree, PyTree]] = field(
+        default=_same_update, compare=False, repr=False
+    )
+    binder: Callable[[Any], Mitigation] | None = field(default=None, compare=False, repr=False)
 
     @property
-    def required(self) -> tuple[str, ...]:
-        return self.hp_names
+    def label(self) -> str:
+        return f"the {self.name!r} mitigation"
 
-    def check(self, hp: Mapping[str, Any]) -> None:
-        """Validates swept values (each an array) before anything is compiled."""
-        for name, values in hp.items():
-            if name == "adaptive_c":
-                check_positive(values, name)
-            else:
-                check_nonnegative(values, name, allow_inf=name == "max_staleness")
+    @property
+    def hp_names(self) -> tuple[str, ...]:
+        """The grid axes it needs (derived from ``hyperparameters``)."""
+        return hp_names(self)
 
     def bind(self, optimizer: Any) -> Mitigation:
-        """Resolves ``target="auto"`` for an optimizer (a no-op for the other mitigations)."""
-        if self.name != "delay_adaptive" or self.target != "auto":
-            return self
-        return replace(self, target="gradient" if optimizer.name in _GRADIENT_SCALED else "update")
+        """This mitigation for ``optimizer`` (choices that depend on it settled)."""
+        return self if self.binder is None else self.binder(optimizer)
 
     def describe(self) -> dict[str, Any]:
-        out = {"name": self.name, "axes": list(self.hp_names)}
-        if self.name == "delay_adaptive":
-            out["target"] = self.target
-        return out
+        return {"name": self.name, "axes": list(self.hp_names), **dict(self.options)}
 
-    # ------------------------------------------------------------ pure, one trajectory
-    def _factor(self, tau: jax.Array, hp: Mapping[str, jax.Array]) -> jax.Array:
-        c = hp["adaptive_c"]
-        t = tau.astype(c.dtype)
-        return jnp.where(t > c, c / jnp.maximum(t, jnp.ones((), c.dtype)), jnp.ones((), c.dtype))
 
-    def gradient(
-        self, g: PyTree, params: PyTree, stale: PyTree, tau: jax.Array, hp: Mapping[str, jax.Array]
-    ) -> PyTree:
-        """The gradient the optimizer sees.
+# ---------------------------------------------------------------- delay-adaptive step
+def _adaptive_factor(tau: jax.Array, hp: Mapping[str, jax.Array]) -> jax.Array:
+    c = hp["adaptive_c"]
+    t = tau.astype(c.dtype)
+    return jnp.where(t > c, c / jnp.maximum(t, jnp.ones((), c.dtype)), jnp.ones((), c.dtype))
 
-        Args:
-          g: the stochastic gradient at ``stale`` (a params pytree).
-          params: x_k, the current parameters.
-          stale: the read point the gradient was evaluated at.
-          tau: () int32 staleness τ_k.
-          hp: this mitigation's hyperparameters (scalars).
-        """
-        if self.name == "delay_adaptive" and self.target == "gradient":
-            f = self._factor(tau, hp)
-            return jax.tree.map(lambda a: f * a, g)
-        if self.name == "dc_asgd":
-            lam = hp["dc_lambda"]
-            return jax.tree.map(lambda a, x, s: a + lam * a * a * (x - s), g, params, stale)
-        return g
 
-    def update(
-        self,
-        params: PyTree,
-        state: PyTree,
-        new_params: PyTree,
-        new_state: PyTree,
-        tau: jax.Array,
-        hp: Mapping[str, jax.Array],
-    ) -> tuple[PyTree, PyTree]:
-        """The parameters and optimizer state after the step (given the optimizer's proposal)."""
-        if self.name == "delay_adaptive" and self.target == "update":
-            f = self._factor(tau, hp)
-            return jax.tree.map(lambda x, y: x + f * (y - x), params, new_params), new_state
-        if self.name == "drop_stale":
-            keep = tau.astype(hp["max_staleness"].dtype) <= hp["max_staleness"]
-            pick = lambda a, b: jnp.where(keep, a, b)  # noqa: E731
-            return jax.tree.map(pick, new_params, params), jax.tree.map(pick, new_state, state)
-        return new_params, new_state
+def _scale_gradient(g, params, stale, tau, hp):
+    f = _adaptive_factor(tau, hp)
+    return jax.tree.map(lambda a: f * a, g)
+
+
+def _scale_update(params, state, new_params, new_state, tau, hp):
+    f = _adaptive_factor(tau, hp)
+    return jax.tree.map(lambda x, y: x + f * (y - x), params, new_params), new_state
 
 
 def delay_adaptive(target: str = "auto") -> Mitigation:
@@ -144,12 +130,29 @@ def delay_adaptive(target: str = "auto") -> Mitigation:
 
     Args:
       target: ``"gradient"`` (scale the gradient: the momentum methods'
-        default), ``"update"`` (scale the whole update: the adaptive
-        optimizers' default) or ``"auto"``.
+        default), ``"update"`` (scale the whole update: the default of
+        optimizers whose step ignores the gradient's scale, ``scale_free``)
+        or ``"auto"`` (chosen by the optimizer when the run is built).
     """
     if target not in ("auto", "gradient", "update"):
         raise ValueError(f"target must be 'auto', 'gradient' or 'update', got {target!r}")
-    return Mitigation("delay_adaptive", ("adaptive_c",), target)
+    hyper = (Hyper("adaptive_c", REQUIRED, check_positive, doc="c > 0: eta_k = eta min(1, c/tau)"),)
+    if target == "auto":
+        return Mitigation(
+            "delay_adaptive",
+            hyper,
+            (("target", "auto"),),
+            binder=lambda opt: delay_adaptive("update" if opt.scale_free else "gradient"),
+        )
+    if target == "gradient":
+        return Mitigation("delay_adaptive", hyper, (("target", target),), gradient=_scale_gradient)
+    return Mitigation("delay_adaptive", hyper, (("target", target),), update=_scale_update)
+
+
+# ---------------------------------------------------------------- delay compensation
+def _compensate(g, params, stale, tau, hp):
+    lam = hp["dc_lambda"]
+    return jax.tree.map(lambda a, x, s: a + lam * a * a * (x - s), g, params, stale)
 
 
 def dc_asgd() -> Mitigation:
@@ -157,12 +160,32 @@ def dc_asgd() -> Mitigation:
 
     Grid axis ``dc_lambda`` (λ ≥ 0).
     """
-    return Mitigation("dc_asgd", ("dc_lambda",))
+    hyper = (Hyper("dc_lambda", REQUIRED, check_nonnegative, doc="lambda >= 0"),)
+    return Mitigation("dc_asgd", hyper, gradient=_compensate)
+
+
+# ---------------------------------------------------------------- dropping stale gradients
+def _keep_fresh(params, state, new_params, new_state, tau, hp):
+    keep = tau.astype(hp["max_staleness"].dtype) <= hp["max_staleness"]
+    pick = lambda a, b: jnp.where(keep, a, b)
+    return jax.tree.map(pick, new_params, params), jax.tree.map(pick, new_state, state)
+
+
+_check_bound = partial(check_nonnegative, allow_inf=True)  # one object: equal across calls
 
 
 def drop_stale() -> Mitigation:
     """Drop gradients older than a bound: τ_k > ``max_staleness`` (grid axis, ≥ 0) leaves the step a no-op."""
-    return Mitigation("drop_stale", ("max_staleness",))
+    hyper = (
+        Hyper(
+            "max_staleness",
+            REQUIRED,
+            _check_bound,
+            allow_inf=True,
+            doc="a gradient older than this is dropped (inf: none is)",
+        ),
+    )
+    return Mitigation("drop_stale", hyper, update=_keep_fresh)
 
 
 MITIGATIONS = {"delay_adaptive": delay_adaptive, "dc_asgd": dc_asgd, "drop_stale": drop_stale}

@@ -34,9 +34,14 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
-import numpy as np
 
-from asyncjax._validate import as_float_array, check_momentum, check_nonnegative, check_positive, py
+from asyncjax._parts import OMITTED, REQUIRED, Hyper, hp_names
+from asyncjax._validate import (
+    check_momentum,
+    check_nonnegative,
+    check_positive,
+    check_unit_interval,
+)
 
 __all__ = ["Optimizer", "HeavyBallState", "heavy_ball", "nesterov", "from_optax", "get_optimizer"]
 
@@ -49,50 +54,51 @@ class Optimizer:
 
     Attributes:
       name: e.g. ``"heavy_ball"`` or ``"optax.adam"``.
-      hp_names: every hyperparameter a grid may sweep.
-      defaults: values used when the grid does not set a name (a tuple of
-        pairs; names absent here and from the grid are not passed at all).
-      required: names the grid must set.
+      hyperparameters: what a grid may sweep (:class:`~asyncjax._parts.Hyper`:
+        name, default, check); a name with default ``OMITTED`` is passed only
+        when the grid sets it.
       static: static options (hashable pairs), part of the compiled code.
+      scale_free: its step does not change when the gradient is scaled (Adam,
+        RMSProp, …), so a delay-adaptive step must scale the update instead.
     """
 
     name: str
-    hp_names: tuple[str, ...]
-    defaults: tuple[tuple[str, float], ...]
-    required: tuple[str, ...]
+    hyperparameters: tuple[Hyper, ...]
     static: tuple[tuple[str, Any], ...] = ()
+    scale_free: bool = False
     key: Any = None  # identity of the underlying factory (for optax), part of equality
     init: Callable[..., PyTree] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     update: Callable[..., tuple[PyTree, PyTree]] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     read_point: Callable[..., PyTree] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
-    def check(self, hp: Mapping[str, np.ndarray]) -> None:
-        """Validates swept values (each an array) before anything is compiled."""
-        for name, values in hp.items():
-            if name == "lr":
-                check_positive(values, "lr")
-            elif name == "momentum":
-                check_momentum(values)
-            elif name in ("b1", "b2", "decay", "b1_decay"):
-                arr = as_float_array(name, values)
-                bad = arr[(arr < 0) | (arr >= 1)]
-                if bad.size:
-                    raise ValueError(f"{name} must lie in [0, 1); got {py(bad.flat[0])!r}")
-            elif name in ("eps", "eps_root", "weight_decay", "initial_accumulator_value"):
-                check_nonnegative(values, name)
-            else:
-                as_float_array(name, values)
+    @property
+    def label(self) -> str:
+        return f"optimizer {self.name!r}"
+
+    @property
+    def hp_names(self) -> tuple[str, ...]:
+        """The grid axes it accepts (derived from ``hyperparameters``)."""
+        return hp_names(self)
 
     def describe(self) -> dict[str, Any]:
+        defaults = {
+            h.name: h.default for h in self.hyperparameters if isinstance(h.default, (int, float))
+        }
         return {
             "name": self.name,
             "static": {k: _plain(v) for k, v in self.static},
-            "defaults": dict(self.defaults),
+            "defaults": defaults,
         }
 
 
 def _plain(v: Any) -> Any:
     return v if isinstance(v, (bool, int, float, str, type(None))) else repr(v)
+
+
+_MOMENTUM_HP = (
+    Hyper("momentum", 0.0, check_momentum, doc="mu in (-1, 1); negative momentum is allowed"),
+    Hyper("lr", REQUIRED, check_positive, doc="eta > 0, the step size"),
+)
 
 
 class HeavyBallState(NamedTuple):
@@ -128,9 +134,7 @@ def heavy_ball() -> Optimizer:
     """
     return Optimizer(
         "heavy_ball",
-        ("momentum", "lr"),
-        (("momentum", 0.0),),
-        ("lr",),
+        _MOMENTUM_HP,
         init=_hb_init,
         update=_hb_update,
         read_point=_read_params,
@@ -145,9 +149,7 @@ def nesterov() -> Optimizer:
     """
     return Optimizer(
         "nesterov",
-        ("momentum", "lr"),
-        (("momentum", 0.0),),
-        ("lr",),
+        _MOMENTUM_HP,
         init=_hb_init,
         update=_hb_update,
         read_point=_nesterov_read,
@@ -231,12 +233,13 @@ def from_optax(factory: Callable[..., Any], **static: Any) -> Optimizer:
         hash(static_items)
     except TypeError:
         raise ValueError(f"static options of from_optax must be hashable, got {static!r}") from None
+    hyper = (Hyper("lr", REQUIRED, check_positive, doc="learning_rate of the optax factory"),)
+    hyper += tuple(Hyper(n, OMITTED, _OPTAX_CHECKS.get(n)) for n in swept[1:])
     return Optimizer(
         f"optax.{fname}",
-        swept,
-        (),
-        ("lr",),
+        hyper,
         static_items,
+        scale_free=fname not in _LINEAR_IN_GRADIENT,
         key=(
             getattr(factory, "__module__", ""),
             getattr(factory, "__qualname__", fname),
@@ -246,6 +249,19 @@ def from_optax(factory: Callable[..., Any], **static: Any) -> Optimizer:
         update=update,
         read_point=_read_params,
     )
+
+
+# What optax's numeric arguments may take (the others: any number).
+_OPTAX_CHECKS = {
+    "momentum": check_momentum,
+    **dict.fromkeys(("b1", "b2", "decay", "b1_decay"), check_unit_interval),
+    **dict.fromkeys(
+        ("eps", "eps_root", "weight_decay", "initial_accumulator_value"), check_nonnegative
+    ),
+}
+# optax factories whose step is linear in the gradient: scaling the gradient scales the step
+# (the others normalise it away, so a delay-adaptive step scales their update).
+_LINEAR_IN_GRADIENT = ("sgd",)
 
 
 # Factory arguments that are never hyperparameters, whatever their default: random keys and

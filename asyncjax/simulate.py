@@ -16,7 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
-from asyncjax._validate import as_float_array, check_int, check_positive, did_you_mean
+from asyncjax._parts import Hyper, resolve
+from asyncjax._parts import allowed_axes as parts_axes
+from asyncjax._validate import check_int, check_positive
 from asyncjax.delays import DelayModel, WorkerClock, clock_summary, get_delay_model, worker_schedule
 from asyncjax.engine import Spec, Trace, compile_count, jitted
 from asyncjax.mitigations import Mitigation, get_mitigation
@@ -37,6 +39,31 @@ __all__ = [
 ]
 
 
+class _DelayAxis:
+    """The delay model's one axis as a part (until delay models declare their own)."""
+
+    def __init__(self, model: DelayModel):
+        self.model = model
+        self.label = f"the {model.name!r} delay model"
+        self.hyperparameters = () if model.axis is None else (Hyper(model.axis, 0),)
+
+    def check_values(self, values, *, buffer):
+        if self.model.axis is None:
+            return None
+        checked = self.model.check(values[self.model.axis], buffer)
+        return {self.model.axis: np.atleast_1d(np.asarray(checked, np.float64))}
+
+
+def run_parts(
+    problem: Problem,
+    optimizer: Optimizer,
+    delay_model: DelayModel,
+    mitigation: Mitigation | None = None,
+) -> list[Any]:
+    """The parts of a run, in the order their axes are listed."""
+    return [optimizer, _DelayAxis(delay_model), problem, mitigation]
+
+
 def allowed_axes(
     problem: Problem,
     optimizer: Optimizer,
@@ -44,9 +71,7 @@ def allowed_axes(
     mitigation: Mitigation | None = None,
 ) -> list[str]:
     """Every grid axis name a sweep of these parts accepts (besides ``seed``)."""
-    names = list(optimizer.hp_names) + ([delay_model.axis] if delay_model.axis is not None else [])
-    names += list(problem.hp_names) + (list(mitigation.hp_names) if mitigation is not None else [])
-    return list(dict.fromkeys(names))
+    return parts_axes(p for p in run_parts(problem, optimizer, delay_model, mitigation) if p)
 
 
 def resolve_hp(
@@ -67,52 +92,8 @@ def resolve_hp(
     Returns:
       name -> float64 array of values for every name the engine will receive.
     """
-    allowed = allowed_axes(problem, optimizer, delay_model, mitigation)
-    unknown = [n for n in values if n not in allowed]
-    if unknown:
-        hints = [f"{n!r}{did_you_mean(n, allowed)}" for n in unknown]
-        with_mit = f" and the {mitigation.name!r} mitigation" if mitigation is not None else ""
-        raise ValueError(
-            f"unknown grid axis {', '.join(hints)} for problem {problem.kind!r}, optimizer "
-            f"{optimizer.name!r}, the {delay_model.name!r} delay model{with_mit}; allowed: {', '.join(allowed)}, seed"
-        )
-    for name in optimizer.required:
-        if name not in values:
-            raise ValueError(
-                f"the grid must set {name} (a value or a list of them) for {optimizer.name}"
-            )
-    for name in mitigation.required if mitigation is not None else ():
-        if name not in values:
-            raise ValueError(
-                f"the grid must set {name} (a value or a list of them) for the {mitigation.name} "
-                "mitigation"
-            )
-    own = (
-        set(mitigation.hp_names) if mitigation is not None else set()
-    )  # the mitigation checks its own
-    for name, v in values.items():
-        if name not in own:
-            as_float_array(
-                name, v
-            )  # numbers only: a string such as "1e-3" is refused, not converted
-    out: dict[str, np.ndarray] = {}
-    opt_vals = {n: values[n] for n in optimizer.hp_names if n in values}
-    for n, d in optimizer.defaults:
-        opt_vals.setdefault(n, d)
-    optimizer.check(opt_vals)
-    prob_vals = {n: values.get(n, problem.hp_defaults.get(n)) for n in problem.hp_names}
-    problem.check_hp({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in prob_vals.items()})
-    delay_vals = values.get(delay_model.axis, 0) if delay_model.axis is not None else None
-    checked_delay = delay_model.check(delay_vals, buffer)
-    mit_vals = {n: values[n] for n in (mitigation.hp_names if mitigation is not None else ())}
-    if mitigation is not None:
-        mitigation.check(mit_vals)
-    out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in opt_vals.items()})
-    out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in prob_vals.items()})
-    out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in mit_vals.items()})
-    if delay_model.axis is not None:
-        out[delay_model.axis] = np.atleast_1d(np.asarray(checked_delay, np.float64))
-    return out
+    parts = run_parts(problem, optimizer, delay_model, mitigation)
+    return resolve(parts, values, buffer=buffer)
 
 
 def check_seeds(seeds: Any) -> np.ndarray:

@@ -92,10 +92,21 @@ def test_mitigations_follow_numpy_loops(x64, mitigation, optimizer):
 
 
 def test_delay_adaptive_scales_the_gradient_for_momentum_and_the_update_for_adaptive_methods():
-    assert mitigations.delay_adaptive().bind(aj.optim.heavy_ball()).target == "gradient"
-    assert mitigations.delay_adaptive().bind(aj.optim.from_optax(optax.sgd)).target == "gradient"
-    assert mitigations.delay_adaptive().bind(aj.optim.from_optax(optax.adam)).target == "update"
-    assert mitigations.delay_adaptive("update").bind(aj.optim.heavy_ball()).target == "update"
+    assert (
+        mitigations.delay_adaptive().bind(aj.optim.heavy_ball()).describe()["target"] == "gradient"
+    )
+    assert (
+        mitigations.delay_adaptive().bind(aj.optim.from_optax(optax.sgd)).describe()["target"]
+        == "gradient"
+    )
+    assert (
+        mitigations.delay_adaptive().bind(aj.optim.from_optax(optax.adam)).describe()["target"]
+        == "update"
+    )
+    assert (
+        mitigations.delay_adaptive("update").bind(aj.optim.heavy_ball()).describe()["target"]
+        == "update"
+    )
 
 
 def test_drop_stale_with_the_worker_clock_follows_numpy(x64):
@@ -194,7 +205,7 @@ def test_delay_adaptive_step_raises_the_threshold_delay_on_figure_1(pca):
     [
         (
             dict(mitigation="delay_adaptive"),
-            r"the grid must set adaptive_c .* delay_adaptive mitigation",
+            r"the grid must set adaptive_c .* 'delay_adaptive' mitigation",
         ),
         (
             dict(mitigation="delay_adaptive", adaptive_c=[1.0, 0.0]),

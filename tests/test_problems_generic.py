@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from asyncjax import _rng, datasets
+from asyncjax._parts import resolve
 from asyncjax.datasets import Dataset
 from asyncjax.problems import MLP, LeastSquares, Logistic, Quadratic, QuarticSaddle
 
@@ -74,8 +75,12 @@ def _start(problem, ops, seed=0):
     )
 
 
+def _defaults(problem):
+    return {h.name: h.default for h in problem.hyperparameters}
+
+
 def _hp(problem, **kw):
-    vals = dict(problem.hp_defaults)
+    vals = _defaults(problem)
     vals.update(kw)
     return {k: jnp.asarray(vals[k]) for k in problem.hp_names}
 
@@ -179,11 +184,7 @@ def test_pure_functions_run_in_float32_under_vmap(name):
     params = jax.vmap(lambda s: _start(problem, ops))(seeds)
     batches = jax.vmap(lambda k: problem.sample(ops, k, jnp.arange(2, dtype=jnp.int32)))(dkeys)
     step0 = jax.tree.map(lambda a: a[:, 0], batches)
-    hp = {
-        k: jnp.full((3,), v, jnp.float32)
-        for k, v in problem.hp_defaults.items()
-        if k in problem.hp_names
-    }
+    hp = {k: jnp.full((3,), v, jnp.float32) for k, v in _defaults(problem).items()}
     g = jax.jit(jax.vmap(problem.grad, in_axes=(None, 0, 0, 0)))(ops, params, step0, hp)
     m = jax.jit(jax.vmap(problem.metrics, in_axes=(None, 0)))(ops, params)
     assert jax.tree.structure(g) == jax.tree.structure(params)
@@ -272,22 +273,30 @@ def test_describe_is_json_without_the_data(name):
 def test_kinds_and_hyperparameters():
     assert [type(make(n)).kind for n in NAMES] == NAMES
     q = Quadratic([1.0], noise=0.25)
-    assert q.hp_names == ("noise",) and q.hp_defaults == {"noise": 0.25}
+    assert q.hp_names == ("noise",) and _defaults(q) == {"noise": 0.25}
     s = QuarticSaddle(2, noise=0.5, batch=8)
-    assert s.hp_names == ("noise", "batch") and s.hp_defaults == {"noise": 0.5, "batch": 8.0}
+    assert s.hp_names == ("noise", "batch") and _defaults(s) == {"noise": 0.5, "batch": 8.0}
     for name in ["least_squares", "logistic", "mlp"]:
         assert make(name).hp_names == ()
-    s.check_hp({"noise": np.array([0.0, 2.0]), "batch": np.array([1.0, 64.0])})
+
+    def check(problem, **values):  # the one loop every run's values go through
+        return resolve([problem], values, buffer=1)
+
+    out = check(s, noise=[0.0, 2.0], batch=[1.0, 64.0])
+    assert out["noise"].tolist() == [0.0, 2.0] and out["batch"].tolist() == [1.0, 64.0]
+    assert check(s) == {"noise": [0.5], "batch": [8.0]}  # the constructor's values are the defaults
     with pytest.raises(ValueError, match=r"noise must be >= 0; got -0\.5"):
-        s.check_hp({"noise": np.array([1.0, -0.5])})
+        check(s, noise=[1.0, -0.5])
     with pytest.raises(ValueError, match=r"batch must be an integer >= 1; got 0\.5"):
-        s.check_hp({"batch": np.array([0.5])})
+        check(s, batch=[0.5])
     with pytest.raises(ValueError, match=r"batch must be an integer >= 1; got 2\.5"):
-        s.check_hp({"batch": np.array([2.5])})
+        check(s, batch=[2.5])
     with pytest.raises(ValueError, match=r"noise must be >= 0; got -1\.0"):
-        q.check_hp({"noise": np.array([-1.0])})
+        check(q, noise=[-1.0])
     with pytest.raises(ValueError, match=r"noise contains a non-finite value \(nan"):
-        q.check_hp({"noise": np.array([np.nan])})
+        check(q, noise=[np.nan])
+    with pytest.raises(ValueError, match=r"unknown grid axis 'noize' \(did you mean 'noise'\?\)"):
+        check(q, noize=1.0)
 
 
 # ------------------------------------------------------------------------ metrics

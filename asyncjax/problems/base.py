@@ -35,7 +35,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import jax
-import numpy as np
+
+from asyncjax._parts import Hyper, hp_names
 
 __all__ = ["Problem"]
 
@@ -47,8 +48,9 @@ class Problem:
 
     Class attributes:
       kind: the name used in TOML (``[problem] kind = ...``) and metadata.
-      hp_names: the problem's own swept hyperparameters (grid axes), if any.
-      hp_defaults: their values when the grid does not set them.
+      hyperparameters: the problem's own swept values (grid axes), if any, as
+        :class:`~asyncjax._parts.Hyper` (name, default, check); a problem
+        whose defaults come from its constructor sets them per instance.
       metric_docs: metric name -> one-line definition (stored in results).
       default_norm_bound: a trajectory whose parameter norm exceeds this is
         frozen and flagged as diverged.
@@ -57,8 +59,7 @@ class Problem:
     """
 
     kind: ClassVar[str] = ""
-    hp_names: ClassVar[tuple[str, ...]] = ()
-    hp_defaults: ClassVar[Mapping[str, float]] = {}
+    hyperparameters: tuple[Hyper, ...] = ()
     metric_docs: ClassVar[Mapping[str, str]] = {}
     default_norm_bound: ClassVar[float] = 1e3
     worst_error: ClassVar[float] = float("inf")
@@ -78,8 +79,14 @@ class Problem:
         """JSON-serialisable settings, enough to rebuild the problem."""
         raise NotImplementedError
 
-    def check_hp(self, hp: Mapping[str, np.ndarray]) -> None:
-        """Validates the problem's swept values (each an (H,) float64 array)."""
+    @property
+    def label(self) -> str:
+        return f"problem {self.kind!r}"
+
+    @property
+    def hp_names(self) -> tuple[str, ...]:
+        """The grid axes it accepts (derived from ``hyperparameters``)."""
+        return hp_names(self)
 
     # -------------------------------------------------------------- the start
     def default_init(self) -> PyTree | None:

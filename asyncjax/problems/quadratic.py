@@ -19,10 +19,14 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._numerics import seq_sum
+from asyncjax._parts import Hyper
 from asyncjax._validate import as_float_array, check_nonnegative, py
 from asyncjax.problems.base import Problem
 
 __all__ = ["Quadratic", "QuadraticOperands"]
+
+
+_NOISE_DOC = "sigma >= 0, the scale of the additive Gaussian gradient noise"
 
 
 class QuadraticOperands(NamedTuple):
@@ -47,8 +51,6 @@ class Quadratic(Problem):
     """
 
     kind = "quadratic"
-    hp_names = ("noise",)
-    hp_defaults: Mapping[str, float] = {"noise": 0.0}
     metric_docs = {
         "error": "f(x) - f* = 1/2 sum_i lambda_i x_i^2 (f* = 0)",
         "grad_norm": "Euclidean norm of the exact gradient, ||lambda * x||",
@@ -65,7 +67,7 @@ class Quadratic(Problem):
             )
         self.eigenvalues = lam
         self.noise = float(check_nonnegative(noise, "noise"))
-        self.hp_defaults = {"noise": self.noise}
+        self.hyperparameters = (Hyper("noise", self.noise, check_nonnegative, doc=_NOISE_DOC),)
         self.init_point = np.ones(lam.size) if init is None else self.to_internal(init)
         self.default_norm_bound = max(
             Problem.default_norm_bound, 100.0 * float(np.linalg.norm(self.init_point))
@@ -91,10 +93,6 @@ class Quadratic(Problem):
             "noise": self.noise,
             "init": self.init_point.tolist(),
         }
-
-    def check_hp(self, hp: Mapping[str, np.ndarray]) -> None:
-        if "noise" in hp:
-            check_nonnegative(hp["noise"], "noise")
 
     def default_init(self) -> np.ndarray:
         """The constructor's ``init``, by default all ones (d,)."""

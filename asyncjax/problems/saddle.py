@@ -20,6 +20,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._numerics import seq_sum
+from asyncjax._parts import Hyper
 from asyncjax._validate import as_float_array, check_int, check_nonnegative, py
 from asyncjax.problems.base import Problem
 
@@ -66,8 +67,6 @@ class QuarticSaddle(Problem):
     """
 
     kind = "quartic_saddle"
-    hp_names = ("noise", "batch")
-    hp_defaults: Mapping[str, float] = {"noise": 1.0, "batch": 1.0}
     metric_docs = {
         "error": "f(x) - f*, f* = -D_neg^2/4, computed as (||x||^2 + D_neg)^2/4 + 1/2 sum_i (D_i - D_neg) x_i^2",
         "grad_norm": "Euclidean norm of the exact gradient D x + ||x||^2 x",
@@ -119,7 +118,10 @@ class QuarticSaddle(Problem):
         self.neg_index = int(np.argmin(D))
         self.noise = float(check_nonnegative(noise, "noise"))
         self.batch = float(check_batch_hp(batch, "batch"))
-        self.hp_defaults = {"noise": self.noise, "batch": self.batch}
+        self.hyperparameters = (
+            Hyper("noise", self.noise, check_nonnegative, doc="sigma >= 0, the gradient noise"),
+            Hyper("batch", self.batch, check_batch_hp, doc="m >= 1, gradients averaged per step"),
+        )
 
     @property
     def d(self) -> int:
@@ -157,12 +159,6 @@ class QuarticSaddle(Problem):
             "noise": self.noise,
             "batch": self.batch,
         }
-
-    def check_hp(self, hp: Mapping[str, np.ndarray]) -> None:
-        if "noise" in hp:
-            check_nonnegative(hp["noise"], "noise")
-        if "batch" in hp:
-            check_batch_hp(hp["batch"], "batch")
 
     def default_init(self) -> np.ndarray:
         """The saddle, x = 0 (d,). With noise 0 a trajectory never leaves it."""

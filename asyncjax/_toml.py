@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
-if sys.version_info >= (3, 11):
+try:
     from tomllib import TOMLDecodeError, loads
-else:  # pragma: no cover - exercised by a test that hides tomllib
+except ModuleNotFoundError:  # Python 3.10 (a test hides tomllib to run this branch)
     from tomli import TOMLDecodeError, loads
 
 load_toml = loads

@@ -502,3 +502,38 @@ def test_readme_timings_agree_with_the_recorded_summary():
     )
     stat = float(re.search(r"liu2018-stationary` \(([\d.]+) s on the same", readme).group(1))
     assert stat == round(st["wall_s"], 1)
+
+
+HIDE_TOMLLIB = """
+import sys
+
+class _NoTomllib:  # as on Python 3.10: there is no tomllib
+    def find_spec(self, name, path=None, target=None):
+        if name == "tomllib":
+            raise ModuleNotFoundError("No module named 'tomllib'", name="tomllib")
+
+sys.meta_path.insert(0, _NoTomllib())
+from asyncjax.cli import main
+from asyncjax import _toml
+assert _toml.loads.__module__.startswith("tomli"), _toml.loads.__module__
+assert "tomllib" not in sys.modules
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_run_and_plan_read_toml_without_tomllib(tmp_path, command):
+    """Python 3.10 has no tomllib: the tomli backport reads the same files."""
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(CONFIG)
+    args = [command, str(cfg)] + (
+        ["--out", str(tmp_path / "o"), "--no-progress"] * (command == "run")
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", HIDE_TOMLLIB, *args], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    if command == "run":
+        assert (tmp_path / "o" / "results.npz").exists()
+    else:
+        assert "trajectories" in proc.stdout

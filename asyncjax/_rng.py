@@ -18,8 +18,6 @@ import jax
 import jax.numpy as jnp
 from jax.extend.random import threefry_2x32
 
-__all__ = ["stream_keys", "words", "uniforms", "erfinv_uniform", "normals", "signs", "indices"]
-
 DATA_STREAM = 0
 DELAY_STREAM = 1
 INIT_STREAM = 2  # a problem's random start (e.g. an MLP's weights)

@@ -16,20 +16,6 @@ import numpy as np
 
 from asyncjax._validate import as_float_array, check_int, py
 
-__all__ = [
-    "check_features",
-    "check_targets",
-    "check_batch",
-    "check_l2",
-    "check_classes",
-    "encode_labels",
-    "fingerprint",
-    "cross_entropy",
-    "accuracy",
-    "gather",
-    "check_param_dict",
-]
-
 
 def check_features(name: str, X: Any) -> np.ndarray:
     """A finite (n, d) float64 matrix with n, d >= 1; a NaN is reported with its (row, column)."""

@@ -38,8 +38,6 @@ import jax
 
 from asyncjax._parts import Hyper, hp_names
 
-__all__ = ["Problem"]
-
 PyTree = Any
 
 

@@ -22,8 +22,6 @@ from asyncjax.datasets import Dataset
 from asyncjax.problems import _data
 from asyncjax.problems.base import Problem
 
-__all__ = ["MLP", "MLPOperands", "ACTIVATIONS"]
-
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "tanh": jnp.tanh,
     "relu": jax.nn.relu,

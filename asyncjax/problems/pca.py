@@ -30,8 +30,6 @@ from asyncjax._numerics import seq_sum
 from asyncjax._validate import as_float_array, py
 from asyncjax.problems.base import Problem
 
-__all__ = ["StreamingPCA", "PCAOperands", "sample_block", "sin2_and_norm"]
-
 Distribution = Literal["gaussian", "rademacher", "uniform", "dataset"]
 _SYNTHETIC = ("gaussian", "rademacher", "uniform")
 _SQRT3 = math.sqrt(3.0)

@@ -23,9 +23,6 @@ from asyncjax._parts import Hyper
 from asyncjax._validate import as_float_array, check_nonnegative, py
 from asyncjax.problems.base import Problem
 
-__all__ = ["Quadratic", "QuadraticOperands"]
-
-
 _NOISE_DOC = "sigma >= 0, the scale of the additive Gaussian gradient noise"
 
 

@@ -21,8 +21,6 @@ from asyncjax.datasets import Dataset, split
 from asyncjax.problems import _data
 from asyncjax.problems.base import Problem
 
-__all__ = ["LeastSquares", "LeastSquaresOperands", "Logistic", "LogisticOperands"]
-
 
 # ======================================================================= least squares
 class LeastSquaresOperands(NamedTuple):

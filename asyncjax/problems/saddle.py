@@ -24,8 +24,6 @@ from asyncjax._parts import Hyper
 from asyncjax._validate import as_float_array, check_int, check_nonnegative, py
 from asyncjax.problems.base import Problem
 
-__all__ = ["QuarticSaddle", "SaddleOperands", "min_eig_diag_plus_rank_one", "check_batch_hp"]
-
 
 class SaddleOperands(NamedTuple):
     """The arrays the jitted engine receives for a :class:`QuarticSaddle`."""

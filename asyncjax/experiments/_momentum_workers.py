@@ -20,7 +20,7 @@ from scipy import stats
 
 from asyncjax import analysis
 from asyncjax.config import SweepSpec, parse_config
-from asyncjax.plotting import _colors, tidy_log_axis
+from asyncjax.plotting import distinct_colors, tidy_log_axis
 from asyncjax.results import Results
 from asyncjax.sweep import sweep
 
@@ -198,7 +198,7 @@ def draw_tuning(
       extra_lines: (values (W,), label) curves for the right panel (e.g. a rule of thumb).
     """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
-    for i, (m, col) in enumerate(zip(workers, _colors(len(workers)))):
+    for i, (m, col) in enumerate(zip(workers, distinct_colors(len(workers)))):
         finite = np.isfinite(st.mean[i])
         with np.errstate(invalid="ignore"):  # inf − inf where every seed diverged (not drawn)
             err = np.abs(st.ci[i] - st.mean[i][:, None]).T

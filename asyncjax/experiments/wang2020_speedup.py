@@ -275,16 +275,16 @@ def _per_trajectory(res: Any, eps: np.ndarray, hold: float) -> dict[str, np.ndar
     """SOSP and first-hit steps and wall times per trajectory, axes (batch, workers, seed)."""
     target = ["batch", "workers", "seed", "step"]
 
-    def laid_out(name: str, arr: np.ndarray) -> np.ndarray:  # axes `target` (size 1 where absent)
-        return analysis._align(np.asarray(arr), res.dims[name], target)
-
-    g, h = laid_out("grad_norm", res["grad_norm"]), laid_out("min_hess_eig", res["min_hess_eig"])
-    div = analysis._align(res["diverged_at"] >= 0, res.dims["diverged_at"], target[:3])
+    g, h = (
+        analysis.laid_out(res, "grad_norm", target),
+        analysis.laid_out(res, "min_hess_eig", target),
+    )
+    div = analysis.laid_out(res, "diverged_at", target[:3]) >= 0
     steps = res.coords["step"].astype(float)
     e = eps[:, None, None]
     k = sosp_steps(g, h, steps, e, latest=(1.0 - hold) * steps[-1], diverged=div)
     wall = np.broadcast_to(
-        laid_out("wall_time", res["wall_time"]), g.shape
+        analysis.laid_out(res, "wall_time", target), g.shape
     )  # the clock: (workers, seed, step)
     idx = np.searchsorted(steps, np.where(np.isfinite(k), k, steps[0]))
     t = np.take_along_axis(wall, idx[..., None], -1)[..., 0]
@@ -360,7 +360,7 @@ def speedup_figure(
       fit: (2,) the fitted exponents (a, b); head_batch: the index of the m drawn in panels 1–2.
     """
     fig, axes = plt.subplots(1, 3, figsize=(16.5, 4.8))
-    colors = plotting._colors(len(lrs))
+    colors = plotting.distinct_colors(len(lrs))
     ax = axes[0]
     ax.plot(workers, workers, color="0.6", lw=1, label="linear, S = W")
     ax.plot(workers, 0.8 * workers, ":", color="0.4", lw=1, label="S = 0.8 W")
@@ -447,8 +447,8 @@ def speedup_figure(
     ax.set_title("where the speedup stops being linear")
     ax.legend(fontsize=7)
     for a in axes:
-        a.xaxis.set_major_formatter(plt.FuncFormatter(plotting._plain))
-        a.yaxis.set_major_formatter(plt.FuncFormatter(plotting._plain))
+        a.xaxis.set_major_formatter(plt.FuncFormatter(plotting.plain_tick))
+        a.yaxis.set_major_formatter(plt.FuncFormatter(plotting.plain_tick))
     plotting.tidy_log_axis(axes[2].xaxis)
     if title:
         fig.suptitle(title)

@@ -43,10 +43,12 @@ import numpy as np
 
 from asyncjax import analysis, plotting, theory
 from asyncjax.config import parse_config
+from asyncjax.experiments._common import divergence
 from asyncjax.sweep import sweep
 
 __all__ = [
     "run",
+    "FIGURES",
     "gradient_noise_floor",
     "sosp_steps",
     "first_hit_steps",
@@ -55,6 +57,8 @@ __all__ = [
     "crossing_workers",
     "fit_scaling",
 ]
+
+FIGURES = ("wang_speedup.png",)
 
 
 # ----------------------------------------------------------------------------- the measurements
@@ -465,11 +469,6 @@ def run(
     cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """Runs the preset: one sweep per step size, the SOSP times, speedups, fits, figure and summary."""
-    from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
-        FIGURES,
-        _divergence,
-    )
-
     a = cfg.get("analysis", {})
     eps_factor, hold, ratio = (
         float(a.get("eps_factor", 9.0)),
@@ -548,7 +547,7 @@ def run(
         title=f"APSGD on a quartic saddle (d = {problem.d}, σ = {problem.noise:g}), "
         f"{k.shape[-1]} seeds, {cfg['delay'].get('law', 'exponential')} compute times",
     )
-    plotting.save(fig, out / FIGURES["wang2020-speedup"][0])
+    plotting.save(fig, out / FIGURES[0])
 
     by_budget = []
     for i, lr in enumerate(lrs):
@@ -598,7 +597,7 @@ def run(
         "diverged_fraction_axes": ["lr", "batch", "workers"],
         "divergence_rule": analysis.DIVERGENCE_RULE
         + " Here a diverged trajectory never reaches the SOSP set.",
-        **_divergence(*results),
+        **divergence(*results),
         "rule": (
             "K_W counts server updates (iterations), each applying one worker's minibatch gradient; each of "
             "the W workers computes one gradient per unit time, so the wall-clock time is K_W/W and the "

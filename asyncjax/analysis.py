@@ -44,6 +44,7 @@ __all__ = [
     "PowerLaw",
     "fit_power_law",
     "bootstrap_weights",
+    "laid_out",
 ]
 
 
@@ -168,6 +169,17 @@ def _align(arr: np.ndarray, dims: tuple[str, ...], target: list[str]) -> np.ndar
     order = [d for d in target if d in dims]
     arr = np.transpose(arr, [dims.index(d) for d in order])
     return arr.reshape([arr.shape[order.index(d)] if d in order else 1 for d in target])
+
+
+def laid_out(results: Results, name: str, dims: tuple[str, ...] | list[str]) -> np.ndarray:
+    """``results[name]`` with its axes in the order ``dims``, absent ones of size 1 (broadcastable).
+
+    Args:
+      results: a sweep's results.
+      name: one of its variables; every axis of it must be among ``dims``.
+      dims: the axes wanted, e.g. ``("seed", "workers", "step")``.
+    """
+    return _align(results[name], results.dims[name], list(dims))
 
 
 def with_failures(results: Results, var: str = "error") -> np.ndarray:

@@ -22,7 +22,17 @@ from asyncjax._io import atomic_write
 from asyncjax.analysis import Band, diverged_mask, with_failures
 from asyncjax.results import Results
 
-__all__ = ["error_vs_delay", "error_vs_step", "stationary_vs_theory", "ode_overlay", "save"]
+__all__ = [
+    "error_vs_delay",
+    "error_vs_step",
+    "stationary_vs_theory",
+    "ode_overlay",
+    "save",
+    "distinct_colors",
+    "evenly_spaced",
+    "plain_tick",
+    "tidy_log_axis",
+]
 
 # Colours for up to 10 curves that can be told apart (matplotlib's qualitative tab10).
 _QUALITATIVE = plt.get_cmap("tab10").colors
@@ -38,14 +48,15 @@ def save(fig: Any, path: str | Path, dpi: int = 150) -> Path:
     return path
 
 
-def _colors(n: int) -> list:
+def distinct_colors(n: int) -> list:
     """``n`` colours that can be told apart: qualitative up to 10, else evenly spaced viridis."""
     if n <= len(_QUALITATIVE):
         return list(_QUALITATIVE[:n])
     return list(plt.cm.viridis(np.linspace(0.0, 0.92, n)))
 
 
-def _plain(x: float, _pos: Any = None) -> str:
+def plain_tick(x: float, _pos: Any = None) -> str:
+    """A tick label without scientific notation where ``%g`` avoids it (``FuncFormatter(plain_tick)``)."""
     return f"{x:g}"
 
 
@@ -62,7 +73,7 @@ def tidy_log_axis(axis: Any) -> None:
     else:
         subs = (1.0, 2.0, 5.0) if decades <= 1.6 else (1.0, 3.0) if decades <= 2.6 else (1.0,)
     axis.set_major_locator(LogLocator(base=10.0, subs=subs))
-    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_major_formatter(FuncFormatter(plain_tick))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -96,7 +107,7 @@ def error_vs_delay(
     """
     delays = np.asarray(delays, dtype=float)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.8), gridspec_kw={"width_ratios": [2.2, 1]})
-    colors = _colors(len(momenta))
+    colors = distinct_colors(len(momenta))
     frac = getattr(bands, "diverged", None)
     share = getattr(bands, "diverged_share", None)
     any_partial = any_dominated = False
@@ -220,7 +231,7 @@ def _label(
     return ", ".join(f"{d}={c[i]:g}" for d, c, i in zip(dims, coords, idx))
 
 
-def _pick(n: int, k: int) -> np.ndarray:
+def evenly_spaced(n: int, k: int) -> np.ndarray:
     """``k`` evenly spaced indices of ``n`` (all of them if ``n <= k``), first and last included."""
     return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))
 
@@ -282,7 +293,7 @@ def error_vs_step(
         arr = np.moveaxis(arr, fpos, 0)
         frac = None if frac is None else np.moveaxis(frac, fpos, 0)
         fvals = coords[fpos]
-        panels = _pick(fvals.size, max_panels)
+        panels = evenly_spaced(fvals.size, max_panels)
         if panels.size < fvals.size:
             left = [f"{v:g}" for j, v in enumerate(fvals) if j not in set(panels)]
             notes.append(
@@ -297,7 +308,7 @@ def error_vs_step(
     arr = arr.reshape(arr.shape[0], len(combos), steps.size)
     if frac is not None:
         frac = np.asarray(frac).reshape(frac.shape[0], len(combos))
-    pick = _pick(len(combos), max_curves)
+    pick = evenly_spaced(len(combos), max_curves)
     if pick.size < len(combos):
         left = [
             _label(curve_dims, ccoords, combos[j]) for j in range(len(combos)) if j not in set(pick)
@@ -313,7 +324,7 @@ def error_vs_step(
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(4.3 * ncols + 0.5, 3.4 * nrows + 0.4), sharey=True, squeeze=False
     )
-    colors = _colors(pick.size)
+    colors = distinct_colors(pick.size)
     styles = [
         _STYLES[k % len(_STYLES)] if pick.size > len(_QUALITATIVE) else "-"
         for k in range(pick.size)
@@ -390,7 +401,7 @@ def stationary_vs_theory(
         data streams, so their deviations are correlated (error bars are per point).
     """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = _colors(len(lrs))
+    colors = distinct_colors(len(lrs))
     ratio = simulated / theory_err
     err = 2 * stderr / theory_err
     for j, (lr, col) in enumerate(zip(lrs, colors)):
@@ -470,7 +481,7 @@ def ode_overlay(curves: Sequence[tuple], level: float) -> Any:
     Each μ has its own colour; its ODE is the dashed line of the same colour.
     """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
-    colors = _colors(len(curves))
+    colors = distinct_colors(len(curves))
     for (mu, lag_t, aligned, ode, t, raw), col in zip(curves, colors):
         ax.plot(t, raw, color=col, label=rf"$\mu={mu:g}$")
         ax2.plot(lag_t, aligned, color=col, lw=2.4, alpha=0.55, label=rf"simulated, $\mu={mu:g}$")

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from asyncjax.analysis import _align, bootstrap_weights
+from asyncjax.analysis import bootstrap_weights, laid_out
 from asyncjax.results import Results
 
 __all__ = [
@@ -37,11 +37,6 @@ __all__ = [
     "staleness_pmf",
     "default_target",
 ]
-
-
-def _aligned(results: Results, name: str, dims: tuple[str, ...]) -> np.ndarray:
-    """``results[name]`` with its axes put in the order ``dims`` (missing ones of size 1, broadcastable)."""
-    return _align(results[name], results.dims[name], list(dims))
 
 
 def _interval(boot: np.ndarray, level: float) -> np.ndarray:
@@ -105,8 +100,8 @@ def time_to_target(
     if "seed" not in dims:
         raise ValueError(f"{var} has no seed axis; time_to_target averages over seeds")
     order = ("seed",) + tuple(d for d in dims if d not in ("seed", "step")) + ("step",)
-    err = _aligned(results, var, order).astype(np.float64)  # (S, *P, R)
-    wall = _aligned(
+    err = laid_out(results, var, order).astype(np.float64)  # (S, *P, R)
+    wall = laid_out(
         results, "wall_time", order
     )  # (S, ..., R): size 1 along the points' non-worker axes
     steps = results.coords["step"].astype(np.float64)
@@ -206,7 +201,7 @@ def staleness_pmf(results: Results) -> tuple[np.ndarray, np.ndarray]:
     if "staleness_hist" not in results:
         raise ValueError("staleness_pmf needs a sweep with delay_model='workers'")
     dims = results.dims["staleness_hist"]
-    hist = _aligned(results, "staleness_hist", ("workers", "seed", "staleness")).astype(np.float64)
+    hist = laid_out(results, "staleness_hist", ("workers", "seed", "staleness")).astype(np.float64)
     counts = hist.sum(axis=1)  # (W, bins)
     ws = (
         results.coords["workers"]

@@ -15,11 +15,11 @@ import numpy as np
 
 from asyncjax import theory
 from asyncjax._io import write_json
-from asyncjax.plotting import _pick, save
+from asyncjax.analysis import laid_out
+from asyncjax.plotting import evenly_spaced, save
 from asyncjax.results import Results
 from asyncjax.wallclock import (
     Speedup,
-    _aligned,
     default_target,
     speedup,
     speedup_summary,
@@ -44,9 +44,9 @@ def error_vs_wallclock(
     """
     dims, points = _points(results, var)
     order = ("seed",) + dims + ("step",)
-    err = _aligned(results, var, order).mean(axis=0)
-    wall = np.broadcast_to(_aligned(results, "wall_time", order).mean(axis=0), err.shape)
-    pick = _pick(len(points), max_curves)
+    err = laid_out(results, var, order).mean(axis=0)
+    wall = np.broadcast_to(laid_out(results, "wall_time", order).mean(axis=0), err.shape)
+    pick = evenly_spaced(len(points), max_curves)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = plt.cm.viridis(np.linspace(0.05, 0.9, pick.size))
     for col, i in zip(colors, pick):

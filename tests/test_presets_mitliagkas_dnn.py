@@ -22,7 +22,8 @@ from asyncjax.experiments._momentum_workers import (
     seed_stats,
 )
 from asyncjax.experiments.mitliagkas2016 import implicit_figure
-from asyncjax.reproduce import FIGURES, _apply_overrides, reproduce
+from asyncjax.experiments.runner import _apply_overrides
+from asyncjax.reproduce import PRESETS, reproduce
 from asyncjax.results import Results
 
 
@@ -45,9 +46,9 @@ def _written(out, summary, name):
     assert (
         summary["preset"] == name
         and summary["quick"] is True
-        and summary["figures"] == list(FIGURES[name])
+        and summary["figures"] == list(PRESETS[name].FIGURES)
     )
-    for fig in FIGURES[name]:
+    for fig in PRESETS[name].FIGURES:
         assert (out / fig).stat().st_size > 10_000, fig
 
 

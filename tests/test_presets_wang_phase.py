@@ -256,9 +256,19 @@ def test_phase_quick_physics(phase):
     assert np.all(np.diff(pred) <= 0)  # more momentum tolerates less delay
 
 
+def test_every_preset_toml_has_a_module_and_every_module_its_figures():
+    from asyncjax.experiments import available
+    from asyncjax.reproduce import PRESETS
+
+    assert sorted(PRESETS) == available()
+    for name, preset in PRESETS.items():
+        assert callable(preset.run) and preset.FIGURES, name
+        assert all(f.endswith(".png") for f in preset.FIGURES), name
+
+
 def test_overwrite_clears_what_asyncjax_plot_drew_in_a_worker_sweep_of_a_preset(tmp_path):
     """wang2020-speedup's sweeps are worker sweeps: `asyncjax plot` adds wall-clock figures beside them."""
-    from asyncjax.reproduce import _ours
+    from asyncjax.experiments.runner import _ours
 
     sub = tmp_path / "lr0.01"
     sub.mkdir()
@@ -279,8 +289,8 @@ def test_overwrite_clears_what_asyncjax_plot_drew_in_a_worker_sweep_of_a_preset(
 
 def test_wang_config_errors_are_clear_and_quick_analysis_overrides():
     from asyncjax.experiments import load_preset
+    from asyncjax.experiments.runner import _apply_overrides
     from asyncjax.experiments.wang2020_speedup import _sweep_configs
-    from asyncjax.reproduce import _apply_overrides
 
     cfg = load_preset("wang2020-speedup")
     full = _apply_overrides(cfg, quick=False, seeds=None)

@@ -1,4 +1,10 @@
-"""Presets for ``asyncjax reproduce``: TOML data files next to this module."""
+"""The presets of ``asyncjax reproduce``, and the functions that read their TOML files.
+
+Each preset is a TOML file here (its sweeps) and a module beside it (the
+analysis it reports; e.g. ``liu2018-fig1.toml`` and ``liu2018_fig1.py``).
+:mod:`asyncjax.experiments.runner` runs them; ``_common.py`` holds what several
+presets share. This file imports none of them.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ per worker count) and the best momentum against the worker count.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import matplotlib.pyplot as plt
@@ -19,59 +18,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from scipy import stats
 
 from asyncjax import analysis
-from asyncjax.config import SweepSpec, parse_config
-from asyncjax.plotting import _colors, tidy_log_axis
-from asyncjax.results import Results
-from asyncjax.sweep import sweep
-
-__all__ = [
-    "run_sweep",
-    "SeedStats",
-    "seed_stats",
-    "best_index",
-    "best_of",
-    "best_falls",
-    "paired_margin",
-    "draw_tuning",
-    "workers_axis",
-]
-
-
-def run_sweep(
-    cfg: dict[str, Any],
-    out: Path,
-    progress: bool | None,
-    meta: dict[str, Any],
-    name: str | None = None,
-    **extra: Any,
-) -> tuple[Results, SweepSpec]:
-    """Runs (or resumes) one sweep of a preset's configuration.
-
-    Args:
-      cfg: the preset's configuration (overrides applied).
-      out: the preset's output folder.
-      progress: progress on stderr (None: the default).
-      meta: the preset's metadata, stored with the sweep.
-      name: the sweep's table under ``[sweep]`` (its folder under ``out``);
-        None for a preset whose configuration is one sweep (saved in ``out``).
-      **extra: further :func:`asyncjax.sweep` arguments (e.g. ``record_iterates``).
-
-    Returns:
-      The results and the parsed configuration.
-    """
-    sub = cfg if name is None else cfg["sweep"][name]
-    spec = parse_config(sub, meta["preset"] + ("" if name is None else f" [{name}]"))
-    res = sweep(
-        spec.problem,
-        spec.grid,
-        out=out if name is None else out / name,
-        resume=True,
-        progress=progress,
-        metadata=meta if name is None else {**meta, "sweep": name},
-        **extra,
-        **spec.sweep_kwargs(),
-    )
-    return res, spec
+from asyncjax.plotting import distinct_colors, tidy_log_axis
 
 
 class SeedStats(NamedTuple):
@@ -198,7 +145,7 @@ def draw_tuning(
       extra_lines: (values (W,), label) curves for the right panel (e.g. a rule of thumb).
     """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
-    for i, (m, col) in enumerate(zip(workers, _colors(len(workers)))):
+    for i, (m, col) in enumerate(zip(workers, distinct_colors(len(workers)))):
         finite = np.isfinite(st.mean[i])
         with np.errstate(invalid="ignore"):  # inf − inf where every seed diverged (not drawn)
             err = np.abs(st.ci[i] - st.mean[i][:, None]).T

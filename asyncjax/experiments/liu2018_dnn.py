@@ -14,17 +14,19 @@ from typing import Any
 import numpy as np
 
 from asyncjax import analysis, plotting
+from asyncjax.experiments._common import divergence, run_sweep
 from asyncjax.experiments._momentum_workers import (
     best_falls,
     best_index,
     best_of,
     draw_tuning,
     paired_margin,
-    run_sweep,
     seed_stats,
 )
 
-__all__ = ["run", "PAPER_BEST"]
+__all__ = ["run", "FIGURES", "PAPER_BEST"]
+
+FIGURES = ("accuracy_vs_momentum.png",)
 
 # What the paper states (SphereResNet34 on CIFAR-100): best μ at one and at eight workers.
 PAPER_BEST = {1.0: 0.9, 8.0: 0.5}
@@ -51,13 +53,6 @@ def run(
     cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """Runs the sweep and returns the summary (the documented keys, and more)."""
-    from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
-        FIGURES,
-        _divergence,
-    )
-
-    figures = FIGURES["liu2018-dnn"]
-
     t0 = time.perf_counter()
     res, spec = run_sweep(cfg, out, progress, meta)
     sim_s = time.perf_counter() - t0
@@ -88,7 +83,7 @@ def run(
         reference=PAPER_BEST,
         reference_label="Liu et al. (SphereResNet34, CIFAR-100)",
     )
-    plotting.save(fig, out / figures[0])
+    plotting.save(fig, out / FIGURES[0])
     return {
         "workers": workers,
         "momentum_grid": momenta,
@@ -108,6 +103,6 @@ def run(
         "diverged_fraction": st.diverged,
         "divergence_rule": analysis.DIVERGENCE_RULE
         + " For held-out accuracy the failed value is 0.",
-        **_divergence(res),
+        **divergence(res),
         "simulation_s": sim_s,
     }

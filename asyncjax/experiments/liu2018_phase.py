@@ -21,8 +21,11 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from asyncjax import analysis, plotting
+from asyncjax.experiments._common import divergence, momentum_delay_sweep
 
-__all__ = ["run"]
+__all__ = ["run", "FIGURES", "phase_figure"]
+
+FIGURES = ("phase_error_heatmap.png",)
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
@@ -133,36 +136,34 @@ def run(
     cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """Runs the preset: the sweep, the boundaries, the heatmap, and the summary (see the module doc)."""
-    from asyncjax.reproduce import FIGURES, _divergence, _momentum_delay_sweep
-
-    spec, res, p = _momentum_delay_sweep(cfg, "liu2018-phase", out, progress, meta)
-    momenta, delays, thr, bands = p["momenta"], p["delays"], p["thr"], p["bands"]
+    d = momentum_delay_sweep(cfg, out, progress, meta)
+    momenta, delays, thr, bands, predicted = d.momenta, d.delays, d.thr, d.bands, d.predicted
     ci = np.stack([thr.ci_lo, thr.ci_hi], axis=-1)
     fig = phase_figure(
         momenta,
         delays,
         bands.mean,
         bands.diverged,
-        p["predicted"],
+        predicted,
         thr.threshold,
         ci,
         thr.censored,
-        title=f"streaming PCA, η={p['lr']:g}, {p['per_seed'].shape[-1]} seeds, "
-        f"{res.attrs['steps']} steps",
+        title=f"streaming PCA, η={d.lr:g}, {d.per_seed.shape[-1]} seeds, "
+        f"{d.results.attrs['steps']} steps",
     )
-    plotting.save(fig, out / FIGURES["liu2018-phase"][0])
-    inside = (p["predicted"] >= delays[0]) & (p["predicted"] <= delays[-1]) & ~thr.censored
+    plotting.save(fig, out / FIGURES[0])
+    inside = (predicted >= delays[0]) & (predicted <= delays[-1]) & ~thr.censored
     return {
         "momentum": momenta,
         "delay": delays,
         "error": bands.mean,
         "diverged_fraction": bands.diverged,
-        "predicted_boundary": p["predicted"],
+        "predicted_boundary": predicted,
         "measured_boundary": thr.threshold,
         "measured_boundary_ci": ci,
         "measured_censored": thr.censored,
         "measured_over_predicted": np.where(
-            inside, thr.threshold / np.maximum(p["predicted"], 1), np.nan
+            inside, thr.threshold / np.maximum(predicted, 1), np.nan
         ),
         "rule": thr.rule
         + " Predicted: the exact linear delay-stability boundary τ*(μ), minimised over "
@@ -172,9 +173,9 @@ def run(
         "divergence_dominated": bands.diverged_share >= 0.5,
         "diverged_fraction_below_threshold": thr.diverged_below,
         "divergence_rule": analysis.DIVERGENCE_RULE,
-        **_divergence(res),
-        "lr": p["lr"],
-        "seeds": int(p["per_seed"].shape[-1]),
-        "steps": int(res.attrs["steps"]),
-        "simulation_s": p["simulation_s"],
+        **divergence(d.results),
+        "lr": d.lr,
+        "seeds": int(d.per_seed.shape[-1]),
+        "steps": int(d.results.attrs["steps"]),
+        "simulation_s": d.simulation_s,
     }

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from asyncjax import analysis, plotting, theory
+from asyncjax.experiments._common import divergence, run_sweep
 from asyncjax.experiments._momentum_workers import (
     SeedStats,
     best_falls,
@@ -29,13 +30,14 @@ from asyncjax.experiments._momentum_workers import (
     best_of,
     draw_tuning,
     paired_margin,
-    run_sweep,
     seed_stats,
     workers_axis,
 )
 from asyncjax.results import Results
 
-__all__ = ["run", "implicit_figure"]
+__all__ = ["run", "FIGURES", "implicit_figure"]
+
+FIGURES = ("implicit_momentum.png", "best_momentum.png")
 
 _MIN_SEEDS = 4  # analysis.implicit_momentum_fit splits the seeds in two halves of at least 2
 
@@ -154,12 +156,6 @@ def run(
     cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """Runs both sweeps and returns the summary (the documented keys, and more)."""
-    from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
-        FIGURES,
-        _divergence,
-    )
-
-    figures = FIGURES["mitliagkas2016"]
     n_seeds = cfg["sweep"]["implicit"]["grid"]["seeds"]
     if n_seeds < _MIN_SEEDS:
         raise ValueError(
@@ -191,7 +187,7 @@ def run(
             title=f"Async-SGD on a noisy quadratic, η={lr_i:g}, {n_i} seeds, exponential "
             "compute times",
         ),
-        out / figures[0],
+        out / FIGURES[0],
     )
     n_t = int(res_t["diverged_at"].shape[-1])
     fig = draw_tuning(
@@ -204,7 +200,7 @@ def run(
         title=f"MLP on digits, η={lr_t:g}, {res_t.attrs['steps']} steps, {n_t} seeds",
         extra_lines=[(tuned["naive_rule"], "best at M = 1 minus (1 − 1/M)")],
     )
-    plotting.save(fig, out / figures[1])
+    plotting.save(fig, out / FIGURES[1])
     return {
         **imp,
         **tuned,
@@ -234,6 +230,6 @@ def run(
         + " The implicit-momentum fit leaves diverged trajectories "
         "out (a frozen iterate no longer follows the dynamics); training loss counts them as "
         "infinite.",
-        **_divergence(res_i, res_t),
+        **divergence(res_i, res_t),
         "simulation_s": sim_s,
     }

@@ -43,10 +43,12 @@ import numpy as np
 
 from asyncjax import analysis, plotting, theory
 from asyncjax.config import parse_config
+from asyncjax.experiments._common import divergence
 from asyncjax.sweep import sweep
 
 __all__ = [
     "run",
+    "FIGURES",
     "gradient_noise_floor",
     "sosp_steps",
     "first_hit_steps",
@@ -55,6 +57,8 @@ __all__ = [
     "crossing_workers",
     "fit_scaling",
 ]
+
+FIGURES = ("wang_speedup.png",)
 
 
 # ----------------------------------------------------------------------------- the measurements
@@ -275,16 +279,16 @@ def _per_trajectory(res: Any, eps: np.ndarray, hold: float) -> dict[str, np.ndar
     """SOSP and first-hit steps and wall times per trajectory, axes (batch, workers, seed)."""
     target = ["batch", "workers", "seed", "step"]
 
-    def laid_out(name: str, arr: np.ndarray) -> np.ndarray:  # axes `target` (size 1 where absent)
-        return analysis._align(np.asarray(arr), res.dims[name], target)
-
-    g, h = laid_out("grad_norm", res["grad_norm"]), laid_out("min_hess_eig", res["min_hess_eig"])
-    div = analysis._align(res["diverged_at"] >= 0, res.dims["diverged_at"], target[:3])
+    g, h = (
+        analysis.laid_out(res, "grad_norm", target),
+        analysis.laid_out(res, "min_hess_eig", target),
+    )
+    div = analysis.laid_out(res, "diverged_at", target[:3]) >= 0
     steps = res.coords["step"].astype(float)
     e = eps[:, None, None]
     k = sosp_steps(g, h, steps, e, latest=(1.0 - hold) * steps[-1], diverged=div)
     wall = np.broadcast_to(
-        laid_out("wall_time", res["wall_time"]), g.shape
+        analysis.laid_out(res, "wall_time", target), g.shape
     )  # the clock: (workers, seed, step)
     idx = np.searchsorted(steps, np.where(np.isfinite(k), k, steps[0]))
     t = np.take_along_axis(wall, idx[..., None], -1)[..., 0]
@@ -360,7 +364,7 @@ def speedup_figure(
       fit: (2,) the fitted exponents (a, b); head_batch: the index of the m drawn in panels 1–2.
     """
     fig, axes = plt.subplots(1, 3, figsize=(16.5, 4.8))
-    colors = plotting._colors(len(lrs))
+    colors = plotting.distinct_colors(len(lrs))
     ax = axes[0]
     ax.plot(workers, workers, color="0.6", lw=1, label="linear, S = W")
     ax.plot(workers, 0.8 * workers, ":", color="0.4", lw=1, label="S = 0.8 W")
@@ -447,8 +451,8 @@ def speedup_figure(
     ax.set_title("where the speedup stops being linear")
     ax.legend(fontsize=7)
     for a in axes:
-        a.xaxis.set_major_formatter(plt.FuncFormatter(plotting._plain))
-        a.yaxis.set_major_formatter(plt.FuncFormatter(plotting._plain))
+        a.xaxis.set_major_formatter(plt.FuncFormatter(plotting.plain_tick))
+        a.yaxis.set_major_formatter(plt.FuncFormatter(plotting.plain_tick))
     plotting.tidy_log_axis(axes[2].xaxis)
     if title:
         fig.suptitle(title)
@@ -465,11 +469,6 @@ def run(
     cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """Runs the preset: one sweep per step size, the SOSP times, speedups, fits, figure and summary."""
-    from asyncjax.reproduce import (  # lazily: reproduce imports this module lazily too
-        FIGURES,
-        _divergence,
-    )
-
     a = cfg.get("analysis", {})
     eps_factor, hold, ratio = (
         float(a.get("eps_factor", 9.0)),
@@ -548,7 +547,7 @@ def run(
         title=f"APSGD on a quartic saddle (d = {problem.d}, σ = {problem.noise:g}), "
         f"{k.shape[-1]} seeds, {cfg['delay'].get('law', 'exponential')} compute times",
     )
-    plotting.save(fig, out / FIGURES["wang2020-speedup"][0])
+    plotting.save(fig, out / FIGURES[0])
 
     by_budget = []
     for i, lr in enumerate(lrs):
@@ -598,7 +597,7 @@ def run(
         "diverged_fraction_axes": ["lr", "batch", "workers"],
         "divergence_rule": analysis.DIVERGENCE_RULE
         + " Here a diverged trajectory never reaches the SOSP set.",
-        **_divergence(*results),
+        **divergence(*results),
         "rule": (
             "K_W counts server updates (iterations), each applying one worker's minibatch gradient; each of "
             "the W workers computes one gradient per unit time, so the wall-clock time is K_W/W and the "

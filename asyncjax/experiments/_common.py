@@ -1,0 +1,115 @@
+"""What several presets share: running one of their sweeps, the divergence counts, Fig. 1's sweep.
+
+The presets import these; the runner (:mod:`asyncjax.experiments.runner`)
+imports the presets, so nothing here may import the runner.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from asyncjax import analysis, theory
+from asyncjax.config import SweepSpec, parse_config
+from asyncjax.results import Results
+from asyncjax.sweep import sweep
+
+
+def run_sweep(
+    cfg: dict[str, Any],
+    out: Path,
+    progress: bool | None,
+    meta: dict[str, Any],
+    name: str | None = None,
+    **extra: Any,
+) -> tuple[Results, SweepSpec]:
+    """Runs (or resumes) one sweep of a preset's configuration.
+
+    Args:
+      cfg: the preset's configuration (overrides applied).
+      out: the preset's output folder.
+      progress: progress on stderr (None: the default).
+      meta: the preset's metadata, stored with the sweep.
+      name: the sweep's table under ``[sweep]`` (its folder under ``out``);
+        None for a preset whose configuration is one sweep (saved in ``out``).
+      **extra: further :func:`asyncjax.sweep` arguments (e.g. ``record_iterates``).
+
+    Returns:
+      The results and the parsed configuration.
+    """
+    sub = cfg if name is None else cfg["sweep"][name]
+    spec = parse_config(sub, meta["preset"] + ("" if name is None else f" [{name}]"))
+    res = sweep(
+        spec.problem,
+        spec.grid,
+        out=out if name is None else out / name,
+        resume=True,
+        progress=progress,
+        metadata=meta if name is None else {**meta, "sweep": name},
+        **extra,
+        **spec.sweep_kwargs(),
+    )
+    return res, spec
+
+
+def divergence(*results: Results) -> dict[str, int]:
+    """How many trajectories the sweeps ran, and how many of them diverged (summary keys)."""
+    flags = [np.asarray(r["diverged_at"]) >= 0 for r in results]
+    return {
+        "trajectories": int(sum(f.size for f in flags)),
+        "diverged_trajectories": int(sum(f.sum() for f in flags)),
+    }
+
+
+class DelaySweep(NamedTuple):
+    """A (momentum, delay) sweep of streaming PCA and its thresholds, measured as Fig. 1 does."""
+
+    spec: SweepSpec
+    results: Results
+    momenta: np.ndarray  # (M,)
+    delays: np.ndarray  # (T,)
+    lr: float
+    per_seed: np.ndarray  # (M, T, S) late-average error, diverged trajectories counted as failed
+    thr: analysis.Thresholds  # measured threshold delays per momentum
+    predicted: np.ndarray  # (M,) the stability boundary τ*(μ)
+    bands: analysis.Band  # (M, T) over seeds, with diverged fractions
+    simulation_s: float
+
+
+def momentum_delay_sweep(
+    cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+) -> DelaySweep:
+    """Runs (or resumes) a preset's (momentum, delay) sweep and measures its thresholds.
+
+    The ``[analysis]`` table may set ``window`` (late-average fraction, 0.25),
+    ``factor`` (the error growth that marks a threshold, 2) and ``bootstrap``
+    (resamples of the threshold intervals, 1000).
+    """
+    t0 = time.perf_counter()
+    res, spec = run_sweep(cfg, out, progress, meta)
+    sim_s = time.perf_counter() - t0
+    a = spec.analysis
+    window, factor, n_boot = a.get("window", 0.25), a.get("factor", 2.0), a.get("bootstrap", 1000)
+    per_seed = analysis.late_average(res, "error", window)  # diverged = failed
+    flags = analysis.diverged_mask(res)  # (momentum, delay, seed)
+    delays = res.coords["delay"].astype(float)
+    momenta = res.coords["momentum"].astype(float)
+    lr = float(spec.grid.fixed["lr"])
+    thr = analysis.threshold_delays(
+        per_seed, delays, factor=factor, n_boot=n_boot, window=window, diverged=flags
+    )
+    return DelaySweep(
+        spec=spec,
+        results=res,
+        momenta=momenta,
+        delays=delays,
+        lr=lr,
+        per_seed=per_seed,
+        thr=thr,
+        predicted=theory.pca_threshold(spec.problem.eigenvalues, momenta, lr),
+        bands=analysis.band(per_seed, axis=-1, diverged=flags),
+        simulation_s=sim_s,
+    )

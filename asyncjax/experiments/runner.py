@@ -1,0 +1,244 @@
+"""The runner behind ``asyncjax reproduce NAME``: it runs a preset and writes what it found.
+
+A preset is a TOML file in :mod:`asyncjax.experiments` (the sweeps) and a
+module beside it (the analysis it reports), with one face (:class:`Preset`):
+``FIGURES``, the names of the figures it draws, and ``run(cfg, out, progress,
+meta)``, which runs its sweeps into ``out``, draws the figures there and
+returns the summary. The runner applies ``--quick`` and ``--seeds`` to the
+TOML, claims the output folder, calls the preset, and writes into the folder:
+the saved sweep (``results.npz`` and its chunk checkpoints), the figures as
+PNG, ``summary.json`` with the preset's headline numbers, and
+``reproduce.json`` naming the preset and the exact settings the folder holds.
+The presets never import the runner; what they share is in ``_common``.
+
+A folder is only ever continued by the same preset with the same settings (a
+killed run resumes from its chunks). One that holds anything else asyncjax
+wrote -- another preset, the ``--quick`` or full version of this one, another
+seed count, a sweep of ``asyncjax run`` -- is refused unless ``overwrite=True``
+(``--overwrite``), which first deletes what asyncjax wrote there (sweeps,
+figures, summaries) so that no stale figure is left beside the new ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import jax
+
+from asyncjax._io import ensure_dir, jsonable, write_json
+from asyncjax._version import __version__
+from asyncjax.experiments import (
+    available,
+    liu2018_dnn,
+    liu2018_fig1,
+    liu2018_phase,
+    liu2018_stationary,
+    load_preset,
+    mitliagkas2016,
+    preset_text,
+    wang2020_speedup,
+)
+
+__all__ = ["reproduce", "Preset", "PRESETS"]
+
+
+class Preset(Protocol):
+    """What the runner needs of a preset module."""
+
+    FIGURES: tuple[str, ...]  # the figures ``run`` writes into ``out``
+
+    def run(
+        self, cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Runs the preset's sweeps into ``out``, draws its figures there, returns its summary."""
+        ...
+
+
+PRESETS: dict[str, Preset] = {
+    "liu2018-fig1": liu2018_fig1,
+    "liu2018-stationary": liu2018_stationary,
+    "liu2018-phase": liu2018_phase,
+    "wang2020-speedup": wang2020_speedup,
+    "mitliagkas2016": mitliagkas2016,
+    "liu2018-dnn": liu2018_dnn,
+}
+
+_MARK = "reproduce.json"
+_MARK_FORMAT = "asyncjax-reproduce/1"
+_SWEEP_FILES = (
+    "results.npz",
+    "sweep.json",
+    "chunks",
+    "error_vs_step.png",  # and `asyncjax plot` of a worker sweep:
+    "error_vs_wallclock.png",
+    "staleness.png",
+    "speedup.png",
+    "speedup.json",
+)
+
+
+def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> dict[str, Any]:
+    """A copy of a preset's configuration with ``--quick`` and ``--seeds`` applied."""
+    cfg = copy.deepcopy(cfg)
+    quick_cfg = cfg.pop("quick", {})
+    sweeps = [cfg] if "grid" in cfg else list(cfg["sweep"].values())
+    if seeds is not None and seeds < 2:
+        raise ValueError(f"--seeds must be at least 2 (bands and intervals need them), got {seeds}")
+    if quick and "analysis" in quick_cfg:  # [quick.analysis]: the quick run's own analysis settings
+        cfg["analysis"] = {**cfg.get("analysis", {}), **quick_cfg["analysis"]}
+    for sw in sweeps:
+        own = {
+            **quick_cfg,
+            **sw.pop("quick", {}),
+        }  # a sweep's own [quick] table wins over the preset's
+        if quick:
+            if "seeds" in own:
+                sw["grid"]["seeds"] = min(own["seeds"], sw["grid"]["seeds"])
+            if "steps" in own:
+                sw["run"]["steps"] = own["steps"]
+        if seeds is not None:
+            sw["grid"]["seeds"] = seeds
+    return cfg
+
+
+def _identity(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    return {"preset": name, "config": jsonable(cfg)}
+
+
+def _ours(path: Path) -> list[str]:
+    """What asyncjax wrote in folder ``path`` (names relative to it)."""
+    if not path.is_dir():
+        return []
+    figures = {f for preset in PRESETS.values() for f in preset.FIGURES}
+    found = [
+        p.name
+        for p in path.iterdir()
+        if p.name in figures or p.name in _SWEEP_FILES or p.name in ("summary.json", _MARK)
+    ]
+    for sub in path.iterdir():
+        if sub.is_dir() and ((sub / "sweep.json").exists() or (sub / "chunks").is_dir()):
+            found += [f"{sub.name}/{p.name}" for p in sub.iterdir() if p.name in _SWEEP_FILES]
+    return sorted(found)
+
+
+def _differences(old: Any, new: Any, prefix: str = "", limit: int = 3) -> str:
+    """The first settings that differ between two preset configurations, as 'grid.seeds: 100 -> 16'."""
+    found: list[str] = []
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if len(found) >= limit or a == b:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+        else:
+            found.append(f"{path}: {a!r} -> {b!r}")
+
+    walk(old, new, prefix)
+    return "; ".join(found) or "settings recorded differently"
+
+
+def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bool) -> None:
+    """Makes ``out`` this run's folder: refuses (or, with ``overwrite``, clears) other results in it."""
+    ensure_dir(out)
+    mark = out / _MARK
+    found = _ours(out)
+    old = None
+    if mark.exists():
+        try:
+            old = json.loads(mark.read_text())
+        except (OSError, ValueError):
+            old = None
+    same = (
+        isinstance(old, dict)
+        and old.get("format") == _MARK_FORMAT
+        and {"preset": old.get("preset"), "config": old.get("config")} == _identity(name, cfg)
+    )
+    if found and not (same and not overwrite):
+        if not overwrite:
+            if isinstance(old, dict) and old.get("preset"):
+                run = (
+                    f"`asyncjax reproduce {old['preset']}{' --quick' if old.get('quick') else ''}`"
+                )
+                what = f"the results of {run}" + (
+                    f" with other settings ({_differences(old.get('config'), _identity(name, cfg)['config'])})"
+                    if old["preset"] == name
+                    else ""
+                )
+            else:
+                what = (
+                    f"asyncjax results ({', '.join(found[:6])}) not recorded as a run of "
+                    f"`asyncjax reproduce {name}` with these settings"
+                )
+            raise FileExistsError(
+                f"{out} already holds {what}; pass --overwrite (overwrite=True) to replace them, "
+                "or choose another --out"
+            )
+        for rel in found:
+            target = out / rel
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        for sub in {(out / rel).parent for rel in found if "/" in rel}:
+            if not any(sub.iterdir()):  # a sweep's folder that held nothing else
+                sub.rmdir()
+    write_json(
+        mark,
+        {
+            "format": _MARK_FORMAT,
+            "asyncjax_version": __version__,
+            "quick": quick,
+            **_identity(name, cfg),
+        },
+    )
+
+
+def reproduce(
+    name: str,
+    out: str | Path | None = None,
+    *,
+    quick: bool = False,
+    seeds: int | None = None,
+    progress: bool | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Runs preset ``name`` and writes its figures and ``summary.json`` into ``out``.
+
+    Args:
+      name: a preset (see :func:`asyncjax.experiments.available`).
+      out: output folder; default ``runs/NAME``. A folder holding this preset's
+        run with the same settings is continued (finished chunks are reused);
+        one holding other asyncjax results is refused unless ``overwrite``.
+      quick: the preset's small smoke-run size.
+      seeds: number of seeds (overrides the preset).
+      progress: progress bar on stderr; default when stderr is a terminal.
+      overwrite: delete the results asyncjax wrote in ``out`` first (sweeps,
+        figures, summaries; nothing else), and run afresh.
+
+    Returns:
+      The summary that was written.
+    """
+    if name not in PRESETS or name not in available():
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
+    cfg = _apply_overrides(load_preset(name), quick=quick, seeds=seeds)
+    out = Path(out or Path("runs") / name)
+    _claim(out, name, cfg, overwrite, quick)
+    meta = {"preset": name, "quick": quick, "seeds_override": seeds, "toml": preset_text(name)}
+    t0 = time.perf_counter()
+    summary = PRESETS[name].run(cfg, out, progress, meta)
+    summary = {
+        "preset": name,
+        "quick": quick,
+        **summary,
+        "figures": list(PRESETS[name].FIGURES),
+        "wall_s": time.perf_counter() - t0,
+        "device": f"{jax.devices()[0].device_kind} x{len(jax.devices())}",
+    }
+    write_json(out / "summary.json", summary)
+    return summary

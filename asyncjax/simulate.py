@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from asyncjax import _rng
+from asyncjax import _parts, _rng
 from asyncjax._validate import as_float_array, check_int, check_positive, did_you_mean
-from asyncjax.delays import DelayModel, WorkerClock, clock_summary, get_delay_model, worker_schedule
+from asyncjax.delays import DelayModel, WorkerClock, clock_summary, get_delay_model
 from asyncjax.engine import Spec, Trace, compile_count, jitted
 from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
@@ -74,7 +74,7 @@ def resolve_hp(
         with_mit = f" and the {mitigation.name!r} mitigation" if mitigation is not None else ""
         raise ValueError(
             f"unknown grid axis {', '.join(hints)} for problem {problem.kind!r}, optimizer "
-            f"{optimizer.name!r}, the {delay_model.name!r} delay model{with_mit}; allowed: {', '.join(allowed)}, seed"
+            f"{optimizer.name!r}, {delay_model.label}{with_mit}; allowed: {', '.join(allowed)}, seed"
         )
     for name in optimizer.required:
         if name not in values:
@@ -102,16 +102,15 @@ def resolve_hp(
     optimizer.check(opt_vals)
     prob_vals = {n: values.get(n, problem.hp_defaults.get(n)) for n in problem.hp_names}
     problem.check_hp({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in prob_vals.items()})
-    delay_vals = values.get(delay_model.axis, 0) if delay_model.axis is not None else None
-    checked_delay = delay_model.check(delay_vals, buffer)
+    delay_vals = {n: values[n] for n in _parts.hp_names(delay_model) if n in values}
+    checked_delay = _parts.resolve([delay_model], delay_vals, buffer=buffer)
     mit_vals = {n: values[n] for n in (mitigation.hp_names if mitigation is not None else ())}
     if mitigation is not None:
         mitigation.check(mit_vals)
     out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in opt_vals.items()})
     out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in prob_vals.items()})
     out.update({n: np.atleast_1d(np.asarray(v, np.float64)) for n, v in mit_vals.items()})
-    if delay_model.axis is not None:
-        out[delay_model.axis] = np.atleast_1d(np.asarray(checked_delay, np.float64))
+    out.update(checked_delay)
     return out
 
 
@@ -196,7 +195,7 @@ def simulate(
         hyperparameters[model.axis] = hyperparameters.pop(
             "delay"
         )  # delay= names any model's parameter
-    delay_val = hyperparameters.get(model.axis, 0)
+    delay_val = hyperparameters.get(model.axis)  # None: the model's default
     buffer = (
         model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)
     )
@@ -269,18 +268,5 @@ def delay_stream(
     """
     model = get_delay_model(delay_model)
     (seed_arr,) = check_seeds(seed)
-    if isinstance(model, WorkerClock):
-        return worker_schedule(model, int(param), int(seed_arr), steps)["staleness"]
-    if model.name == "trace":
-        model.check_run(np.asarray([seed_arr]), steps)
-        ks = np.arange(check_int(steps, "steps", minimum=1))
-        row = model.values[0 if model.rows == 1 else seed_arr]
-        return row[ks % model.length].copy()
-    ks = jnp.arange(check_int(steps, "steps", minimum=1), dtype=jnp.int32)
-    dtype = jnp.result_type(float)
-    u = None
-    if model.random:
-        key = _rng.stream_keys(jnp.asarray([seed_arr]), _rng.DELAY_STREAM)[0]
-        u = _rng.uniforms(key, ks, 1, dtype)[:, 0]
-    tau = model.staleness(jnp.asarray(param, dtype), u, buffer)
-    return np.broadcast_to(np.asarray(tau), (ks.shape[0],)).copy()
+    steps = check_int(steps, "steps", minimum=1)
+    return model.delay_stream(param, int(seed_arr), steps, buffer)

@@ -26,16 +26,13 @@ A trajectory whose parameter norm turns non-finite or exceeds the bound is
 frozen at its last finite parameters (its optimizer state is left to run, it is
 never read again) and the step is recorded in ``diverged_at``.
 
-How a step finds its stale point depends on the delay model:
-
-* the laws (constant, uniform, geometric) read the ring at ``k − τ_k``;
-* a trace (:class:`~asyncjax.delays.TraceDelay`) does the same with τ_k read
-  from its operand (one slab per step when one sequence serves every seed);
-* a *stateful* model (:class:`~asyncjax.delays.WorkerClock`) carries a clock
-  beside the buffer, whose ``buffer`` slots are then one snapshot per worker:
-  ``clock_next`` names the slot a step reads, and the new read point goes into
-  that same slot (the finisher re-reads). A clock without randomness is kept
-  once per grid point and read as slabs; otherwise once per trajectory.
+The delay model says how a step finds its stale point, through one interface
+(:class:`~asyncjax.delays.RingIO`, built by ``delay.ring_io``): what it carries
+beside the ring, what it draws per block, which stale points step k reads
+(and τ_k), and where the new read point goes. The engine never asks which
+model it holds: the laws read the ring at ``k − τ_k`` (a constant delay as
+one slab per point), a trace likewise with τ_k from its operand, and the
+worker model carries a clock whose ``buffer`` slots are one snapshot per worker.
 
 A mitigation (:mod:`asyncjax.mitigations`) sees τ_k inside the step: it may
 change the gradient before the optimizer and the update after it.
@@ -56,7 +53,7 @@ from asyncjax import _rng
 from asyncjax._numerics import seq_sum
 from asyncjax._parts import select
 from asyncjax._validate import check_int
-from asyncjax.delays import DelayModel, TraceDelay
+from asyncjax.delays import DelayModel, RingContext
 from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
 
@@ -77,7 +74,7 @@ class Spec:
       steps: iterations, a multiple of ``record_every``.
       record_every: metrics are recorded every this many steps and at step 0.
       buffer: past read points kept; the largest delay is ``buffer − 1``. For
-        a stateful delay model, its snapshot slots (the worker model: the
+        the worker model, its snapshot slots (one per worker: the
         largest number of workers, M_max).
       fixed_init: every trajectory starts at the given ``x0``; otherwise each
         seed draws its start with ``problem.init`` from its init stream.
@@ -257,55 +254,25 @@ def run_batch(
         step_s = jax.vmap(traj_step, (0, 0, 0, 0, 0, 0, None, None, None, 0, None))
         step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None, 0, 0))
 
-    h_idx = jnp.arange(n_hyper)
-    s_idx = jnp.arange(n_seeds)
-    # read_stale(b, k, u) -> (stale points (H, S, ...), τ broadcastable to (H, S), context for write)
-    if delay.stateful:
-        read_stale, write_read, clock0, draw_delay = _clock_io(
-            delay, L, delay_param, delay_keys, h_idx, s_idx, dtype, track=mit is not None
+    # the delay model's ring I/O: what it carries, draws, reads and writes (see delays.base)
+    ring = delay.ring_io(
+        RingContext(
+            buffer=L,
+            param=delay_param,
+            keys=delay_keys,
+            seeds=seeds,
+            operands=delay_ops,
+            n_hyper=n_hyper,
+            n_seeds=n_seeds,
+            dtype=dtype,
+            track=mit is not None,
         )
-        b0 = (buf, clock0)
-    elif isinstance(delay, TraceDelay):
-        read_stale, draw_delay = _trace_io(delay, L, delay_ops, seeds, h_idx, s_idx)
-    else:
-        if delay.random:  # (H,) parameters and (S,) uniforms -> (H, S) staleness
-            staleness = jax.vmap(jax.vmap(partial(delay.staleness, buffer=L), (None, 0)), (0, None))
-        else:
-            tau_h = delay.staleness(delay_param, None, L)  # (H,)
-
-        def read_stale(b, k, u):
-            if delay.random:
-                tau = staleness(delay_param, u)
-                slots = (k - tau) % L
-                return (
-                    jax.tree.map(lambda r: r[h_idx[:, None], slots, s_idx[None, :]], b),
-                    tau,
-                    None,
-                )
-            # one delay per point: each point reads one contiguous (S, ...) slab
-            return jax.tree.map(lambda r: r[h_idx, (k - tau_h) % L], b), tau_h[:, None], None
-
-        def draw_delay(ks):  # (blk,) steps -> (blk, S) delay uniforms
-            if delay.random:
-                return jax.vmap(_rng.uniforms, (0, None, None, None), out_axes=1)(
-                    delay_keys, ks, 1, dtype
-                )[..., 0]
-            return jnp.zeros((ks.shape[0], n_seeds), dtype)
-
-    if not delay.stateful:
-        b0 = buf
-
-        def write_read(b, ctx, read, k):  # the newest read points, one (S, ...) slab per point
-            return jax.tree.map(
-                lambda r, new: jax.lax.dynamic_update_slice_in_dim(r, new[:, None], (k + 1) % L, 1),
-                b,
-                read,
-            )
+    )
 
     def step(carry, inp):
         (x, s, alive, div_at), b = carry
-        k, batch, u = inp
-        stale, tau, ctx = read_stale(b, k, u)
+        k, batch, delay_in = inp
+        stale, tau, ctx = ring.read(b, k, delay_in)
         if mit is None:
             x, s, alive, div_at, read = step_hs(
                 x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k
@@ -315,10 +282,10 @@ def run_batch(
             x, s, alive, div_at, read = step_hs(
                 x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp
             )
-        b = write_read(b, ctx, read, k)
+        b = ring.write(b, ctx, read, k)
         return ((x, s, alive, div_at), b), None
 
-    # (blk,) steps -> data with leaves (blk, S, ...) and (blk, S) delay uniforms.
+    # (blk,) steps -> data with leaves (blk, S, ...), and the delay model's inputs.
     draw = jax.vmap(partial(problem.sample, ops), (0, None), out_axes=1)
     one_step = jax.eval_shape(draw, data_keys, jnp.zeros((1,), jnp.int32))
     step_bytes = sum(np.prod(a.shape) * a.dtype.itemsize for a in jax.tree.leaves(one_step))
@@ -327,8 +294,8 @@ def run_batch(
     def noise_block(carry, k0):
         ks = k0 + jnp.arange(block, dtype=jnp.int32)
         batch = draw(data_keys, ks)
-        us = draw_delay(ks)
-        return jax.lax.scan(step, carry, (ks, batch, us))[0], None
+        delay_ins = ring.draw(ks)
+        return jax.lax.scan(step, carry, (ks, batch, delay_ins))[0], None
 
     metrics_hs = jax.vmap(jax.vmap(partial(problem.metrics, ops)))
 
@@ -348,7 +315,7 @@ def run_batch(
         jnp.full((n_hyper, n_seeds), -1, jnp.int32),
     )
     starts = spec.record_every * jnp.arange(spec.n_records - 1, dtype=jnp.int32)
-    (state, _), recs = jax.lax.scan(record_block, (state, b0), starts)
+    (state, _), recs = jax.lax.scan(record_block, (state, ring.init(buf)), starts)
 
     # prepend the records of step 0; (records, H, S, ...) -> (S, H, records, ...)
     def to_shr(first, rest):
@@ -363,76 +330,6 @@ def run_batch(
         final=jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), x_final) if spec.keep_final else None,
         params=recs[1] if spec.record_params else None,
     )
-
-
-def _trace_io(
-    delay: TraceDelay, L: int, dops: jax.Array, seeds: jax.Array, h_idx: jax.Array, s_idx: jax.Array
-):
-    """Ring reads with τ_k from a trace: (read_stale, draw_delay) for :func:`run_batch`."""
-
-    def draw_delay(ks):  # (blk,) or (blk, S) staleness
-        return delay.taus(dops, seeds, ks)
-
-    def read_stale(b, k, tau):
-        if delay.rows == 1:  # every trajectory reads the same step: one (H, S, ...) slab
-            return (
-                jax.tree.map(lambda r: jax.lax.dynamic_index_in_dim(r, (k - tau) % L, 1, False), b),
-                tau,
-                None,
-            )
-        slots = (k - tau) % L  # (S,)
-        return (
-            jax.tree.map(lambda r: r[h_idx[:, None], slots[None, :], s_idx[None, :]], b),
-            tau[None, :],
-            None,
-        )
-
-    return read_stale, draw_delay
-
-
-def _clock_io(
-    delay: DelayModel,
-    L: int,
-    m: jax.Array,
-    delay_keys: jax.Array,
-    h_idx: jax.Array,
-    s_idx: jax.Array,
-    dtype: Any,
-    *,
-    track: bool,
-):
-    """Snapshot slots driven by a clock: (read_stale, write_read, initial clock, draw_delay).
-
-    The carry is ``(slots, clock)``: ``slots`` has leaves (H, L, S, *leaf), one
-    snapshot per worker (L = M_max); the clock has leading axes (H,) when it
-    is shared by the seeds of a point (no randomness), else (H, S).
-    """
-    shared = delay.shared
-    # the same batched clocks as delays.clock_summary runs, so the recorded schedule is this one
-    clock0, step_clock, draw_delay = delay.batched(m, delay_keys, L, dtype, track=track)
-
-    def read_stale(b, k, u):
-        slots, clock = b
-        clock, w, tau, _ = step_clock(clock, m, k, u)
-        if shared:  # w (H,): one slab per point
-            stale = jax.tree.map(lambda r: r[h_idx, w], slots)
-            tau = None if tau is None else tau[:, None]
-        else:  # w (H, S)
-            stale = jax.tree.map(lambda r: r[h_idx[:, None], w, s_idx[None, :]], slots)
-        return stale, tau, (clock, w)
-
-    def write_read(b, ctx, read, k):  # the finisher re-reads: its slot gets the new read point
-        slots, _ = b
-        clock, w = ctx
-        if shared:
-            slots = jax.tree.map(lambda r, new: r.at[h_idx, w].set(new), slots, read)
-        else:
-            slots = jax.tree.map(
-                lambda r, new: r.at[h_idx[:, None], w, s_idx[None, :]].set(new), slots, read
-            )
-        return slots, clock
-
-    return read_stale, write_read, clock0, draw_delay
 
 
 @lru_cache(maxsize=64)

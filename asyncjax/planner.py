@@ -240,9 +240,7 @@ def ring_needs(model: DelayModel, values: np.ndarray, buffer: int) -> np.ndarray
     truncated at the ring, a trace fixes one ring, and the worker model's
     slots are its largest worker count: those keep one ring.
     """
-    if type(model) is not DelayModel or model.name not in ("constant", "uniform"):
-        return None
-    return np.minimum(np.asarray(values, np.int64) + 1, buffer)
+    return model.ring_need(values, buffer)
 
 
 def choose_buckets(

@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
-from asyncjax._parts import Hyper, resolve
 from asyncjax._parts import allowed_axes as parts_axes
+from asyncjax._parts import resolve
 from asyncjax._validate import check_int, check_positive
-from asyncjax.delays import DelayModel, WorkerClock, clock_summary, get_delay_model, worker_schedule
+from asyncjax.delays import DelayModel, WorkerClock, clock_summary, get_delay_model
 from asyncjax.engine import Spec, Trace, compile_count, jitted
 from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
@@ -39,21 +39,6 @@ __all__ = [
 ]
 
 
-class _DelayAxis:
-    """The delay model's one axis as a part (until delay models declare their own)."""
-
-    def __init__(self, model: DelayModel):
-        self.model = model
-        self.label = f"the {model.name!r} delay model"
-        self.hyperparameters = () if model.axis is None else (Hyper(model.axis, 0),)
-
-    def check_values(self, values, *, buffer):
-        if self.model.axis is None:
-            return None
-        checked = self.model.check(values[self.model.axis], buffer)
-        return {self.model.axis: np.atleast_1d(np.asarray(checked, np.float64))}
-
-
 def run_parts(
     problem: Problem,
     optimizer: Optimizer,
@@ -61,7 +46,7 @@ def run_parts(
     mitigation: Mitigation | None = None,
 ) -> list[Any]:
     """The parts of a run, in the order their axes are listed."""
-    return [optimizer, _DelayAxis(delay_model), problem, mitigation]
+    return [optimizer, delay_model, problem, mitigation]
 
 
 def allowed_axes(
@@ -177,7 +162,7 @@ def simulate(
         hyperparameters[model.axis] = hyperparameters.pop(
             "delay"
         )  # delay= names any model's parameter
-    delay_val = hyperparameters.get(model.axis, 0)
+    delay_val = hyperparameters.get(model.axis)  # None: the model's default
     buffer = (
         model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)
     )
@@ -250,18 +235,5 @@ def delay_stream(
     """
     model = get_delay_model(delay_model)
     (seed_arr,) = check_seeds(seed)
-    if isinstance(model, WorkerClock):
-        return worker_schedule(model, int(param), int(seed_arr), steps)["staleness"]
-    if model.name == "trace":
-        model.check_run(np.asarray([seed_arr]), steps)
-        ks = np.arange(check_int(steps, "steps", minimum=1))
-        row = model.values[0 if model.rows == 1 else seed_arr]
-        return row[ks % model.length].copy()
-    ks = jnp.arange(check_int(steps, "steps", minimum=1), dtype=jnp.int32)
-    dtype = jnp.result_type(float)
-    u = None
-    if model.random:
-        key = _rng.stream_keys(jnp.asarray([seed_arr]), _rng.DELAY_STREAM)[0]
-        u = _rng.uniforms(key, ks, 1, dtype)[:, 0]
-    tau = model.staleness(jnp.asarray(param, dtype), u, buffer)
-    return np.broadcast_to(np.asarray(tau), (ks.shape[0],)).copy()
+    steps = check_int(steps, "steps", minimum=1)
+    return model.delay_stream(param, int(seed_arr), steps, buffer)

@@ -471,7 +471,7 @@ def _prepare(
     settings.pop("seed", None)
     ring_fixed = buffer is not None
     if buffer is None:
-        buffer = model.buffer_for(settings.get(model.axis, 0))
+        buffer = model.buffer_for(settings.get(model.axis))  # None: the model's default
     buffer = check_int(buffer, "buffer", minimum=1)
     values = resolve_hp(
         problem, optimizer, model, settings, buffer, mit

@@ -28,6 +28,7 @@ from scipy import stats  # noqa: E402
 import asyncjax as aj  # noqa: E402
 from asyncjax import analysis, delays  # noqa: E402
 from asyncjax._io import write_json  # noqa: E402
+from asyncjax._reference.workers import simulate_worker_staleness  # noqa: E402
 
 
 def staleness_law(n_seeds: int) -> list[dict]:
@@ -82,7 +83,7 @@ def straggler() -> dict:
         summ = delays.clock_summary(model, [m], np.arange(64), steps=steps, record_every=steps)
         hist = summ["staleness_hist"][0].sum(axis=0)
         runs = [
-            delays.simulate_worker_staleness(
+            simulate_worker_staleness(
                 m, steps, compute=law, straggler=10.0, seed=s, return_time=True
             )
             for s in range(8)

@@ -228,7 +228,7 @@ def test_escape_matches_unstable_ou_mean_square():
 # ----------------------------------------------------------------- queuing model
 @pytest.mark.parametrize("workers", [2, 4, 8])
 def test_worker_clock_staleness_is_geometric(workers):
-    from asyncjax.delays import simulate_worker_staleness
+    from asyncjax._reference.workers import simulate_worker_staleness
 
     tau = simulate_worker_staleness(workers, 200_000, seed=workers)
     lags = np.arange(12)
@@ -243,7 +243,7 @@ def test_worker_clock_staleness_is_geometric(workers):
 
 
 def test_round_robin_staleness_is_m_minus_one():
-    from asyncjax.delays import simulate_worker_staleness
+    from asyncjax._reference.workers import simulate_worker_staleness
 
     tau = simulate_worker_staleness(5, 100, compute="constant")
     assert np.all(tau[5:] == 4)  # after the first round, every update is M − 1 old

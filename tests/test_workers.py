@@ -10,7 +10,8 @@ from scipy import stats
 
 import asyncjax as aj
 from asyncjax import delays
-from asyncjax.delays import simulate_worker_staleness, worker_schedule
+from asyncjax._reference.workers import simulate_worker_staleness
+from asyncjax.delays import schedule, worker_schedule
 
 
 @pytest.fixture
@@ -279,7 +280,7 @@ def test_straggler_wall_clock_tail_and_mean_staleness():
 def test_clock_summary_in_seed_chunks_equals_one_call(monkeypatch):
     model = delays.workers("lognormal", shape=0.6, bins=12)
     whole = delays.clock_summary(model, [3, 5], np.arange(7), steps=120, record_every=40)
-    monkeypatch.setattr(delays, "_CLOCK_CHUNK_BYTES", 1)  # one seed per call
+    monkeypatch.setattr(schedule, "CLOCK_CHUNK_BYTES", 1)  # one seed per call
     parts = delays.clock_summary(model, [3, 5], np.arange(7), steps=120, record_every=40)
     for name in whole:
         np.testing.assert_array_equal(parts[name], whole[name])

@@ -1,0 +1,1 @@
+"""NumPy oracles the tests compare against: plain, slow, independent of the engine."""

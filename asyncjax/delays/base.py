@@ -1,0 +1,179 @@
+"""The delay-model protocol: what every model declares, and how it reads and writes the ring.
+
+The engine keeps a ring of past read points, one per parameter leaf with
+leaves (H, buffer, S, *leaf), and asks the model, through :meth:`DelayModel.ring_io`,
+for a :class:`RingIO`: four pure functions that say what the model carries
+beside the ring, what it draws per step, which stale points a step reads and
+where the new read point goes. The engine's scan never asks which model it
+holds (as diffrax's loop never asks which solver; the record is optax's
+``GradientTransformation`` shape).
+
+A model also declares its swept values the way every part does
+(:mod:`asyncjax._parts`): ``hyperparameters`` (at most one, its grid
+``axis``) and ``check_values`` for the checks that need the ring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import numpy as np
+
+from asyncjax._parts import Hyper, resolve
+
+__all__ = ["DelayModel", "RingContext", "RingIO", "write_newest", "identity_init"]
+
+PyTree = Any
+
+
+class RingContext(NamedTuple):
+    """What the engine hands a model when it builds its ring I/O (one batch).
+
+    Attributes:
+      buffer: the ring length L (static): past read points kept, or a clock's slots.
+      param: (H,) float the model's swept parameter per point; None without an axis.
+      keys: (S, 2) uint32 the seeds' delay-stream keys.
+      seeds: (S,) int32 the seeds.
+      operands: the model's operands (:meth:`DelayModel.operands`), None for most.
+      n_hyper: H, the number of hyperparameter points (static).
+      n_seeds: S (static).
+      dtype: the float dtype of the run.
+      track: whether ``read`` must return τ_k (a mitigation needs it; static).
+    """
+
+    buffer: int
+    param: Any  # (H,) float or None
+    keys: Any  # (S, 2) uint32
+    seeds: Any  # (S,) int32
+    operands: Any  # the model's operands or None
+    n_hyper: int
+    n_seeds: int
+    dtype: Any
+    track: bool
+
+
+class RingIO(NamedTuple):
+    """How a delay model's trajectories read and write the engine's ring: pure, traced.
+
+    ``carry`` is what the scan carries for the delay: the ring itself, or the
+    ring and whatever the model keeps beside it (a clock).
+
+    Attributes:
+      init: ``init(ring) -> carry``; ``ring`` has leaves (H, L, S, *leaf),
+        every slot holding the start's read point.
+      draw: ``draw(ks) -> inputs``: the model's per-step inputs for steps ``ks``
+        ((blk,) int32), leading axis blk (None: none).
+      read: ``read(carry, k, inputs_k) -> (stale, tau, ctx)``: the stale read
+        points (leaves (H, S, *leaf)), τ_k broadcastable to (H, S) (may be None
+        unless ``RingContext.track``), and what ``write`` needs.
+      write: ``write(carry, ctx, new, k) -> carry``: stores the newest read
+        points (leaves (H, S, *leaf)), those of step k + 1.
+    """
+
+    init: Callable[[PyTree], Any]
+    draw: Callable[[jax.Array], Any]
+    read: Callable[[Any, jax.Array, Any], tuple[PyTree, Any, Any]]
+    write: Callable[[Any, Any, PyTree, jax.Array], Any]
+
+
+def identity_init(ring: PyTree) -> PyTree:
+    """``RingIO.init`` of a model that carries nothing beside the ring."""
+    return ring
+
+
+def write_newest(buffer: int) -> Callable[[PyTree, Any, PyTree, jax.Array], PyTree]:
+    """``RingIO.write`` of a ring read by step: the new read points go to slot (k + 1) mod L.
+
+    One (S, *leaf) slab per point, written in place.
+    """
+
+    def write(ring: PyTree, ctx: Any, new: PyTree, k: jax.Array) -> PyTree:
+        return jax.tree.map(
+            lambda r, n: jax.lax.dynamic_update_slice_in_dim(r, n[:, None], (k + 1) % buffer, 1),
+            ring,
+            new,
+        )
+
+    return write
+
+
+@dataclass(frozen=True)
+class DelayModel:
+    """The protocol every delay model implements (a frozen, hashable dataclass: a jit key).
+
+    Subclasses set ``name`` and ``hyperparameters`` and implement
+    :meth:`ring_io`, :meth:`buffer_for` and :meth:`delay_stream`; the rest has
+    defaults.
+
+    Attributes:
+      name: the model's name, e.g. ``"constant"`` (results record it).
+      hyperparameters: its swept values (at most one), as :mod:`asyncjax._parts` reads them.
+    """
+
+    name: ClassVar[str] = ""
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = ()
+
+    # ------------------------------------------------------------ swept values
+    @property
+    def axis(self) -> str | None:
+        """The grid axis of its one hyperparameter, or None."""
+        return self.hyperparameters[0].name if self.hyperparameters else None
+
+    @property
+    def label(self) -> str:
+        """How messages name it."""
+        return f"the {self.name!r} delay model"
+
+    def check_values(self, values: dict[str, np.ndarray], *, buffer: int) -> dict | None:
+        """Checks that need the ring (``buffer``); returns the checked arrays, or None."""
+        return None
+
+    def check(self, values: Any, buffer: int) -> np.ndarray | None:
+        """The values of its axis as a checked 1-D float64 array (None values: the default).
+
+        Returns None for a model without an axis (its own settings are still checked).
+        """
+        given = {} if values is None or self.axis is None else {self.axis: values}
+        return resolve([self], given, buffer=buffer).get(self.axis)
+
+    def buffer_for(self, values: Any = None) -> int:
+        """The smallest ring that serves these values of its axis (None: the default)."""
+        raise NotImplementedError
+
+    def ring_need(self, values: Any, buffer: int) -> np.ndarray | None:
+        """(H,) the ring each point needs (rings cut to size), or None: one ring serves all.
+
+        Only a model whose results do not depend on the ring beyond its need
+        may return sizes (the memory planner groups points by them).
+        """
+        return None
+
+    # ------------------------------------------------------------ the run
+    def operands(self, dtype: Any) -> Any:
+        """Arrays the jitted engine receives for this model (``RingContext.operands``)."""
+        return None
+
+    def check_run(self, seeds: np.ndarray, steps: int) -> None:
+        """Validates the seeds and the number of steps of a run (before any compile)."""
+
+    def ring_io(self, ctx: RingContext) -> RingIO:
+        """The model's :class:`RingIO` for one batch (called while tracing)."""
+        raise NotImplementedError
+
+    def delay_stream(self, param: Any, seed: int, steps: int, buffer: int) -> np.ndarray:
+        """(steps,) int τ_0 … τ_{steps−1} of one trajectory (to replay it outside JAX)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ records
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable settings, enough to rebuild the model."""
+        return {"name": self.name}
+
+    def sweep_outputs(
+        self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int, slots: int
+    ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+        """Variables a sweep records besides the engine's: name -> (array, axis names)."""
+        return {}

@@ -1,0 +1,477 @@
+"""The worker model: staleness and wall-clock time from M workers on a virtual clock.
+
+Every trajectory (or, without randomness, every grid point) carries each
+worker's next finish time, the step at which it read, and one snapshot slot
+per worker: the engine's ring is then M_max slots, one per worker, and
+:meth:`WorkerClock.ring_io` says which slot a step reads and overwrites (the
+finisher's: it re-reads at once). Grid axis ``workers`` (M, traced: one
+compilation serves every M up to the run's slots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asyncjax import _rng
+from asyncjax._parts import REQUIRED, Hyper
+from asyncjax._validate import as_float_array, check_int, py
+from asyncjax.delays.base import DelayModel, RingContext, RingIO
+from asyncjax.delays.schedule import clock_summary, run_clock
+
+__all__ = ["WorkerClock", "ClockState", "COMPUTE_LAWS", "workers", "worker_schedule"]
+
+COMPUTE_LAWS = ("constant", "exponential", "lognormal", "gamma")
+
+# Worker i's first compute time is drawn at counter 2^32 − 1 − i of the delay stream, which no
+# step k < 2^31 ever uses, so it is the same whatever the number of workers or steps.
+_FIRST_DRAW_COUNTER = 0xFFFFFFFF
+
+
+def check_worker_count(values: np.ndarray, name: str) -> None:
+    """A number of workers: a positive integer."""
+    bad = values[(values < 1) | (values != np.round(values))]
+    if bad.size:
+        raise ValueError(f"{name} must be a positive integer; got {py(bad.flat[0])!r}")
+
+
+class ClockState(NamedTuple):
+    """The virtual clock of one trajectory (or of one grid point, when its seeds share it).
+
+    Times are kept relative to the current time (the finish time of the update
+    just applied), so they never grow with the run and float32 keeps its
+    precision on long runs; elapsed time is summed elsewhere.
+    """
+
+    finish: Any  # (M_max,) float: next finish time of each worker, minus now; inf if inactive. None: memoryless
+    read_at: Any  # (M_max,) int32: the step whose read point the worker holds. None: not tracked
+    rate: Any  # () float: summed speed of the active workers (their update rate)
+
+
+@dataclass(frozen=True)
+class WorkerClock(DelayModel):
+    """M asynchronous workers on a virtual clock; build it with :func:`workers`.
+
+    Attributes:
+      law: compute-time law, one of :data:`COMPUTE_LAWS`; every law has mean 1.
+      shape: σ of the lognormal law, k of the gamma law (ignored otherwise).
+      speeds: relative speed of each worker (worker i's times are divided by
+        speeds[i]); None: all 1.
+      straggler: worker 0 is this many times slower (1: no straggler).
+      bins: staleness histogram bins (τ = 0 … bins − 2, and one bin for
+        τ ≥ bins − 1); None: 8·M_max + 1.
+    """
+
+    law: str = "exponential"
+    shape: float = 1.0
+    speeds: tuple[float, ...] | None = None
+    straggler: float = 1.0
+    bins: int | None = None
+
+    name: ClassVar[str] = "workers"
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = (
+        Hyper("workers", default=REQUIRED, check=check_worker_count, doc="M, the active workers"),
+    )
+
+    def __post_init__(self):
+        if self.law not in COMPUTE_LAWS:
+            raise ValueError(
+                f"unknown compute-time law {self.law!r}; choose one of {', '.join(COMPUTE_LAWS)}"
+            )
+        shape = float(as_float_array("shape", self.shape, ndim=0))
+        if self.law == "lognormal" and shape < 0:
+            raise ValueError(f"the lognormal law needs shape (σ) >= 0; got {shape!r}")
+        if self.law == "gamma" and shape <= 0:
+            raise ValueError(f"the gamma law needs shape (k) > 0; got {shape!r}")
+        object.__setattr__(self, "shape", shape)
+        if self.speeds is not None:
+            sp = as_float_array("speeds", self.speeds, ndim=1)
+            bad = np.flatnonzero(sp <= 0)
+            if sp.size == 0 or bad.size:
+                raise ValueError(
+                    f"speeds must be positive; got speeds[{int(bad[0]) if bad.size else 0}] = "
+                    f"{py(sp[bad[0]]) if bad.size else 'nothing'!r}"
+                )
+            object.__setattr__(self, "speeds", tuple(float(v) for v in sp))
+        straggler = float(as_float_array("straggler", self.straggler, ndim=0))
+        if straggler <= 0:
+            raise ValueError(
+                f"straggler (how many times slower worker 0 is) must be > 0; got {straggler!r}"
+            )
+        object.__setattr__(self, "straggler", straggler)
+        if self.bins is not None:
+            object.__setattr__(self, "bins", check_int(self.bins, "bins", minimum=2))
+
+    # ------------------------------------------------------------ static facts
+    @property
+    def shared(self) -> bool:
+        """No randomness (constant times): all seeds of a grid point share one clock."""
+        return self.law == "constant"
+
+    @property
+    def memoryless(self) -> bool:
+        """Exponential times: the next finisher and the time to it are drawn directly."""
+        return self.law == "exponential"
+
+    def speed(self, slots: int) -> np.ndarray:
+        """(slots,) speed of each worker, the straggler included."""
+        s = (
+            np.ones(slots)
+            if self.speeds is None
+            else np.asarray(self.speeds[:slots], np.float64).copy()
+        )
+        if s.size < slots:
+            raise ValueError(f"speeds gives {s.size} workers but the run has {slots} worker slots")
+        s[0] /= self.straggler
+        return s
+
+    def n_bins(self, slots: int) -> int:
+        return self.bins if self.bins is not None else 8 * slots + 1
+
+    def check_values(self, values: dict[str, np.ndarray], *, buffer: int) -> dict:
+        """Worker counts fit the run's worker slots (``buffer``) and the given speeds."""
+        arr = values["workers"]
+        big = arr[arr > buffer]
+        if big.size:
+            raise ValueError(
+                f"workers={int(big.flat[0])} exceeds the {buffer} worker slots of the run "
+                f"(buffer={buffer}); raise `buffer` or leave it unset"
+            )
+        if self.speeds is not None and arr.size and arr.max() > len(self.speeds):
+            raise ValueError(
+                f"workers={int(arr.max())} but speeds gives only {len(self.speeds)} workers"
+            )
+        return {"workers": arr}
+
+    def buffer_for(self, values: Any = None) -> int:
+        """The worker slots a run needs: the largest M (one compilation serves every M up to it)."""
+        return int(np.max(self.check(values, buffer=2**31)))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "law": self.law,
+            "shape": self.shape,
+            "speeds": None if self.speeds is None else list(self.speeds),
+            "straggler": self.straggler,
+            "bins": self.bins,
+        }
+
+    def sweep_outputs(
+        self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int, slots: int
+    ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+        """The clock's records: ``wall_time`` and the staleness summary (see :func:`clock_summary`).
+
+        They depend on the worker count and the seed only, so their axes are
+        those two of the grid's (in its order), plus ``step`` or ``staleness``.
+        """
+        ws = np.asarray(grid.values("workers", None), np.float64)
+        out = clock_summary(self, ws, seeds, steps=steps, record_every=record_every, slots=slots)
+        keep = tuple(d for d in grid.dims if d in ("workers", "seed"))
+
+        def arrange(
+            a: np.ndarray,
+        ) -> np.ndarray:  # (U, S, ...) -> the grid's order of the kept axes
+            if "seed" not in keep:
+                a = a[:, 0]
+            if "workers" not in keep:
+                a = a[0]
+            return np.swapaxes(a, 0, 1) if keep == ("seed", "workers") else a
+
+        trail = {"wall_time": ("step",), "staleness_hist": ("staleness",)}
+        return {k: (arrange(v), keep + trail.get(k, ())) for k, v in out.items()}
+
+    # ------------------------------------------------------------ draws
+    def _mean_one(self, key: jax.Array, ks: jax.Array, dtype: Any) -> jax.Array:
+        """(b,) compute times of mean 1 for counters ``ks`` of one delay stream."""
+        if self.law == "constant":
+            return jnp.ones(ks.shape, dtype)
+        if self.law == "exponential":
+            return -jnp.log1p(-_rng.uniforms(key, ks, 1, dtype)[:, 0])
+        if self.law == "lognormal":
+            z = _rng.normals(key, ks, 1, dtype)[:, 0]
+            return jnp.exp(self.shape * z - 0.5 * self.shape**2)
+        # gamma(k, 1/k): a Threefry key per counter, then JAX's exact gamma sampler
+        keys = jax.random.wrap_key_data(_rng.words(key, ks, 2), impl="threefry2x32")
+        return jax.vmap(lambda kk: jax.random.gamma(kk, self.shape, dtype=dtype))(keys) / self.shape
+
+    def step_draws(self, key: jax.Array, ks: jax.Array, dtype: Any) -> jax.Array:
+        """Per-step draws of one seed's delay stream for steps ``ks`` ((b,) int32).
+
+        Returns:
+          (b, 2) uniforms (exponential: one picks the finisher, one the time
+          to it) or (b,) mean-one compute times (the other laws).
+        """
+        if self.memoryless:
+            return _rng.uniforms(key, ks, 2, dtype)
+        return self._mean_one(key, ks, dtype)
+
+    def first_draws(self, key: jax.Array, slots: int, dtype: Any) -> jax.Array:
+        """(slots,) mean-one first compute times, worker i's at counter 2^32 − 1 − i."""
+        ks = jnp.uint32(_FIRST_DRAW_COUNTER) - jnp.arange(slots, dtype=jnp.uint32)
+        return self._mean_one(key, ks, dtype)
+
+    # ------------------------------------------------------------ the clock (one unit, pure)
+    def clock_init(
+        self, m: jax.Array, first: jax.Array, *, slots: int, track: bool = True
+    ) -> ClockState:
+        """The clock before step 0: every active worker has read the start (read point 0).
+
+        Args:
+          m: () float, the number of active workers M ≤ slots (traced).
+          first: (slots,) mean-one first compute times (:meth:`first_draws`).
+          slots: M_max (static); workers i ≥ M never finish.
+          track: keep ``read_at`` so that :meth:`clock_next` returns τ (the
+            engine needs τ only for a mitigation; the clock needs it for nothing else).
+        """
+        dtype = first.dtype
+        i = jnp.arange(slots, dtype=jnp.int32)
+        active = i < m.astype(jnp.int32)
+        speed = jnp.asarray(self.speed(slots), dtype)
+        rate = jnp.sum(jnp.where(active, speed, jnp.zeros((), dtype)))
+        finish = (
+            None
+            if self.memoryless
+            else jnp.where(active, first / speed, jnp.asarray(jnp.inf, dtype))
+        )
+        read_at = jnp.zeros(slots, jnp.int32) if track else None
+        return ClockState(finish, read_at, rate)
+
+    def _pick(self, u: jax.Array, m: jax.Array, rate: jax.Array, slots: int) -> jax.Array:
+        """The next finisher under exponential times: worker i with probability speed_i / Σ speed."""
+        s = self.speed(slots)
+        mi = m.astype(jnp.int32)
+        if np.all(s == s[0]):
+            return jnp.minimum(jnp.floor(u * m).astype(jnp.int32), mi - 1)
+        if slots > 2 and np.all(s[1:] == s[1]) or slots == 2:  # one odd worker: worker 0
+            p0 = jnp.asarray(s[0], u.dtype) / rate
+            rest = jnp.floor(
+                (u - p0) / jnp.maximum(1 - p0, jnp.finfo(u.dtype).tiny) * (m - 1)
+            ).astype(jnp.int32)
+            return jnp.where(u < p0, 0, 1 + jnp.clip(rest, 0, jnp.maximum(mi - 2, 0)))
+        cum = jnp.asarray(np.cumsum(s), u.dtype)
+        below = (cum <= u * rate) & (jnp.arange(slots, dtype=jnp.int32) < mi - 1)
+        return jnp.sum(below, dtype=jnp.int32)
+
+    def clock_next(
+        self, state: ClockState, m: jax.Array, k: jax.Array, draw: Any, *, slots: int
+    ) -> tuple[ClockState, jax.Array, Any, jax.Array]:
+        """Applies step k: the earliest finisher's gradient, and that worker's next read.
+
+        Ties go to the lowest worker index (round robin with equal constant
+        times). The finisher re-reads at once: it will hold read point k + 1.
+
+        Args:
+          state: the clock.
+          m: () float number of active workers.
+          k: () int32 step.
+          draw: this step's entry of :meth:`step_draws` (None for constant times).
+          slots: M_max (static).
+
+        Returns:
+          ``(state, worker, tau, dt)``: the finisher (its snapshot slot), its
+          staleness τ_k = k − (step it read) (None if not tracked), and the time
+          since the previous update.
+        """
+        if self.memoryless:
+            u_pick, u_time = draw[0], draw[1]
+            w = self._pick(u_pick, m, state.rate, slots)
+            dt = -jnp.log1p(-u_time) / state.rate
+            tau, read_at = None, state.read_at
+            if read_at is not None:
+                tau = k - read_at[w]
+                read_at = read_at.at[w].set(k + 1)
+            return ClockState(None, read_at, state.rate), w, tau, dt
+        f = state.finish
+        i = jnp.arange(slots, dtype=jnp.int32)
+        t = jnp.min(f)
+        w = jnp.min(jnp.where(f == t, i, slots))  # lowest index among the earliest
+        hit = i == w
+        e = jnp.ones((), f.dtype) if draw is None else draw
+        speed = jnp.asarray(self.speed(slots), f.dtype)
+        f = jnp.where(hit, t + e / speed, f) - t
+        tau, read_at = None, state.read_at
+        if read_at is not None:
+            tau = k - jnp.sum(jnp.where(hit, read_at, 0), dtype=jnp.int32)
+            read_at = jnp.where(hit, k + 1, read_at)
+        return ClockState(f, read_at, state.rate), w, tau, t
+
+    def batched(
+        self, m: jax.Array, keys: jax.Array, slots: int, dtype: Any, *, track: bool
+    ) -> tuple[ClockState, Callable, Callable]:
+        """The clocks of (U,) worker counts × (S,) seeds, as the engine and :func:`clock_summary` run them.
+
+        Args:
+          m: (U,) worker counts.
+          keys: (S,) the seeds' delay-stream keys.
+          slots: M_max (static).
+          dtype: float dtype of times and draws.
+          track: also track each worker's read step (the staleness τ_k).
+
+        Returns:
+          ``(clock0, step, draws)``: the initial clocks, with leading axes (U,)
+          when shared by the seeds (:attr:`shared`), else (U, S);
+          ``step(clock, m, k, d) -> (clock, worker, tau, dt)`` vmapped alike;
+          ``draws(ks)``: (blk, S, ...) per-step draws for steps ``ks`` (None when shared).
+        """
+        if self.shared:  # no randomness: one clock per worker count
+            clock0 = jax.vmap(
+                lambda mm: self.clock_init(mm, jnp.ones(slots, dtype), slots=slots, track=track)
+            )(m)
+            step = jax.vmap(
+                lambda c, mm, k, d: self.clock_next(c, mm, k, None, slots=slots), (0, 0, None, None)
+            )
+            return clock0, step, lambda ks: None
+        first = jax.vmap(lambda kk: self.first_draws(kk, slots, dtype))(keys)  # (S, slots)
+        init1 = partial(self.clock_init, slots=slots, track=track)
+        clock0 = jax.vmap(jax.vmap(init1, (None, 0)), (0, None))(m, first)
+        step = jax.vmap(
+            jax.vmap(partial(self.clock_next, slots=slots), (0, None, None, 0)), (0, 0, None, None)
+        )
+        return (
+            clock0,
+            step,
+            lambda ks: jax.vmap(lambda kk: self.step_draws(kk, ks, dtype), out_axes=1)(keys),
+        )
+
+    # ------------------------------------------------------------ the protocol
+    def ring_io(self, ctx: RingContext) -> RingIO:
+        """Snapshot slots driven by the clock.
+
+        The carry is ``(slots, clock)``: ``slots`` has leaves (H, L, S, *leaf),
+        one snapshot per worker (L = M_max); the clock has leading axes (H,)
+        when it is shared by the seeds of a point (no randomness), else (H, S).
+        """
+        L, m = ctx.buffer, ctx.param
+        h_idx = jnp.arange(ctx.n_hyper)
+        s_idx = jnp.arange(ctx.n_seeds)
+        # the same batched clocks as clock_summary runs, so the recorded schedule is this one
+        clock0, step_clock, draws = self.batched(m, ctx.keys, L, ctx.dtype, track=ctx.track)
+
+        def read(carry, k, d):
+            slots, clock = carry
+            clock, w, tau, _ = step_clock(clock, m, k, d)
+            if self.shared:  # w (H,): one slab per point
+                stale = jax.tree.map(lambda r: r[h_idx, w], slots)
+                tau = None if tau is None else tau[:, None]
+            else:  # w (H, S)
+                stale = jax.tree.map(lambda r: r[h_idx[:, None], w, s_idx[None, :]], slots)
+            return stale, tau, (clock, w)
+
+        def write(carry, ctx_, new, k):  # the finisher re-reads: its slot gets the new read point
+            slots, _ = carry
+            clock, w = ctx_
+            if self.shared:
+                slots = jax.tree.map(lambda r, n: r.at[h_idx, w].set(n), slots, new)
+            else:
+                slots = jax.tree.map(
+                    lambda r, n: r.at[h_idx[:, None], w, s_idx[None, :]].set(n), slots, new
+                )
+            return slots, clock
+
+        return RingIO(lambda ring: (ring, clock0), draws, read, write)
+
+    def delay_stream(self, param: Any, seed: int, steps: int, buffer: int) -> np.ndarray:
+        """τ_k of M = ``param`` workers (``buffer`` is ignored: the clock does not depend on it)."""
+        return worker_schedule(self, int(param), seed, steps)["staleness"]
+
+
+def workers(
+    law: str = "exponential",
+    *,
+    shape: float = 1.0,
+    speeds: Any = None,
+    straggler: float = 1.0,
+    bins: int | None = None,
+) -> WorkerClock:
+    """The worker model: staleness and wall-clock time from M workers on a virtual clock.
+
+    Each of M workers reads the parameters, computes for a random time, and
+    pushes a gradient evaluated at what it read. Every step of the engine
+    applies the gradient of the earliest finisher; that worker then reads the
+    new parameters and draws its next compute time from the trajectory's delay
+    stream. The staleness of step k is the number of updates applied since its
+    worker read. Grid axis ``workers`` (M, traced: one compilation serves every
+    M up to the run's ``buffer``, its worker slots).
+
+    * Constant times, equal speeds: round robin (ties go to the lowest index),
+      τ = M − 1 from step M − 1 on, bit-identical to ``delay_model="constant"``
+      with τ = M − 1. Constant times have no randomness, so the seeds of a grid
+      point share one clock and the engine reads their stale points as one slab.
+    * Exponential times: by memorylessness the next finisher is worker i with
+      probability speed_i / Σ speed and the time to it is Exp(Σ speed),
+      independent of the past; the clock draws both directly (exact in law).
+      With equal speeds, P(τ = l) = (1/M)(1 − 1/M)^l (Mitliagkas et al. 2016).
+    * Lognormal and gamma times: the clock keeps every worker's finish time.
+
+    Whatever the law, speeds or stragglers, the mean staleness over K steps is
+    M − 1 − A_K/K, where A_K ≥ 0 sums the ages of the M reads outstanding at
+    the end: each step ages the M − 1 waiting reads by one and retires the
+    finisher's, so Σ τ_k = (M − 1)K − A_K. A straggler fattens the tail (its own
+    updates are about ``straggler``·(M − 1) old) but, by the same count, the
+    fast workers' updates get fresher: the mean stays M − 1.
+
+    Args:
+      law: ``"constant"``, ``"exponential"``, ``"lognormal"`` or ``"gamma"``;
+        every law has mean 1 (before speeds), so time is in mean compute times.
+      shape: σ of the lognormal (times exp(σZ − σ²/2)), k of the gamma
+        (Gamma(k, 1/k)); ignored by the other laws.
+      speeds: (M_max,) relative speed of each worker; default all 1.
+      straggler: worker 0 is this many times slower than its speed says.
+      bins: staleness-histogram bins of a sweep (default 8·M_max + 1).
+
+    Example::
+
+        aj.sweep(pca, aj.Grid(workers=[1, 2, 4, 8, 16], lr=5e-4, momentum=0.5, seed=range(50)),
+                 delay_model=aj.delays.workers("exponential"), steps=20_000, record_every=500)
+    """
+    return WorkerClock(
+        law=law,
+        shape=shape,
+        speeds=speeds,
+        straggler=straggler,
+        bins=bins,
+    )
+
+
+def worker_schedule(
+    model: WorkerClock | str, workers: int, seed: Any, steps: int
+) -> dict[str, np.ndarray]:
+    """The clock of one trajectory, update by update (to replay it outside JAX).
+
+    Args:
+      model: the worker model (or ``"workers"``).
+      workers: M.
+      seed: one integer seed, or a 1-D list of them.
+      steps: updates.
+
+    Returns:
+      ``worker``: whose gradient step k applies; ``staleness``: τ_k;
+      ``time``: the virtual time of update k (float64). Each (steps,), or
+      (S, steps) for a list of seeds.
+    """
+    if model == "workers":
+        model = WorkerClock()  # exponential times, as get_delay_model("workers")
+    if not isinstance(model, WorkerClock):
+        got = model if isinstance(model, str) else getattr(model, "name", model)
+        raise ValueError(f"worker_schedule needs the worker model, got {got!r}")
+    ws = model.check(np.atleast_1d(workers), buffer=2**31)
+    if ws.size != 1:
+        raise ValueError(f"worker_schedule runs one worker count, got {workers!r}")
+    steps = check_int(steps, "steps", minimum=1)
+    seeds = np.asarray(seed)
+    if seeds.dtype.kind not in "iu" or seeds.ndim > 1:
+        raise ValueError(f"seed must be an integer or a 1-D list of them, got {seed!r}")
+    out = run_clock(model, ws, np.atleast_1d(seeds), steps, steps, int(ws[0]), per_step=True)
+    res = {
+        "worker": out["_worker"][0].astype(np.int64),
+        "staleness": out["_staleness"][0].astype(np.int64),
+        "time": np.cumsum(out["_dt"][0].astype(np.float64), axis=-1),
+    }
+    return {k: v[0] for k, v in res.items()} if seeds.ndim == 0 else res

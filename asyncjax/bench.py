@@ -247,7 +247,7 @@ ACCELERATOR_SIZES = (10_000, 100_000, 1_000_000)
 def step_bytes(problem: Any = None) -> int:
     """Bytes one trajectory-step must move at least: the stale point read from the ring, the new read
     point written to it, and the parameters and optimizer state read and written (eq. 5, float32)."""
-    from asyncjax.planner import shapes
+    from asyncjax.sweep.memory import shapes
 
     problem = problem or StreamingPCA(EIGENVALUES)
     sh = shapes(

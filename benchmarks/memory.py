@@ -40,8 +40,8 @@ import asyncjax as aj  # noqa: E402
 from asyncjax._io import write_json  # noqa: E402
 from asyncjax.config import parse_config  # noqa: E402
 from asyncjax.engine import jitted  # noqa: E402
-from asyncjax.planner import chunk_shared_bytes, fit_count, trajectory_bytes  # noqa: E402
 from asyncjax.simulate import start_of  # noqa: E402
+from asyncjax.sweep.memory import chunk_shared_bytes, fit_count, trajectory_bytes  # noqa: E402
 
 MEMORY = 80e9  # bytes of the device the capacity question asks about
 

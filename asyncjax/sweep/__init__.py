@@ -7,7 +7,7 @@ combination of the other axes). Every seed meets every point, and points that
 share a seed share its data stream (common random numbers), which makes paired
 comparisons across μ and τ far less noisy and draws the stream once per seed.
 
-The points are grouped by the delay ring they need (:mod:`asyncjax.planner`;
+The points are grouped by the delay ring they need (:mod:`asyncjax.sweep.memory`;
 one ring unless memory binds), each group is cut into chunks of equal shape
 (the last one padded, so one compilation serves all), each chunk is split over
 the local devices with ``shard_map``, and, given ``out=DIR``, every finished
@@ -16,7 +16,7 @@ chunk is written to disk at once: a killed sweep restarted with
 and points it holds, so a sweep can be resumed with another chunk size, ring
 grouping, device or process count (see :class:`_Checkpoint`). In a
 ``jax.distributed`` job each process computes its share of the chunks and the
-processes meet in the output folder (:mod:`asyncjax._distributed`).
+processes meet in the output folder (:mod:`asyncjax.sweep.distributed`).
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from asyncjax import _distributed
-from asyncjax._distributed import DistributedError
 from asyncjax._io import atomic_write, ensure_dir, jsonable, write_json
 from asyncjax._validate import check_int, check_positive
 from asyncjax._version import __version__
@@ -50,7 +48,12 @@ from asyncjax.delays import DelayModel, get_delay_model
 from asyncjax.engine import Spec, Trace, jitted, run_batch
 from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
-from asyncjax.planner import (
+from asyncjax.problems.base import Problem
+from asyncjax.results import Results
+from asyncjax.simulate import check_seeds, resolve_hp, start_of
+from asyncjax.sweep import distributed
+from asyncjax.sweep.distributed import DistributedError
+from asyncjax.sweep.memory import (
     DEFAULT_MAX_BUCKETS,
     Shapes,
     choose_buckets,
@@ -63,9 +66,6 @@ from asyncjax.planner import (
     shapes,
     trajectory_bytes,
 )
-from asyncjax.problems.base import Problem
-from asyncjax.results import Results
-from asyncjax.simulate import check_seeds, resolve_hp, start_of
 
 __all__ = ["Grid", "sweep", "plan", "SweepPlan", "BucketPlan", "DistributedError"]
 
@@ -271,7 +271,7 @@ class BucketPlan:
       spec: the compiled configuration (``spec.buffer`` is this bucket's ring).
       points: (H_b,) indices of the bucket's points among the sweep's points.
       chunks: how its seeds × points are cut into compiled calls.
-      bytes_per_trajectory: the planner's accounting (:func:`asyncjax.planner.trajectory_bytes`).
+      bytes_per_trajectory: the planner's accounting (:func:`asyncjax.sweep.memory.trajectory_bytes`).
       bytes_needed: what the ring, state and records strictly need.
       shared_bytes: bytes one chunk needs once per device (operands, pre-drawn data).
       n_devices: the devices a chunk may be split over.
@@ -330,7 +330,7 @@ class SweepPlan:
 
     @property
     def sizes(self) -> Shapes:
-        """The sizes of one trajectory's parts (:func:`asyncjax.planner.shapes`)."""
+        """The sizes of one trajectory's parts (:func:`asyncjax.sweep.memory.shapes`)."""
         return self._prep.probe
 
     def calibrate(self, steps: int = 500) -> dict[str, float]:
@@ -704,7 +704,7 @@ def sweep(
       record_iterates: also keep the parameters at every record, as variable
         ``iterates`` (grid axes, step, component) — for single-array parameters.
       chunk_size: most trajectories per compiled call; default from memory
-        (:mod:`asyncjax.planner`). Results do not depend on it.
+        (:mod:`asyncjax.sweep.memory`). Results do not depend on it.
       devices: devices to split each chunk over; default all local devices.
         Results do not depend on how many.
       buckets: most delay rings compiled (points grouped by the ring they
@@ -757,7 +757,7 @@ def sweep(
         metadata=metadata,
     )
     sp = _plan(prep, chunk_size, devices, buckets)
-    group = _distributed.current(sweep_key(prep.attrs), timeout)
+    group = distributed.current(sweep_key(prep.attrs), timeout)
     if group is not None and out is None:
         raise ValueError(
             f"a sweep in a {group.size}-process job needs out=DIR (--out), a folder every process "
@@ -834,13 +834,13 @@ def _open_checkpoint(out, attrs: dict, resume: bool, overwrite: bool, group, sp:
         group.publish("setup", "ok")
         return ckpt
     if group.fetch("plan", "process 0's plan") != sp.digest():
-        raise _distributed.DistributedError(
+        raise DistributedError(
             f"process {group.index} cut the sweep into other chunks than process 0 (the processes see different "
             "devices or memory); pass the same chunk_size (run.chunk_size) to every process"
         )
     status = group.fetch("setup", "process 0 to prepare the output folder")
     if status != "ok":
-        raise _distributed.DistributedError(f"process 0 could not prepare {out}: {status}")
+        raise DistributedError(f"process 0 could not prepare {out}: {status}")
     return _Checkpoint.attach(out, attrs, overwrite)
 
 
@@ -854,7 +854,7 @@ def _gather(group, ckpt, store: dict, prep: _Prepared, computed: int) -> int:
     )
     covered = ckpt.restore(store, prep.seeds, prep.hyper)
     if not covered.all():
-        raise _distributed.DistributedError(
+        raise DistributedError(
             f"after every process finished, {int((~covered).sum())} (seed, point) cells have no chunk file in "
             f"{ckpt.dir}; is the folder shared by every process? Rerun with --resume"
         )

@@ -205,7 +205,7 @@ def main() -> None:
         "fig1_capacity_80GB": capacity(cfg),
         "notes": "measured = XLA's memory_analysis() of the compiled chunk (temp + arguments + outputs - aliased), "
         "divided by its trajectories; needed = ring + parameters + optimizer state + read point + flags "
-        "+ records + final parameters; planned = asyncjax.planner's accounting (needed + the scan's copy "
+        "+ records + final parameters; planned = asyncjax.sweep.memory's accounting (needed + the scan's copy "
         "of the carry + one gradient's and one metrics evaluation's temporaries).",
     }
     if args.json:

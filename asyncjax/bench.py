@@ -44,7 +44,7 @@ from asyncjax.delays import clock_summary, get_delay_model, workers
 from asyncjax.engine import Spec, jitted
 from asyncjax.optim import heavy_ball
 from asyncjax.problems import StreamingPCA
-from asyncjax.sweep import _sharded
+from asyncjax.sweep.devices import sharded
 
 __all__ = ["run_benchmark"]
 
@@ -113,7 +113,7 @@ def _bench_asyncjax(
     x0 = jnp.asarray(problem.default_init(), dtype)
     if engine == "engine":
         spec = Spec(problem, heavy_ball(), model, steps, steps // 10, BUFFER)
-        fn = _sharded(spec, devices if axis else devices[:1], axis)
+        fn = sharded(spec, devices if axis else devices[:1], axis)
         args = (
             ops,
             {k: jnp.asarray(v, dtype) for k, v in hyper.items()},
@@ -190,7 +190,7 @@ def _bench_mlp(quick: bool, repeats: int) -> dict[str, Any]:
     }
     devices = tuple(jax.local_devices())
     axis = "seed" if len(devices) > 1 and n_seeds % len(devices) == 0 else None
-    fn = _sharded(spec, devices if axis else devices[:1], axis)
+    fn = sharded(spec, devices if axis else devices[:1], axis)
     args = (ops, hyper, jnp.arange(n_seeds, dtype=jnp.int32), None, jnp.asarray(1e3, dtype), None)
     t = time.perf_counter()
     jax.block_until_ready(fn(*args))
@@ -247,7 +247,7 @@ ACCELERATOR_SIZES = (10_000, 100_000, 1_000_000)
 def step_bytes(problem: Any = None) -> int:
     """Bytes one trajectory-step must move at least: the stale point read from the ring, the new read
     point written to it, and the parameters and optimizer state read and written (eq. 5, float32)."""
-    from asyncjax.planner import shapes
+    from asyncjax.sweep.memory import shapes
 
     problem = problem or StreamingPCA(EIGENVALUES)
     sh = shapes(

@@ -26,8 +26,8 @@ import warnings
 from pathlib import Path
 
 from asyncjax._devices import use_cpu_cores
-from asyncjax._distributed import DistributedError
 from asyncjax._version import __version__
+from asyncjax.sweep.distributed import DistributedError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -176,7 +176,7 @@ def _join_job(args: argparse.Namespace) -> bool:
         return False
     if args.timeout <= 0:
         raise ValueError(f"--timeout must be > 0 seconds, got {args.timeout:g}")
-    from asyncjax._distributed import initialize
+    from asyncjax.sweep.distributed import initialize
 
     initialize(*flags, auto=args.distributed, timeout=args.timeout)
     global _JOINED

@@ -40,8 +40,8 @@ import asyncjax as aj  # noqa: E402
 from asyncjax._io import write_json  # noqa: E402
 from asyncjax.config import parse_config  # noqa: E402
 from asyncjax.engine import jitted  # noqa: E402
-from asyncjax.planner import chunk_shared_bytes, fit_count, trajectory_bytes  # noqa: E402
 from asyncjax.simulate import start_of  # noqa: E402
+from asyncjax.sweep.memory import chunk_shared_bytes, fit_count, trajectory_bytes  # noqa: E402
 
 MEMORY = 80e9  # bytes of the device the capacity question asks about
 
@@ -205,7 +205,7 @@ def main() -> None:
         "fig1_capacity_80GB": capacity(cfg),
         "notes": "measured = XLA's memory_analysis() of the compiled chunk (temp + arguments + outputs - aliased), "
         "divided by its trajectories; needed = ring + parameters + optimizer state + read point + flags "
-        "+ records + final parameters; planned = asyncjax.planner's accounting (needed + the scan's copy "
+        "+ records + final parameters; planned = asyncjax.sweep.memory's accounting (needed + the scan's copy "
         "of the carry + one gradient's and one metrics evaluation's temporaries).",
     }
     if args.json:

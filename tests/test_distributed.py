@@ -224,7 +224,7 @@ def test_bad_multi_process_flags_are_clear_errors_before_anything_runs(
 
 
 def test_distributed_error_names_the_waiting_process_and_the_remedy():
-    from asyncjax._distributed import DistributedError, Group
+    from asyncjax.sweep.distributed import DistributedError, Group
 
     class DeadPeer:
         def wait_at_barrier(self, name, timeout_ms):

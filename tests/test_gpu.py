@@ -40,7 +40,7 @@ def test_sharded_sweep_on_the_accelerators_matches_one_device_and_any_chunking(p
 
 @accelerator
 def test_planner_budget_comes_from_the_device_and_matches_xla(pca):
-    from asyncjax.planner import device_budget
+    from asyncjax.sweep.memory import device_budget
 
     dev = jax.local_devices()[0]
     stats = dev.memory_stats()

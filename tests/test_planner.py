@@ -10,7 +10,7 @@ import tomllib
 import asyncjax as aj
 from asyncjax.cli import main
 from asyncjax.config import parse_config
-from asyncjax.planner import choose_buckets, ring_needs
+from asyncjax.sweep.memory import choose_buckets, ring_needs
 
 
 def _fig1(seeds: int, steps: int):

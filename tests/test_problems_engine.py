@@ -64,7 +64,7 @@ def test_mlp_on_digits_reaches_93_percent_with_heavy_ball():
 def test_mlp_memory_plan_counts_every_parameter_leaf():
     """A 151-deep ring of a 2,410-parameter MLP for 8,000 trajectories is ~11.6 GB: it must be chunked."""
     pytest.importorskip("sklearn")
-    from asyncjax.planner import chunk_for, device_budget, shapes, trajectory_bytes
+    from asyncjax.sweep.memory import chunk_for, device_budget, shapes, trajectory_bytes
 
     prob = aj.MLP(aj.datasets.digits())
     opt = aj.optim.heavy_ball()

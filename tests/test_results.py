@@ -1,6 +1,5 @@
 """Results on disk, and sweeps that survive being killed."""
 
-import importlib
 import json
 import zipfile
 
@@ -8,8 +7,7 @@ import numpy as np
 import pytest
 
 import asyncjax as aj
-
-sweep_mod = importlib.import_module("asyncjax.sweep")  # the module, not the function
+from asyncjax.sweep.checkpoint import Checkpoint
 
 
 @pytest.fixture
@@ -77,7 +75,7 @@ def test_killed_sweep_resumes_without_redoing_chunks(pca, small, tmp_path, monke
     assert whole.attrs["timing"]["chunks"] == 5
 
     saved = []
-    real_save = sweep_mod._Checkpoint.save
+    real_save = Checkpoint.save
 
     def crashing_save(self, *args):
         if len(saved) == 2:
@@ -85,10 +83,10 @@ def test_killed_sweep_resumes_without_redoing_chunks(pca, small, tmp_path, monke
         saved.append(args)
         real_save(self, *args)
 
-    monkeypatch.setattr(sweep_mod._Checkpoint, "save", crashing_save)
+    monkeypatch.setattr(Checkpoint, "save", crashing_save)
     with pytest.raises(KeyboardInterrupt):
         aj.sweep(pca, grid, chunk_size=6, out=tmp_path, **kw)
-    monkeypatch.setattr(sweep_mod._Checkpoint, "save", real_save)
+    monkeypatch.setattr(Checkpoint, "save", real_save)
     assert len(list((tmp_path / "chunks").glob("chunk-*.npz"))) == 2
     assert not (tmp_path / "results.npz").exists()
 

@@ -1,0 +1,46 @@
+"""Sweeps: a grid over (momentum, lr, delay, …, seed) run as one batched computation.
+
+A grid's axes are whatever the problem, the optimizer and the delay model
+declare (e.g. ``momentum``, ``lr``, ``delay``, optax's ``b1``), plus ``seed``.
+The grid is split into seeds (S) and hyperparameter points (H = every
+combination of the other axes). Every seed meets every point, and points that
+share a seed share its data stream (common random numbers), which makes paired
+comparisons across μ and τ far less noisy and draws the stream once per seed.
+
+The points are grouped by the delay ring they need (:mod:`asyncjax.sweep.memory`;
+one ring unless memory binds), each group is cut into chunks of equal shape
+(the last one padded, so one compilation serves all), each chunk is split over
+the local devices with ``shard_map``, and, given ``out=DIR``, every finished
+chunk is written to disk at once: a killed sweep restarted with
+``resume=True`` redoes no finished chunk. Every chunk file records which seeds
+and points it holds, so a sweep can be resumed with another chunk size, ring
+grouping, device or process count (see :class:`~asyncjax.sweep.checkpoint.Checkpoint`). In a
+``jax.distributed`` job each process computes its share of the chunks and the
+processes meet in the output folder (:mod:`asyncjax.sweep.distributed`).
+
+The modules, in the order data flows through them: ``grid`` (the :class:`Grid`),
+``prepare`` (validation, points, metadata), ``memory`` (bytes, budgets, ring
+buckets), ``chunks`` (the chunk cut), ``devices`` (a chunk's compiled function
+and arguments), ``plan`` (:class:`BucketPlan`, :class:`SweepPlan`,
+:func:`plan`), ``run`` (:func:`sweep`), ``progress``, ``assemble`` (the
+:class:`~asyncjax.Results`), ``checkpoint`` (the chunk files) and
+``distributed`` (the processes of a ``jax.distributed`` job).
+"""
+
+from asyncjax.sweep.checkpoint import ChunkError, ChunkWarning, sweep_key
+from asyncjax.sweep.distributed import DistributedError
+from asyncjax.sweep.grid import Grid
+from asyncjax.sweep.plan import BucketPlan, SweepPlan, plan
+from asyncjax.sweep.run import sweep
+
+__all__ = [
+    "Grid",
+    "sweep",
+    "plan",
+    "SweepPlan",
+    "BucketPlan",
+    "DistributedError",
+    "ChunkError",
+    "ChunkWarning",
+    "sweep_key",
+]

@@ -1,0 +1,273 @@
+"""The plan of a sweep: its points grouped into buckets by delay ring, each cut into chunks.
+
+A :class:`BucketPlan` is the points that share one compiled ring and their
+:class:`~asyncjax.sweep.chunks.ChunkCut`; a :class:`SweepPlan` is every bucket
+with the devices and memory budget they were sized for (the accounting is in
+:mod:`asyncjax.sweep.memory`). :func:`plan` is what ``asyncjax plan`` prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from typing import Any
+
+import jax
+import numpy as np
+
+from asyncjax._validate import check_int
+from asyncjax.engine import Spec
+from asyncjax.problems.base import Problem
+from asyncjax.sweep.chunks import ChunkCut, cut_chunks
+from asyncjax.sweep.devices import batch_function, chunk_args, shared_inputs
+from asyncjax.sweep.grid import Grid
+from asyncjax.sweep.memory import (
+    DEFAULT_MAX_BUCKETS,
+    Shapes,
+    choose_buckets,
+    chunk_for,
+    chunk_shared_bytes,
+    describe_devices,
+    device_budget,
+    one_bucket,
+    ring_needs,
+    trajectory_bytes,
+)
+from asyncjax.sweep.prepare import Prepared, prepare
+
+
+@dataclass(frozen=True)
+class BucketPlan:
+    """Grid points that share one compiled delay ring, and their chunks.
+
+    Attributes:
+      spec: the compiled configuration (``spec.buffer`` is this bucket's ring).
+      points: (H_b,) indices of the bucket's points among the sweep's points.
+      chunks: how its seeds × points are cut into compiled calls.
+      bytes_per_trajectory: the memory accounting (:func:`asyncjax.sweep.memory.trajectory_bytes`).
+      bytes_needed: what the ring, state and records strictly need.
+      shared_bytes: bytes one chunk needs once per device (operands, pre-drawn data).
+      n_devices: the devices a chunk may be split over.
+    """
+
+    spec: Spec
+    points: np.ndarray
+    chunks: ChunkCut
+    bytes_per_trajectory: int
+    bytes_needed: int
+    shared_bytes: int
+    n_devices: int = 1
+
+    @property
+    def n_shards(self) -> int:
+        return 1 if self.chunks.shard_axis is None else self.n_devices
+
+    @property
+    def chunk_trajectories(self) -> int:
+        return self.chunks.chunk_seeds * self.chunks.chunk_hyper
+
+    @property
+    def peak_bytes(self) -> int:
+        """Planned device bytes of one chunk, all its devices together."""
+        return (
+            self.chunk_trajectories * self.bytes_per_trajectory + self.shared_bytes * self.n_shards
+        )
+
+
+class SweepPlan:
+    """What a sweep runs: its buckets, their chunks and the memory they take.
+
+    Attributes:
+      buckets: one :class:`BucketPlan` per compiled ring, smallest ring first.
+      devices: the local devices each chunk is split over.
+      budget: bytes one chunk may use per device.
+      steps: iterations per trajectory.
+      n_seeds, n_points: the grid's seeds and hyperparameter points.
+      one_ring_bytes: bytes per trajectory with that one ring (no buckets).
+    """
+
+    def __init__(
+        self,
+        buckets: list[BucketPlan],
+        devices: tuple,
+        budget: int,
+        steps: int,
+        n_seeds: int,
+        n_points: int,
+        one_ring_bytes: int,
+        prepared: Prepared | None = None,
+    ):
+        self.buckets, self.devices, self.budget, self.steps = buckets, devices, budget, steps
+        self.n_seeds, self.n_points, self.one_ring_bytes = n_seeds, n_points, one_ring_bytes
+        self._prep = prepared
+
+    @property
+    def sizes(self) -> Shapes:
+        """The sizes of one trajectory's parts (:func:`asyncjax.sweep.memory.shapes`)."""
+        return self._prep.probe
+
+    def calibrate(self, steps: int = 500) -> dict[str, float]:
+        """Times a short run of the busiest bucket's first chunk and extrapolates.
+
+        The chunk (full shape, about ``steps`` steps, a multiple of the record
+        interval) runs twice: the first call compiles. The estimate adds one
+        compile per bucket to the sweep's trajectory-steps at the measured rate.
+
+        Returns:
+          ``rate`` (trajectory-steps/s), ``compile_s``, ``estimate_s``.
+        """
+        bp = max(self.buckets, key=lambda x: x.points.size)
+        r = bp.spec.record_every
+        short = dc_replace(
+            bp, spec=dc_replace(bp.spec, steps=r * max(1, min(steps, self.steps) // r))
+        )
+        fn = batch_function(short.spec, short.chunks, self.devices)
+        args = chunk_args(shared_inputs(self._prep), short.chunks, 0)
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times.append(time.perf_counter() - t0)
+        rate = bp.chunk_trajectories * short.spec.steps / times[1]
+        compile_s = max(0.0, times[0] - times[1])
+        total = sum(x.chunks.n_chunks * x.chunk_trajectories for x in self.buckets) * self.steps
+        return {
+            "rate": rate,
+            "compile_s": compile_s,
+            "estimate_s": total / rate + compile_s * len(self.buckets),
+        }
+
+    @property
+    def work(self) -> list[tuple[int, int]]:
+        """Every (bucket, chunk) pair, in the order a single process computes them."""
+        return [(b, i) for b, bp in enumerate(self.buckets) for i in range(bp.chunks.n_chunks)]
+
+    @property
+    def peak_bytes(self) -> int:
+        """The largest planned chunk (chunks run one after another)."""
+        return max(b.peak_bytes for b in self.buckets)
+
+    @property
+    def resident_bytes(self) -> int:
+        """Planned bytes if every trajectory of the sweep were on the devices at once."""
+        return sum(self.n_seeds * b.points.size * b.bytes_per_trajectory for b in self.buckets)
+
+    def digest(self) -> str:
+        """A hash of the cut (buckets, chunk shapes): processes of one job must agree on it."""
+        parts = [
+            (b.spec.buffer, b.chunks.chunk_seeds, b.chunks.chunk_hyper, b.points.tolist())
+            for b in self.buckets
+        ]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        """The plan as JSON-serialisable numbers (what ``asyncjax plan`` prints)."""
+        return {
+            "devices": describe_devices(self.devices),
+            "budget_bytes_per_device": self.budget,
+            "trajectories": self.n_seeds * self.n_points,
+            "steps": self.steps,
+            "chunks": len(self.work),
+            "peak_bytes": self.peak_bytes,
+            "resident_bytes": self.resident_bytes,
+            "resident_bytes_one_ring": self.n_seeds * self.n_points * self.one_ring_bytes,
+            "buckets": [
+                {
+                    "buffer": b.spec.buffer,
+                    "points": int(b.points.size),
+                    "chunks": b.chunks.n_chunks,
+                    "chunk_shape": [b.chunks.chunk_seeds, b.chunks.chunk_hyper],
+                    "bytes_per_trajectory": b.bytes_per_trajectory,
+                    "bytes_per_trajectory_needed": b.bytes_needed,
+                    "peak_bytes": b.peak_bytes,
+                }
+                for b in self.buckets
+            ],
+        }
+
+
+def plan_prepared(
+    prep: Prepared, chunk_size: int | None, devices: Sequence[Any] | None, buckets: int | None
+) -> SweepPlan:
+    """Buckets the points by the ring they need and cuts each bucket into chunks."""
+    devices = tuple(devices or jax.local_devices())
+    spec, probe = prep.spec, prep.probe
+    n_points = next(iter(prep.hyper.values())).size
+    budget = device_budget(devices[0])
+
+    def cost(ring: int) -> int:
+        return trajectory_bytes(dc_replace(spec, buffer=ring), probe)
+
+    if buckets is None:  # buckets save memory at the price of compiles: only where memory binds
+        binding = chunk_size is None and prep.seeds.size * n_points > chunk_for(
+            cost(spec.buffer), budget, len(devices)
+        )
+        buckets = DEFAULT_MAX_BUCKETS if binding else 1
+    needs = None
+    if not prep.ring_fixed and buckets > 1:
+        axis = prep.model.axis
+        needs = (
+            ring_needs(prep.model, prep.hyper[axis], spec.buffer) if axis in prep.hyper else None
+        )
+    groups = (
+        one_bucket(n_points, spec.buffer) if needs is None else choose_buckets(needs, cost, buckets)
+    )
+    out = []
+    for g in groups:
+        b_spec = dc_replace(spec, buffer=g.buffer)
+        per = trajectory_bytes(b_spec, probe)
+        chunk = chunk_size if chunk_size is not None else chunk_for(per, budget, len(devices))
+        sub = {k: a[g.points] for k, a in prep.hyper.items()}
+        cut = cut_chunks(prep.seeds, sub, chunk, len(devices))
+        n_shard_seeds = cut.chunk_seeds // (len(devices) if cut.shard_axis == "seed" else 1)
+        out.append(
+            BucketPlan(
+                b_spec,
+                g.points,
+                cut,
+                per,
+                trajectory_bytes(b_spec, probe, strict=True),
+                chunk_shared_bytes(b_spec, probe, n_shard_seeds),
+                len(devices),
+            )
+        )
+    return SweepPlan(
+        out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(spec.buffer), prep
+    )
+
+
+def plan(
+    problem: Problem,
+    grid: Grid,
+    *,
+    chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
+    buckets: int | None = None,
+    **settings: Any,
+) -> SweepPlan:
+    """The plan :func:`sweep` would follow with the same arguments, without running it.
+
+    Args:
+      problem, grid, chunk_size, devices, buckets: as for :func:`sweep`.
+      **settings: ``steps``, ``record_every`` and the other settings of
+        :func:`sweep` that shape a trajectory (``optimizer``, ``delay_model``,
+        ``mitigation``, ``init``, ``buffer``, ``norm_bound``, ``record_iterates``).
+
+    Returns:
+      :class:`SweepPlan`: the buckets of points sharing a delay ring, their
+      chunks, bytes per trajectory and the peak memory of a chunk.
+    """
+    check_cut(chunk_size, buckets)
+    return plan_prepared(prepare(problem, grid, **settings), chunk_size, devices, buckets)
+
+
+def check_cut(chunk_size: int | None, buckets: int | None) -> None:
+    """Checks the caller's ``chunk_size`` and ``buckets`` (positive integers, or None)."""
+    if chunk_size is not None:
+        check_int(chunk_size, "chunk_size", minimum=1)
+    if buckets is not None:
+        check_int(buckets, "buckets", minimum=1)

@@ -1,0 +1,211 @@
+"""A sweep's inputs validated and laid out, before anything compiles: its points and metadata.
+
+The hyperparameter points are every combination of the grid's non-seed axes in
+grid order; the metadata (settings, what each variable is, the caller's notes)
+is what the results and the checkpoint record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asyncjax._io import jsonable
+from asyncjax._validate import check_int, check_positive
+from asyncjax._version import __version__
+from asyncjax.delays import DelayModel, get_delay_model
+from asyncjax.engine import Spec
+from asyncjax.mitigations import get_mitigation
+from asyncjax.optim import get_optimizer, heavy_ball
+from asyncjax.problems.base import Problem
+from asyncjax.simulate import check_seeds, resolve_hp, start_of
+from asyncjax.sweep.grid import Grid
+from asyncjax.sweep.memory import Shapes, shapes
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated sweep before it runs: its static configuration, points and metadata."""
+
+    problem: Problem
+    grid: Grid
+    spec: Spec  # with the ring of the grid's largest delay
+    model: DelayModel
+    seeds: np.ndarray  # (S,)
+    hyper: dict  # name -> (H,) float64
+    hyper_dims: tuple  # the grid's non-seed axes, in grid order
+    x0: Any  # the start, in internal coordinates (used where spec.fixed_init)
+    bound: float  # the norm bound
+    probe: Shapes  # the sizes of one trajectory's parts
+    single: bool  # parameters are one vector: final (and iterates) are recorded
+    attrs: dict  # the metadata saved with the results
+    ring_fixed: bool  # the caller chose the buffer: one ring for every point
+
+
+def prepare(
+    problem: Problem,
+    grid: Grid,
+    *,
+    steps: int,
+    record_every: int,
+    optimizer: Any = None,
+    delay_model: Any = "constant",
+    mitigation: Any = None,
+    init: Any = None,
+    buffer: int | None = None,
+    norm_bound: float | None = None,
+    record_iterates: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> Prepared:
+    """Validates a sweep's settings and lays out its points (nothing compiles)."""
+    optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
+    model = get_delay_model(delay_model)
+    mit = get_mitigation(mitigation)
+    mit = mit.bind(optimizer) if mit is not None else None
+    settings = {**{k: v for k, v in grid.fixed.items()}, **{k: v for k, v in grid.axes.items()}}
+    settings.pop("seed", None)
+    ring_fixed = buffer is not None
+    if buffer is None:
+        buffer = model.buffer_for(settings.get(model.axis))  # None: the model's default
+    buffer = check_int(buffer, "buffer", minimum=1)
+    values = resolve_hp(
+        problem, optimizer, model, settings, buffer, mit
+    )  # validates, fills defaults
+    bound = problem.default_norm_bound if norm_bound is None else norm_bound
+    check_positive(bound, "norm_bound", allow_inf=True)
+    seeds = check_seeds(grid.values("seed", 0))
+    _check_unique(seeds)
+    model.check_run(seeds, steps)
+    fixed, x0 = start_of(problem, init)
+
+    # Hyperparameter points: every combination of the non-seed axes, in grid order.
+    hyper_dims = tuple(d for d in grid.dims if d != "seed")
+    mesh = np.meshgrid(*(grid.axes[n] for n in hyper_dims), indexing="ij")
+    n_hyper = int(np.prod([grid.axes[n].size for n in hyper_dims], dtype=np.int64))
+
+    def column(name: str, vals: np.ndarray) -> np.ndarray:
+        if name in hyper_dims:
+            return mesh[hyper_dims.index(name)].reshape(-1).astype(np.float64)
+        return np.full(n_hyper, float(vals[0]))
+
+    hyper = {name: column(name, vals) for name, vals in values.items()}
+    probe = shapes(problem, optimizer, hyper, x0, fixed)
+    single = (
+        len(jax.tree.leaves(probe.params)) == 1 and len(jax.tree.leaves(probe.params)[0].shape) == 1
+    )
+    if record_iterates and not single:
+        raise ValueError(
+            "record_iterates needs parameters that are one vector; "
+            f"{type(problem).__name__}'s are a pytree"
+        )
+    spec = Spec(
+        problem,
+        optimizer,
+        model,
+        steps,
+        record_every,
+        buffer,
+        fixed_init=fixed,
+        record_params=bool(record_iterates),
+        keep_final=single,
+        mitigation=mit,
+    )
+    attrs = _settings(problem, optimizer, model, mit, grid, spec, bound, x0 if fixed else None)
+    attrs["variables"] = _variables(problem)
+    if metadata is not None:
+        attrs["source"] = jsonable(dict(metadata))
+    return Prepared(
+        problem,
+        grid,
+        spec,
+        model,
+        seeds,
+        hyper,
+        hyper_dims,
+        x0,
+        bound,
+        probe,
+        single,
+        attrs,
+        ring_fixed,
+    )
+
+
+def _settings(problem, optimizer, model, mit, grid, spec, bound, x0) -> dict[str, Any]:
+    """The sweep's settings as saved (their hash is the sweep key)."""
+    x0_list = (
+        None
+        if x0 is None
+        else jax.tree.map(lambda a: np.asarray(a).tolist(), problem.from_internal(x0))
+    )
+    attrs = {
+        "asyncjax_version": __version__,
+        "jax_version": jax.__version__,
+        "problem": problem.describe(),
+        "optimizer": optimizer.describe(),
+        "grid": grid.describe(),
+        "steps": spec.steps,
+        "record_every": spec.record_every,
+        "buffer": spec.buffer,
+        "delay_model": model.name,
+        "norm_bound": bound,
+        "record_iterates": spec.record_params,
+        "init": x0_list if x0 is not None else "random per seed (init stream)",
+        "dtype": str(jnp.dtype(jnp.result_type(float))),
+        "data_stream": "word m of step k = Threefry-2x32[fold_in(key(seed), stream)](k, m // 2)[m % 2]; "
+        "stream 0: data, stream 1: delays, stream 2: random starts (asyncjax._rng)",
+    }
+    if (
+        model.describe() != {"name": model.name} or mit is not None
+    ):  # settings of the newer parts only
+        attrs.update(delay=model.describe(), mitigation=None if mit is None else mit.describe())
+    return attrs
+
+
+def _check_unique(seeds: np.ndarray) -> None:
+    """Seeds name data streams: a repeated seed would be the same trajectory twice."""
+    values, counts = np.unique(seeds, return_counts=True)
+    if values.size != seeds.size:
+        dup = values[counts > 1]
+        raise ValueError(
+            f"seed values must be unique; {dup[:5].tolist()} appear more than once "
+            "(a repeated seed repeats the same data stream)"
+        )
+
+
+def _variables(problem: Any) -> dict[str, dict[str, Any]]:
+    """What each saved variable is (stored in the results' metadata)."""
+    worst = getattr(problem, "worst_error", None)
+    docs = dict(getattr(problem, "metric_docs", {}) or {})
+    out: dict[str, dict[str, Any]] = {}
+    for name, doc in docs.items():
+        out[name] = {
+            "description": f"{doc}; recorded at steps 0, record_every, 2 record_every, ... "
+            "(coordinate 'step')"
+        }
+    out.setdefault("error", {"description": "the problem's error metric (0 at the solution)"})
+    out["error"]["description"] += (
+        ". A diverged trajectory keeps the value it had when it was frozen; "
+        "asyncjax.analysis counts it as failed (error = 'worst') from its "
+        "divergence on."
+    )
+    out["error"]["worst"] = worst
+    out["diverged_at"] = {
+        "description": "first step at which the parameters became non-finite or their norm "
+        "exceeded norm_bound; the trajectory is frozen from then on. "
+        "-1: it never diverged"
+    }
+    out["final"] = {
+        "description": "the last parameters (in the problem's simulated coordinates: the "
+        "eigenbasis for streaming PCA); only for single-vector parameters"
+    }
+    out["iterates"] = {
+        "description": "the parameters at every recorded step, same coordinates as 'final' "
+        "(only with record_iterates=True)"
+    }
+    return out

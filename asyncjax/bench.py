@@ -38,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from asyncjax import _eq5_reference as reference
 from asyncjax._io import write_json
+from asyncjax._reference import eq5 as reference
 from asyncjax.delays import clock_summary, get_delay_model, workers
 from asyncjax.engine import Spec, jitted
 from asyncjax.optim import heavy_ball

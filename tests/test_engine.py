@@ -8,7 +8,7 @@ import pytest
 from _quad import Quad
 
 import asyncjax as aj
-from asyncjax import _eq5_reference as reference
+from asyncjax._reference import eq5 as reference
 from asyncjax.delays import get_delay_model
 
 

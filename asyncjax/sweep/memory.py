@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asyncjax._parts import select
 from asyncjax.delays import DelayModel
 from asyncjax.engine import Spec, noise_block_bytes
 from asyncjax.optim import Optimizer
@@ -141,8 +142,8 @@ def shapes(
     else:
         params = jax.eval_shape(problem.init, ops, key)
     scalar = jax.ShapeDtypeStruct((), dtype)
-    one_hp = {k: scalar for k in hp if k in optimizer.hp_names}
-    prob_hp = {k: scalar for k in hp if k in problem.hp_names}
+    scalars = dict.fromkeys(hp, scalar)
+    one_hp, prob_hp = select(scalars, optimizer), select(scalars, problem)
     state = jax.eval_shape(optimizer.init, params, one_hp)
     read = jax.eval_shape(optimizer.read_point, params, state, one_hp)
     metrics = jax.eval_shape(problem.metrics, ops, params)

@@ -42,8 +42,6 @@ from asyncjax._validate import check_int
 from asyncjax.delays import DelayModel
 from asyncjax.problems import PCAOperands
 
-__all__ = ["Params", "Trace", "SimConfig", "simulate_batch", "jitted_batch"]
-
 _NOISE_BLOCK_BYTES = 1 << 24  # cap on one block of pre-drawn observations (16 MiB)
 
 

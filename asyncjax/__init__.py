@@ -16,6 +16,7 @@ model, traces), ``mitigations`` and ``wallclock`` (also re-exported),
 
 from asyncjax import analysis, datasets, delays, mitigations, optim, rng, theory, wallclock
 from asyncjax._devices import use_cpu_cores
+from asyncjax._parts import OMITTED, REQUIRED, Hyper
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
 from asyncjax.engine import Spec, Trace
@@ -44,6 +45,9 @@ __all__ = [
     "delays",
     "mitigations",
     "wallclock",
+    "Hyper",
+    "REQUIRED",
+    "OMITTED",
     "DELAY_MODELS",
     "DelayModel",
     "Grid",

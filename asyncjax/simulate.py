@@ -19,7 +19,7 @@ from asyncjax import _rng
 from asyncjax._parts import allowed_axes as parts_axes
 from asyncjax._parts import resolve
 from asyncjax._validate import check_int, check_positive
-from asyncjax.delays import DelayModel, WorkerClock, clock_summary, get_delay_model
+from asyncjax.delays import DelayModel, get_delay_model
 from asyncjax.engine import Spec, Trace, compile_count, jitted
 from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
@@ -198,12 +198,10 @@ def simulate(
         model.operands(dtype),
     )
     out = jax.tree.map(lambda a: np.asarray(a)[0, 0], out)
-    if isinstance(model, WorkerClock):
-        clock = clock_summary(
-            model, hp[model.axis], seeds, steps=steps, record_every=record_every, slots=buffer
-        )
-        out = out._replace(metrics={**out.metrics, "wall_time": clock["wall_time"][0, 0]})
-    return out
+    extra = model.trajectory_metrics(
+        hp.get(model.axis), seeds, steps=steps, record_every=record_every, slots=buffer
+    )
+    return out._replace(metrics={**out.metrics, **extra}) if extra else out
 
 
 def data_stream(problem: Problem, seed: int, steps: int) -> Any:

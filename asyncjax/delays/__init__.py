@@ -22,7 +22,7 @@ The modules are not named ``trace`` and ``workers``: those are the factories.
 """
 
 from asyncjax.delays.base import DelayModel, RingContext, RingIO
-from asyncjax.delays.laws import Constant, Geometric, Uniform
+from asyncjax.delays.laws import BoundedLaw, Constant, Geometric, Law, RandomLaw, Uniform
 from asyncjax.delays.registry import DELAY_MODELS, get_delay_model
 from asyncjax.delays.schedule import clock_summary
 from asyncjax.delays.traces import TraceDelay, trace
@@ -38,6 +38,9 @@ __all__ = [
     "DelayModel",
     "RingContext",
     "RingIO",
+    "Law",
+    "BoundedLaw",
+    "RandomLaw",
     "Constant",
     "Uniform",
     "Geometric",

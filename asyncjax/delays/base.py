@@ -172,6 +172,20 @@ class DelayModel:
         """JSON-serialisable settings, enough to rebuild the model."""
         return {"name": self.name}
 
+    def trajectory_metrics(
+        self, param: Any, seed: np.ndarray, *, steps: int, record_every: int, slots: int
+    ) -> dict[str, np.ndarray]:
+        """Metrics one trajectory records besides the engine's (the clock's ``wall_time``).
+
+        Args:
+          param: its value of the model's axis (None without one).
+          seed: (1,) its seed.
+
+        Returns:
+          name -> (n_records,) array; none for most models.
+        """
+        return {}
+
     def sweep_outputs(
         self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int, slots: int
     ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:

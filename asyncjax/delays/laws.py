@@ -30,12 +30,18 @@ from asyncjax._parts import REQUIRED, Hyper
 from asyncjax._validate import check_delay, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO, identity_init, write_newest
 
-__all__ = ["Constant", "Uniform", "Geometric"]
+__all__ = ["Law", "BoundedLaw", "RandomLaw", "Constant", "Uniform", "Geometric"]
 
 
 @dataclass(frozen=True)
-class _Law(DelayModel):
-    """A stateless law: τ_k from the parameter and (if ``random``) one uniform per step."""
+class Law(DelayModel):
+    """A stateless law: τ_k from the parameter and (if ``random``) one uniform per step.
+
+    A new law subclasses :class:`BoundedLaw` (delays never exceed the
+    parameter) and/or :class:`RandomLaw` (one uniform u per step) and writes
+    :meth:`raw_staleness`; the ring, the draws and :meth:`delay_stream` come
+    with them.
+    """
 
     random: ClassVar[bool] = False  # needs a uniform draw per step
 
@@ -59,7 +65,7 @@ class _Law(DelayModel):
 
 
 @dataclass(frozen=True)
-class _BoundedLaw(_Law):
+class BoundedLaw(Law):
     """A law whose delays never exceed its parameter: it must fit the ring, and fixes its need."""
 
     def check_values(self, values: dict[str, np.ndarray], *, buffer: int) -> dict:
@@ -75,7 +81,7 @@ class _BoundedLaw(_Law):
 
 
 @dataclass(frozen=True)
-class Constant(_BoundedLaw):
+class Constant(BoundedLaw):
     """τ_k = τ for every step; each point reads one contiguous (S, *leaf) slab."""
 
     name: ClassVar[str] = "constant"
@@ -98,7 +104,7 @@ class Constant(_BoundedLaw):
 
 
 @dataclass(frozen=True)
-class _RandomLaw(_Law):
+class RandomLaw(Law):
     """A law drawn afresh each step from one uniform of the delay stream: a gather per point."""
 
     random: ClassVar[bool] = True
@@ -125,7 +131,7 @@ class _RandomLaw(_Law):
 
 
 @dataclass(frozen=True)
-class Uniform(_BoundedLaw, _RandomLaw):
+class Uniform(BoundedLaw, RandomLaw):
     """τ_k uniform on {0, …, τ_max}."""
 
     name: ClassVar[str] = "uniform"
@@ -148,7 +154,7 @@ def check_geometric_workers(values: np.ndarray, name: str) -> None:
 
 
 @dataclass(frozen=True)
-class Geometric(_RandomLaw):
+class Geometric(RandomLaw):
     """P(τ = l) = (1/M)(1 − 1/M)^l, truncated at the ring (Mitliagkas et al. 2016)."""
 
     name: ClassVar[str] = "geometric"

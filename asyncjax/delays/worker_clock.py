@@ -163,6 +163,15 @@ class WorkerClock(DelayModel):
             "bins": self.bins,
         }
 
+    def trajectory_metrics(
+        self, param: Any, seed: np.ndarray, *, steps: int, record_every: int, slots: int
+    ) -> dict[str, np.ndarray]:
+        """``wall_time`` at each record: the virtual time of the clock the trajectory followed."""
+        clock = clock_summary(
+            self, param, seed, steps=steps, record_every=record_every, slots=slots
+        )
+        return {"wall_time": clock["wall_time"][0, 0]}
+
     def sweep_outputs(
         self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int, slots: int
     ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:

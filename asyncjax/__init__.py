@@ -8,13 +8,14 @@ Quick start::
     res = aj.sweep(pca, grid, steps=20_000, record_every=500)
     aj.theory.pca_threshold(pca.eigenvalues, [0.7, 0.9], 5e-4)   # predicted thresholds
 
-Modules: ``analysis`` and ``theory`` (re-exported here), ``delays`` (the worker
-model, traces), ``mitigations`` and ``wallclock`` (also re-exported),
-``plotting``, ``wallclock_plots``, ``config``, ``reproduce`` and ``bench``
-(import them by name).
+Modules: ``analysis``, ``theory``, ``delays`` (the laws, the worker clock,
+traces), ``mitigations``, ``optim``, ``parts`` (how a part declares its swept
+values), ``rng``, ``datasets`` and ``wallclock`` (re-exported here);
+``problems``, ``sweep``, ``results``, ``plotting``, ``wallclock_plots``,
+``config``, ``reproduce`` and ``bench`` (import them by name).
 """
 
-from asyncjax import analysis, datasets, delays, mitigations, optim, rng, theory, wallclock
+from asyncjax import analysis, datasets, delays, mitigations, optim, parts, rng, theory, wallclock
 from asyncjax._devices import use_cpu_cores
 from asyncjax._parts import OMITTED, REQUIRED, Hyper
 from asyncjax._version import __version__
@@ -40,6 +41,7 @@ __all__ = [
     "analysis",
     "datasets",
     "optim",
+    "parts",
     "rng",
     "theory",
     "delays",

@@ -21,7 +21,9 @@ import importlib
 import inspect
 import json
 import re
+import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -82,12 +84,17 @@ def test_page_code_runs(path, tmp_path, monkeypatch):
     """The page's blocks, in order, in one namespace, in a scratch folder."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ASYNCJAX_QUICK", "1")
-    namespace: dict = {"__name__": f"docs_{path.stem}"}
+    # a page is a user's own module: importable by name (dataclasses look it up), and compiled
+    # without this file's `from __future__` flags
+    module = types.ModuleType(f"docs_{path.stem.replace('-', '_')}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     for line, code, skip in _blocks(path):
         if skip:
             continue
         try:
-            exec(compile(code, f"{_rel(path)}:{line}", "exec"), namespace)  # noqa: S102
+            block = compile(code, f"{_rel(path)}:{line}", "exec", dont_inherit=True)
+            exec(block, namespace)  # noqa: S102
         except Exception as err:  # name the block that failed
             raise AssertionError(f"{_rel(path)}, block at line {line}: {err!r}") from err
 

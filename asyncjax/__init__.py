@@ -12,7 +12,8 @@ Modules: ``analysis``, ``theory``, ``delays`` (the laws, the worker clock,
 traces), ``mitigations``, ``optim``, ``parts`` (how a part declares its swept
 values), ``rng``, ``datasets`` and ``wallclock`` (re-exported here);
 ``problems``, ``sweep``, ``results``, ``plotting``, ``wallclock_plots``,
-``config``, ``reproduce`` and ``bench`` (import them by name).
+``config``, ``reproduce`` (the presets are in ``experiments``) and ``bench``
+(import them by name).
 """
 
 from asyncjax import analysis, datasets, delays, mitigations, optim, parts, rng, theory, wallclock
@@ -20,7 +21,7 @@ from asyncjax._devices import use_cpu_cores
 from asyncjax._parts import OMITTED, REQUIRED, Hyper
 from asyncjax._version import __version__
 from asyncjax.delays import DELAY_MODELS, DelayModel, get_delay_model
-from asyncjax.engine import Spec, Trace
+from asyncjax.engine import Spec, Trace, compile_count
 from asyncjax.optim import Optimizer
 from asyncjax.problems import (
     MLP,
@@ -32,7 +33,7 @@ from asyncjax.problems import (
     StreamingPCA,
 )
 from asyncjax.results import Results
-from asyncjax.simulate import compile_count, data_stream, delay_stream, simulate
+from asyncjax.simulate import data_stream, delay_stream, simulate
 from asyncjax.sweep import Grid, sweep
 from asyncjax.sweep import plan as sweep_plan
 

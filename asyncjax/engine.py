@@ -57,8 +57,6 @@ from asyncjax.delays import DelayModel, RingContext
 from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
 
-__all__ = ["Spec", "Trace", "run_batch", "jitted", "compile_count", "noise_block_bytes"]
-
 PyTree = Any
 _NOISE_BLOCK_BYTES = 1 << 24  # cap on one block of pre-drawn data (16 MiB)
 

@@ -20,23 +20,10 @@ from asyncjax._parts import allowed_axes as parts_axes
 from asyncjax._parts import resolve
 from asyncjax._validate import check_int, check_positive
 from asyncjax.delays import DelayModel, get_delay_model
-from asyncjax.engine import Spec, Trace, compile_count, jitted
+from asyncjax.engine import Spec, Trace, jitted
 from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems.base import Problem
-
-__all__ = [
-    "simulate",
-    "data_stream",
-    "delay_stream",
-    "compile_count",
-    "Trace",
-    "Spec",
-    "allowed_axes",
-    "resolve_hp",
-    "check_seeds",
-    "start_of",
-]
 
 
 def run_parts(

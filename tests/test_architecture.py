@@ -5,7 +5,8 @@
   what they offer to others carries a public name there.
 * No import cycle among the package's modules, counting imports inside
   functions (a lazy import hides a cycle, it does not remove it).
-* ``__all__`` only in modules a user imports: not in private modules.
+* ``__all__`` only in modules a user imports (the face, the subpackages' faces and the
+  modules the face names): not in private modules, not in implementation modules.
 """
 
 from __future__ import annotations
@@ -164,3 +165,53 @@ def test_the_checks_catch_what_they_look_for(probe, tmp_path, monkeypatch):
     )
     with pytest.raises(AssertionError):
         check()
+
+
+# The modules a user imports by name: the package face names them in its docstring.
+PUBLIC = {
+    "asyncjax",
+    "asyncjax.analysis",
+    "asyncjax.bench",
+    "asyncjax.config",
+    "asyncjax.datasets",
+    "asyncjax.delays",
+    "asyncjax.experiments",
+    "asyncjax.mitigations",
+    "asyncjax.optim",
+    "asyncjax.parts",
+    "asyncjax.plotting",
+    "asyncjax.problems",
+    "asyncjax.reproduce",
+    "asyncjax.results",
+    "asyncjax.rng",
+    "asyncjax.sweep",
+    "asyncjax.theory",
+    "asyncjax.wallclock",
+    "asyncjax.wallclock_plots",
+}
+
+
+def _declares_all(path: Path) -> bool:
+    return any(
+        isinstance(t, ast.Name) and t.id == "__all__"
+        for n in ast.parse(path.read_text()).body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+    )
+
+
+def test_all_only_in_modules_a_user_imports():
+    declaring = {name for name, p in MODULES.items() if _declares_all(p)}
+    assert declaring <= PUBLIC, sorted(declaring - PUBLIC)
+
+
+def test_every_public_module_is_named_by_the_face_and_exports_what_it_lists():
+    import importlib
+
+    import asyncjax
+
+    for name in sorted(PUBLIC - {"asyncjax"}):
+        assert f"``{name.split('.', 1)[1]}``" in asyncjax.__doc__, name
+        module = importlib.import_module(name)
+        for exported in getattr(module, "__all__", ()):
+            assert hasattr(module, exported), f"{name}.__all__ lists {exported!r}, which it lacks"

@@ -24,8 +24,6 @@ import numpy as np
 
 from asyncjax._parts import Hyper, resolve
 
-__all__ = ["DelayModel", "RingContext", "RingIO", "write_newest", "identity_init"]
-
 PyTree = Any
 
 

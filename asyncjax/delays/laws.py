@@ -30,8 +30,6 @@ from asyncjax._parts import REQUIRED, Hyper
 from asyncjax._validate import check_delay, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO, identity_init, write_newest
 
-__all__ = ["Law", "BoundedLaw", "RandomLaw", "Constant", "Uniform", "Geometric"]
-
 
 @dataclass(frozen=True)
 class Law(DelayModel):

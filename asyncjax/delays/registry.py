@@ -6,8 +6,6 @@ from asyncjax.delays.base import DelayModel
 from asyncjax.delays.laws import Constant, Geometric, Uniform
 from asyncjax.delays.worker_clock import workers
 
-__all__ = ["DELAY_MODELS", "get_delay_model"]
-
 DELAY_MODELS: dict[str, DelayModel] = {
     "constant": Constant(),
     "uniform": Uniform(),

@@ -20,8 +20,6 @@ import numpy as np
 from asyncjax import _rng
 from asyncjax._validate import check_int
 
-__all__ = ["clock_summary", "clock_pass", "run_clock", "CLOCK_CHUNK_BYTES"]
-
 CLOCK_BLOCK_BYTES = 1 << 24
 
 

@@ -21,8 +21,6 @@ from asyncjax._parts import Hyper
 from asyncjax._validate import as_float_array, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO, identity_init, write_newest
 
-__all__ = ["TraceDelay", "trace"]
-
 
 @dataclass(frozen=True)
 class TraceDelay(DelayModel):

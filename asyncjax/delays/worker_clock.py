@@ -25,8 +25,6 @@ from asyncjax._validate import as_float_array, check_int, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO
 from asyncjax.delays.schedule import clock_summary, run_clock
 
-__all__ = ["WorkerClock", "ClockState", "COMPUTE_LAWS", "workers", "worker_schedule"]
-
 COMPUTE_LAWS = ("constant", "exponential", "lognormal", "gamma")
 
 # Worker i's first compute time is drawn at counter 2^32 − 1 − i of the delay stream, which no

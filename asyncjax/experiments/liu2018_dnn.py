@@ -24,8 +24,6 @@ from asyncjax.experiments._momentum_workers import (
     seed_stats,
 )
 
-__all__ = ["run", "FIGURES", "PAPER_BEST"]
-
 FIGURES = ("accuracy_vs_momentum.png",)
 
 # What the paper states (SphereResNet34 on CIFAR-100): best μ at one and at eight workers.

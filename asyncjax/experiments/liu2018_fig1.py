@@ -17,8 +17,6 @@ import numpy as np
 from asyncjax import analysis, plotting
 from asyncjax.experiments._common import divergence, momentum_delay_sweep
 
-__all__ = ["run", "FIGURES"]
-
 FIGURES = ("fig1_error_vs_delay.png", "fig1_error_vs_step.png")
 
 

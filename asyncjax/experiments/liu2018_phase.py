@@ -23,8 +23,6 @@ from matplotlib.colors import LogNorm
 from asyncjax import analysis, plotting
 from asyncjax.experiments._common import divergence, momentum_delay_sweep
 
-__all__ = ["run", "FIGURES", "phase_figure"]
-
 FIGURES = ("phase_error_heatmap.png",)
 
 

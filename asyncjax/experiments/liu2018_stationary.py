@@ -23,8 +23,6 @@ from asyncjax import analysis, plotting, theory
 from asyncjax.experiments._common import divergence, run_sweep
 from asyncjax.results import Results
 
-__all__ = ["run", "FIGURES"]
-
 FIGURES = ("stationary_vs_theory.png", "ode_overlay.png")
 
 _PHASES = ("escape", "traverse", "converge")

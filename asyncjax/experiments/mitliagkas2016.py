@@ -35,8 +35,6 @@ from asyncjax.experiments._momentum_workers import (
 )
 from asyncjax.results import Results
 
-__all__ = ["run", "FIGURES", "implicit_figure"]
-
 FIGURES = ("implicit_momentum.png", "best_momentum.png")
 
 _MIN_SEEDS = 4  # analysis.implicit_momentum_fit splits the seeds in two halves of at least 2

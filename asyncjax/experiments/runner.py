@@ -44,8 +44,6 @@ from asyncjax.experiments import (
     wang2020_speedup,
 )
 
-__all__ = ["reproduce", "Preset", "PRESETS"]
-
 
 class Preset(Protocol):
     """What the runner needs of a preset module."""

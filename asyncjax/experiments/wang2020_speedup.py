@@ -46,18 +46,6 @@ from asyncjax.config import parse_config
 from asyncjax.experiments._common import divergence
 from asyncjax.sweep import sweep
 
-__all__ = [
-    "run",
-    "FIGURES",
-    "gradient_noise_floor",
-    "sosp_steps",
-    "first_hit_steps",
-    "speedup",
-    "linear_until",
-    "crossing_workers",
-    "fit_scaling",
-]
-
 FIGURES = ("wang_speedup.png",)
 
 

@@ -18,8 +18,6 @@ from typing import Any
 
 import jax
 
-__all__ = ["DistributedError", "Group", "current", "initialize"]
-
 
 class DistributedError(RuntimeError):
     """Another process of the job failed, died or disagreed; the message says which and what to do."""

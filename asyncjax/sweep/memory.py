@@ -46,16 +46,6 @@ from asyncjax.engine import Spec, noise_block_bytes
 from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
 
-__all__ = [
-    "Shapes",
-    "Bucket",
-    "shapes",
-    "trajectory_bytes",
-    "choose_buckets",
-    "device_budget",
-    "chunk_for",
-]
-
 _CPU_BUDGET_BYTES = 256 << 20
 _ACCEL_FALLBACK_BYTES = 4 << 30
 _ACCEL_SHARE = 0.6

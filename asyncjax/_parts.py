@@ -79,6 +79,24 @@ class Hyper:
 
 
 # ------------------------------------------------------------------ the one loop
+class Part:
+    """What every kind of part shares: its axis names and how messages name it.
+
+    A subclass declares ``hyperparameters`` (a tuple of :class:`Hyper`) and may
+    override ``label`` and ``check_values(values, *, buffer)``.
+    """
+
+    @property
+    def hp_names(self) -> tuple[str, ...]:
+        """The grid axes it accepts, in declaration order (from ``hyperparameters``)."""
+        return hp_names(self)
+
+    @property
+    def label(self) -> str:
+        """How messages name it."""
+        return type(self).__name__
+
+
 def hyperparameters(part: Any) -> tuple[Hyper, ...]:
     """The part's declared hyperparameters (none for None or a part without any)."""
     return tuple(getattr(part, "hyperparameters", ()) or ()) if part is not None else ()

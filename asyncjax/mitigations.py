@@ -48,7 +48,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from asyncjax._parts import REQUIRED, Hyper, hp_names
+from asyncjax._parts import REQUIRED, Hyper, Part
 from asyncjax._validate import check_nonnegative, check_positive
 
 __all__ = ["Mitigation", "delay_adaptive", "dc_asgd", "drop_stale", "get_mitigation", "MITIGATIONS"]
@@ -65,7 +65,7 @@ def _same_update(params, state, new_params, new_state, tau, hp) -> tuple[PyTree,
 
 
 @dataclass(frozen=True)
-class Mitigation:
+class Mitigation(Part):
     """A staleness mitigation: a record of pure functions of ONE trajectory (build one with the factories).
 
     Attributes:
@@ -94,11 +94,6 @@ class Mitigation:
     @property
     def label(self) -> str:
         return f"the {self.name!r} mitigation"
-
-    @property
-    def hp_names(self) -> tuple[str, ...]:
-        """The grid axes it needs (derived from ``hyperparameters``)."""
-        return hp_names(self)
 
     def bind(self, optimizer: Any) -> Mitigation:
         """This mitigation for ``optimizer`` (choices that depend on it settled)."""

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from asyncjax._parts import OMITTED, REQUIRED, Hyper, hp_names
+from asyncjax._parts import OMITTED, REQUIRED, Hyper, Part
 from asyncjax._validate import (
     check_momentum,
     check_nonnegative,
@@ -49,7 +49,7 @@ PyTree = Any
 
 
 @dataclass(frozen=True)
-class Optimizer:
+class Optimizer(Part):
     """A stale-gradient optimizer (see the module docstring).
 
     Attributes:
@@ -74,11 +74,6 @@ class Optimizer:
     @property
     def label(self) -> str:
         return f"optimizer {self.name!r}"
-
-    @property
-    def hp_names(self) -> tuple[str, ...]:
-        """The grid axes it accepts (derived from ``hyperparameters``)."""
-        return hp_names(self)
 
     def describe(self) -> dict[str, Any]:
         defaults = {

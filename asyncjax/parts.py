@@ -11,7 +11,7 @@ checks below fit ``Hyper(check=...)`` as they are::
 required ones and refused values fail here, before anything compiles.
 """
 
-from asyncjax._parts import OMITTED, REQUIRED, Hyper, allowed_axes, hp_names, resolve, select
+from asyncjax._parts import OMITTED, REQUIRED, Hyper, Part, allowed_axes, hp_names, resolve, select
 from asyncjax._validate import (
     check_momentum,
     check_nonnegative,
@@ -22,6 +22,7 @@ from asyncjax._validate import (
 
 __all__ = [
     "Hyper",
+    "Part",
     "REQUIRED",
     "OMITTED",
     "resolve",

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import numpy as np
 
-from asyncjax._parts import Hyper, resolve
+from asyncjax._parts import Hyper, Part, resolve
 
 PyTree = Any
 
@@ -99,7 +99,7 @@ def write_newest(buffer: int) -> Callable[[PyTree, Any, PyTree, jax.Array], PyTr
 
 
 @dataclass(frozen=True)
-class DelayModel:
+class DelayModel(Part):
     """The protocol every delay model implements (a frozen, hashable dataclass: a jit key).
 
     Subclasses set ``name`` and ``hyperparameters`` and implement

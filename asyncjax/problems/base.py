@@ -36,12 +36,12 @@ from typing import Any, ClassVar
 
 import jax
 
-from asyncjax._parts import Hyper, hp_names
+from asyncjax._parts import Hyper, Part
 
 PyTree = Any
 
 
-class Problem:
+class Problem(Part):
     """Base class of every problem (see the module docstring for the contract).
 
     Class attributes:
@@ -80,11 +80,6 @@ class Problem:
     @property
     def label(self) -> str:
         return f"problem {self.kind!r}"
-
-    @property
-    def hp_names(self) -> tuple[str, ...]:
-        """The grid axes it accepts (derived from ``hyperparameters``)."""
-        return hp_names(self)
 
     # -------------------------------------------------------------- the start
     def default_init(self) -> PyTree | None:

@@ -194,6 +194,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from asyncjax import plotting
     from asyncjax._io import ensure_dir
     from asyncjax.sweep import sweep
+    from asyncjax.sweep.progress import stage
 
     spec = _sweep_config(args.config, quick=False)
     _check_run_analysis(spec.analysis, args.config)
@@ -227,6 +228,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
             return 0
     by = f" by {t['processes']} processes" if joined else ""
+    stage("drawing the figures", args.progress)
     plotting.save(plotting.error_vs_step(res), out / "error_vs_step.png")
     figures = "error_vs_step.png" + _wallclock_figures(res, out, spec.analysis.get("target"))
     print(res)

@@ -422,13 +422,16 @@ def test_progress_flags_work_without_a_terminal(tmp_path, capsys):
     cfg = tmp_path / "mine.toml"
     cfg.write_text(CONFIG)
     assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--progress"]) == 0
-    assert "asyncjax: chunk 1/1" in capsys.readouterr().err  # stderr is captured: not a terminal
+    err = capsys.readouterr().err  # stderr is captured: not a terminal, so plain lines
+    assert "asyncjax: chunks: 100%" in err and "| 1/1 [" in err and "\r" not in err
+    for stage in ("planning 18 trajectories", "compiling", "assembling", "compressing", "drawing"):
+        assert f"asyncjax: {stage}" in err, err
     assert (
         main(["run", str(cfg), "--out", str(tmp_path / "b")]) == 0
     )  # on by default for the command
-    assert "asyncjax: chunk 1/1" in capsys.readouterr().err
+    assert "asyncjax: chunks: 100%" in capsys.readouterr().err
     assert main(["run", str(cfg), "--out", str(tmp_path / "c"), "--no-progress"]) == 0
-    assert "asyncjax: chunk" not in capsys.readouterr().err
+    assert "asyncjax:" not in capsys.readouterr().err  # quiet: no bar, no stage lines
     assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--resume", "--progress"]) == 0
     err = capsys.readouterr().err
     assert "nothing to compute: every chunk is on disk already" in err and "nan" not in err

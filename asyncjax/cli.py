@@ -132,7 +132,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise ValueError("name a preset, or pass --list")
-    from asyncjax.reproduce import reproduce
+    from asyncjax.reproduce import headline, reproduce
 
     summary = reproduce(
         args.name,
@@ -143,24 +143,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     out = args.out or Path("runs") / args.name
-    _print_summary(summary)
+    print(headline(args.name, summary))
     _print_divergence(summary["diverged_trajectories"], summary["trajectories"])
     print(f"wrote {out}/summary.json and figures in {summary['wall_s']:.1f} s")
     return 0
-
-
-def _print_summary(summary: dict) -> None:
-    if "threshold" in summary:
-        print(f"{'momentum':>9} {'threshold':>10} {'95% CI':>17} {'predicted':>10}")
-        for mu, t, ci, p, c in zip(
-            summary["momentum"],
-            summary["threshold"],
-            summary["threshold_ci"],
-            summary["predicted"],
-            summary["censored"],
-        ):
-            flag = " (censored)" if c else ""
-            print(f"{mu:9.3g} {t:10.1f} [{ci[0]:6.1f}, {ci[1]:6.1f}] {p:10d}{flag}")
 
 
 def _print_divergence(diverged: int, total: int) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from _headline import check_headline
 
 from asyncjax.cli import main
 
@@ -34,7 +35,9 @@ def test_reproduce_fig1_quick(tmp_path, capsys):
     for png in ("fig1_error_vs_delay.png", "fig1_error_vs_step.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "results.npz").exists()
-    assert "predicted" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "predicted" in printed
+    assert check_headline(printed, summary) == 5 * 5  # the table: same numbers as summary.json
     # a second run of the same preset resumes from its chunks
     assert main(["reproduce", "liu2018-fig1", "--quick", "--out", str(out), "--no-progress"]) == 0
 
@@ -157,13 +160,14 @@ def test_bench_quick_writes_json(tmp_path):
     assert saved["device_kind"] == jax.devices()[0].device_kind  # which device the figures are for
 
 
-def test_reproduce_stationary_quick(tmp_path):
+def test_reproduce_stationary_quick(tmp_path, capsys):
     out = tmp_path / "stat"
     assert (
         main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"])
         == 0
     )
     s = json.loads((out / "summary.json").read_text())
+    assert check_headline(capsys.readouterr().out, s) == 10 * 6  # its table = summary.json
     assert {"momentum", "lr", "simulated", "theory"} <= set(s)
     n = len(s["momentum"])
     assert n == 10 and len(set(s["lr"])) == 2 and 0.0 in s["momentum"]

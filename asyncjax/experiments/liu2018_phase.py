@@ -21,9 +21,14 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from asyncjax import analysis, plotting
-from asyncjax.experiments._common import divergence, momentum_delay_sweep
+from asyncjax.experiments._common import (
+    divergence,
+    drawing,
+    headline_table,
+    momentum_delay_sweep,
+)
 
-__all__ = ["run", "FIGURES", "phase_figure"]
+__all__ = ["run", "headline", "FIGURES", "phase_figure"]
 
 FIGURES = ("phase_error_heatmap.png",)
 
@@ -137,6 +142,7 @@ def run(
 ) -> dict[str, Any]:
     """Runs the preset: the sweep, the boundaries, the heatmap, and the summary (see the module doc)."""
     d = momentum_delay_sweep(cfg, out, progress, meta)
+    drawing(FIGURES, progress)
     momenta, delays, thr, bands, predicted = d.momenta, d.delays, d.thr, d.bands, d.predicted
     ci = np.stack([thr.ci_lo, thr.ci_hi], axis=-1)
     fig = phase_figure(
@@ -179,3 +185,13 @@ def run(
         "steps": int(d.results.attrs["steps"]),
         "simulation_s": d.simulation_s,
     }
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """The stability boundary per momentum: predicted, and measured with its interval."""
+    return headline_table(
+        summary,
+        "delay boundary per momentum (predicted; measured, 95% seed-bootstrap interval; "
+        "error and diverged_fraction over the whole plane: summary.json):",
+        ("momentum", "predicted_boundary", "measured_boundary", "measured_boundary_ci"),
+    )

@@ -8,6 +8,7 @@
     asyncjax plan CONFIG.toml [--quick] [--chunk-size N] [--buckets N] [--json FILE]
                                                                 print a sweep's plan without running it
     asyncjax plot DIR                                           draw a saved sweep
+    asyncjax export DIR --to netcdf|zarr                        write it as DIR/results.nc or .zarr
     asyncjax bench [--quick] [--json FILE]                      throughput benchmark
     asyncjax --version
 
@@ -113,6 +114,22 @@ def _parser() -> argparse.ArgumentParser:
         "dir",
         type=Path,
         help="a folder with results.npz (or a preset's folder), or the .npz itself",
+    )
+
+    ex = sub.add_parser(
+        "export",
+        help="write saved results as NetCDF or Zarr (needs the extra: pip install 'asyncjax[xarray]')",
+    )
+    ex.add_argument(
+        "dir",
+        type=Path,
+        help="a folder with results.npz (or a preset's folder), or the .npz itself",
+    )
+    ex.add_argument(
+        "--to",
+        default="netcdf",
+        metavar="netcdf|zarr",
+        help="netcdf: results.nc (NetCDF-4); zarr: results.zarr (Zarr format 2); default netcdf",
     )
 
     b = sub.add_parser("bench", help="throughput benchmark against NumPy and a Python loop")
@@ -402,6 +419,33 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from asyncjax.results import Results
+
+    suffix = {"netcdf": ".nc", "zarr": ".zarr"}.get(args.to)
+    if suffix is None:
+        raise ValueError(f"--to must be netcdf or zarr, got {args.to!r}")
+    target = args.dir
+    if target.is_file():
+        files = [target]
+    elif not target.exists():
+        raise FileNotFoundError(f"{target} does not exist (run a sweep with --out {target} first)")
+    else:
+        files = [target / "results.npz"] if (target / "results.npz").exists() else []
+        files = files or sorted(target.glob("*/results.npz"))  # a preset of several sweeps
+        if not files:
+            raise FileNotFoundError(
+                f"{target} holds no results.npz, nor do its subfolders (run a sweep with "
+                f"--out {target}, or finish it with --resume)"
+            )
+    loaded = [(path, Results.load(path)) for path in files]  # every file is checked first
+    for path, res in loaded:
+        dest = path.with_suffix(suffix)
+        (res.to_netcdf if args.to == "netcdf" else res.to_zarr)(dest)
+        print(f"wrote {dest}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from asyncjax.bench import run_benchmark
 
@@ -421,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _cmd_run,
         "plan": _cmd_plan,
         "plot": _cmd_plot,
+        "export": _cmd_export,
         "bench": _cmd_bench,
     }
     with warnings.catch_warnings():

@@ -12,8 +12,11 @@
     asyncjax bench [--quick] [--json FILE]                      throughput benchmark
     asyncjax --version
 
-Progress goes to stderr (``--progress``/``--no-progress``; on by default, as one
-line redrawn in a terminal and a line every few seconds in a log). On a CPU the
+Progress goes to stderr (``--progress``/``--no-progress``; on by default): a line
+as each stage starts (planning, compiling, assembling, compressing, figures) and
+a tqdm bar over the chunks, redrawn in a terminal and a plain line at most every
+10 s in a log. ``reproduce`` ends with the preset's headline table on stdout,
+the numbers of its summary.json. On a CPU the
 command splits work over one XLA device per core (set ASYNCJAX_CPU_DEVICES to
 change that).
 """

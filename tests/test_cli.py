@@ -441,6 +441,32 @@ def test_progress_flags_work_without_a_terminal(tmp_path, capsys):
     assert "nothing to compute: every chunk is on disk already" in err and "nan" not in err
 
 
+def test_progress_in_a_log_is_a_few_plain_lines_and_quiet_when_off(capsys):
+    from asyncjax.sweep.progress import Progress
+
+    bar = Progress(500, 1e3, True)  # stderr is captured: a log, not a terminal
+    bar.stage("compiling for a ring of 5 slots")
+    for n in range(501):
+        bar.update(n, n)
+    bar.update(500, 500)  # a late update after the end prints nothing more
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and 3 <= len(lines) <= 4, lines  # start, stage, (maybe one), end
+    assert lines[1] == "asyncjax: compiling for a ring of 5 slots"
+    assert lines[-1].startswith("asyncjax: chunks: 100%") and "500/500" in lines[-1]
+    nothing = Progress(0, 1e3, True)
+    nothing.update(0, 0)
+    nothing.update(0, 0)
+    assert capsys.readouterr().err == (
+        "asyncjax: nothing to compute: every chunk is on disk already\n"
+    )
+    quiet = Progress(5, 1e3, False)
+    quiet.stage("compiling")
+    for n in range(6):
+        quiet.update(n, n)
+    assert capsys.readouterr().err == ""
+
+
 def test_results_metadata_defines_variables_and_names_their_source(tmp_path, capsys):
     from asyncjax.experiments import preset_text
 

@@ -1,5 +1,6 @@
 """The asyncjax command, end to end."""
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -178,6 +179,15 @@ def test_reproduce_stationary_quick(tmp_path, capsys):
     for png in ("stationary_vs_theory.png", "ode_overlay.png"):
         assert (out / png).exists()
     assert len(s["ode_overlay"]) == 4
+    if all(importlib.util.find_spec(m) for m in ("xarray", "h5netcdf", "h5py")):
+        capsys.readouterr()
+        assert main(["export", str(out), "--to", "netcdf"]) == 0  # a preset of two sweeps: each
+        assert capsys.readouterr().out.split() == [
+            "wrote",
+            str(out / "ode" / "results.nc"),
+            "wrote",
+            str(out / "stationary" / "results.nc"),
+        ]
 
 
 def test_use_cpu_cores_is_a_no_op_once_jax_is_running():

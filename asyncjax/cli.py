@@ -8,11 +8,15 @@
     asyncjax plan CONFIG.toml [--quick] [--chunk-size N] [--buckets N] [--json FILE]
                                                                 print a sweep's plan without running it
     asyncjax plot DIR                                           draw a saved sweep
+    asyncjax export DIR --to netcdf|zarr                        write it as DIR/results.nc or .zarr
     asyncjax bench [--quick] [--json FILE]                      throughput benchmark
     asyncjax --version
 
-Progress goes to stderr (``--progress``/``--no-progress``; on by default, as one
-line redrawn in a terminal and a line every few seconds in a log). On a CPU the
+Progress goes to stderr (``--progress``/``--no-progress``; on by default): a line
+as each stage starts (planning, compiling, assembling, compressing, figures) and
+a tqdm bar over the chunks, redrawn in a terminal and a plain line at most every
+10 s in a log. ``reproduce`` ends with the preset's headline table on stdout,
+the numbers of its summary.json. On a CPU the
 command splits work over one XLA device per core (set ASYNCJAX_CPU_DEVICES to
 change that).
 """
@@ -115,6 +119,22 @@ def _parser() -> argparse.ArgumentParser:
         help="a folder with results.npz (or a preset's folder), or the .npz itself",
     )
 
+    ex = sub.add_parser(
+        "export",
+        help="write saved results as NetCDF or Zarr (needs the extra: pip install 'asyncjax[xarray]')",
+    )
+    ex.add_argument(
+        "dir",
+        type=Path,
+        help="a folder with results.npz (or a preset's folder), or the .npz itself",
+    )
+    ex.add_argument(
+        "--to",
+        default="netcdf",
+        metavar="netcdf|zarr",
+        help="netcdf: results.nc (NetCDF-4); zarr: results.zarr (Zarr format 2); default netcdf",
+    )
+
     b = sub.add_parser("bench", help="throughput benchmark against NumPy and a Python loop")
     b.add_argument("--quick", action="store_true")
     b.add_argument("--json", type=Path, help="write the figures to this JSON file")
@@ -132,7 +152,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise ValueError("name a preset, or pass --list")
-    from asyncjax.reproduce import reproduce
+    from asyncjax.reproduce import headline, reproduce
 
     summary = reproduce(
         args.name,
@@ -143,24 +163,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     out = args.out or Path("runs") / args.name
-    _print_summary(summary)
+    print(headline(args.name, summary))
     _print_divergence(summary["diverged_trajectories"], summary["trajectories"])
     print(f"wrote {out}/summary.json and figures in {summary['wall_s']:.1f} s")
     return 0
-
-
-def _print_summary(summary: dict) -> None:
-    if "threshold" in summary:
-        print(f"{'momentum':>9} {'threshold':>10} {'95% CI':>17} {'predicted':>10}")
-        for mu, t, ci, p, c in zip(
-            summary["momentum"],
-            summary["threshold"],
-            summary["threshold_ci"],
-            summary["predicted"],
-            summary["censored"],
-        ):
-            flag = " (censored)" if c else ""
-            print(f"{mu:9.3g} {t:10.1f} [{ci[0]:6.1f}, {ci[1]:6.1f}] {p:10d}{flag}")
 
 
 def _print_divergence(diverged: int, total: int) -> None:
@@ -194,6 +200,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from asyncjax import plotting
     from asyncjax._io import ensure_dir
     from asyncjax.sweep import sweep
+    from asyncjax.sweep.progress import stage
 
     spec = _sweep_config(args.config, quick=False)
     _check_run_analysis(spec.analysis, args.config)
@@ -227,6 +234,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
             return 0
     by = f" by {t['processes']} processes" if joined else ""
+    stage("drawing the figures", args.progress)
     plotting.save(plotting.error_vs_step(res), out / "error_vs_step.png")
     figures = "error_vs_step.png" + _wallclock_figures(res, out, spec.analysis.get("target"))
     print(res)
@@ -414,6 +422,33 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from asyncjax.results import Results
+
+    suffix = {"netcdf": ".nc", "zarr": ".zarr"}.get(args.to)
+    if suffix is None:
+        raise ValueError(f"--to must be netcdf or zarr, got {args.to!r}")
+    target = args.dir
+    if target.is_file():
+        files = [target]
+    elif not target.exists():
+        raise FileNotFoundError(f"{target} does not exist (run a sweep with --out {target} first)")
+    else:
+        files = [target / "results.npz"] if (target / "results.npz").exists() else []
+        files = files or sorted(target.glob("*/results.npz"))  # a preset of several sweeps
+        if not files:
+            raise FileNotFoundError(
+                f"{target} holds no results.npz, nor do its subfolders (run a sweep with "
+                f"--out {target}, or finish it with --resume)"
+            )
+    loaded = [(path, Results.load(path)) for path in files]  # every file is checked first
+    for path, res in loaded:
+        dest = path.with_suffix(suffix)
+        (res.to_netcdf if args.to == "netcdf" else res.to_zarr)(dest)
+        print(f"wrote {dest}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from asyncjax.bench import run_benchmark
 
@@ -433,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _cmd_run,
         "plan": _cmd_plan,
         "plot": _cmd_plot,
+        "export": _cmd_export,
         "bench": _cmd_bench,
     }
     with warnings.catch_warnings():

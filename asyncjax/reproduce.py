@@ -5,6 +5,6 @@ The runner and every preset live in :mod:`asyncjax.experiments`
 ``from asyncjax.reproduce import reproduce`` working.
 """
 
-from asyncjax.experiments.runner import PRESETS, Preset, reproduce
+from asyncjax.experiments.runner import PRESETS, Preset, headline, reproduce
 
-__all__ = ["reproduce", "Preset", "PRESETS"]
+__all__ = ["reproduce", "headline", "Preset", "PRESETS"]

@@ -12,12 +12,22 @@ Writes are atomic (temporary file in the same folder, then rename), so a crash
 never leaves a truncated file behind, and files get the permissions the
 process's umask allows (0644 under the usual umask 022), like any other file
 the user creates.
+
+For other tools, :meth:`Results.to_xarray` gives an ``xarray.Dataset`` (every
+coordinate, the settings as attributes), :meth:`Results.to_dataframe` a
+long-form pandas table, and :meth:`Results.to_netcdf` / :meth:`Results.to_zarr`
+(``asyncjax export DIR --to netcdf|zarr``) files that xarray, R, Julia or
+Panoply open without asyncjax. These need the optional extra:
+``pip install "asyncjax[xarray]"``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +41,24 @@ from asyncjax._validate import did_you_mean
 __all__ = ["Results"]
 
 FORMAT = "asyncjax-results/1"
+JSON_ATTRS = "json_attrs"  # the dataset attribute naming the attributes stored as JSON text
+
+
+def _optional(module: str, what: str) -> Any:
+    """Imports an optional dependency, or says which extra brings it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(
+            f'{what} needs the optional package {module!r}: pip install "asyncjax[xarray]"'
+        ) from err
+
+
+def _flat(value: Any) -> bool:
+    """Whether ``value`` can be a NetCDF attribute as it is (a string or a number, not a bool)."""
+    return isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
 def _unknown(kind: str, name: Any, known: Any) -> str:
@@ -167,6 +195,102 @@ class Results:
         sizes = ", ".join(f"{k}: {v}" for k, v in self.sizes.items())
         return f"Results({sizes}; variables: {', '.join(self.data)})"
 
+    # ------------------------------------------------------------------ other tools
+    def to_xarray(self) -> Any:
+        """The results as an ``xarray.Dataset`` (needs the ``[xarray]`` extra).
+
+        Every variable keeps its axes, every axis with a coordinate gets it,
+        and the settings become the dataset's attributes: strings and numbers
+        as they are, anything else (tables, lists, booleans, null) as JSON
+        text, named in the attribute ``json_attrs`` -- NetCDF attributes must
+        be flat. Each variable's description (``attrs["variables"]``) is also
+        that variable's ``description`` attribute. :meth:`from_xarray` undoes it.
+        """
+        xr = _optional("xarray", "Results.to_xarray")
+        described = self.attrs.get("variables", {})
+        data_vars = {}
+        for name, arr in self.data.items():
+            about = described.get(name, {}) if isinstance(described, Mapping) else {}
+            flat = (
+                {k: v for k, v in about.items() if _flat(v)} if isinstance(about, Mapping) else {}
+            )
+            data_vars[name] = (self.dims[name], arr, flat)
+        attrs, encoded = {}, []
+        for key, value in self.attrs.items():
+            if _flat(value):
+                attrs[key] = value
+            else:
+                attrs[key] = json.dumps(jsonable(value), allow_nan=False)
+                encoded.append(key)
+        attrs[JSON_ATTRS] = " ".join(encoded)
+        attrs["asyncjax_format"] = FORMAT
+        coords = {k: (k, v) for k, v in self.coords.items()}
+        return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+    @classmethod
+    def from_xarray(cls, ds: Any) -> Results:
+        """Results from a dataset made by :meth:`to_xarray` (or read back from its NetCDF or Zarr)."""
+        data = {str(k): np.asarray(ds[k].values) for k in ds.data_vars}
+        dims = {str(k): tuple(str(d) for d in ds[k].dims) for k in ds.data_vars}
+        coords = {str(k): np.asarray(ds[k].values) for k in ds.coords if ds[k].dims == (k,)}
+        skip = (JSON_ATTRS, "asyncjax_format")
+        attrs = {str(k): v for k, v in ds.attrs.items() if k not in skip}
+        for key in str(ds.attrs.get(JSON_ATTRS, "")).split():
+            attrs[key] = json.loads(attrs[key])
+        attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in attrs.items()}
+        return cls(data, dims, coords, attrs)
+
+    def to_dataframe(self, *names: str) -> Any:
+        """A long-form ``pandas.DataFrame``: one row per cell, a column per axis and per variable.
+
+        Args:
+          *names: variables sharing their axes; default every variable with
+            the axes of the first one (the metrics: grid axes and step).
+
+        Returns:
+          The table, with the coordinate values (or positions, for an axis
+          without one) in the axis columns.
+        """
+        pd = _optional("pandas", "Results.to_dataframe")
+        first = names[0] if names else next(iter(self.data))
+        if first not in self.data:
+            raise KeyError(_unknown("variable", first, self.data))
+        dims = self.dims[first]
+        names = names or tuple(k for k in self.data if self.dims[k] == dims)
+        for name in names:
+            if name not in self.data:
+                raise KeyError(_unknown("variable", name, self.data))
+            if self.dims[name] != dims:
+                raise ValueError(
+                    f"{name!r} has axes {self.dims[name]}, {first!r} has {dims}: one table "
+                    "holds variables that share their axes; call to_dataframe once for each"
+                )
+        shape = self.data[first].shape
+        index = np.indices(shape).reshape(len(shape), -1)
+        columns = {
+            d: (self.coords[d][index[i]] if d in self.coords else index[i])
+            for i, d in enumerate(dims)
+        }
+        columns.update({name: self.data[name].reshape(-1) for name in names})
+        return pd.DataFrame(columns)
+
+    def to_netcdf(self, path: str | os.PathLike) -> Path:
+        """Writes :meth:`to_xarray`'s dataset as a compressed NetCDF-4 file (h5netcdf), atomically."""
+        _optional("h5netcdf", "writing NetCDF")
+        ds = self.to_xarray()
+        encoding = {k: {"zlib": True, "complevel": 4} for k in ds.data_vars}
+        return _replace_with(
+            Path(path), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+        )
+
+    def to_zarr(self, path: str | os.PathLike) -> Path:
+        """Writes :meth:`to_xarray`'s dataset as a Zarr store (format 2, consolidated), atomically."""
+        _optional("zarr", "writing Zarr")
+        ds = self.to_xarray()
+        return _replace_with(
+            Path(path), lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+        )
+
     # ------------------------------------------------------------------ disk
     def save(self, path: str | os.PathLike) -> Path:
         """Writes one ``.npz`` (atomically); see the module docstring for the layout."""
@@ -214,3 +338,22 @@ class Results:
 
 class _NotResults(ValueError):
     """A readable file that is not asyncjax results."""
+
+
+def _replace_with(path: Path, write: Any) -> Path:
+    """Calls ``write(temporary path)`` in a scratch folder beside ``path``, then swaps the
+    result in for ``path`` (a file or, for Zarr, a folder): a crash leaves no half-written file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as err:
+        raise type(err)(f"cannot write {path}: {err.strerror or err}") from err
+    try:
+        made = scratch / path.name
+        write(str(made))
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(made, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return path

@@ -1,5 +1,6 @@
 """The asyncjax command, end to end."""
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from _headline import check_headline
 
 from asyncjax.cli import main
 
@@ -34,7 +36,9 @@ def test_reproduce_fig1_quick(tmp_path, capsys):
     for png in ("fig1_error_vs_delay.png", "fig1_error_vs_step.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "results.npz").exists()
-    assert "predicted" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "predicted" in printed
+    assert check_headline(printed, summary) == 5 * 5  # the table: same numbers as summary.json
     # a second run of the same preset resumes from its chunks
     assert main(["reproduce", "liu2018-fig1", "--quick", "--out", str(out), "--no-progress"]) == 0
 
@@ -157,13 +161,14 @@ def test_bench_quick_writes_json(tmp_path):
     assert saved["device_kind"] == jax.devices()[0].device_kind  # which device the figures are for
 
 
-def test_reproduce_stationary_quick(tmp_path):
+def test_reproduce_stationary_quick(tmp_path, capsys):
     out = tmp_path / "stat"
     assert (
         main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"])
         == 0
     )
     s = json.loads((out / "summary.json").read_text())
+    assert check_headline(capsys.readouterr().out, s) == 10 * 6  # its table = summary.json
     assert {"momentum", "lr", "simulated", "theory"} <= set(s)
     n = len(s["momentum"])
     assert n == 10 and len(set(s["lr"])) == 2 and 0.0 in s["momentum"]
@@ -174,6 +179,15 @@ def test_reproduce_stationary_quick(tmp_path):
     for png in ("stationary_vs_theory.png", "ode_overlay.png"):
         assert (out / png).exists()
     assert len(s["ode_overlay"]) == 4
+    if all(importlib.util.find_spec(m) for m in ("xarray", "h5netcdf", "h5py")):
+        capsys.readouterr()
+        assert main(["export", str(out), "--to", "netcdf"]) == 0  # a preset of two sweeps: each
+        assert capsys.readouterr().out.split() == [
+            "wrote",
+            str(out / "ode" / "results.nc"),
+            "wrote",
+            str(out / "stationary" / "results.nc"),
+        ]
 
 
 def test_use_cpu_cores_is_a_no_op_once_jax_is_running():
@@ -422,16 +436,45 @@ def test_progress_flags_work_without_a_terminal(tmp_path, capsys):
     cfg = tmp_path / "mine.toml"
     cfg.write_text(CONFIG)
     assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--progress"]) == 0
-    assert "asyncjax: chunk 1/1" in capsys.readouterr().err  # stderr is captured: not a terminal
+    err = capsys.readouterr().err  # stderr is captured: not a terminal, so plain lines
+    assert "asyncjax: chunks: 100%" in err and "| 1/1 [" in err and "\r" not in err
+    for stage in ("planning 18 trajectories", "compiling", "assembling", "compressing", "drawing"):
+        assert f"asyncjax: {stage}" in err, err
     assert (
         main(["run", str(cfg), "--out", str(tmp_path / "b")]) == 0
     )  # on by default for the command
-    assert "asyncjax: chunk 1/1" in capsys.readouterr().err
+    assert "asyncjax: chunks: 100%" in capsys.readouterr().err
     assert main(["run", str(cfg), "--out", str(tmp_path / "c"), "--no-progress"]) == 0
-    assert "asyncjax: chunk" not in capsys.readouterr().err
+    assert "asyncjax:" not in capsys.readouterr().err  # quiet: no bar, no stage lines
     assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--resume", "--progress"]) == 0
     err = capsys.readouterr().err
     assert "nothing to compute: every chunk is on disk already" in err and "nan" not in err
+
+
+def test_progress_in_a_log_is_a_few_plain_lines_and_quiet_when_off(capsys):
+    from asyncjax.sweep.progress import Progress
+
+    bar = Progress(500, 1e3, True)  # stderr is captured: a log, not a terminal
+    bar.stage("compiling for a ring of 5 slots")
+    for n in range(501):
+        bar.update(n, n)
+    bar.update(500, 500)  # a late update after the end prints nothing more
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and 3 <= len(lines) <= 4, lines  # start, stage, (maybe one), end
+    assert lines[1] == "asyncjax: compiling for a ring of 5 slots"
+    assert lines[-1].startswith("asyncjax: chunks: 100%") and "500/500" in lines[-1]
+    nothing = Progress(0, 1e3, True)
+    nothing.update(0, 0)
+    nothing.update(0, 0)
+    assert capsys.readouterr().err == (
+        "asyncjax: nothing to compute: every chunk is on disk already\n"
+    )
+    quiet = Progress(5, 1e3, False)
+    quiet.stage("compiling")
+    for n in range(6):
+        quiet.update(n, n)
+    assert capsys.readouterr().err == ""
 
 
 def test_results_metadata_defines_variables_and_names_their_source(tmp_path, capsys):

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from _headline import check_headline, reproduce_quick
 from matplotlib.colors import to_rgba
 from test_plotting import tick_label_overlaps
 
@@ -26,19 +27,31 @@ from asyncjax.experiments.runner import _apply_overrides
 from asyncjax.reproduce import PRESETS, reproduce
 from asyncjax.results import Results
 
+PRINTED = {}  # preset -> what `asyncjax reproduce NAME --quick` printed on stdout
+
 
 @pytest.fixture(scope="module")
 def mitliagkas(tmp_path_factory):
     out = tmp_path_factory.mktemp("mitliagkas2016")
-    reproduce("mitliagkas2016", out, quick=True, progress=False)
+    PRINTED["mitliagkas2016"] = reproduce_quick("mitliagkas2016", out)
     return out, json.loads((out / "summary.json").read_text())  # what other tools read
 
 
 @pytest.fixture(scope="module")
 def dnn(tmp_path_factory):
     out = tmp_path_factory.mktemp("liu2018-dnn")
-    reproduce("liu2018-dnn", out, quick=True, progress=False)
+    PRINTED["liu2018-dnn"] = reproduce_quick("liu2018-dnn", out)
     return out, json.loads((out / "summary.json").read_text())
+
+
+def test_mitliagkas_prints_its_headline_table_with_the_numbers_of_summary_json(mitliagkas):
+    _, s = mitliagkas
+    assert check_headline(PRINTED["mitliagkas2016"], s) == len(s["workers"]) * 5
+
+
+def test_dnn_prints_its_headline_table_with_the_numbers_of_summary_json(dnn):
+    _, s = dnn
+    assert check_headline(PRINTED["liu2018-dnn"], s) == len(s["workers"]) * 3 + 1
 
 
 def _written(out, summary, name):

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from _headline import check_headline, reproduce_quick
 
 from asyncjax import analysis, theory
 from asyncjax.experiments.wang2020_speedup import (
@@ -122,18 +123,32 @@ def test_gradient_noise_floor_matches_the_summed_ar1_variance():
 
 
 # ----------------------------------------------------------------------------- the quick presets
+PRINTED = {}  # preset -> what `asyncjax reproduce NAME --quick` printed on stdout
+
+
 @pytest.fixture(scope="module")
 def wang(tmp_path_factory):
     out = tmp_path_factory.mktemp("wang")
-    reproduce("wang2020-speedup", out, quick=True, progress=False)
+    PRINTED["wang2020-speedup"] = reproduce_quick("wang2020-speedup", out)
     return out, json.loads((out / "summary.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def phase(tmp_path_factory):
     out = tmp_path_factory.mktemp("phase")
-    reproduce("liu2018-phase", out, quick=True, progress=False)
+    PRINTED["liu2018-phase"] = reproduce_quick("liu2018-phase", out)
     return out, json.loads((out / "summary.json").read_text())
+
+
+def test_wang_prints_its_headline_tables_with_the_numbers_of_summary_json(wang):
+    _, s = wang
+    n = check_headline(PRINTED["wang2020-speedup"], s)
+    assert n == len(s["workers"]) * 3 + 3 + len(s["by_budget"]) * 4
+
+
+def test_phase_prints_its_headline_table_with_the_numbers_of_summary_json(phase):
+    _, s = phase
+    assert check_headline(PRINTED["liu2018-phase"], s) == len(s["momentum"]) * 4
 
 
 def _arr(values):

@@ -1,4 +1,5 @@
-"""What several presets share: running one of their sweeps, the divergence counts, Fig. 1's sweep.
+"""What several presets share: running one of their sweeps, the divergence counts, Fig. 1's sweep,
+the headline table each preset prints.
 
 The presets import these; the runner (:mod:`asyncjax.experiments.runner`)
 imports the presets, so nothing here may import the runner.
@@ -7,15 +8,18 @@ imports the presets, so nothing here may import the runner.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from asyncjax import analysis, theory
+from asyncjax._io import jsonable
 from asyncjax.config import SweepSpec, parse_config
 from asyncjax.results import Results
 from asyncjax.sweep import sweep
+from asyncjax.sweep.progress import stage
 
 
 def run_sweep(
@@ -113,3 +117,61 @@ def momentum_delay_sweep(
         bands=analysis.band(per_seed, axis=-1, diverged=flags),
         simulation_s=sim_s,
     )
+
+
+def drawing(figures: Sequence[str], progress: bool | None) -> None:
+    """Says that the sweeps are done and the analysis and figures start (a stage of the run)."""
+    stage(f"analysing; drawing {', '.join(figures)}", progress)
+
+
+def _cell(value: Any) -> str:
+    """One number (or [lo, hi] pair) as the headline tables print it: 4 significant digits."""
+    if value is None:
+        return "-"  # null in summary.json: never reached, not measured
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _entry(summary: dict[str, Any], key: str) -> Any:
+    """``summary[key]``; ``a.b`` is ``summary[a][b]``, or ``[e[b] for e in summary[a]]`` for a list."""
+    value: Any = summary
+    for part in key.split("."):
+        value = [v[part] for v in value] if isinstance(value, list) else value[part]
+    return value
+
+
+def headline_table(
+    summary: dict[str, Any], title: str, columns: Sequence[str], scalars: Sequence[str] = ()
+) -> str:
+    """A preset's headline numbers as a small text table, read from its summary.
+
+    Every column is headed by its summary.json key and holds that key's list,
+    one entry per row (``a.b``: key ``b`` of ``a``, or of each entry of ``a``
+    where ``a`` is a list of tables, as wang2020-speedup's ``by_budget``) (an entry that is itself a list, such as an interval,
+    prints as ``[lo, hi]``); each of ``scalars`` follows as a ``key = value``
+    line. Numbers show 4 significant digits, null as ``-``, booleans as
+    yes/no; columns are at least two spaces apart.
+
+    Args:
+      summary: the preset's summary (as returned or as read from summary.json).
+      title: the first line.
+      columns: summary keys of equal length, the first one naming the rows.
+      scalars: summary keys of single values.
+    """
+    s = jsonable(summary)
+    cells = [[key] + [_cell(v) for v in _entry(s, key)] for key in columns]
+    if len({len(c) for c in cells}) > 1:
+        raise ValueError(f"headline columns {list(columns)} are not aligned")
+    widths = [max(len(x) for x in col) for col in cells]
+    lines = [title]
+    for row in zip(*cells):
+        lines.append("  ".join(x.rjust(w) for x, w in zip(row, widths)).rstrip())
+    lines += [f"{key} = {_cell(_entry(s, key))}" for key in scalars]
+    return "\n".join(lines)

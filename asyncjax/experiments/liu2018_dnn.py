@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from asyncjax import analysis, plotting
-from asyncjax.experiments._common import divergence, run_sweep
+from asyncjax.experiments._common import divergence, drawing, headline_table, run_sweep
 from asyncjax.experiments._momentum_workers import (
     best_falls,
     best_index,
@@ -53,6 +53,7 @@ def run(
     """Runs the sweep and returns the summary (the documented keys, and more)."""
     t0 = time.perf_counter()
     res, spec = run_sweep(cfg, out, progress, meta)
+    drawing(FIGURES, progress)
     sim_s = time.perf_counter() - t0
     if res.dims["accuracy"][:3] != ("momentum", "workers", "seed"):
         raise ValueError(
@@ -104,3 +105,14 @@ def run(
         **divergence(res),
         "simulation_s": sim_s,
     }
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """Per worker count: the best momentum and the held-out accuracy over the momentum grid."""
+    return headline_table(
+        summary,
+        "per worker count: the best momentum, and held-out accuracy at each momentum of "
+        "momentum_grid (seed mean):",
+        ("workers", "best_momentum", "accuracy"),
+        scalars=("momentum_grid",),
+    )

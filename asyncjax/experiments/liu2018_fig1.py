@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from asyncjax import analysis, plotting
-from asyncjax.experiments._common import divergence, momentum_delay_sweep
+from asyncjax.experiments._common import (
+    divergence,
+    drawing,
+    headline_table,
+    momentum_delay_sweep,
+)
 
 FIGURES = ("fig1_error_vs_delay.png", "fig1_error_vs_step.png")
 
@@ -25,6 +30,7 @@ def run(
 ) -> dict[str, Any]:
     """Runs the sweep, draws both figures and returns the summary (the documented keys, and more)."""
     d = momentum_delay_sweep(cfg, out, progress, meta)
+    drawing(FIGURES, progress)
     res, momenta, thr, predicted, bands = d.results, d.momenta, d.thr, d.predicted, d.bands
     ci = np.stack([thr.ci_lo, thr.ci_hi], axis=-1)
     fig = plotting.error_vs_delay(
@@ -73,3 +79,12 @@ def run(
         **divergence(res),
         "simulation_s": d.simulation_s,
     }
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """The measured threshold delay per momentum, its interval and the predicted boundary."""
+    return headline_table(
+        summary,
+        "threshold delay per momentum (measured, 95% seed-bootstrap interval; predicted boundary):",
+        ("momentum", "threshold", "threshold_ci", "predicted", "censored"),
+    )

@@ -21,7 +21,12 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from asyncjax import analysis, plotting
-from asyncjax.experiments._common import divergence, momentum_delay_sweep
+from asyncjax.experiments._common import (
+    divergence,
+    drawing,
+    headline_table,
+    momentum_delay_sweep,
+)
 
 FIGURES = ("phase_error_heatmap.png",)
 
@@ -135,6 +140,7 @@ def run(
 ) -> dict[str, Any]:
     """Runs the preset: the sweep, the boundaries, the heatmap, and the summary (see the module doc)."""
     d = momentum_delay_sweep(cfg, out, progress, meta)
+    drawing(FIGURES, progress)
     momenta, delays, thr, bands, predicted = d.momenta, d.delays, d.thr, d.bands, d.predicted
     ci = np.stack([thr.ci_lo, thr.ci_hi], axis=-1)
     fig = phase_figure(
@@ -177,3 +183,13 @@ def run(
         "steps": int(d.results.attrs["steps"]),
         "simulation_s": d.simulation_s,
     }
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """The stability boundary per momentum: predicted, and measured with its interval."""
+    return headline_table(
+        summary,
+        "delay boundary per momentum (predicted; measured, 95% seed-bootstrap interval; "
+        "error and diverged_fraction over the whole plane: summary.json):",
+        ("momentum", "predicted_boundary", "measured_boundary", "measured_boundary_ci"),
+    )

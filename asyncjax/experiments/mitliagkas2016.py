@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from asyncjax import analysis, plotting, theory
-from asyncjax.experiments._common import divergence, run_sweep
+from asyncjax.experiments._common import divergence, drawing, headline_table, run_sweep
 from asyncjax.experiments._momentum_workers import (
     SeedStats,
     best_falls,
@@ -163,6 +163,7 @@ def run(
     t0 = time.perf_counter()
     res_i, spec_i = run_sweep(cfg, out, progress, meta, "implicit", record_iterates=True)
     res_t, spec_t = run_sweep(cfg, out, progress, meta, "tuned")
+    drawing(FIGURES, progress)
     sim_s = time.perf_counter() - t0
 
     lr_i, lr_t = float(spec_i.grid.fixed["lr"]), float(spec_t.grid.fixed["lr"])
@@ -231,3 +232,19 @@ def run(
         **divergence(res_i, res_t),
         "simulation_s": sim_s,
     }
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """Per worker count: the implicit momentum and 1 − 1/M, and the best algorithmic momentum."""
+    return headline_table(
+        summary,
+        "per worker count: implicit momentum of Async-SGD (95% interval) against 1 - 1/M, and the "
+        "best algorithmic momentum after re-tuning (loss per momentum: summary.json):",
+        (
+            "workers",
+            "implicit_momentum",
+            "implicit_momentum_ci",
+            "predicted",
+            "best_algorithmic_momentum",
+        ),
+    )

@@ -2,9 +2,10 @@
 
 A preset is a TOML file in :mod:`asyncjax.experiments` (the sweeps) and a
 module beside it (the analysis it reports), with one face (:class:`Preset`):
-``FIGURES``, the names of the figures it draws, and ``run(cfg, out, progress,
+``FIGURES``, the names of the figures it draws, ``run(cfg, out, progress,
 meta)``, which runs its sweeps into ``out``, draws the figures there and
-returns the summary. The runner applies ``--quick`` and ``--seeds`` to the
+returns the summary, and ``headline(summary)``, its headline numbers as the
+small table ``asyncjax reproduce`` ends with (:func:`headline`). The runner applies ``--quick`` and ``--seeds`` to the
 TOML, claims the output folder, calls the preset, and writes into the folder:
 the saved sweep (``results.npz`` and its chunk checkpoints), the figures as
 PNG, ``summary.json`` with the preset's headline numbers, and
@@ -54,6 +55,10 @@ class Preset(Protocol):
         self, cfg: dict[str, Any], out: Path, progress: bool | None, meta: dict[str, Any]
     ) -> dict[str, Any]:
         """Runs the preset's sweeps into ``out``, draws its figures there, returns its summary."""
+        ...
+
+    def headline(self, summary: dict[str, Any]) -> str:
+        """The summary's headline numbers as a small text table."""
         ...
 
 
@@ -195,6 +200,18 @@ def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bo
             **_identity(name, cfg),
         },
     )
+
+
+def headline(name: str, summary: dict[str, Any]) -> str:
+    """Preset ``name``'s headline table: the same numbers as its summary.json, 4 significant digits.
+
+    Args:
+      name: a preset.
+      summary: what :func:`reproduce` returned, or summary.json as read back.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name].headline(summary)
 
 
 def reproduce(

@@ -43,7 +43,7 @@ import numpy as np
 
 from asyncjax import analysis, plotting, theory
 from asyncjax.config import parse_config
-from asyncjax.experiments._common import divergence
+from asyncjax.experiments._common import divergence, drawing, headline_table
 from asyncjax.sweep import sweep
 
 FIGURES = ("wang_speedup.png",)
@@ -492,6 +492,7 @@ def run(
         )
         results.append(res)
     sim_s = time.perf_counter() - t0
+    drawing(FIGURES, progress)
     problem = spec.problem
     workers = results[0].coords["workers"].astype(float)
     lrs = np.array([lr for lr, _ in _sweep_configs(cfg)])
@@ -605,3 +606,25 @@ def run(
         "seeds": int(k.shape[-1]),
         "simulation_s": sim_s,
     }
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """Steps to an SOSP and speedup per worker count at the headline budget; linear range per budget."""
+    at = summary["headline"]
+    return "\n".join(
+        [
+            headline_table(
+                summary,
+                f"per worker count at lr = {at['lr']:g}, batch = {at['batch']:g}: server steps to an "
+                "SOSP (median over seeds; - where fewer than half reach it) and speedup:",
+                ("workers", "steps_to_sosp", "speedup"),
+                scalars=("linear_until", "scaling_exponent_K", "scaling_exponent_m"),
+            ),
+            headline_table(
+                summary,
+                "per budget: K1 (steps to an SOSP with one worker) and linear_until (largest W "
+                "with S(W)/W >= the ratio):",
+                ("by_budget.lr", "by_budget.batch", "by_budget.K1", "by_budget.linear_until"),
+            ),
+        ]
+    )

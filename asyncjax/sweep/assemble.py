@@ -56,6 +56,8 @@ def assemble(grid, hyper_dims, spec, store, attrs) -> Results:
     trailing = {"diverged_at": (), "final": ("component",), "iterates": ("step", "component")}
     coords = {k: v for k, v in grid.axes.items()}
     coords["step"] = spec.record_steps
+    if "final" in store:  # the parameter vector's entries, 0..d-1 (final and iterates)
+        coords["component"] = np.arange(store["final"].shape[-1])
     return Results(
         data={k: arrange(v) for k, v in store.items()},
         dims={k: dims + trailing.get(k, ("step",)) for k in store},

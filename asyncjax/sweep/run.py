@@ -31,7 +31,7 @@ from asyncjax.sweep.distributed import DistributedError, Group
 from asyncjax.sweep.grid import Grid
 from asyncjax.sweep.plan import SweepPlan, check_cut, plan_prepared
 from asyncjax.sweep.prepare import Prepared, prepare
-from asyncjax.sweep.progress import Progress
+from asyncjax.sweep.progress import Progress, stage
 
 
 def sweep(
@@ -141,6 +141,11 @@ def sweep(
         record_iterates=record_iterates,
         metadata=metadata,
     )
+    n_points = max((v.size for v in prep.hyper.values()), default=1)
+    stage(
+        f"planning {prep.seeds.size * n_points:,} trajectories x {prep.spec.steps:,} steps",
+        progress,
+    )
     sp = plan_prepared(prep, chunk_size, devices, buckets)
     group = distributed.current(sweep_key(prep.attrs), timeout)
     if group is not None and out is None:
@@ -167,8 +172,10 @@ def sweep(
     computed = run.computed
     if group is not None:
         computed = _gather(group, ckpt, store, prep, run.computed)
+    stage("assembling the results", progress)
     results = _results(prep, sp, store, run, computed, 1 if group is None else group.size)
     if ckpt is not None and (group is None or group.leader):
+        stage(f"compressing the results into {ckpt.root / 'results.npz'}", progress)
         results.save(ckpt.root / "results.npz")
     return results
 
@@ -282,6 +289,8 @@ class _Runner:
             args = self.args(b, i)
             fn = self.fn(b)
             tc = time.perf_counter()
+            if b not in self.measured:
+                bar.stage(f"compiling for a ring of {sp.buckets[b].spec.buffer} slots")
             self._measure(b, fn, args)  # compiles (the call below reuses the executable)
             trace = fn(*args)
             if self.compile_s is None:
@@ -291,11 +300,10 @@ class _Runner:
             if len(pending) > 1:
                 self._finish(*pending.pop(0))
             self.computed += 1
-            bar.update(n + 1, self.computed)
+            bar.update(n + 1 - len(pending), n + 1 - len(pending))  # the chunks stored
         for item in pending:
             self._finish(*item)
-        if not todo:
-            bar.update(0, 0)
+        bar.update(len(todo), len(todo))  # closes the bar (or says there was nothing to do)
         self.wall = time.perf_counter() - t0
 
     def _finish(self, w: tuple[int, int], trace: Any) -> None:

@@ -311,7 +311,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         f"{info['devices']}, budget {_mib(info['budget_bytes_per_device'])} per device"
     )
     _print_plan(info)
-    if args.calibrate:
+    from asyncjax.sweep.limits import problems
+
+    found = problems(sp, sp.prepared)
+    for problem in found:  # what `asyncjax run` would refuse, said before anything is run
+        print(f"asyncjax: warning: {problem}", file=sys.stderr)
+    if args.calibrate and found:
+        print("time estimate: none (the sweep does not fit this machine; see the warnings)")
+    elif args.calibrate:
         cal = sp.calibrate()
         info["calibration"] = cal
         print(
@@ -344,7 +351,8 @@ def _print_plan(info: dict) -> None:
     )
     print(
         f"every trajectory at once: {_mib(info['resident_bytes'])} "
-        f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})"
+        f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])}); "
+        f"results in host memory: {_mib(info['results_bytes'])}"
     )
 
 

@@ -5,10 +5,14 @@ can fill, memory, disk and int32 counters are checked up front, an allocation
 failure mid-run becomes one line, and chunk files go once the results are written.
 """
 
+import re
+
+import jax
 import numpy as np
 import pytest
 
 import asyncjax as aj
+from asyncjax.cli import main
 from asyncjax.delays.laws import Constant, Geometric, Uniform
 
 
@@ -138,20 +142,59 @@ def test_steps_beyond_int32_are_refused(pca):
         aj.sweep(pca, grid, steps=3_000_000_000, record_every=1_000_000_000)
 
 
-def test_an_allocation_failure_mid_run_is_one_line_naming_the_chunk(pca, monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError("Unable to allocate 728. TiB for an array with shape (10, 10)"),
+        jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 1.50GiB"),
+    ],
+)
+def test_an_allocation_failure_mid_run_is_one_line_naming_the_chunk(
+    monkeypatch, tmp_path, capsys, error
+):
     from asyncjax.sweep import run
 
     def exhausted(self, todo):
-        raise MemoryError("Unable to allocate 728. TiB for an array with shape (10, 10)")
+        raise error
 
     monkeypatch.setattr(run._Runner, "all", exhausted)
-    grid = aj.Grid(delay=[0, 3], lr=0.02, seed=range(8))
-    with pytest.raises(
-        ValueError,
-        match=r"ran out of memory with chunks of 16 trajectories .*Unable to allocate 728\. TiB.*chunk_size=4",
-    ) as err:
-        aj.sweep(pca, grid, steps=100, record_every=50, out=tmp_path)
-    assert "--resume" in str(err.value) and "\n" not in str(err.value)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        "[problem]\neigenvalues = [2.0, 1.0]\n[grid]\nlr = 0.1\ndelay = [0, 3]\nseeds = 8\n"
+        "[run]\nsteps = 100\nrecord_every = 50\nchunk_size = 16\n"
+    )
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("asyncjax: error: ran out of memory with chunks")
+    assert "16 trajectories" in err and str(error).split(":")[0] in err
+    assert "chunk_size=4" in err and "--resume" in err
+
+
+def test_the_plan_command_warns_of_what_does_not_fit(tmp_path, capsys):
+    """Issue 18: `asyncjax plan` printed 1,558,222,086 MiB 'at once' and warned of nothing."""
+    cfg = tmp_path / "big.toml"
+    cfg.write_text(
+        "[problem]\neigenvalues = [4.0, 3.0, 2.0, 1.0]\n[grid]\nlr = 5e-4\n"
+        "momentum = { start = 0.0, stop = 0.9, num = 2002 }\nseeds = 1000000\n"
+        "[run]\nsteps = 100000\nrecord_every = 1\n"
+    )
+    assert main(["plan", str(cfg)]) == 0
+    captured = capsys.readouterr()
+    assert "results in host memory:" in captured.out and "time estimate: none" in captured.out
+    assert "asyncjax: warning: the results (1,000,000 seeds x 2,002 points" in captured.err
+    assert "PiB of host memory" in captured.err
+
+
+def test_a_long_run_prints_its_plan_before_it_starts(pca, monkeypatch, capsys):
+    from asyncjax.sweep import limits
+
+    monkeypatch.setattr(limits, "ANNOUNCE_CHUNKS", 2)
+    grid = aj.Grid(delay=[0, 3], lr=0.02, seed=range(4))
+    aj.sweep(pca, grid, steps=100, record_every=50, chunk_size=2)
+    err = capsys.readouterr().err
+    assert "asyncjax: plan: 8 trajectories x 100 steps" in err and "4 chunk(s)" in err
+    aj.sweep(pca, grid, steps=100, record_every=50, chunk_size=2, progress=False)
+    assert capsys.readouterr().err == ""
 
 
 # ------------------------------------------------------------------ disk
@@ -185,3 +228,56 @@ def test_a_full_disk_names_the_path(pca, monkeypatch, tmp_path):
         aj.sweep(pca, grid, steps=100, record_every=50, out=tmp_path)
     assert err.value.errno == errno.ENOSPC
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+# ------------------------------------------------------------------ messages
+def _toml(tmp_path, grid, run="steps = 100\nrecord_every = 10\n"):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[problem]\neigenvalues = [2.0, 1.0]\n[grid]\n{grid}\n[run]\n{run}")
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("grid", "run", "message"),
+    [
+        (
+            "lr = 0.1\nmomentum = [0.5, 1.5]",
+            "",
+            r"c\.toml: \[grid\] momentum must lie in \(-1, 1\); got 1\.5",
+        ),
+        ("lr = 0.1", 'delay_model = "geometric"\n', r"c\.toml: \[grid\] the grid must set workers"),
+        (
+            "lr = 0.1\ndelay = 10000000000",
+            "",
+            r"c\.toml: \[grid\] delay=10,000,000,000 is beyond the largest delay a ring holds "
+            r"\(2,147,483,646: .*set delay to `steps` for the same run",
+        ),
+        (
+            "lr = 0.1\ndelay = 50",
+            "buffer = 10\n",
+            r"\[grid\] delay=50 does not fit the delay buffer of 10 .*raise `buffer` to at least 51",
+        ),
+    ],
+)
+def test_grid_errors_of_a_config_name_the_file_the_table_and_what_works(
+    tmp_path, capsys, grid, run, message
+):
+    cfg = _toml(tmp_path, grid, "steps = 100\nrecord_every = 10\n" + run)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert re.search(message, err), err
+
+
+def test_steps_beyond_int32_in_a_config_are_refused_naming_the_file(tmp_path, capsys):
+    cfg = _toml(tmp_path, "lr = 0.1", "steps = 3000000000\nrecord_every = 1000000000\n")
+    assert main(["plan", str(cfg), "--no-calibrate"]) == 2
+    assert "c.toml: [run] steps=3,000,000,000 overflows" in capsys.readouterr().err
+
+
+def test_the_final_line_names_the_bytes_written(tmp_path, capsys):
+    cfg = _toml(tmp_path, "lr = 0.1\ndelay = [0, 2]\nseeds = 4")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.search(rf"\d KiB in {tmp_path / 'o'}\)$", last), last
+    assert not (tmp_path / "o" / "chunks").exists()

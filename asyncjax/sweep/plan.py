@@ -37,7 +37,7 @@ from asyncjax.sweep.memory import (
     ring_needs,
     trajectory_bytes,
 )
-from asyncjax.sweep.prepare import Prepared, prepare
+from asyncjax.sweep.prepare import Prepared, prepare, results_bytes
 
 
 class TooLargeError(ValueError):
@@ -114,6 +114,11 @@ class SweepPlan:
         self._prep = prepared
 
     @property
+    def prepared(self) -> Prepared:
+        """The validated sweep the plan was made for."""
+        return self._prep
+
+    @property
     def sizes(self) -> Shapes:
         """The sizes of one trajectory's parts (:func:`asyncjax.sweep.memory.shapes`)."""
         return self._prep.probe
@@ -183,6 +188,7 @@ class SweepPlan:
             "peak_bytes": self.peak_bytes,
             "resident_bytes": self.resident_bytes,
             "resident_bytes_one_ring": self.n_seeds * self.n_points * self.one_ring_bytes,
+            "results_bytes": results_bytes(self._prep),
             "buckets": [
                 {
                     "buffer": b.spec.buffer,

@@ -281,3 +281,14 @@ def test_the_final_line_names_the_bytes_written(tmp_path, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.search(rf"\d KiB in {tmp_path / 'o'}\)$", last), last
     assert not (tmp_path / "o" / "chunks").exists()
+
+
+def test_simulate_cuts_the_ring_too(pca, monkeypatch):
+    """One trajectory with a delay of 10^8 over 200 steps (a ring of 201) is the run of delay
+    1000 with its whole ring of 1001."""
+    kw = dict(momentum=0.5, lr=0.02, seed=3, steps=200, record_every=50)
+    far = aj.simulate(pca, delay=10**8, **kw)
+    monkeypatch.setattr(Constant, "ring_limit", lambda self, steps: None)
+    near = aj.simulate(pca, delay=1000, **kw)
+    np.testing.assert_array_equal(far.error, near.error)
+    np.testing.assert_array_equal(far.final, near.final)

@@ -292,3 +292,17 @@ def test_simulate_cuts_the_ring_too(pca, monkeypatch):
     near = aj.simulate(pca, delay=1000, **kw)
     np.testing.assert_array_equal(far.error, near.error)
     np.testing.assert_array_equal(far.final, near.final)
+
+
+def test_a_preset_folder_loses_only_the_chunks_of_finished_sweeps(pca, tmp_path):
+    """What `asyncjax reproduce` does once a preset has finished (unless --keep-chunks)."""
+    from asyncjax.sweep.checkpoint import remove_finished_chunks
+
+    grid = aj.Grid(delay=[0, 3], lr=0.02, seed=range(4))
+    kw = dict(steps=100, record_every=50, chunk_size=4, keep_chunks=True)
+    aj.sweep(pca, grid, out=tmp_path / "done", **kw)
+    aj.sweep(pca, grid, out=tmp_path / "killed", **kw)
+    (tmp_path / "killed" / "results.npz").unlink()  # as a run stopped before assembly leaves it
+    remove_finished_chunks(tmp_path)
+    assert not (tmp_path / "done" / "chunks").exists()
+    assert len(list((tmp_path / "killed" / "chunks").glob("chunk-*.npz"))) == 2

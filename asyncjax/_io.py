@@ -82,9 +82,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno is not None:  # a full disk, a permission: name it
+            raise _fs_error(err, f"cannot write {path}") from err
         raise
     return path
 
@@ -94,6 +96,8 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
+        if all(type(v) is int for v in obj):  # e.g. 10^8 seeds: one cheap pass, same result
+            return list(obj)
         return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
         return jsonable(obj.tolist())

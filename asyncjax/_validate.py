@@ -91,6 +91,9 @@ def check_whole(values: Any, name: str, *, minimum: int = 0) -> np.ndarray:
     return arr
 
 
+MAX_RING = 2**31 - 1  # read points a delay ring holds at most: step counters are int32
+
+
 def check_delay(values: Any, *, buffer: int, name: str = "delay") -> np.ndarray:
     """Delays are non-negative integers that fit in a delay buffer of ``buffer`` slots."""
     arr = as_float_array(name, values)
@@ -99,9 +102,17 @@ def check_delay(values: Any, *, buffer: int, name: str = "delay") -> np.ndarray:
         raise ValueError(f"{name} must be a non-negative integer; got {py(bad.flat[0])!r}")
     too_big = arr[arr > buffer - 1]
     if too_big.size:
+        value = int(too_big.flat[0])
+        if value > MAX_RING - 1:  # no buffer reaches it: say what does the same
+            raise ValueError(
+                f"{name}={value:,} is beyond the largest delay a ring holds ({MAX_RING - 1:,}: "
+                f"step counters are int32); a {name} of at least `steps` reads the start at "
+                f"every step, so set {name} to `steps` for the same run"
+            )
         raise ValueError(
-            f"{name}={int(too_big.flat[0])} does not fit the delay buffer of {buffer} "
-            f"iterates (largest delay it holds: {buffer - 1}); raise `buffer`"
+            f"{name}={value} does not fit the delay buffer of {buffer} "
+            f"iterates (largest delay it holds: {buffer - 1}); raise `buffer` to at least "
+            f"{value + 1}, or leave it unset (it then fits the grid's largest {name})"
         )
     return arr.astype(np.int64)
 

@@ -1,8 +1,10 @@
 """The ``asyncjax`` command.
 
-    asyncjax reproduce NAME [--out DIR] [--seeds N] [--quick] [--overwrite]   run a paper preset
+    asyncjax reproduce NAME [--out DIR] [--seeds N] [--quick] [--overwrite] [--keep-chunks]
+                                                                run a paper preset
     asyncjax reproduce --list                                   name the presets
-    asyncjax run CONFIG.toml [--out DIR] [--resume] [--overwrite]   run your own sweep
+    asyncjax run CONFIG.toml [--out DIR] [--resume] [--overwrite] [--keep-chunks]
+                                                                run your own sweep
         [--coordinator HOST:PORT --num-processes N --process-id I | --distributed] [--timeout S]
                                                                 as one process of a jax.distributed job
     asyncjax plan CONFIG.toml [--quick] [--chunk-size N] [--buckets N] [--json FILE]
@@ -49,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
             help="progress on stderr, also when it is not a terminal (default: on)",
         )
 
+    def keep_chunks_flag(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--keep-chunks",
+            action="store_true",
+            help="keep the chunk files in OUT/chunks once results.npz is written (by default they "
+            "are deleted then; a run stopped earlier keeps them for --resume)",
+        )
+
     r = sub.add_parser("reproduce", help="run a preset from the papers")
     r.add_argument("name", nargs="?", help="preset name (see --list)")
     r.add_argument("--list", action="store_true", help="list the presets and exit")
@@ -60,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace other asyncjax results in --out (by default such a folder is refused)",
     )
+    keep_chunks_flag(r)
     progress_flag(r)
 
     u = sub.add_parser("run", help="run a sweep described by a TOML file")
@@ -69,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument(
         "--overwrite", action="store_true", help="replace another sweep's results in --out"
     )
+    keep_chunks_flag(u)
     progress_flag(u)
     d = u.add_argument_group(
         "multi-process (jax.distributed; --out must be a folder every process reaches)"
@@ -161,11 +173,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         progress=args.progress,
         overwrite=args.overwrite,
+        keep_chunks=args.keep_chunks,
     )
     out = args.out or Path("runs") / args.name
     print(headline(args.name, summary))
     _print_divergence(summary["diverged_trajectories"], summary["trajectories"])
-    print(f"wrote {out}/summary.json and figures in {summary['wall_s']:.1f} s")
+    print(
+        f"wrote {out}/summary.json and figures in {summary['wall_s']:.1f} s "
+        f"({_written(out)} in {out})"
+    )
     return 0
 
 
@@ -216,6 +232,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             out=out,
             resume=args.resume,
             overwrite=args.overwrite,
+            keep_chunks=args.keep_chunks,
             progress=args.progress,
             metadata=source,
             **kwargs,
@@ -242,7 +259,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_divergence(int(flags.sum()), int(flags.size))
     print(
         f"wrote {out}/results.npz and {figures} ({t['wall_s']:.1f} s, "
-        f"{t['chunks_computed']} of {t['chunks']} chunks computed{by})"
+        f"{t['chunks_computed']} of {t['chunks']} chunks computed{by}; {_written(out)} in {out})"
     )
     return 0
 
@@ -276,6 +293,13 @@ def _sweep_config(path: Path, quick: bool):
     return parse_config(cfg, str(path), base_dir=path.parent)
 
 
+def _written(out: Path) -> str:
+    """The bytes the output folder holds, e.g. ``"168.2 MiB"``."""
+    from asyncjax.sweep.limits import size, used_bytes
+
+    return size(used_bytes(out))
+
+
 def _mib(n: float) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
@@ -295,7 +319,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         f"{info['devices']}, budget {_mib(info['budget_bytes_per_device'])} per device"
     )
     _print_plan(info)
-    if args.calibrate:
+    from asyncjax.sweep.limits import problems
+
+    found = problems(sp, sp.prepared)
+    for problem in found:  # what `asyncjax run` would refuse, said before anything is run
+        print(f"asyncjax: warning: {problem}", file=sys.stderr)
+    if args.calibrate and found:
+        print("time estimate: none (the sweep does not fit this machine; see the warnings)")
+    elif args.calibrate:
         cal = sp.calibrate()
         info["calibration"] = cal
         print(
@@ -328,7 +359,8 @@ def _print_plan(info: dict) -> None:
     )
     print(
         f"every trajectory at once: {_mib(info['resident_bytes'])} "
-        f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])})"
+        f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])}); "
+        f"results in host memory: {_mib(info['results_bytes'])}"
     )
 
 

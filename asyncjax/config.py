@@ -59,10 +59,12 @@ from asyncjax import delays, mitigations
 from asyncjax._toml import TOMLError, load_toml
 from asyncjax._validate import did_you_mean
 from asyncjax.delays import get_delay_model
+from asyncjax.engine import check_steps
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems import Problem, StreamingPCA
 from asyncjax.simulate import allowed_axes
 from asyncjax.sweep import Grid
+from asyncjax.sweep.prepare import check_grid
 
 __all__ = ["SweepSpec", "load_config", "parse_config"]
 
@@ -282,11 +284,26 @@ def parse_config(
             n = grid_cfg.pop("seeds")
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ConfigError(f"grid.seeds must be a positive integer count, got {n!r}")
-            grid_cfg["seed"] = list(range(n))
+            grid_cfg["seed"] = range(n)
         grid = Grid(**grid_cfg)
         for key in ("steps", "record_every"):
             if key not in run:
                 raise ConfigError(f"[run] needs {key}")
+        try:
+            check_steps(run["steps"], run["record_every"])
+        except ValueError as err:
+            raise ConfigError(f"[run] {err}") from err
+        try:  # the grid's values, as the sweep will check them, so the message names this file
+            check_grid(
+                problem,
+                grid,
+                optimizer=optimizer,
+                delay_model=run.get("delay_model", "constant"),
+                mitigation=run.get("mitigation"),
+                buffer=run.get("buffer"),
+            )
+        except ValueError as err:
+            raise ConfigError(f"[grid] {err}") from err
 
         return SweepSpec(
             problem, grid, run, prob.get("init"), dict(cfg.get("analysis", {})), cfg, optimizer

@@ -52,13 +52,29 @@ import numpy as np
 from asyncjax import _rng
 from asyncjax._numerics import seq_sum
 from asyncjax._parts import select
-from asyncjax._validate import check_int
+from asyncjax._validate import MAX_RING, check_int
 from asyncjax.delays import DelayModel, RingContext
 from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
 
 PyTree = Any
 _NOISE_BLOCK_BYTES = 1 << 24  # cap on one block of pre-drawn data (16 MiB)
+
+
+MAX_STEPS = MAX_RING - 1  # step k + 1 is an int32 counter (and so is diverged_at)
+
+
+def check_steps(steps: Any, record_every: Any) -> None:
+    """``steps`` and ``record_every``: positive integers, a multiple, within the int32 counters."""
+    check_int(steps, "steps", minimum=1)
+    check_int(record_every, "record_every", minimum=1)
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"steps={steps:,} overflows the engine's int32 step counter (at most {MAX_STEPS:,} "
+            "steps); run at most that many steps"
+        )
+    if steps % record_every:
+        raise ValueError(f"steps={steps} must be a multiple of record_every={record_every}")
 
 
 @dataclass(frozen=True)
@@ -93,12 +109,12 @@ class Spec:
     mitigation: Any = None
 
     def __post_init__(self):
-        check_int(self.steps, "steps", minimum=1)
-        check_int(self.record_every, "record_every", minimum=1)
+        check_steps(self.steps, self.record_every)
         check_int(self.buffer, "buffer", minimum=1)
-        if self.steps % self.record_every:
+        if self.buffer > MAX_RING:
             raise ValueError(
-                f"steps={self.steps} must be a multiple of record_every={self.record_every}"
+                f"buffer={self.buffer:,} is beyond the largest ring ({MAX_RING:,} read points: "
+                "step counters are int32); a delay law needs at most steps + 1"
             )
 
     @property

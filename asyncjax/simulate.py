@@ -164,13 +164,14 @@ def simulate(
     fixed, x0 = start_of(problem, init)
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
+    limit = model.ring_limit(steps) if mit is None else None  # a ring the steps cannot fill
     spec = Spec(
         problem,
         optimizer,
         model,
         steps,
         record_every,
-        buffer,
+        buffer if limit is None else min(buffer, limit),
         fixed_init=fixed,
         record_params=bool(record_params),
         mitigation=mit,

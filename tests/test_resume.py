@@ -49,7 +49,9 @@ def test_resume_with_other_chunk_size_and_device_count_is_bit_identical(pca, gri
     assert np.any(whole["diverged_at"] >= 0) and np.any(whole["diverged_at"] < 0)
 
     ref = tmp_path / "ref"
-    first = aj.sweep(pca, grid, devices=jax.local_devices()[:2], chunk_size=24, out=ref, **KW)
+    first = aj.sweep(
+        pca, grid, devices=jax.local_devices()[:2], chunk_size=24, out=ref, keep_chunks=True, **KW
+    )
     assert first.attrs["timing"]["chunks"] == 3  # seeds 0-3, 4-7, 8-9, all 6 points each
     _assert_identical(first, whole)
 
@@ -86,7 +88,15 @@ def test_resume_with_other_chunk_size_and_device_count_is_bit_identical(pca, gri
 
 
 def test_chunk_files_say_which_seeds_and_points_they_hold(pca, grid, tmp_path):
-    aj.sweep(pca, grid, devices=jax.local_devices()[:1], chunk_size=4, out=tmp_path, **KW)
+    aj.sweep(
+        pca,
+        grid,
+        devices=jax.local_devices()[:1],
+        chunk_size=4,
+        out=tmp_path,
+        keep_chunks=True,
+        **KW,
+    )
     seen = np.zeros((10, 6), int)
     for path in (tmp_path / "chunks").glob("chunk-*.npz"):
         with np.load(path, allow_pickle=False) as f:
@@ -126,7 +136,7 @@ record_every = 20
 chunk_size = 24
 """)
     out = tmp_path / "out"
-    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--keep-chunks"]) == 0
     ref = aj.Results.load(out / "results.npz")
     assert ref.attrs["timing"]["chunks"] > 1
     (out / "results.npz").unlink()
@@ -173,7 +183,7 @@ steps = 400
 record_every = 100
 chunk_size = 150
 """)
-    done = _cli(["run", str(cfg), "--out", "ref", "--no-progress"], 2, tmp_path)
+    done = _cli(["run", str(cfg), "--out", "ref", "--no-progress", "--keep-chunks"], 2, tmp_path)
     assert done.returncode == 0, done.stderr
     ref = aj.Results.load(tmp_path / "ref" / "results.npz")
     assert ref.attrs["timing"]["devices"] == 2
@@ -190,7 +200,7 @@ chunk_size = 150
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
 def test_corrupt_chunk_is_named_and_recomputed(pca, grid, tmp_path, damage):
     one = jax.local_devices()[:1]
-    whole = aj.sweep(pca, grid, devices=one, chunk_size=12, out=tmp_path, **KW)
+    whole = aj.sweep(pca, grid, devices=one, chunk_size=12, out=tmp_path, keep_chunks=True, **KW)
     (tmp_path / "results.npz").unlink()
     victim = sorted((tmp_path / "chunks").glob("chunk-*.npz"))[2]
     raw = victim.read_bytes()
@@ -201,7 +211,9 @@ def test_corrupt_chunk_is_named_and_recomputed(pca, grid, tmp_path, damage):
     else:
         victim.write_bytes(b"")
     with pytest.warns(ChunkWarning, match=f"chunk file {victim}.*recomputed"):
-        res = aj.sweep(pca, grid, devices=one, chunk_size=12, out=tmp_path, resume=True, **KW)
+        res = aj.sweep(
+            pca, grid, devices=one, chunk_size=12, out=tmp_path, resume=True, keep_chunks=True, **KW
+        )
     assert res.attrs["timing"]["chunks_computed"] == 1
     _assert_identical(res, whole)
     assert (victim.parent / (victim.name + ".corrupt")).exists()
@@ -224,7 +236,7 @@ record_every = 50
 chunk_size = 4
 """)
     out = tmp_path / "out"
-    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--keep-chunks"]) == 0
     victim = sorted((out / "chunks").glob("chunk-*.npz"))[0]
     victim.write_bytes(victim.read_bytes()[:100])
     capsys.readouterr()
@@ -235,9 +247,9 @@ chunk_size = 4
 
 
 def test_chunks_of_another_sweep_are_refused_by_name(pca, grid, tmp_path):
-    aj.sweep(pca, grid, chunk_size=12, out=tmp_path / "a", **KW)
+    aj.sweep(pca, grid, chunk_size=12, out=tmp_path / "a", keep_chunks=True, **KW)
     other = aj.Grid(momentum=[0.5, 0.99], delay=[0, 3, 7], lr=0.02, seed=range(10))
-    aj.sweep(pca, other, chunk_size=12, norm_bound=10.0, out=tmp_path / "b", **KW)
+    aj.sweep(pca, other, chunk_size=12, norm_bound=10.0, out=tmp_path / "b", keep_chunks=True, **KW)
     stranger = sorted((tmp_path / "b" / "chunks").glob("chunk-*.npz"))[0]
     shutil.copy(stranger, tmp_path / "a" / "chunks" / "chunk-s9999999-9999999-p0000000-0000001.npz")
     with pytest.raises(ValueError, match=r"chunk-s9999999.*belongs to a different sweep"):
@@ -245,7 +257,7 @@ def test_chunks_of_another_sweep_are_refused_by_name(pca, grid, tmp_path):
 
 
 def test_older_chunks_without_bookkeeping_are_refused_clearly(pca, grid, tmp_path):
-    aj.sweep(pca, grid, chunk_size=12, out=tmp_path, **KW)
+    aj.sweep(pca, grid, chunk_size=12, out=tmp_path, keep_chunks=True, **KW)
     meta = json.loads((tmp_path / "sweep.json").read_text())
     del meta["format"]  # as an older asyncjax wrote it
     (tmp_path / "sweep.json").write_text(json.dumps(meta))
@@ -258,12 +270,12 @@ def test_older_chunks_without_bookkeeping_are_refused_clearly(pca, grid, tmp_pat
 def test_written_files_respect_the_umask(pca, grid, tmp_path):
     old = os.umask(0o022)
     try:
-        res = aj.sweep(pca, grid, chunk_size=30, out=tmp_path / "a", **KW)
+        res = aj.sweep(pca, grid, chunk_size=30, out=tmp_path / "a", keep_chunks=True, **KW)
         from asyncjax import plotting
 
         plotting.save(plotting.error_vs_step(res), tmp_path / "a" / "fig.png")
         os.umask(0o027)
-        aj.sweep(pca, grid, chunk_size=30, out=tmp_path / "b", **KW)
+        aj.sweep(pca, grid, chunk_size=30, out=tmp_path / "b", keep_chunks=True, **KW)
     finally:
         os.umask(old)
     files = [p for p in (tmp_path / "a").rglob("*") if p.is_file()]

@@ -149,6 +149,16 @@ class DelayModel(Part):
         """
         return None
 
+    def ring_limit(self, steps: int) -> int | None:
+        """The longest ring a run of ``steps`` steps can fill, or None: the ring is not a history.
+
+        A model that reads the ring at ``k − τ_k`` with τ_k clipped to the ring
+        reads the start whenever τ_k > k, whatever the ring's length beyond
+        ``steps + 1``, so a longer ring only costs memory. Without a mitigation
+        (which would see the clipped τ_k) the planner cuts the ring to this.
+        """
+        return None
+
     # ------------------------------------------------------------ the run
     def operands(self, dtype: Any) -> Any:
         """Arrays the jitted engine receives for this model (``RingContext.operands``)."""

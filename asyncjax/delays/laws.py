@@ -27,7 +27,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._parts import REQUIRED, Hyper
-from asyncjax._validate import check_delay, py
+from asyncjax._validate import MAX_RING, check_delay, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO, identity_init, write_newest
 
 
@@ -46,6 +46,10 @@ class Law(DelayModel):
     def staleness(self, param: jax.Array, u: jax.Array | None, buffer: int) -> jax.Array:
         """τ_k as an int32, clipped to the ring (pure; traced)."""
         return jnp.clip(self.raw_staleness(param, u), 0, buffer - 1).astype(jnp.int32)
+
+    def ring_limit(self, steps: int) -> int:
+        """Step k < steps reads slot k − τ_k; any τ_k > k (clipped or not) reads the start."""
+        return steps + 1
 
     def raw_staleness(self, param: jax.Array, u: jax.Array | None) -> jax.Array:
         """τ_k as a float, before clipping to the ring."""
@@ -71,7 +75,7 @@ class BoundedLaw(Law):
         return {self.axis: arr.astype(np.float64)}
 
     def buffer_for(self, values: Any = None) -> int:
-        return int(np.max(self.check(values, buffer=2**31))) + 1
+        return int(np.max(self.check(values, buffer=MAX_RING))) + 1
 
     def ring_need(self, values: Any, buffer: int) -> np.ndarray:
         """A point reads at most ``value`` steps back: a ring of value + 1 serves it exactly."""
@@ -168,7 +172,7 @@ class Geometric(RandomLaw):
 
     def buffer_for(self, values: Any = None, tail: float = 1e-6) -> int:
         """The ring that holds all but a ``tail`` mass of the law."""
-        top = float(np.max(self.check(values, buffer=2**31)))
+        top = float(np.max(self.check(values, buffer=MAX_RING)))
         if top <= 1:
             return 1
-        return int(math.ceil(math.log(tail) / math.log1p(-1.0 / top))) + 1
+        return min(MAX_RING, int(math.ceil(math.log(tail) / math.log1p(-1.0 / top))) + 1)

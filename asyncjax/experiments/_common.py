@@ -51,6 +51,7 @@ def run_sweep(
         spec.grid,
         out=out if name is None else out / name,
         resume=True,
+        keep_chunks=True,  # until the preset has finished (the runner removes them then)
         progress=progress,
         metadata=meta if name is None else {**meta, "sweep": name},
         **extra,

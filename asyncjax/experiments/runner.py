@@ -44,6 +44,7 @@ from asyncjax.experiments import (
     preset_text,
     wang2020_speedup,
 )
+from asyncjax.sweep.checkpoint import remove_finished_chunks
 
 
 class Preset(Protocol):
@@ -222,6 +223,7 @@ def reproduce(
     seeds: int | None = None,
     progress: bool | None = None,
     overwrite: bool = False,
+    keep_chunks: bool = False,
 ) -> dict[str, Any]:
     """Runs preset ``name`` and writes its figures and ``summary.json`` into ``out``.
 
@@ -235,6 +237,9 @@ def reproduce(
       progress: progress bar on stderr; default when stderr is a terminal.
       overwrite: delete the results asyncjax wrote in ``out`` first (sweeps,
         figures, summaries; nothing else), and run afresh.
+      keep_chunks: keep the sweeps' chunk files once the preset has finished
+        (by default they are deleted then; a run stopped earlier keeps them,
+        and a rerun reuses them or the sweeps' results.npz).
 
     Returns:
       The summary that was written.
@@ -256,4 +261,6 @@ def reproduce(
         "device": f"{jax.devices()[0].device_kind} x{len(jax.devices())}",
     }
     write_json(out / "summary.json", summary)
+    if not keep_chunks:
+        remove_finished_chunks(out)
     return summary

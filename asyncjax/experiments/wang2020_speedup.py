@@ -473,6 +473,7 @@ def run(
             spec.grid,
             out=out / f"lr{lr:g}",
             resume=True,
+            keep_chunks=True,  # until the preset has finished (the runner removes them then)
             progress=progress,
             metadata={**meta, "sweep": f"lr = {lr:g}"},
             **spec.sweep_kwargs(),

@@ -22,15 +22,17 @@ The modules, in the order data flows through them: ``grid`` (the :class:`Grid`),
 ``prepare`` (validation, points, metadata), ``memory`` (bytes, budgets, ring
 buckets), ``chunks`` (the chunk cut), ``devices`` (a chunk's compiled function
 and arguments), ``plan`` (:class:`BucketPlan`, :class:`SweepPlan`,
-:func:`plan`), ``run`` (:func:`sweep`), ``progress``, ``assemble`` (the
-:class:`~asyncjax.Results`), ``checkpoint`` (the chunk files) and
+:func:`plan`), ``limits`` (what the machine has free: memory, disk; a sweep that does not
+fit is refused with :class:`TooLargeError` before anything compiles), ``run``
+(:func:`sweep`), ``progress``, ``assemble`` (the :class:`~asyncjax.Results`),
+``checkpoint`` (the chunk files) and
 ``distributed`` (the processes of a ``jax.distributed`` job).
 """
 
 from asyncjax.sweep.checkpoint import ChunkError, ChunkWarning, sweep_key
 from asyncjax.sweep.distributed import DistributedError
 from asyncjax.sweep.grid import Grid
-from asyncjax.sweep.plan import BucketPlan, SweepPlan, plan
+from asyncjax.sweep.plan import BucketPlan, SweepPlan, TooLargeError, plan
 from asyncjax.sweep.run import sweep
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "SweepPlan",
     "BucketPlan",
     "DistributedError",
+    "TooLargeError",
     "ChunkError",
     "ChunkWarning",
     "sweep_key",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -64,3 +66,39 @@ def assemble(grid, hyper_dims, spec, store, attrs) -> Results:
         coords=coords,
         attrs=attrs,
     )
+
+
+def restore_results(
+    path: Path, store: dict[str, np.ndarray], prep: Prepared, wanted: np.ndarray
+) -> np.ndarray:
+    """Copies the cells of a finished ``results.npz`` of this sweep into ``store``.
+
+    The checkpoint has already checked that the folder holds this sweep (its
+    ``sweep.json`` key). Returns the (S, H) mask of cells filled: ``wanted``, or
+    nothing if there is no such file or it does not match the store (a warning).
+    """
+    S, H = store["diverged_at"].shape
+    none = np.zeros((S, H), bool)
+    if not path.exists():
+        return none
+    try:
+        res = Results.load(path)
+        grid = prep.grid
+        seed_pos = grid.dims.index("seed") if "seed" in grid.axes else None
+        loaded = {}
+        for k, v in store.items():
+            a = np.asarray(res[k])
+            a = a[None] if seed_pos is None else np.moveaxis(a, seed_pos, 0)
+            a = a.reshape((S, H) + v.shape[2:])
+            if a.dtype != v.dtype:
+                raise ValueError(f"variable {k!r} has dtype {a.dtype}, not {v.dtype}")
+            loaded[k] = a
+    except (OSError, ValueError, KeyError) as err:
+        warnings.warn(
+            f"{path} cannot be reused ({type(err).__name__}: {err}); its cells are recomputed",
+            stacklevel=3,
+        )
+        return none
+    for k, v in store.items():
+        v[wanted] = loaded[k][wanted]
+    return wanted.copy()

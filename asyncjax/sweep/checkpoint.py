@@ -130,6 +130,15 @@ class Checkpoint:
     def files(self) -> list[Path]:
         return sorted(self.dir.glob("chunk-*.npz")) if self.dir.is_dir() else []
 
+    def remove_chunks(self) -> None:
+        """Deletes the chunk files (``results.npz`` holds their cells now) and their folder."""
+        for path in self.files():
+            path.unlink(missing_ok=True)
+        try:
+            self.dir.rmdir()
+        except OSError:  # not empty (a *.corrupt file, something of the user's): leave it
+            pass
+
     def path(self, s: slice, points: np.ndarray) -> Path:
         """A chunk's file: its seed positions and points; a digest if the points are not a range."""
         first, stop = int(points[0]), int(points[-1]) + 1
@@ -259,6 +268,15 @@ class Checkpoint:
             v[cells] = f[k]
         mask[cells] = True
         return mask
+
+
+def remove_finished_chunks(root: str | Path) -> None:
+    """Deletes the chunk files of every finished sweep under ``root`` (one with its results.npz)."""
+    for meta in sorted(Path(root).rglob("sweep.json")):
+        if (meta.parent / "results.npz").exists():
+            ck = Checkpoint.__new__(Checkpoint)
+            ck.root, ck.dir = meta.parent, meta.parent / "chunks"
+            ck.remove_chunks()
 
 
 def open_checkpoint(

@@ -28,7 +28,11 @@ class Grid:
             if isinstance(values, (range, list, tuple, np.ndarray)) or (
                 hasattr(values, "shape") and np.ndim(values) == 1
             ):
-                arr = np.asarray(list(values) if isinstance(values, range) else values)
+                arr = (  # a range as NumPy makes it (a list of 10^8 seeds takes a minute)
+                    np.arange(values.start, values.stop, values.step, dtype=np.int64)
+                    if isinstance(values, range)
+                    else np.asarray(values)
+                )
                 if arr.ndim != 1 or arr.size == 0:
                     raise ValueError(
                         f"grid axis {name!r} must be a non-empty 1-D list, got {values!r}"

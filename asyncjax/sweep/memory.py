@@ -205,6 +205,32 @@ def device_budget(device: Any) -> int:
         return _ACCEL_FALLBACK_BYTES
 
 
+def host_available_bytes() -> int | None:
+    """Host memory available to a new allocation (``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def device_free_bytes(device: Any) -> int | None:
+    """Free memory of ``device`` (``memory_stats()``; a CPU's is the host's), or None if unknown."""
+    if device.platform == "cpu":
+        return host_available_bytes()
+    try:
+        stats = device.memory_stats()
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    except Exception:  # memory_stats is optional for a backend
+        return None
+
+
 def chunk_for(per_trajectory: int, budget: int, n_devices: int) -> int:
     """Most trajectories per compiled call: the devices' budgets over the bytes per trajectory."""
     return max(1, budget * n_devices // max(1, per_trajectory))

@@ -37,7 +37,15 @@ from asyncjax.sweep.memory import (
     ring_needs,
     trajectory_bytes,
 )
-from asyncjax.sweep.prepare import Prepared, prepare
+from asyncjax.sweep.prepare import Prepared, prepare, results_bytes
+
+
+class TooLargeError(ValueError):
+    """A sweep that does not fit the machine; the message names the size and the remedy."""
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,11 @@ class SweepPlan:
         self.buckets, self.devices, self.budget, self.steps = buckets, devices, budget, steps
         self.n_seeds, self.n_points, self.one_ring_bytes = n_seeds, n_points, one_ring_bytes
         self._prep = prepared
+
+    @property
+    def prepared(self) -> Prepared:
+        """The validated sweep the plan was made for."""
+        return self._prep
 
     @property
     def sizes(self) -> Shapes:
@@ -175,6 +188,7 @@ class SweepPlan:
             "peak_bytes": self.peak_bytes,
             "resident_bytes": self.resident_bytes,
             "resident_bytes_one_ring": self.n_seeds * self.n_points * self.one_ring_bytes,
+            "results_bytes": results_bytes(self._prep),
             "buckets": [
                 {
                     "buffer": b.spec.buffer,
@@ -198,46 +212,77 @@ def plan_prepared(
     spec, probe = prep.spec, prep.probe
     n_points = next(iter(prep.hyper.values())).size
     budget = device_budget(devices[0])
+    ring = longest_ring(prep)
 
     def cost(ring: int) -> int:
         return trajectory_bytes(dc_replace(spec, buffer=ring), probe)
 
     if buckets is None:  # buckets save memory at the price of compiles: only where memory binds
         binding = chunk_size is None and prep.seeds.size * n_points > chunk_for(
-            cost(spec.buffer), budget, len(devices)
+            cost(ring), budget, len(devices)
         )
         buckets = DEFAULT_MAX_BUCKETS if binding else 1
     needs = None
     if not prep.ring_fixed and buckets > 1:
         axis = prep.model.axis
-        needs = (
-            ring_needs(prep.model, prep.hyper[axis], spec.buffer) if axis in prep.hyper else None
-        )
-    groups = (
-        one_bucket(n_points, spec.buffer) if needs is None else choose_buckets(needs, cost, buckets)
-    )
+        needs = ring_needs(prep.model, prep.hyper[axis], ring) if axis in prep.hyper else None
+    groups = one_bucket(n_points, ring) if needs is None else choose_buckets(needs, cost, buckets)
     out = []
     for g in groups:
         b_spec = dc_replace(spec, buffer=g.buffer)
         per = trajectory_bytes(b_spec, probe)
-        chunk = chunk_size if chunk_size is not None else chunk_for(per, budget, len(devices))
-        sub = {k: a[g.points] for k, a in prep.hyper.items()}
-        cut = cut_chunks(prep.seeds, sub, chunk, len(devices))
-        n_shard_seeds = cut.chunk_seeds // (len(devices) if cut.shard_axis == "seed" else 1)
-        out.append(
-            BucketPlan(
-                b_spec,
-                g.points,
-                cut,
-                per,
-                trajectory_bytes(b_spec, probe, strict=True),
-                chunk_shared_bytes(b_spec, probe, n_shard_seeds),
-                len(devices),
+
+        def bucket(chunk: int, b_spec=b_spec, points=g.points, per=per) -> BucketPlan:
+            return _bucket_plan(prep, devices, b_spec, points, per, chunk)
+
+        if chunk_size is not None:  # the caller's choice (checked against free memory by sweep)
+            out.append(bucket(chunk_size))
+            continue
+        chunk = chunk_for(per, budget, len(devices))
+        bp = bucket(chunk)
+        # the budget is honoured: what every trajectory shares (data, operands) may tip a chunk over
+        while bp.peak_bytes > budget * bp.n_shards and chunk > 1:
+            chunk = max(1, min(chunk - 1, int(chunk * budget * bp.n_shards / bp.peak_bytes)))
+            bp = bucket(chunk)
+        if bp.peak_bytes > budget * bp.n_shards:
+            raise TooLargeError(
+                f"one trajectory needs {_mib(bp.peak_bytes)} of device memory (a delay ring of "
+                f"{g.buffer:,} read points, {spec.n_records:,} records), more than the memory "
+                f"budget of {_mib(budget)} per device; shorten the ring (smaller delays or buffer), "
+                "record less often (larger record_every), or raise the budget"
+                + (" (ASYNCJAX_CPU_BUDGET_MB)" if devices[0].platform == "cpu" else "")
             )
-        )
-    return SweepPlan(
-        out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(spec.buffer), prep
+        out.append(bp)
+    return SweepPlan(out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(ring), prep)
+
+
+def _bucket_plan(
+    prep: Prepared, devices: tuple, b_spec: Spec, points: np.ndarray, per: int, chunk: int
+) -> BucketPlan:
+    """The points of one ring cut into chunks of about ``chunk`` trajectories."""
+    cut = cut_chunks(prep.seeds, {k: a[points] for k, a in prep.hyper.items()}, chunk, len(devices))
+    n_shard_seeds = cut.chunk_seeds // (len(devices) if cut.shard_axis == "seed" else 1)
+    return BucketPlan(
+        b_spec,
+        points,
+        cut,
+        per,
+        trajectory_bytes(b_spec, prep.probe, strict=True),
+        chunk_shared_bytes(b_spec, prep.probe, n_shard_seeds),
+        len(devices),
     )
+
+
+def longest_ring(prep: Prepared) -> int:
+    """The ring the sweep compiles at most: its buffer, cut to what its steps can fill.
+
+    A delay law reads the start whenever τ_k > k, so a ring longer than
+    ``steps + 1`` holds nothing a step reads (a delay of 10⁸ in a 1 000-step run
+    needs a ring of 1 001, and gives the same trajectories). A mitigation sees
+    τ_k itself, so with one the ring stays whole.
+    """
+    limit = prep.model.ring_limit(prep.spec.steps) if prep.spec.mitigation is None else None
+    return prep.spec.buffer if limit is None else min(prep.spec.buffer, limit)
 
 
 def plan(

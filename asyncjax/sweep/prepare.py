@@ -67,19 +67,10 @@ def prepare(
     model = get_delay_model(delay_model)
     mit = get_mitigation(mitigation)
     mit = mit.bind(optimizer) if mit is not None else None
-    settings = {**{k: v for k, v in grid.fixed.items()}, **{k: v for k, v in grid.axes.items()}}
-    settings.pop("seed", None)
     ring_fixed = buffer is not None
-    if buffer is None:
-        buffer = model.buffer_for(settings.get(model.axis))  # None: the model's default
-    buffer = check_int(buffer, "buffer", minimum=1)
-    values = resolve_hp(
-        problem, optimizer, model, settings, buffer, mit
-    )  # validates, fills defaults
+    values, buffer, seeds = _check_grid(problem, grid, optimizer, model, mit, buffer)
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
-    seeds = check_seeds(grid.values("seed", 0))
-    _check_unique(seeds)
     model.check_run(seeds, steps)
     fixed, x0 = start_of(problem, init)
 
@@ -136,6 +127,56 @@ def prepare(
     )
 
 
+def check_grid(
+    problem: Problem,
+    grid: Grid,
+    *,
+    optimizer: Any = None,
+    delay_model: Any = "constant",
+    mitigation: Any = None,
+    buffer: int | None = None,
+) -> None:
+    """Checks the grid's values as :func:`prepare` does, without laying anything out.
+
+    Raises:
+      ValueError: a value a part refuses, a missing axis, a delay beyond the
+        ring, bad or repeated seeds.
+    """
+    optimizer = heavy_ball() if optimizer is None else get_optimizer(optimizer)
+    mit = get_mitigation(mitigation)
+    _check_grid(
+        problem,
+        grid,
+        optimizer,
+        get_delay_model(delay_model),
+        mit.bind(optimizer) if mit is not None else None,
+        buffer,
+    )
+
+
+def _check_grid(problem, grid, optimizer, model, mit, buffer) -> tuple[dict, int, np.ndarray]:
+    """The grid's checked values (name -> (n,) float64), the ring, the (S,) seeds."""
+    settings = {**{k: v for k, v in grid.fixed.items()}, **{k: v for k, v in grid.axes.items()}}
+    settings.pop("seed", None)
+    if buffer is None:
+        buffer = model.buffer_for(settings.get(model.axis))  # None: the model's default
+    buffer = check_int(buffer, "buffer", minimum=1)
+    values = resolve_hp(problem, optimizer, model, settings, buffer, mit)  # fills defaults
+    seeds = check_seeds(grid.values("seed", 0))
+    _check_unique(seeds)
+    return values, buffer, seeds
+
+
+def results_bytes(prep: Prepared) -> int:
+    """Host bytes of the assembled results (what :func:`asyncjax.sweep.assemble.allocate` takes)."""
+    S, H, n_rec = prep.seeds.size, next(iter(prep.hyper.values())).size, prep.spec.n_records
+    per = sum(n_rec * np.dtype(m.dtype).itemsize for m in prep.probe.metrics.values()) + 4
+    if prep.single:
+        d = jax.tree.leaves(prep.probe.params)[0].shape[0]
+        per += d * prep.probe.itemsize * (1 + (n_rec if prep.spec.record_params else 0))
+    return int(S) * int(H) * int(per)
+
+
 def _settings(problem, optimizer, model, mit, grid, spec, bound, x0) -> dict[str, Any]:
     """The sweep's settings as saved (their hash is the sweep key)."""
     x0_list = (
@@ -169,6 +210,8 @@ def _settings(problem, optimizer, model, mit, grid, spec, bound, x0) -> dict[str
 
 def _check_unique(seeds: np.ndarray) -> None:
     """Seeds name data streams: a repeated seed would be the same trajectory twice."""
+    if seeds.size < 2 or bool(np.all(seeds[1:] > seeds[:-1])):  # ascending (seeds = N): no sort
+        return
     values, counts = np.unique(seeds, return_counts=True)
     if values.size != seeds.size:
         dup = values[counts > 1]

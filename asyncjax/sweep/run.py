@@ -23,8 +23,8 @@ from asyncjax.mitigations import Mitigation
 from asyncjax.optim import Optimizer
 from asyncjax.problems.base import Problem
 from asyncjax.results import Results
-from asyncjax.sweep import distributed
-from asyncjax.sweep.assemble import allocate, assemble, flatten_trace
+from asyncjax.sweep import distributed, limits
+from asyncjax.sweep.assemble import allocate, assemble, flatten_trace, restore_results
 from asyncjax.sweep.checkpoint import Checkpoint, open_checkpoint, sweep_key
 from asyncjax.sweep.devices import batch_function, chunk_args, shared_inputs
 from asyncjax.sweep.distributed import DistributedError, Group
@@ -53,6 +53,7 @@ def sweep(
     out: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    keep_chunks: bool = False,
     progress: bool | None = None,
     metadata: Mapping[str, Any] | None = None,
     timeout: float = 600.0,
@@ -101,6 +102,10 @@ def sweep(
         any chunk size, device and process count). Needs ``out``.
       overwrite: delete what ``out`` holds of another sweep (or of this one,
         without ``resume``) instead of failing.
+      keep_chunks: keep the chunk files in ``out/chunks`` once ``results.npz``
+        is written (by default they are deleted then; a run stopped before
+        that keeps them for ``resume``, and ``resume`` also reuses a finished
+        ``results.npz``).
       progress: show progress on stderr; default when stderr is a terminal
         or the code runs in a Jupyter kernel.
       metadata: JSON-serialisable notes stored in the results' attrs under
@@ -120,6 +125,11 @@ def sweep(
       staleness): the clock depends on nothing else.
 
     Raises:
+      TooLargeError: (a ``ValueError``) the sweep does not fit: a trajectory
+        beyond the memory budget, a chunk beyond the devices' free memory, the
+        results beyond the host's, the output beyond the free disk, or an
+        allocation that failed mid-run; the message names the size and what
+        to change.
       DistributedError: in a multi-process job, another process died, failed
         or disagreed on the plan; finished chunks stay in ``out``.
     """
@@ -147,6 +157,7 @@ def sweep(
         progress,
     )
     sp = plan_prepared(prep, chunk_size, devices, buckets)
+    limits.check(sp, prep, out)  # memory and disk, before anything compiles or is written
     group = distributed.current(sweep_key(prep.attrs), timeout)
     if group is not None and out is None:
         raise ValueError(
@@ -154,21 +165,32 @@ def sweep(
             "can reach: the processes meet there"
         )
     ckpt = open_checkpoint(out, prep.attrs, resume, overwrite, group, sp.digest)
-    store = allocate(prep)
+    try:
+        store = allocate(prep)
+    except MemoryError as err:
+        raise limits.out_of_memory(err, sp, None) from err
     S, H = store["diverged_at"].shape
     covered = (
         ckpt.restore(store, prep.seeds, prep.hyper)
         if ckpt is not None and resume
         else np.zeros((S, H), bool)
     )
+    if ckpt is not None and resume and not covered.all():  # a finished run whose chunks are gone
+        covered |= restore_results(ckpt.root / "results.npz", store, prep, ~covered)
     todo = [w for w in sp.work if not _cells_of(sp, w, covered).all()]
     if group is not None:
         group.barrier(
             "restored", "read the finished chunks"
         )  # nobody writes before everyone has read
         todo = todo[group.index :: group.size]
+    limits.announce(sp, prep, len(todo), progress)
     run = _Runner(prep, sp, ckpt, store, covered, progress)
-    run.all(todo)
+    try:
+        run.all(todo)
+    except Exception as err:
+        if limits.is_out_of_memory(err):  # one line naming the chunk and what to change
+            raise limits.out_of_memory(err, sp, out) from err
+        raise
     computed = run.computed
     if group is not None:
         computed = _gather(group, ckpt, store, prep, run.computed)
@@ -177,6 +199,11 @@ def sweep(
     if ckpt is not None and (group is None or group.leader):
         stage(f"compressing the results into {ckpt.root / 'results.npz'}", progress)
         results.save(ckpt.root / "results.npz")
+    if ckpt is not None and not keep_chunks:
+        if group is not None:  # every process has read the chunks before they go
+            group.barrier("saved", "read every chunk and process 0 to write results.npz")
+        if group is None or group.leader:
+            ckpt.remove_chunks()
     return results
 
 

@@ -2,14 +2,14 @@
 
 A *part* is anything the engine calls: a problem, an optimizer, a delay model,
 a mitigation (and the server rules to come). Each declares its swept
-hyperparameters the same way, as a tuple of :class:`Hyper` in its
+hyperparameters the same way, as a tuple of `Hyper` in its
 ``hyperparameters`` attribute (gymnax's ``default_params``, spelled per name)::
 
     class MyDelay:
         hyperparameters = (Hyper("delay", default=0, check=check_whole),)
 
 so that filling in defaults and validating a grid is one loop over the parts
-(:func:`resolve`), not code per kind of part. A part that must check values
+(`resolve`), not code per kind of part. A part that must check values
 against each other or against the run (a delay that must fit the ring) also
 defines ``check_values(values, *, buffer)``; a part may say how it is named in
 messages with a ``label`` attribute.
@@ -51,14 +51,14 @@ class Hyper:
 
     Attributes:
       name: the grid axis, e.g. ``"lr"``.
-      default: its value when the grid does not set it; :data:`REQUIRED` (the
-        grid must set it) or :data:`OMITTED` (not passed at all).
+      default: its value when the grid does not set it; `REQUIRED` (the
+        grid must set it) or `OMITTED` (not passed at all).
       check: ``check(values, name)`` raises ``ValueError`` for values the part
         cannot take (``values`` is a float64 array); None accepts any number.
       allow_inf: whether ±inf passes (a bound that never binds); NaN never does.
       doc: one line on what it is.
 
-    The checks of :mod:`asyncjax._validate` fit ``check`` as they are
+    The checks of `asyncjax._validate` fit ``check`` as they are
     (``check_positive``, ``check_nonnegative``, ``check_momentum``,
     ``check_unit_interval``, ``check_whole``).
     """
@@ -82,7 +82,7 @@ class Hyper:
 class Part:
     """What every kind of part shares: its axis names and how messages name it.
 
-    A subclass declares ``hyperparameters`` (a tuple of :class:`Hyper`) and may
+    A subclass declares ``hyperparameters`` (a tuple of `Hyper`) and may
     override ``label`` and ``check_values(values, *, buffer)``.
     """
 

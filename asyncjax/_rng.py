@@ -7,7 +7,7 @@ split or folded per step, so a block of steps is generated in one vectorised
 call, and the values never depend on how steps are blocked, how trajectories
 are batched or on which device they run.
 
-This is what :func:`jax.random.bits` does with a key per step, without the
+This is what `jax.random.bits` does with a key per step, without the
 per-step key derivation that made sampling the bottleneck of the simulator
 (17 ns per normal on the CI CPU before; about 8 ns per core now, hash and erfinv included).
 """

@@ -11,4 +11,4 @@ load_toml = loads
 """Parses TOML text into a dict (``tomllib.loads``)."""
 
 TOMLError = TOMLDecodeError
-"""What :func:`load_toml` raises on malformed text."""
+"""What `load_toml` raises on malformed text."""

@@ -1,16 +1,16 @@
 """Turning trajectories into curves, bands and threshold delays.
 
-Functions take NumPy arrays (or :class:`~asyncjax.results.Results`) and never
+Functions take NumPy arrays (or `Results`) and never
 run a simulation.
 
-Diverged trajectories (:data:`DIVERGENCE_RULE`): a trajectory that diverges is
+Diverged trajectories (`DIVERGENCE_RULE`): a trajectory that diverges is
 frozen by the simulator, and the error it is frozen at depends on the norm
 bound that tripped, not on the optimiser. So analysis counts it as *failed*:
 from the step it diverged on, its error is the problem's worst value (sin² = 1
-for streaming PCA) -- see :func:`with_failures`. :func:`late_average`,
-:func:`at_step` and the figures apply this rule; :func:`band` and
-:func:`threshold_delays` take the divergence flags and report the diverged
-fraction of every point beside the statistic, and :func:`diverged_fraction`
+for streaming PCA) -- see `with_failures`. `late_average`,
+`at_step` and the figures apply this rule; `band` and
+`threshold_delays` take the divergence flags and report the diverged
+fraction of every point beside the statistic, and `diverged_fraction`
 gives it directly.
 """
 
@@ -67,7 +67,7 @@ class _BandFields(NamedTuple):
 class Band(_BandFields):
     """Mean over seeds with its standard error and a quantile band.
 
-    A 4-tuple ``(mean, stderr, lo, hi)``; when :func:`band` is given the
+    A 4-tuple ``(mean, stderr, lo, hi)``; when `band` is given the
     divergence flags it also carries ``diverged`` (the fraction of diverged
     trajectories at each point) and ``diverged_share`` (the share of the mean
     that they contribute; a point is *divergence-dominated* where it is ≥ 1/2).
@@ -95,11 +95,11 @@ def band(
 
     Args:
       values: per-trajectory values, with diverged trajectories already counted
-        as failed (as :func:`late_average` does).
+        as failed (as `late_average` does).
       axis: the seed axis.
       quantiles: the band's lower and upper quantiles.
       diverged: optional bool flags, same shape as ``values`` (e.g.
-        :func:`diverged_mask`); then the band reports ``diverged`` and
+        `diverged_mask`); then the band reports ``diverged`` and
         ``diverged_share`` per point.
     """
     values = np.asarray(values, dtype=np.float64)
@@ -138,7 +138,7 @@ def diverged_mask(results: Results, var: str | None = None) -> np.ndarray:
     """Bool flags of the diverged trajectories (axes of ``diverged_at``).
 
     With ``var``, the flags are laid out along ``var``'s axes other than
-    ``step`` and ``component`` (for :func:`band` of a per-trajectory value).
+    ``step`` and ``component`` (for `band` of a per-trajectory value).
     """
     flags = results["diverged_at"] >= 0
     if var is None:
@@ -183,10 +183,10 @@ def laid_out(results: Results, name: str, dims: tuple[str, ...] | list[str]) -> 
 
 
 def with_failures(results: Results, var: str = "error") -> np.ndarray:
-    """``var`` with diverged trajectories counted as failed (:data:`DIVERGENCE_RULE`).
+    """``var`` with diverged trajectories counted as failed (`DIVERGENCE_RULE`).
 
     Every record at or after a trajectory's ``diverged_at`` step is replaced by
-    :func:`worst_value`. Variables without a known worst value (e.g. ``norm``)
+    `worst_value`. Variables without a known worst value (e.g. ``norm``)
     are returned as recorded.
 
     Returns:
@@ -217,7 +217,7 @@ def late_average(
       var: the variable (axes ..., step).
       window: the fraction of the run, at its end, to average over.
       diverged: ``"fail"`` (default) counts diverged trajectories as failed
-        from their divergence on (:func:`with_failures`); ``"frozen"`` uses
+        from their divergence on (`with_failures`); ``"frozen"`` uses
         the values they were frozen at.
     """
     if not 0 < window <= 1:
@@ -243,7 +243,7 @@ def at_step(
 ) -> np.ndarray:
     """``var`` at the recorded step nearest to ``step`` (the ``step`` axis dropped).
 
-    ``diverged``: as in :func:`late_average`.
+    ``diverged``: as in `late_average`.
     """
     steps = results.coords["step"]
     i = int(np.argmin(np.abs(steps - step)))
@@ -270,7 +270,7 @@ THRESHOLD_RULE = (
 def threshold_from_curve(
     delays: Any, curve: Any, factor: float = 2.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Threshold delay of error curves, under the rule of :data:`THRESHOLD_RULE`.
+    """Threshold delay of error curves, under the rule of `THRESHOLD_RULE`.
 
     Args:
       delays: (T,) increasing delays.
@@ -317,7 +317,7 @@ class _ThresholdFields(NamedTuple):
 class Thresholds(_ThresholdFields):
     """Threshold delays per curve, with percentile-bootstrap intervals.
 
-    Given divergence flags, :func:`threshold_delays` also sets
+    Given divergence flags, `threshold_delays` also sets
     ``diverged_fraction`` ((..., T), per curve point) and
     ``diverged_below`` ((...,), the largest diverged fraction at the delays up
     to the first one past the threshold: where it is 0, divergence played no
@@ -358,20 +358,20 @@ def threshold_delays(
     """Measured threshold delays with bootstrap confidence intervals over seeds.
 
     Args:
-      per_seed: (..., T, S) per-trajectory error (e.g. from :func:`late_average`,
+      per_seed: (..., T, S) per-trajectory error (e.g. from `late_average`,
         which counts diverged trajectories as failed), delays on the
         second-to-last axis and seeds on the last.
       delays: (T,) the delays.
-      factor: see :func:`threshold_from_curve`.
+      factor: see `threshold_from_curve`.
       n_boot: bootstrap resamples.
       level: confidence level of the interval.
       window: the late-average window used to make ``per_seed`` (for the rule text).
       seed: seed of the resampling.
       diverged: optional (..., T, S) bool flags of diverged trajectories
-        (:func:`diverged_mask`), to report the diverged fractions.
+        (`diverged_mask`), to report the diverged fractions.
 
     Returns:
-      :class:`Thresholds` with shape (...).
+      `Thresholds` with shape (...).
     """
     per_seed = np.asarray(per_seed, dtype=np.float64)
     n_seeds = per_seed.shape[-1]
@@ -422,7 +422,7 @@ def phase_times(
     """Per-trajectory durations (in steps) of the three phases from a saddle.
 
     escape: from the start until sin² ≤ 1 − δ; traverse: until sin² ≤ δ;
-    converge: from there until sin² ≤ ε. Matches :func:`asyncjax.theory.phase_durations`
+    converge: from there until sin² ≤ ε. Matches `asyncjax.theory.phase_durations`
     (which is in ODE time: multiply it by 1/η).
     """
     t_escape = hitting_times(error, steps, 1.0 - delta)
@@ -569,7 +569,7 @@ def fit_power_law(x: Any, y: Any, y_boot: Any = None, level: float = 0.95) -> Po
     Args:
       x: (n,) positive abscissae, e.g. 1 − μ or η.
       y: (n,) positive values, e.g. threshold delays.
-      y_boot: (B, n) bootstrap replicates of y (e.g. :attr:`Thresholds.boot`); without
+      y_boot: (B, n) bootstrap replicates of y (e.g. `Thresholds.boot`); without
         them the interval is the slope ± t·SE of the regression (95% only).
     """
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))

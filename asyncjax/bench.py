@@ -266,7 +266,7 @@ def _bench_accelerator(quick: bool, repeats: int) -> list[dict[str, Any]]:
 
     The Fig. 1 grid (5 momenta × 16 delays) with as many seeds as the size
     needs, every chunk split over the local devices. The fraction is the
-    bytes a step must move (:func:`step_bytes`) times the rate, over the
+    bytes a step must move (`step_bytes`) times the rate, over the
     devices' peak memory bandwidth (``PEAK_BANDWIDTH``; None for an unknown
     kind).
     """

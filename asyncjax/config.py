@@ -118,7 +118,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class SweepSpec:
-    """Everything :func:`asyncjax.sweep` needs, plus the source settings."""
+    """Everything `asyncjax.sweep` needs, plus the source settings."""
 
     problem: Problem
     grid: Grid
@@ -191,7 +191,7 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
 def parse_config(
     cfg: dict[str, Any], source: str = "<config>", base_dir: Path | None = None
 ) -> SweepSpec:
-    """Builds a :class:`SweepSpec` from a parsed TOML document (a dict).
+    """Builds a `SweepSpec` from a parsed TOML document (a dict).
 
     ``base_dir`` is where relative file names (a delay trace) are read from.
     """

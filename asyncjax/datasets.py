@@ -1,6 +1,6 @@
 """Small real data sets for the classification problems, split and standardised.
 
-:func:`digits` loads scikit-learn's bundled 8x8 handwritten digits (1797
+`digits` loads scikit-learn's bundled 8x8 handwritten digits (1797
 images, 64 pixels, 10 classes; no download), splits them into a training and a
 held-out part with a fixed seed, stratified by class, and standardises every
 pixel with the training part's mean and standard deviation.
@@ -114,8 +114,8 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
 def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 handwritten digits: 1797 images, 64 pixels, classes 0-9.
 
-    Split with :func:`split` (stratified; 1437 training and 360 held-out
-    images at the default 0.2) and standardised with :func:`standardize`
+    Split with `split` (stratified; 1437 training and 360 held-out
+    images at the default 0.2) and standardised with `standardize`
     (pixels that are constant on the training part, e.g. the always-blank
     corners, are 0).
 
@@ -124,7 +124,7 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
       seed: seed of the split.
 
     Returns:
-      A :class:`Dataset` named ``"digits"``.
+      A `Dataset` named ``"digits"``.
 
     Raises:
       ImportError: scikit-learn is not installed.

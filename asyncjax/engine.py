@@ -1,6 +1,6 @@
 """The engine: one ``lax.scan`` that runs a batch of stale-gradient trajectories.
 
-A static :class:`Spec` (problem, optimizer, delay model, steps, record
+A static `Spec` (problem, optimizer, delay model, steps, record
 interval, buffer) fixes the compiled code and is the jit cache key; everything
 swept arrives as traced arrays: a dict of (H,) hyperparameter columns, one per
 grid axis, and (S,) integer seeds. Every seed meets every hyperparameter
@@ -27,14 +27,14 @@ frozen at its last finite parameters (its optimizer state is left to run, it is
 never read again) and the step is recorded in ``diverged_at``.
 
 The delay model says how a step finds its stale point, through one interface
-(:class:`~asyncjax.delays.RingIO`, built by ``delay.ring_io``): what it carries
+(`RingIO`, built by ``delay.ring_io``): what it carries
 beside the ring, what it draws per block, which stale points step k reads
 (and τ_k), and where the new read point goes. The engine never asks which
 model it holds: the laws read the ring at ``k − τ_k`` (a constant delay as
 one slab per point), a trace likewise with τ_k from its operand, and the
 worker model carries a clock whose ``buffer`` slots are one snapshot per worker.
 
-A mitigation (:mod:`asyncjax.mitigations`) sees τ_k inside the step: it may
+A mitigation (`asyncjax.mitigations`) sees τ_k inside the step: it may
 change the gradient before the optimizer and the update after it.
 """
 
@@ -94,7 +94,7 @@ class Spec:
         seed draws its start with ``problem.init`` from its init stream.
       record_params: also record the parameters at every record.
       keep_final: return the last parameters of every trajectory.
-      mitigation: a staleness mitigation (:mod:`asyncjax.mitigations`), or None.
+      mitigation: a staleness mitigation (`asyncjax.mitigations`), or None.
     """
 
     problem: Problem
@@ -216,7 +216,7 @@ def run_batch(
         a trace's values), None for the others.
 
     Returns:
-      :class:`Trace` with leading axes (S, H).
+      `Trace` with leading axes (S, H).
     """
     global _TRACES
     _TRACES += 1

@@ -70,7 +70,7 @@ class Mitigation(Part):
 
     Attributes:
       name: e.g. ``"delay_adaptive"``.
-      hyperparameters: its grid axes (:class:`~asyncjax._parts.Hyper`).
+      hyperparameters: its grid axes (`Hyper`).
       options: static settings (hashable pairs), part of the compiled code.
       gradient: ``gradient(g, params, stale, tau, hp) -> g``, the gradient the
         optimizer sees: ``g`` the stochastic gradient at the read point

@@ -1,6 +1,6 @@
 """Optimizers fed stale gradients: heavy ball (eq. 5), Nesterov, and any optax transformation.
 
-An :class:`Optimizer` is three pure functions of ONE trajectory plus the names
+An `Optimizer` is three pure functions of ONE trajectory plus the names
 of its swept hyperparameters (grid axes, traced, so new values compile nothing):
 
 * ``init(params, hp) -> state``;
@@ -54,7 +54,7 @@ class Optimizer(Part):
 
     Attributes:
       name: e.g. ``"heavy_ball"`` or ``"optax.adam"``.
-      hyperparameters: what a grid may sweep (:class:`~asyncjax._parts.Hyper`:
+      hyperparameters: what a grid may sweep (`Hyper`:
         name, default, check); a name with default ``OMITTED`` is passed only
         when the grid sets it.
       static: static options (hashable pairs), part of the compiled code.
@@ -140,7 +140,7 @@ def nesterov() -> Optimizer:
     """Nesterov momentum: the stale gradient is taken at the look-ahead y = x + μ(x − x_prev).
 
     Its linear delay-stability boundary is ``theory.stability_threshold(...,
-    method="nesterov")``. Grid axes as for :func:`heavy_ball`.
+    method="nesterov")``. Grid axes as for `heavy_ball`.
     """
     return Optimizer(
         "nesterov",

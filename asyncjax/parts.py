@@ -1,13 +1,13 @@
-"""What a part of a run declares (public face of :mod:`asyncjax._parts`).
+"""What a part of a run declares (public face of `asyncjax._parts`).
 
 A problem, an optimizer, a delay model or a mitigation declares the values a
-grid may sweep as a tuple of :class:`Hyper` in its ``hyperparameters``; the
+grid may sweep as a tuple of `Hyper` in its ``hyperparameters``; the
 checks below fit ``Hyper(check=...)`` as they are::
 
     class MyProblem(aj.Problem):
         hyperparameters = (Hyper("noise", 0.1, check_nonnegative),)
 
-:func:`resolve` is the one loop every run goes through: unknown names, missing
+`resolve` is the one loop every run goes through: unknown names, missing
 required ones and refused values fail here, before anything compiles.
 """
 

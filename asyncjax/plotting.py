@@ -1,6 +1,6 @@
 """Matplotlib figures. Every function returns the Figure and can save it.
 
-Figures follow the divergence rule of :mod:`asyncjax.analysis`: a diverged
+Figures follow the divergence rule of `asyncjax.analysis`: a diverged
 trajectory counts as failed (sin² = 1) from its divergence on, and points where
 diverged trajectories make up most of the mean are marked.
 """
@@ -94,7 +94,7 @@ def error_vs_delay(
     Args:
       delays: (T,) delays.
       momenta: (M,) momentum of each curve.
-      bands: :class:`~asyncjax.analysis.Band` of (M, T) arrays over seeds. If it
+      bands: `Band` of (M, T) arrays over seeds. If it
         carries divergence information (``band(..., diverged=...)``), points
         where some seeds diverged get a hollow marker and divergence-dominated
         points (diverged seeds make up at least half the mean) a cross.
@@ -254,7 +254,7 @@ def error_vs_step(
     legend sits outside the panels. Beyond ``max_curves`` curves per panel or
     ``max_panels`` panels an evenly spaced subset is drawn, and a note under
     the figure names every value left out. Diverged trajectories count as
-    failed (:func:`asyncjax.analysis.with_failures`); curves that contain any
+    failed (`asyncjax.analysis.with_failures`); curves that contain any
     end in a cross, and the note gives their diverged fraction.
     """
     arr = with_failures(results, var)

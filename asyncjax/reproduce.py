@@ -1,7 +1,7 @@
 """``asyncjax.reproduce``: the runner of the paper presets, under the name users import it by.
 
-The runner and every preset live in :mod:`asyncjax.experiments`
-(:mod:`asyncjax.experiments.runner`); this module keeps
+The runner and every preset live in `asyncjax.experiments`
+(`asyncjax.experiments.runner`); this module keeps
 ``from asyncjax.reproduce import reproduce`` working.
 """
 

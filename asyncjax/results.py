@@ -13,9 +13,9 @@ never leaves a truncated file behind, and files get the permissions the
 process's umask allows (0644 under the usual umask 022), like any other file
 the user creates.
 
-For other tools, :meth:`Results.to_xarray` gives an ``xarray.Dataset`` (every
-coordinate, the settings as attributes), :meth:`Results.to_dataframe` a
-long-form pandas table, and :meth:`Results.to_netcdf` / :meth:`Results.to_zarr`
+For other tools, `Results.to_xarray` gives an ``xarray.Dataset`` (every
+coordinate, the settings as attributes), `Results.to_dataframe` a
+long-form pandas table, and `Results.to_netcdf` / `Results.to_zarr`
 (``asyncjax export DIR --to netcdf|zarr``) files that xarray, R, Julia or
 Panoply open without asyncjax. These need the optional extra:
 ``pip install "asyncjax[xarray]"``.
@@ -171,7 +171,7 @@ class Results:
         return Results(data, dims, coords, attrs)
 
     def sel(self, **values: Any) -> Results:
-        """Like :meth:`isel` but by coordinate value: ``r.sel(momentum=0.9)`` drops the axis,
+        """Like `isel` but by coordinate value: ``r.sel(momentum=0.9)`` drops the axis,
         ``r.sel(momentum=[0.7, 0.9])`` keeps those two."""
         return self.isel(
             **{
@@ -204,7 +204,7 @@ class Results:
         as they are, anything else (tables, lists, booleans, null) as JSON
         text, named in the attribute ``json_attrs`` -- NetCDF attributes must
         be flat. Each variable's description (``attrs["variables"]``) is also
-        that variable's ``description`` attribute. :meth:`from_xarray` undoes it.
+        that variable's ``description`` attribute. `from_xarray` undoes it.
         """
         xr = _optional("xarray", "Results.to_xarray")
         described = self.attrs.get("variables", {})
@@ -229,7 +229,7 @@ class Results:
 
     @classmethod
     def from_xarray(cls, ds: Any) -> Results:
-        """Results from a dataset made by :meth:`to_xarray` (or read back from its NetCDF or Zarr)."""
+        """Results from a dataset made by `to_xarray` (or read back from its NetCDF or Zarr)."""
         data = {str(k): np.asarray(ds[k].values) for k in ds.data_vars}
         dims = {str(k): tuple(str(d) for d in ds[k].dims) for k in ds.data_vars}
         coords = {str(k): np.asarray(ds[k].values) for k in ds.coords if ds[k].dims == (k,)}
@@ -275,7 +275,7 @@ class Results:
         return pd.DataFrame(columns)
 
     def to_netcdf(self, path: str | os.PathLike) -> Path:
-        """Writes :meth:`to_xarray`'s dataset as a compressed NetCDF-4 file (h5netcdf), atomically."""
+        """Writes `to_xarray`'s dataset as a compressed NetCDF-4 file (h5netcdf), atomically."""
         _optional("h5netcdf", "writing NetCDF")
         ds = self.to_xarray()
         encoding = {k: {"zlib": True, "complevel": 4} for k in ds.data_vars}
@@ -284,7 +284,7 @@ class Results:
         )
 
     def to_zarr(self, path: str | os.PathLike) -> Path:
-        """Writes :meth:`to_xarray`'s dataset as a Zarr store (format 2, consolidated), atomically."""
+        """Writes `to_xarray`'s dataset as a Zarr store (format 2, consolidated), atomically."""
         _optional("zarr", "writing Zarr")
         ds = self.to_xarray()
         return _replace_with(
@@ -302,7 +302,7 @@ class Results:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Results:
-        """Reads a file written by :meth:`save` (no pickle involved).
+        """Reads a file written by `save` (no pickle involved).
 
         Raises:
           FileNotFoundError: there is no file at ``path``.

@@ -1,6 +1,6 @@
 """Counter-based random draws for user-written problems (public face of the engine's streams).
 
-Inside :meth:`Problem.sample`, draw the data of steps ``ks`` from the stream
+Inside `Problem.sample`, draw the data of steps ``ks`` from the stream
 key the engine passes in; value m of step k is a pure function of (seed, k, m),
 so results never depend on how steps, seeds or grid points are batched::
 

@@ -1,8 +1,8 @@
 """One trajectory at a time, and the checks every entry point shares.
 
-:func:`simulate` runs the engine (:mod:`asyncjax.engine`) with a batch of one;
-:func:`asyncjax.sweep` runs grids of trajectories through the same compiled
-code. :func:`data_stream` and :func:`delay_stream` give the exact data and
+`simulate` runs the engine (`asyncjax.engine`) with a batch of one;
+`asyncjax.sweep` runs grids of trajectories through the same compiled
+code. `data_stream` and `delay_stream` give the exact data and
 staleness a seed sees, to replay a trajectory outside JAX.
 """
 
@@ -101,19 +101,19 @@ def simulate(
     record_params: bool = False,
     **hyperparameters: float,
 ) -> Trace:
-    """Simulates one trajectory and returns its :class:`~asyncjax.engine.Trace` (NumPy).
+    """Simulates one trajectory and returns its `Trace` (NumPy).
 
-    For grids of trajectories use :func:`asyncjax.sweep`, which batches, chunks
+    For grids of trajectories use `asyncjax.sweep`, which batches, chunks
     and shards; this is the same compiled code with a batch of one.
 
     Args:
-      problem: the problem, e.g. :class:`~asyncjax.StreamingPCA`.
-      optimizer: default :func:`asyncjax.optim.heavy_ball` (eq. 5).
+      problem: the problem, e.g. `StreamingPCA`.
+      optimizer: default `asyncjax.optim.heavy_ball` (eq. 5).
       delay_model: ``"constant"`` (axis ``delay``), ``"uniform"`` (``max_delay``),
         ``"geometric"`` or ``"workers"`` (``workers``; or
-        :func:`asyncjax.delays.workers` with options), or a trace
-        (:func:`asyncjax.delays.trace`, no axis).
-      mitigation: a staleness mitigation (:mod:`asyncjax.mitigations`) by
+        `asyncjax.delays.workers` with options), or a trace
+        (`asyncjax.delays.trace`, no axis).
+      mitigation: a staleness mitigation (`asyncjax.mitigations`) by
         name or object; its parameters go in ``**hyperparameters``.
       seed: integer seed of the trajectory's data, delay and init streams.
       steps: iterations; a multiple of ``record_every``.
@@ -128,7 +128,7 @@ def simulate(
         delay models (``max_delay``, ``workers``).
 
     Returns:
-      The trajectory's :class:`~asyncjax.engine.Trace`; with the worker model
+      The trajectory's `Trace`; with the worker model
       its metrics also hold ``wall_time`` (n_records,), the virtual time at
       each record.
 

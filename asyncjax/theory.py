@@ -1,13 +1,13 @@
 """What theory predicts, as plain vectorised NumPy functions (Liu et al. 2018; Mitliagkas et al. 2016).
 
-* ODE limit (Liu et al., Theorem 3): :func:`ode_solution`, :func:`ode_error`.
-* SDE near the optimum (Theorem 5): :func:`sde_stationary_variance`,
-  :func:`sde_stationary_error`, with fourth moments exact or estimated.
-* The three phases from a saddle (Props. 10, 8, 6): :func:`phase_durations`.
-* The exact delay-stability boundary: :func:`stability_threshold`,
-  :func:`pca_threshold`, :func:`stability_threshold_asymptote`.
-* The queuing model (Mitliagkas et al.): :func:`staleness_pmf`,
-  :func:`implicit_momentum`.
+* ODE limit (Liu et al., Theorem 3): `ode_solution`, `ode_error`.
+* SDE near the optimum (Theorem 5): `sde_stationary_variance`,
+  `sde_stationary_error`, with fourth moments exact or estimated.
+* The three phases from a saddle (Props. 10, 8, 6): `phase_durations`.
+* The exact delay-stability boundary: `stability_threshold`,
+  `pca_threshold`, `stability_threshold_asymptote`.
+* The queuing model (Mitliagkas et al.): `staleness_pmf`,
+  `implicit_momentum`.
 
 Delay-stability boundary
 ------------------------
@@ -22,7 +22,7 @@ B(z) = z (Nesterov's look-ahead gradient gives B(z) = (1 + μ) z − μ).
 
 A root on the unit circle z = e^{iθ} needs |A(e^{iθ})| = c |B(e^{iθ})| (which
 fixes the crossing frequencies θ) and a phase condition that gives the delays
-at which it happens. :func:`stability_threshold` takes the first such delay and
+at which it happens. `stability_threshold` takes the first such delay and
 then *checks* the answer with the companion-matrix spectral radius on both
 sides of it, so a non-monotone case is caught rather than assumed away.
 """

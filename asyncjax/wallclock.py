@@ -5,15 +5,15 @@ virtual time of each record (``wall_time``, axes (workers, seed, step)) and a
 staleness summary per (workers, seed). These functions turn them into the
 numbers a user of a cluster asks for:
 
-* :func:`time_to_target`: the first record at which the seed-mean error is at
+* `time_to_target`: the first record at which the seed-mean error is at
   or below a target, in steps and in wall-clock time, with percentile
   bootstrap intervals over seeds;
-* :func:`speedup`: T(M_ref)/T(M) in wall-clock time against the number of
+* `speedup`: T(M_ref)/T(M) in wall-clock time against the number of
   workers (linear speedup is M/M_ref), with paired bootstrap intervals (every
   worker count shares the resampled seeds, as it shares their streams);
-* :func:`staleness_pmf`: the staleness histogram per worker count.
+* `staleness_pmf`: the staleness histogram per worker count.
 
-Like :mod:`asyncjax.analysis` they take :class:`~asyncjax.results.Results`
+Like `asyncjax.analysis` they take `Results`
 and never simulate. Diverged trajectories are frozen and enter the seed mean
 with the error they were frozen at.
 """
@@ -86,7 +86,7 @@ def time_to_target(
       seed: seed of the resampling.
 
     Returns:
-      :class:`TimeToTarget`. The time at a record is the mean over seeds of
+      `TimeToTarget`. The time at a record is the mean over seeds of
       their virtual times there (each seed's clock differs under random compute
       times); the steps are exact record steps (no interpolation).
     """
@@ -163,12 +163,12 @@ def speedup(
 
     Args:
       results: a worker-model sweep with a ``workers`` axis.
-      target: the error level (see :func:`time_to_target`).
+      target: the error level (see `time_to_target`).
       reference: M_ref (default the smallest M in the grid, ideally 1).
       n_boot, level, seed: the paired bootstrap over seeds.
 
     Returns:
-      :class:`Speedup` with the workers axis moved last.
+      `Speedup` with the workers axis moved last.
     """
     if "workers" not in results.coords:
         raise ValueError("speedup needs a sweep with a workers axis")

@@ -1,6 +1,6 @@
 """Figures of worker-model sweeps: error against wall-clock time, speedup, staleness histograms.
 
-Every function returns a Matplotlib Figure; :func:`save_figures` writes the
+Every function returns a Matplotlib Figure; `save_figures` writes the
 set ``asyncjax run`` produces for a sweep with ``[delay] model = "workers"``.
 """
 
@@ -156,7 +156,7 @@ def save_figures(
     ``speedup.png`` (and ``speedup.json``) into ``out``.
 
     Args:
-      target: the error level of the speedup (default :func:`~asyncjax.wallclock.default_target`).
+      target: the error level of the speedup (default `default_target`).
 
     Returns:
       The speedup table (empty without a workers axis).

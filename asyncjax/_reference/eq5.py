@@ -1,7 +1,7 @@
 """Reference: the single-purpose eq. 5 simulator that preceded the generic engine.
 
 Kept, unchanged in its arithmetic, for two jobs: a test pins that eq. 5 through
-:mod:`asyncjax.engine` (StreamingPCA + heavy_ball) is bit-identical to it, and
+`asyncjax.engine` (StreamingPCA + heavy_ball) is bit-identical to it, and
 the throughput benchmark measures the engine against it in the same run.
 Not public API.
 
@@ -9,7 +9,7 @@ Async-MSGD on streaming PCA (Liu et al. 2018, eq. 5) in one ``lax.scan``:
 
     v_{k+1} = v_k + μ (v_k − v_{k−1}) + η (I − v_s v_sᵀ) X_k X_kᵀ v_s,   v_s = v_{k−τ_k}
 
-The update of one trajectory (:func:`heavy_ball_step`) is written for a single
+The update of one trajectory (`heavy_ball_step`) is written for a single
 iterate and vmapped twice: over seeds (S, each its own data stream) and over
 hyperparameter points (H, the data shared). The delay buffer is a ring of the
 last ``buffer`` iterates kept at batch level with shape (H, buffer, S, d): the
@@ -18,7 +18,7 @@ each point reads its stale iterates as one contiguous (S, d) slab. On the CI
 CPU that is 3x faster than the strided reads and writes a per-trajectory ring
 gets from vmap.
 
-Randomness is counter-based (:mod:`asyncjax._rng`): the observation X_k and the
+Randomness is counter-based (`asyncjax._rng`): the observation X_k and the
 delay draw u_k of a trajectory with integer seed s are pure functions of (s, k).
 The noise is generated a block of steps at a time for speed, but the block
 size, chunk size, batch composition and device count never change a result:
@@ -80,7 +80,7 @@ class SimConfig:
     """Static configuration: everything that fixes shapes and compiled code.
 
     Attributes:
-      distribution: the problem's data model (see :class:`StreamingPCA`).
+      distribution: the problem's data model (see `StreamingPCA`).
       steps: number of iterations, a multiple of ``record_every``.
       record_every: metrics are recorded every this many steps (and at step 0).
       buffer: number of past iterates kept; the largest delay is ``buffer - 1``.
@@ -119,7 +119,7 @@ def heavy_ball_step(state: State, v_stale, x, momentum, lr, step, bound2) -> Sta
     """One step of eq. 5 for one trajectory, with divergence detection.
 
     Args:
-      state: the trajectory's :class:`State`.
+      state: the trajectory's `State`.
       v_stale: (d,) the stale iterate v_{k-τ_k} the gradient is evaluated at.
       x: (d,) the observation X_k (eigenbasis).
       momentum, lr: () μ and η.
@@ -164,13 +164,13 @@ def simulate_batch(
     Args:
       cfg: static configuration.
       ops: the problem's operands.
-      params: :class:`Params` of (H,) arrays.
+      params: `Params` of (H,) arrays.
       seeds: (S,) int32 seeds.
       v0: (d,) start, eigenbasis (the history is filled with it).
       norm_bound: () a trajectory whose ‖v‖ exceeds it is frozen.
 
     Returns:
-      :class:`Trace` with leading axes (S, H).
+      `Trace` with leading axes (S, H).
     """
     dtype = ops.scale.dtype
     (n_hyper,) = params.momentum.shape

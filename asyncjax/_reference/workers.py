@@ -1,6 +1,6 @@
 """The worker heap: a NumPy event simulation of M asynchronous workers (a test oracle).
 
-Independent of the engine's clock (:mod:`asyncjax.delays.workers`), which the
+Independent of the engine's clock (`asyncjax.delays.workers`), which the
 tests compare against it.
 """
 

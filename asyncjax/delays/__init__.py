@@ -7,17 +7,17 @@ constant   ``delay``     τ (the paper's experiment)
 uniform    ``max_delay`` uniform on {0, …, τ_max}
 geometric  ``workers``   P(τ = l) = (1/M)(1 − 1/M)^l, the queuing model of
                          Mitliagkas et al. (2016) with M workers; mean M − 1
-workers    ``workers``   emerges from M workers on a virtual clock (:func:`workers`):
+workers    ``workers``   emerges from M workers on a virtual clock (`workers`):
                          each step applies the earliest finisher's gradient
 trace      (none)        a user-supplied sequence, e.g. measured on a cluster
-                         (:func:`trace`)
+                         (`trace`)
 ========== ============ =====================================================
 
-Every model implements one protocol (:mod:`~asyncjax.delays.base`): its swept
-values, and a :class:`RingIO` that says how its trajectories read and write
+Every model implements one protocol (`base`): its swept
+values, and a `RingIO` that says how its trajectories read and write
 the engine's ring. Modules: ``base`` (the protocol), ``laws`` (the three
 stateless laws), ``traces``, ``worker_clock`` (the virtual clock),
-``schedule`` (the clock alone: :func:`clock_summary`), ``registry`` (by name).
+``schedule`` (the clock alone: `clock_summary`), ``registry`` (by name).
 The modules are not named ``trace`` and ``workers``: those are the factories.
 """
 

@@ -1,15 +1,15 @@
 """The delay-model protocol: what every model declares, and how it reads and writes the ring.
 
 The engine keeps a ring of past read points, one per parameter leaf with
-leaves (H, buffer, S, *leaf), and asks the model, through :meth:`DelayModel.ring_io`,
-for a :class:`RingIO`: four pure functions that say what the model carries
+leaves (H, buffer, S, *leaf), and asks the model, through `DelayModel.ring_io`,
+for a `RingIO`: four pure functions that say what the model carries
 beside the ring, what it draws per step, which stale points a step reads and
 where the new read point goes. The engine's scan never asks which model it
 holds (as diffrax's loop never asks which solver; the record is optax's
 ``GradientTransformation`` shape).
 
 A model also declares its swept values the way every part does
-(:mod:`asyncjax._parts`): ``hyperparameters`` (at most one, its grid
+(`asyncjax._parts`): ``hyperparameters`` (at most one, its grid
 ``axis``) and ``check_values`` for the checks that need the ring.
 """
 
@@ -35,7 +35,7 @@ class RingContext(NamedTuple):
       param: (H,) float the model's swept parameter per point; None without an axis.
       keys: (S, 2) uint32 the seeds' delay-stream keys.
       seeds: (S,) int32 the seeds.
-      operands: the model's operands (:meth:`DelayModel.operands`), None for most.
+      operands: the model's operands (`DelayModel.operands`), None for most.
       n_hyper: H, the number of hyperparameter points (static).
       n_seeds: S (static).
       dtype: the float dtype of the run.
@@ -103,12 +103,12 @@ class DelayModel(Part):
     """The protocol every delay model implements (a frozen, hashable dataclass: a jit key).
 
     Subclasses set ``name`` and ``hyperparameters`` and implement
-    :meth:`ring_io`, :meth:`buffer_for` and :meth:`delay_stream`; the rest has
+    `ring_io`, `buffer_for` and `delay_stream`; the rest has
     defaults.
 
     Attributes:
       name: the model's name, e.g. ``"constant"`` (results record it).
-      hyperparameters: its swept values (at most one), as :mod:`asyncjax._parts` reads them.
+      hyperparameters: its swept values (at most one), as `asyncjax._parts` reads them.
     """
 
     name: ClassVar[str] = ""
@@ -168,7 +168,7 @@ class DelayModel(Part):
         """Validates the seeds and the number of steps of a run (before any compile)."""
 
     def ring_io(self, ctx: RingContext) -> RingIO:
-        """The model's :class:`RingIO` for one batch (called while tracing)."""
+        """The model's `RingIO` for one batch (called while tracing)."""
         raise NotImplementedError
 
     def delay_stream(self, param: Any, seed: int, steps: int, buffer: int) -> np.ndarray:

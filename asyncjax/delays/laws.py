@@ -35,9 +35,9 @@ from asyncjax.delays.base import DelayModel, RingContext, RingIO, identity_init,
 class Law(DelayModel):
     """A stateless law: τ_k from the parameter and (if ``random``) one uniform per step.
 
-    A new law subclasses :class:`BoundedLaw` (delays never exceed the
-    parameter) and/or :class:`RandomLaw` (one uniform u per step) and writes
-    :meth:`raw_staleness`; the ring, the draws and :meth:`delay_stream` come
+    A new law subclasses `BoundedLaw` (delays never exceed the
+    parameter) and/or `RandomLaw` (one uniform u per step) and writes
+    `raw_staleness`; the ring, the draws and `delay_stream` come
     with them.
     """
 

@@ -1,4 +1,4 @@
-"""The delay models by name: :data:`DELAY_MODELS` and :func:`get_delay_model`."""
+"""The delay models by name: `DELAY_MODELS` and `get_delay_model`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ DELAY_MODELS: dict[str, DelayModel] = {
 
 
 def get_delay_model(name: str | DelayModel) -> DelayModel:
-    """A delay model by name (``"workers"``: exponential times; :func:`workers` for the options)."""
+    """A delay model by name (``"workers"``: exponential times; `workers` for the options)."""
     if isinstance(name, DelayModel):
         return name
     if name == "trace":

@@ -1,11 +1,11 @@
 """The worker clock alone, without iterates: wall-clock time and staleness of M workers.
 
 The clock's draws depend only on (seed, M), never on the iterates, so one
-compiled scan of the clock (:func:`clock_pass`) gives exactly the schedule
+compiled scan of the clock (`clock_pass`) gives exactly the schedule
 every trajectory of a sweep with that seed and M follows: its wall time and
-staleness summary (:func:`clock_summary`) and, update by update, the schedule
-itself (:func:`run_clock` with ``per_step``). The model is any clock model with
-``batched``, ``shared``, ``n_bins`` and ``check`` (:class:`~asyncjax.delays.WorkerClock`).
+staleness summary (`clock_summary`) and, update by update, the schedule
+itself (`run_clock` with ``per_step``). The model is any clock model with
+``batched``, ``shared``, ``n_bins`` and ``check`` (`WorkerClock`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def clock_pass(
     per_step: bool,
     devices: tuple = (),
 ):
-    """Compiled clock-only scan over (U,) worker counts × (S,) seeds (see :func:`clock_summary`).
+    """Compiled clock-only scan over (U,) worker counts × (S,) seeds (see `clock_summary`).
 
     With several ``devices`` the seeds are split over them (S a multiple of their number).
     """
@@ -142,7 +142,7 @@ def clock_summary(
 
     The clock's draws depend only on (seed, M), never on the iterates, so this
     is exactly the schedule every trajectory of a sweep with that seed and M
-    follows (the engine runs the same :meth:`WorkerClock.clock_next`).
+    follows (the engine runs the same `WorkerClock.clock_next`).
 
     Args:
       model: the worker model.

@@ -24,7 +24,7 @@ from asyncjax.delays.base import DelayModel, RingContext, RingIO, identity_init,
 
 @dataclass(frozen=True)
 class TraceDelay(DelayModel):
-    """A user-supplied staleness sequence; build it with :func:`trace`.
+    """A user-supplied staleness sequence; build it with `trace`.
 
     Two traces of the same shape share compiled code (the values are an
     operand of the engine, not part of its static configuration).

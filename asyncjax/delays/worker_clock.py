@@ -3,7 +3,7 @@
 Every trajectory (or, without randomness, every grid point) carries each
 worker's next finish time, the step at which it read, and one snapshot slot
 per worker: the engine's ring is then M_max slots, one per worker, and
-:meth:`WorkerClock.ring_io` says which slot a step reads and overwrites (the
+`WorkerClock.ring_io` says which slot a step reads and overwrites (the
 finisher's: it re-reads at once). Grid axis ``workers`` (M, traced: one
 compilation serves every M up to the run's slots).
 """
@@ -54,10 +54,10 @@ class ClockState(NamedTuple):
 
 @dataclass(frozen=True)
 class WorkerClock(DelayModel):
-    """M asynchronous workers on a virtual clock; build it with :func:`workers`.
+    """M asynchronous workers on a virtual clock; build it with `workers`.
 
     Attributes:
-      law: compute-time law, one of :data:`COMPUTE_LAWS`; every law has mean 1.
+      law: compute-time law, one of `COMPUTE_LAWS`; every law has mean 1.
       shape: σ of the lognormal law, k of the gamma law (ignored otherwise).
       speeds: relative speed of each worker (worker i's times are divided by
         speeds[i]); None: all 1.
@@ -173,7 +173,7 @@ class WorkerClock(DelayModel):
     def sweep_outputs(
         self, grid: Any, seeds: np.ndarray, *, steps: int, record_every: int, slots: int
     ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
-        """The clock's records: ``wall_time`` and the staleness summary (see :func:`clock_summary`).
+        """The clock's records: ``wall_time`` and the staleness summary (see `clock_summary`).
 
         They depend on the worker count and the seed only, so their axes are
         those two of the grid's (in its order), plus ``step`` or ``staleness``.
@@ -232,9 +232,9 @@ class WorkerClock(DelayModel):
 
         Args:
           m: () float, the number of active workers M ≤ slots (traced).
-          first: (slots,) mean-one first compute times (:meth:`first_draws`).
+          first: (slots,) mean-one first compute times (`first_draws`).
           slots: M_max (static); workers i ≥ M never finish.
-          track: keep ``read_at`` so that :meth:`clock_next` returns τ (the
+          track: keep ``read_at`` so that `clock_next` returns τ (the
             engine needs τ only for a mitigation; the clock needs it for nothing else).
         """
         dtype = first.dtype
@@ -278,7 +278,7 @@ class WorkerClock(DelayModel):
           state: the clock.
           m: () float number of active workers.
           k: () int32 step.
-          draw: this step's entry of :meth:`step_draws` (None for constant times).
+          draw: this step's entry of `step_draws` (None for constant times).
           slots: M_max (static).
 
         Returns:
@@ -312,7 +312,7 @@ class WorkerClock(DelayModel):
     def batched(
         self, m: jax.Array, keys: jax.Array, slots: int, dtype: Any, *, track: bool
     ) -> tuple[ClockState, Callable, Callable]:
-        """The clocks of (U,) worker counts × (S,) seeds, as the engine and :func:`clock_summary` run them.
+        """The clocks of (U,) worker counts × (S,) seeds, as the engine and `clock_summary` run them.
 
         Args:
           m: (U,) worker counts.
@@ -323,7 +323,7 @@ class WorkerClock(DelayModel):
 
         Returns:
           ``(clock0, step, draws)``: the initial clocks, with leading axes (U,)
-          when shared by the seeds (:attr:`shared`), else (U, S);
+          when shared by the seeds (`shared`), else (U, S);
           ``step(clock, m, k, d) -> (clock, worker, tau, dt)`` vmapped alike;
           ``draws(ks)``: (blk, S, ...) per-step draws for steps ``ks`` (None when shared).
         """

@@ -2,7 +2,7 @@
 
 Each preset is a TOML file here (its sweeps) and a module beside it (the
 analysis it reports; e.g. ``liu2018-fig1.toml`` and ``liu2018_fig1.py``).
-:mod:`asyncjax.experiments.runner` runs them; ``_common.py`` holds what several
+`asyncjax.experiments.runner` runs them; ``_common.py`` holds what several
 presets share. This file imports none of them.
 """
 

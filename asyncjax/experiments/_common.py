@@ -1,7 +1,7 @@
 """What several presets share: running one of their sweeps, the divergence counts, Fig. 1's sweep,
 the headline table each preset prints.
 
-The presets import these; the runner (:mod:`asyncjax.experiments.runner`)
+The presets import these; the runner (`asyncjax.experiments.runner`)
 imports the presets, so nothing here may import the runner.
 """
 
@@ -39,7 +39,7 @@ def run_sweep(
       meta: the preset's metadata, stored with the sweep.
       name: the sweep's table under ``[sweep]`` (its folder under ``out``);
         None for a preset whose configuration is one sweep (saved in ``out``).
-      **extra: further :func:`asyncjax.sweep` arguments (e.g. ``record_iterates``).
+      **extra: further `asyncjax.sweep` arguments (e.g. ``record_iterates``).
 
     Returns:
       The results and the parsed configuration.

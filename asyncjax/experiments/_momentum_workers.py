@@ -135,7 +135,7 @@ def draw_tuning(
     Args:
       workers: (W,) worker counts.
       momenta: (K,) momentum grid.
-      st: :class:`SeedStats` of (W, K) points.
+      st: `SeedStats` of (W, K) points.
       best: (W,) index of the best momentum (-1: none).
       ylabel: what the metric is.
       log: log-scaled metric axis.

@@ -2,9 +2,9 @@
 
 One (momentum, delay, seed) sweep of streaming PCA from the saddle; per
 momentum, the delay at which the seed-mean late error first doubles its τ = 0
-value (:data:`asyncjax.analysis.THRESHOLD_RULE`), with a seed-bootstrap
+value (`asyncjax.analysis.THRESHOLD_RULE`), with a seed-bootstrap
 interval, beside the exact linear delay-stability boundary
-(:func:`asyncjax.theory.pca_threshold`).
+(`asyncjax.theory.pca_threshold`).
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ error of Async-MSGD on streaming PCA after a fixed budget, over the (μ, τ)
 plane. This preset measures the whole surface (μ from 0 to 0.95, τ from 0 to
 200, Fig. 1's problem, step, budget and seeds), draws it as a heatmap, and sets
 two curves on it: the exact linear delay-stability boundary τ*(μ)
-(:func:`asyncjax.theory.pca_threshold`) and the measured boundary, where the
+(`asyncjax.theory.pca_threshold`) and the measured boundary, where the
 seed-mean error first doubles its τ = 0 value (Fig. 1's rule,
-:data:`asyncjax.analysis.THRESHOLD_RULE`). A second panel shows the fraction of
-diverged trajectories, counted under :data:`asyncjax.analysis.DIVERGENCE_RULE`.
+`asyncjax.analysis.THRESHOLD_RULE`). A second panel shows the fraction of
+diverged trajectories, counted under `asyncjax.analysis.DIVERGENCE_RULE`.
 """
 
 from __future__ import annotations

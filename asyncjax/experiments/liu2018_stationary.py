@@ -4,11 +4,11 @@ Two sweeps of streaming PCA:
 
 * ``stationary``: started near the optimum, over (momentum, step size); the
   time-averaged error after a burn-in against the SDE's stationary error
-  (Theorem 5, :func:`asyncjax.theory.sde_stationary_error`).
+  (Theorem 5, `asyncjax.theory.sde_stationary_error`).
 * ``ode``: started from the saddle, per momentum; the mean trajectory, each
   trajectory shifted to cross a level at t = 0, against the ODE of Theorem 3
-  (:func:`asyncjax.theory.ode_error`), and the durations of its three phases
-  against :func:`asyncjax.theory.phase_durations`.
+  (`asyncjax.theory.ode_error`), and the durations of its three phases
+  against `asyncjax.theory.phase_durations`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _ode_overlay(
 
     Returns:
       ``(curves, overlay, phases, phases_theory)``: the curves
-      :func:`asyncjax.plotting.ode_overlay` draws, the deviation summary per
+      `asyncjax.plotting.ode_overlay` draws, the deviation summary per
       momentum, and the measured and predicted phase durations in steps.
     """
     ode_error = analysis.with_failures(ode_res, "error")  # (momentum, seed, step)

@@ -4,9 +4,9 @@ Two sweeps on the worker clock with exponential compute times (the queuing
 model), M ∈ {1, 2, 4, 8, 16, 32}:
 
 * ``implicit``: Async-SGD (no explicit momentum) on a noisy quadratic, every
-  step recorded; :func:`asyncjax.analysis.implicit_momentum_fit` reads the
+  step recorded; `asyncjax.analysis.implicit_momentum_fit` reads the
   momentum its mean trajectory implies, set against 1 − 1/M
-  (:func:`asyncjax.theory.implicit_momentum`).
+  (`asyncjax.theory.implicit_momentum`).
 * ``tuned``: the MLP on digits at one step size over a momentum grid reaching
   −0.8; the training loss after the budget picks the best algorithmic
   momentum for every M.
@@ -109,7 +109,7 @@ def _tuned(res: Results) -> tuple[dict[str, Any], SeedStats, np.ndarray]:
     """Training loss after the budget per (workers, momentum) and the best momentum per M.
 
     Returns:
-      The summary's entries, the (workers, momentum) :class:`SeedStats` of the
+      The summary's entries, the (workers, momentum) `SeedStats` of the
       loss, and the (workers,) index of the best momentum (-1: none).
     """
     workers = res.coords["workers"].astype(float)

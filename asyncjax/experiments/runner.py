@@ -1,11 +1,11 @@
 """The runner behind ``asyncjax reproduce NAME``: it runs a preset and writes what it found.
 
-A preset is a TOML file in :mod:`asyncjax.experiments` (the sweeps) and a
-module beside it (the analysis it reports), with one face (:class:`Preset`):
+A preset is a TOML file in `asyncjax.experiments` (the sweeps) and a
+module beside it (the analysis it reports), with one face (`Preset`):
 ``FIGURES``, the names of the figures it draws, ``run(cfg, out, progress,
 meta)``, which runs its sweeps into ``out``, draws the figures there and
 returns the summary, and ``headline(summary)``, its headline numbers as the
-small table ``asyncjax reproduce`` ends with (:func:`headline`). The runner applies ``--quick`` and ``--seeds`` to the
+small table ``asyncjax reproduce`` ends with (`headline`). The runner applies ``--quick`` and ``--seeds`` to the
 TOML, claims the output folder, calls the preset, and writes into the folder:
 the saved sweep (``results.npz`` and its chunk checkpoints), the figures as
 PNG, ``summary.json`` with the preset's headline numbers, and
@@ -208,7 +208,7 @@ def headline(name: str, summary: dict[str, Any]) -> str:
 
     Args:
       name: a preset.
-      summary: what :func:`reproduce` returned, or summary.json as read back.
+      summary: what `reproduce` returned, or summary.json as read back.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
@@ -228,7 +228,7 @@ def reproduce(
     """Runs preset ``name`` and writes its figures and ``summary.json`` into ``out``.
 
     Args:
-      name: a preset (see :func:`asyncjax.experiments.available`).
+      name: a preset (see `asyncjax.experiments.available`).
       out: output folder; default ``runs/NAME``. A folder holding this preset's
         run with the same settings is continued (finished chunks are reused);
         one holding other asyncjax results is refused unless ``overwrite``.

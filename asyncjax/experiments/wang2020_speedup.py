@@ -8,11 +8,11 @@ proportional to W -- reaches an (ε, √ε)-second-order stationary point
 W ≤ Õ(K^{1/3} m^{−1/3}). That is a sufficient condition; this preset measures
 where the speedup actually stops being linear.
 
-What is measured, on :class:`~asyncjax.problems.QuarticSaddle` from the saddle:
+What is measured, on `QuarticSaddle` from the saddle:
 
 * **K_W**, an iteration count: the number of server updates (each applies one
   worker's minibatch gradient) until the iterate enters the SOSP set and stays
-  in it to the end of the run (:func:`sosp_steps`). Each of the W workers
+  in it to the end of the run (`sosp_steps`). Each of the W workers
   computes one gradient per unit of time, so W workers apply W updates per
   unit time and the wall-clock time to the SOSP is K_W / W (the sweep's clock
   records it too). The speedup in wall-clock time is therefore
@@ -27,7 +27,7 @@ What is measured, on :class:`~asyncjax.problems.QuarticSaddle` from the saddle:
   reached the set for good (null if fewer than half ever do).
 * ε is tied to the noise, as in the paper's accuracy ε² ~ 1/√(mK) ~ η/m: ε² is
   ``eps_factor`` times the stationary E‖∇f‖² of synchronous SGD at the minimum
-  (:func:`gradient_noise_floor`), so every (η, m) asks for the accuracy its
+  (`gradient_noise_floor`), so every (η, m) asks for the accuracy its
   step can hold, with a margin that a synchronous run keeps.
 """
 
@@ -111,7 +111,7 @@ def sosp_steps(
     The set is ‖∇f‖ ≤ ε and λ_min(∇²f) ≥ −√ε. A record outside it resets the
     clock, so a trajectory that passes through the set and leaves again (to
     diverge, or kicked out by stale updates) is not credited with its first
-    hit (that is :func:`first_hit_steps`).
+    hit (that is `first_hit_steps`).
 
     Args:
       grad_norm: (..., R) ‖∇f‖ at the records.
@@ -140,7 +140,7 @@ def sosp_steps(
 
 
 def first_hit_steps(grad_norm: Any, min_hess_eig: Any, steps: Any, eps: Any) -> np.ndarray:
-    """First recorded step in the (ε, √ε)-SOSP set, whatever follows (inf: never); see :func:`sosp_steps`."""
+    """First recorded step in the (ε, √ε)-SOSP set, whatever follows (inf: never); see `sosp_steps`."""
     inside = _inside(grad_norm, min_hess_eig, eps)
     s = _check_steps(steps, inside.shape[-1])
     return np.where(inside.any(axis=-1), s[np.argmax(inside, axis=-1)], np.inf)
@@ -183,7 +183,7 @@ def linear_until(workers: Any, s: Any, ratio: float = 0.8) -> np.ndarray:
 def crossing_workers(workers: Any, s: Any, ratio: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     """Where the efficiency S(W)/W falls through ``ratio``, interpolated linearly in log W.
 
-    Between :func:`linear_until`'s W and the next worker count, the efficiency
+    Between `linear_until`'s W and the next worker count, the efficiency
     (0 where K_W is never reached) is interpolated on log W: a finer reading of
     the grid value for fitting. Where the last W still qualifies, the crossing
     is censored at it.
@@ -212,7 +212,7 @@ def fit_scaling(linear: Any, k1: Any, batch: Any) -> np.ndarray:
     three remain or the design is singular.
 
     Args:
-      linear: (..., N) the crossing per budget (:func:`crossing_workers`).
+      linear: (..., N) the crossing per budget (`crossing_workers`).
       k1: (..., N) K₁ per budget.
       batch: (N,) m per budget.
     """
@@ -345,7 +345,7 @@ def speedup_figure(
 
     Args:
       workers: (U,); lrs: (L,); batches: (B,).
-      stats: :func:`_budget_stats` of the (L, B, U, S) SOSP steps.
+      stats: `_budget_stats` of the (L, B, U, S) SOSP steps.
       reached, first_reached: (L, B, U) fractions of seeds that stay in the set / ever enter it.
       cross_ci: (L, B, 2) intervals of the crossings; stability: (L,) the workers W* = τ* + 1 at
         which synchronous-to-delayed linear stability is lost at the minimum.

@@ -1,4 +1,4 @@
-"""Problems the engine can optimise (see :mod:`asyncjax.problems.base` for the protocol)."""
+"""Problems the engine can optimise (see `asyncjax.problems.base` for the protocol)."""
 
 from asyncjax.problems.base import Problem
 from asyncjax.problems.mlp import MLP, MLPOperands

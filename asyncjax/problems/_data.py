@@ -1,7 +1,7 @@
 """Shared pieces of the finite-data problems: input checks, fingerprints, losses.
 
 Host-side helpers validate and fingerprint data sets before anything is traced;
-the traced helpers (:func:`cross_entropy`, :func:`accuracy`, :func:`gather`) are
+the traced helpers (`cross_entropy`, `accuracy`, `gather`) are
 written for one trajectory, like every pure function of a problem.
 """
 

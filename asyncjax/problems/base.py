@@ -3,14 +3,14 @@
 A problem has two halves, kept strictly apart:
 
 * a *static* half — shapes, the data model, minibatch size, any option that
-  changes the compiled code — summarised by :meth:`Problem.static_key`. Two
+  changes the compiled code — summarised by `Problem.static_key`. Two
   problems with equal keys compare equal and share compiled code.
-* :meth:`Problem.operands`: every array the pure functions need (a spectrum, a
+* `Problem.operands`: every array the pure functions need (a spectrum, a
   data set, a start), passed to the jitted engine as an argument. A second
   problem of the same shapes with other numbers compiles nothing.
 
-The pure functions (:meth:`init`, :meth:`sample`, :meth:`grad`,
-:meth:`metrics`) are written for ONE trajectory and must read arrays only from
+The pure functions (`init`, `sample`, `grad`,
+`metrics`) are written for ONE trajectory and must read arrays only from
 ``ops`` (never from ``self``), since compiled code is shared by every problem
 with the same static key. The engine vmaps them over seeds and grid points.
 
@@ -18,14 +18,14 @@ Conventions:
 
 * Parameters are a pytree of arrays (a (d,) vector, or an MLP's dict of
   weights); the delay buffer keeps one ring per leaf.
-* :meth:`grad` is the stochastic gradient of the loss to *minimise*, evaluated
+* `grad` is the stochastic gradient of the loss to *minimise*, evaluated
   at (stale) parameters for one step's batch. Maximisation problems (streaming
   PCA) return the negated ascent direction.
-* :meth:`sample` draws the data of a block of steps from the trajectory's data
+* `sample` draws the data of a block of steps from the trajectory's data
   stream; row i depends only on (key, ks[i]) (counter-based, see
-  :mod:`asyncjax._rng`), so results never depend on blocking or batching.
-* :meth:`metrics` returns scalars and always includes ``"error"``, the metric
-  that curves and thresholds use by default; :attr:`Problem.metric_docs` says
+  `asyncjax._rng`), so results never depend on blocking or batching.
+* `metrics` returns scalars and always includes ``"error"``, the metric
+  that curves and thresholds use by default; `Problem.metric_docs` says
   what each one is.
 """
 
@@ -47,7 +47,7 @@ class Problem(Part):
     Class attributes:
       kind: the name used in TOML (``[problem] kind = ...``) and metadata.
       hyperparameters: the problem's own swept values (grid axes), if any, as
-        :class:`~asyncjax._parts.Hyper` (name, default, check); a problem
+        `Hyper` (name, default, check); a problem
         whose defaults come from its constructor sets them per instance.
       metric_docs: metric name -> one-line definition (stored in results).
       default_norm_bound: a trajectory whose parameter norm exceeds this is
@@ -85,7 +85,7 @@ class Problem(Part):
     def default_init(self) -> PyTree | None:
         """The fixed start of every trajectory (NumPy pytree), or None for a random one.
 
-        None means :meth:`init` draws each seed's start from its init stream.
+        None means `init` draws each seed's start from its init stream.
         """
         return None
 
@@ -94,7 +94,7 @@ class Problem(Part):
         raise ValueError(f"{type(self).__name__} does not take a user-given init")
 
     def from_internal(self, params: Any) -> Any:
-        """Inverse of :meth:`to_internal` for (batched) parameters; identity by default."""
+        """Inverse of `to_internal` for (batched) parameters; identity by default."""
         return params
 
     # --------------------------------------------------- pure (traced) functions

@@ -30,7 +30,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 class MLPOperands(NamedTuple):
-    """The arrays the jitted engine receives for an :class:`MLP`."""
+    """The arrays the jitted engine receives for an `MLP`."""
 
     X: jax.Array  # (n, d) training features
     y: jax.Array  # (n,) int32 training class indices in 0..C-1
@@ -48,13 +48,13 @@ class MLP(Problem):
     A step's gradient is ``jax.grad`` of the same objective on ``batch`` rows
     drawn with replacement.
 
-    Random start, drawn per seed from its init stream (:meth:`init`): biases
+    Random start, drawn per seed from its init stream (`init`): biases
     0; weights N(0, s²) with Glorot scaling s² = 2/(fan_in + fan_out) for
     tanh, He scaling s² = 2/fan_in for relu and gelu; the output layer always
     uses Glorot scaling (it feeds a softmax, not a rectifier).
 
     Args:
-      dataset: a :class:`asyncjax.datasets.Dataset` (training rows, held-out
+      dataset: a `asyncjax.datasets.Dataset` (training rows, held-out
         rows for ``accuracy``, classes).
       hidden: widths of the hidden layers (may be empty: logistic regression
         with a random start).
@@ -179,7 +179,7 @@ class MLP(Problem):
         }
 
     def default_init(self) -> None:
-        """None: every seed draws its own start (:meth:`init`)."""
+        """None: every seed draws its own start (`init`)."""
         return None
 
     def to_internal(self, init: Any) -> dict[str, np.ndarray]:

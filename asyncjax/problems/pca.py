@@ -67,13 +67,13 @@ class StreamingPCA(Problem):
     """Streaming PCA: maximise v^T Σ v on the sphere from samples X with E[X X^T] = Σ.
 
     The stochastic gradient is eq. 5's: the update direction is
-    (I − v vᵀ) X Xᵀ v (an ascent direction; :meth:`grad` returns its negative,
+    (I − v vᵀ) X Xᵀ v (an ascent direction; `grad` returns its negative,
     the gradient of the loss the engine minimises). Simulated in the
     eigenbasis of Σ; metrics ``error`` = sin²∠(v, q1) and ``norm`` = ‖v‖.
 
     Build one with the constructor (spectrum given, simulated in its eigenbasis),
-    :meth:`from_covariance` (any symmetric positive-definite Σ) or
-    :meth:`from_data` (a finite data set, rows sampled with replacement).
+    `from_covariance` (any symmetric positive-definite Σ) or
+    `from_data` (a finite data set, rows sampled with replacement).
 
     Args:
       eigenvalues: (d,) eigenvalues of Σ, decreasing, positive, with λ1 > λ2.
@@ -209,7 +209,7 @@ class StreamingPCA(Problem):
         return {"error": err, "norm": nrm}
 
     def operands(self, dtype: Any = None) -> PCAOperands:
-        """The arrays passed to the jitted simulator (see :class:`PCAOperands`)."""
+        """The arrays passed to the jitted simulator (see `PCAOperands`)."""
         dtype = dtype or jnp.result_type(float)
         data = np.zeros((1, self.d)) if self._data is None else self._data
         return PCAOperands(
@@ -228,7 +228,7 @@ class StreamingPCA(Problem):
         return v if self.basis is None else self.basis.T @ v
 
     def from_eigenbasis(self, h: Any) -> np.ndarray:
-        """Inverse of :meth:`to_eigenbasis`, for iterates of shape (..., d)."""
+        """Inverse of `to_eigenbasis`, for iterates of shape (..., d)."""
         h = np.asarray(h)
         return h if self.basis is None else h @ self.basis.T
 
@@ -276,7 +276,7 @@ def sample_block(
     Args:
       distribution: the data model.
       ops: the problem's operands.
-      key: (2,) uint32 data-stream key (see :mod:`asyncjax._rng`).
+      key: (2,) uint32 data-stream key (see `asyncjax._rng`).
       steps: (b,) int32 step indices.
 
     Returns:

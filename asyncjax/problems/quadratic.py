@@ -27,7 +27,7 @@ _NOISE_DOC = "sigma >= 0, the scale of the additive Gaussian gradient noise"
 
 
 class QuadraticOperands(NamedTuple):
-    """The arrays the jitted engine receives for a :class:`Quadratic`."""
+    """The arrays the jitted engine receives for a `Quadratic`."""
 
     eigenvalues: jax.Array  # (d,) λ, the Hessian's diagonal
 

@@ -1,7 +1,7 @@
 """Regression on a finite data set: least squares and multinomial logistic regression.
 
 Each step draws a minibatch of ``batch`` rows uniformly with replacement from
-the trajectory's data stream (:func:`asyncjax._rng.indices`); :meth:`sample`
+the trajectory's data stream (`asyncjax._rng.indices`); `sample`
 returns their row indices and the gradient gathers the rows itself, so the
 data set is passed to the engine once, as an operand, and never copied per step.
 """
@@ -24,7 +24,7 @@ from asyncjax.problems.base import Problem
 
 # ======================================================================= least squares
 class LeastSquaresOperands(NamedTuple):
-    """The arrays the jitted engine receives for :class:`LeastSquares`."""
+    """The arrays the jitted engine receives for `LeastSquares`."""
 
     X: jax.Array  # (n, d) features
     y: jax.Array  # (n,) targets
@@ -42,7 +42,7 @@ class LeastSquares(Problem):
     float64 (``numpy.linalg.lstsq`` of the ridge-augmented system), so the
     error f(w) − f* is known exactly. Every trajectory starts at w = 0.
 
-    Build one with :meth:`from_data`.
+    Build one with `from_data`.
 
     Args:
       X: (n, d) finite features.
@@ -158,7 +158,7 @@ class LeastSquares(Problem):
 
 # ================================================================ logistic regression
 class LogisticOperands(NamedTuple):
-    """The arrays the jitted engine receives for :class:`Logistic`."""
+    """The arrays the jitted engine receives for `Logistic`."""
 
     X: jax.Array  # (n, d) training features
     y: jax.Array  # (n,) int32 training class indices in 0..C-1
@@ -180,8 +180,8 @@ class Logistic(Problem):
     the same objective's on ``batch`` training rows drawn with replacement
     (in closed form: X_Bᵀ(softmax − onehot)/m + l2 W).
 
-    Build one with :meth:`from_data` (arrays; held-out rows split off or given)
-    or :meth:`from_dataset` (a :class:`asyncjax.datasets.Dataset`).
+    Build one with `from_data` (arrays; held-out rows split off or given)
+    or `from_dataset` (a `asyncjax.datasets.Dataset`).
 
     Args:
       X, y: (n, d) training features and (n,) labels.
@@ -243,7 +243,7 @@ class Logistic(Problem):
         """Logistic regression on labelled rows, with a held-out part for ``accuracy``.
 
         Args:
-          X: (n, d) features (or a :class:`~asyncjax.datasets.Dataset`, then
+          X: (n, d) features (or a `Dataset`, then
             ``y`` and the split arguments are not used).
           y: (n,) labels.
           classes: (C,) labels, or None to infer them.
@@ -289,7 +289,7 @@ class Logistic(Problem):
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, *, batch: int = 32, l2: float = 0.0) -> Logistic:
-        """Logistic regression on a :class:`~asyncjax.datasets.Dataset` (its split and classes)."""
+        """Logistic regression on a `Dataset` (its split and classes)."""
         return cls(
             dataset.X_train,
             dataset.y_train,

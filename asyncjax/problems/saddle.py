@@ -26,7 +26,7 @@ from asyncjax.problems.base import Problem
 
 
 class SaddleOperands(NamedTuple):
-    """The arrays the jitted engine receives for a :class:`QuarticSaddle`."""
+    """The arrays the jitted engine receives for a `QuarticSaddle`."""
 
     D: jax.Array  # (d,) the quadratic part's diagonal
     d_neg: jax.Array  # () its negative entry D_j, the smallest

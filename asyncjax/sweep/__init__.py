@@ -7,24 +7,24 @@ combination of the other axes). Every seed meets every point, and points that
 share a seed share its data stream (common random numbers), which makes paired
 comparisons across μ and τ far less noisy and draws the stream once per seed.
 
-The points are grouped by the delay ring they need (:mod:`asyncjax.sweep.memory`;
+The points are grouped by the delay ring they need (`asyncjax.sweep.memory`;
 one ring unless memory binds), each group is cut into chunks of equal shape
 (the last one padded, so one compilation serves all), each chunk is split over
 the local devices with ``shard_map``, and, given ``out=DIR``, every finished
 chunk is written to disk at once: a killed sweep restarted with
 ``resume=True`` redoes no finished chunk. Every chunk file records which seeds
 and points it holds, so a sweep can be resumed with another chunk size, ring
-grouping, device or process count (see :class:`~asyncjax.sweep.checkpoint.Checkpoint`). In a
+grouping, device or process count (see `Checkpoint`). In a
 ``jax.distributed`` job each process computes its share of the chunks and the
-processes meet in the output folder (:mod:`asyncjax.sweep.distributed`).
+processes meet in the output folder (`asyncjax.sweep.distributed`).
 
-The modules, in the order data flows through them: ``grid`` (the :class:`Grid`),
+The modules, in the order data flows through them: ``grid`` (the `Grid`),
 ``prepare`` (validation, points, metadata), ``memory`` (bytes, budgets, ring
 buckets), ``chunks`` (the chunk cut), ``devices`` (a chunk's compiled function
-and arguments), ``plan`` (:class:`BucketPlan`, :class:`SweepPlan`,
-:func:`plan`), ``limits`` (what the machine has free: memory, disk; a sweep that does not
-fit is refused with :class:`TooLargeError` before anything compiles), ``run``
-(:func:`sweep`), ``progress``, ``assemble`` (the :class:`~asyncjax.Results`),
+and arguments), ``plan`` (`BucketPlan`, `SweepPlan`,
+`plan`), ``limits`` (what the machine has free: memory, disk; a sweep that does not
+fit is refused with `TooLargeError` before anything compiles), ``run``
+(`sweep`), ``progress``, ``assemble`` (the `Results`),
 ``checkpoint`` (the chunk files) and
 ``distributed`` (the processes of a ``jax.distributed`` job).
 """

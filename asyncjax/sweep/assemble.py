@@ -1,4 +1,4 @@
-"""The host arrays a sweep fills, chunk by chunk, and the :class:`Results` they become."""
+"""The host arrays a sweep fills, chunk by chunk, and the `Results` they become."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def flatten_trace(trace: Trace) -> dict[str, Any]:
 
 
 def assemble(grid, hyper_dims, spec, store, attrs) -> Results:
-    """The filled host arrays, (S, H, ...), as :class:`Results` laid out on the grid's axes."""
+    """The filled host arrays, (S, H, ...), as `Results` laid out on the grid's axes."""
     S, H = store["diverged_at"].shape
     hyper_shape = tuple(grid.axes[n].size for n in hyper_dims)
     seed_pos = grid.dims.index("seed") if "seed" in grid.axes else None

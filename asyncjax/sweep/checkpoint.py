@@ -48,7 +48,7 @@ class Checkpoint:
     """Chunk files under ``root/chunks`` plus ``root/sweep.json`` naming the sweep.
 
     A chunk file is self-describing. Beside the data of its cells it holds
-    ``chunk.key`` (the sweep key of :func:`sweep_key`), ``chunk.seeds`` (the seed
+    ``chunk.key`` (the sweep key of `sweep_key`), ``chunk.seeds`` (the seed
     value of each row), ``chunk.points`` (the index of each column among the
     sweep's hyperparameter points, in grid order) and ``chunk.hyper`` (those
     points' (momentum, lr, delay) values, as a check). Its name gives the range
@@ -292,9 +292,9 @@ def open_checkpoint(
     Args:
       out: the output folder, or None (no checkpoint).
       attrs: the sweep's settings (their hash names the sweep).
-      resume, overwrite: as for :func:`asyncjax.sweep`.
+      resume, overwrite: as for `asyncjax.sweep`.
       group: the processes of the job, or None (one process).
-      digest: the plan's :meth:`~asyncjax.sweep.SweepPlan.digest`; every process must cut
+      digest: the plan's `digest`; every process must cut
         the sweep alike.
     """
     if out is None:

@@ -1,12 +1,12 @@
 """What a sweep needs of the machine, checked before anything compiles, in one line each.
 
-The plan (:mod:`asyncjax.sweep.plan`) says how many bytes a chunk takes on the
+The plan (`asyncjax.sweep.plan`) says how many bytes a chunk takes on the
 devices; this module sets that, the assembled results and the output files
 against what the machine has free -- the devices' free memory
 (``memory_stats()``; on a CPU the host's available memory), the host's
 available memory, the output folder's free disk -- and refuses what does not
 fit with a message that names the size and what to change. An allocation that
-still fails mid-run becomes the same kind of message (:func:`out_of_memory`).
+still fails mid-run becomes the same kind of message (`out_of_memory`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def problems(sp: SweepPlan, prep: Prepared, out: str | Path | None = None) -> li
 
 
 def check(sp: SweepPlan, prep: Prepared, out: str | Path | None = None) -> None:
-    """Raises :class:`TooLargeError` with every reason the sweep does not fit (one line each)."""
+    """Raises `TooLargeError` with every reason the sweep does not fit (one line each)."""
     found = problems(sp, prep, out)
     if found:
         raise TooLargeError("; and ".join(found))

@@ -5,11 +5,11 @@ read points, every parameter leaf) and its records. A grid point with delay
 τ = 10 only needs a ring of 11 read points, so instead of giving every point
 the ring of the grid's largest delay, the points are grouped into a few
 *buckets* by the ring they need; each bucket is compiled with its own ring
-(its own :class:`~asyncjax.engine.Spec`) and cut into chunks sized from the
+(its own `Spec`) and cut into chunks sized from the
 memory budget. A ring larger than a point needs reads the same iterates, so
 results do not depend on the bucketing (pinned by a test).
 
-Accounting, per trajectory (:func:`trajectory_bytes`):
+Accounting, per trajectory (`trajectory_bytes`):
 
 * *needed* -- what the state strictly needs: the ring (``buffer`` read
   points), the parameters, the optimizer state, the read point in flight,
@@ -22,7 +22,7 @@ Accounting, per trajectory (:func:`trajectory_bytes`):
   for its ring).
 
 Per chunk the plan adds what every trajectory shares: the problem's operands
-and the block of pre-drawn data. Budgets (:func:`device_budget`): on an
+and the block of pre-drawn data. Budgets (`device_budget`): on an
 accelerator 60% of the free memory it reports, on a CPU
 ``ASYNCJAX_CPU_BUDGET_MB`` (default 256 MiB) per device.
 """
@@ -169,7 +169,7 @@ def trajectory_bytes(spec: Spec, sh: Shapes, *, strict: bool = False) -> int:
 
     Args:
       spec: the compiled configuration (its ``buffer`` is the ring).
-      sh: the trajectory's sizes (:func:`shapes`).
+      sh: the trajectory's sizes (`shapes`).
       strict: only what the state and records strictly need; otherwise add the
         scan's working copy of the carry and the gradient/metrics working set.
     """

@@ -1,9 +1,9 @@
 """The plan of a sweep: its points grouped into buckets by delay ring, each cut into chunks.
 
-A :class:`BucketPlan` is the points that share one compiled ring and their
-:class:`~asyncjax.sweep.chunks.ChunkCut`; a :class:`SweepPlan` is every bucket
+A `BucketPlan` is the points that share one compiled ring and their
+`ChunkCut`; a `SweepPlan` is every bucket
 with the devices and memory budget they were sized for (the accounting is in
-:mod:`asyncjax.sweep.memory`). :func:`plan` is what ``asyncjax plan`` prints.
+`asyncjax.sweep.memory`). `plan` is what ``asyncjax plan`` prints.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class BucketPlan:
       spec: the compiled configuration (``spec.buffer`` is this bucket's ring).
       points: (H_b,) indices of the bucket's points among the sweep's points.
       chunks: how its seeds × points are cut into compiled calls.
-      bytes_per_trajectory: the memory accounting (:func:`asyncjax.sweep.memory.trajectory_bytes`).
+      bytes_per_trajectory: the memory accounting (`asyncjax.sweep.memory.trajectory_bytes`).
       bytes_needed: what the ring, state and records strictly need.
       shared_bytes: bytes one chunk needs once per device (operands, pre-drawn data).
       n_devices: the devices a chunk may be split over.
@@ -90,7 +90,7 @@ class SweepPlan:
     """What a sweep runs: its buckets, their chunks and the memory they take.
 
     Attributes:
-      buckets: one :class:`BucketPlan` per compiled ring, smallest ring first.
+      buckets: one `BucketPlan` per compiled ring, smallest ring first.
       devices: the local devices each chunk is split over.
       budget: bytes one chunk may use per device.
       steps: iterations per trajectory.
@@ -120,7 +120,7 @@ class SweepPlan:
 
     @property
     def sizes(self) -> Shapes:
-        """The sizes of one trajectory's parts (:func:`asyncjax.sweep.memory.shapes`)."""
+        """The sizes of one trajectory's parts (`asyncjax.sweep.memory.shapes`)."""
         return self._prep.probe
 
     def calibrate(self, steps: int = 500) -> dict[str, float]:
@@ -294,16 +294,16 @@ def plan(
     buckets: int | None = None,
     **settings: Any,
 ) -> SweepPlan:
-    """The plan :func:`sweep` would follow with the same arguments, without running it.
+    """The plan `sweep` would follow with the same arguments, without running it.
 
     Args:
-      problem, grid, chunk_size, devices, buckets: as for :func:`sweep`.
+      problem, grid, chunk_size, devices, buckets: as for `sweep`.
       **settings: ``steps``, ``record_every`` and the other settings of
-        :func:`sweep` that shape a trajectory (``optimizer``, ``delay_model``,
+        `sweep` that shape a trajectory (``optimizer``, ``delay_model``,
         ``mitigation``, ``init``, ``buffer``, ``norm_bound``, ``record_iterates``).
 
     Returns:
-      :class:`SweepPlan`: the buckets of points sharing a delay ring, their
+      `SweepPlan`: the buckets of points sharing a delay ring, their
       chunks, bytes per trajectory and the peak memory of a chunk.
     """
     check_cut(chunk_size, buckets)

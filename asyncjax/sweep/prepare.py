@@ -136,7 +136,7 @@ def check_grid(
     mitigation: Any = None,
     buffer: int | None = None,
 ) -> None:
-    """Checks the grid's values as :func:`prepare` does, without laying anything out.
+    """Checks the grid's values as `prepare` does, without laying anything out.
 
     Raises:
       ValueError: a value a part refuses, a missing axis, a delay beyond the
@@ -168,7 +168,7 @@ def _check_grid(problem, grid, optimizer, model, mit, buffer) -> tuple[dict, int
 
 
 def results_bytes(prep: Prepared) -> int:
-    """Host bytes of the assembled results (what :func:`asyncjax.sweep.assemble.allocate` takes)."""
+    """Host bytes of the assembled results (what `asyncjax.sweep.assemble.allocate` takes)."""
     S, H, n_rec = prep.seeds.size, next(iter(prep.hyper.values())).size, prep.spec.n_records
     per = sum(n_rec * np.dtype(m.dtype).itemsize for m in prep.probe.metrics.values()) + 4
     if prep.single:

@@ -76,7 +76,7 @@ def _notebook_bar() -> type | None:
 
 
 class Progress:
-    """A run's progress on stderr: :meth:`stage` lines and a bar over the chunks.
+    """A run's progress on stderr: `stage` lines and a bar over the chunks.
 
     Args:
       total: chunks to compute.

@@ -1,9 +1,9 @@
-"""Running a sweep: :func:`sweep` validates, plans, computes the chunks not on disk, assembles.
+"""Running a sweep: `sweep` validates, plans, computes the chunks not on disk, assembles.
 
 Chunks run one after another on the local devices, one in flight while the
 previous one is stored and checkpointed. In a ``jax.distributed`` job each
 process computes its share of the chunks and the processes meet in the output
-folder (:mod:`asyncjax.sweep.distributed`).
+folder (`asyncjax.sweep.distributed`).
 """
 
 from __future__ import annotations
@@ -65,21 +65,21 @@ def sweep(
     them to ``out``, which every process must reach; after all have finished,
     every process returns the whole results and process 0 writes
     ``results.npz``. A process that dies leaves its finished chunks for
-    ``resume=True``; the others stop with :class:`DistributedError`.
+    ``resume=True``; the others stop with `DistributedError`.
 
     Args:
-      problem: the problem (e.g. :class:`StreamingPCA`, :class:`Quadratic`, :class:`MLP`).
-      grid: the :class:`Grid` of settings.
+      problem: the problem (e.g. `StreamingPCA`, `Quadratic`, `MLP`).
+      grid: the `Grid` of settings.
       steps: iterations per trajectory, a multiple of ``record_every``.
       record_every: metrics are recorded every this many steps (and at step 0).
-      optimizer: default :func:`asyncjax.optim.heavy_ball` (eq. 5); or
+      optimizer: default `asyncjax.optim.heavy_ball` (eq. 5); or
         ``nesterov()``, ``from_optax(optax.adam)``, or a name such as ``"optax.adam"``.
       delay_model: ``"constant"``, ``"uniform"``, ``"geometric"``, ``"workers"``
-        (or :func:`asyncjax.delays.workers` with options; ``buffer`` is then
+        (or `asyncjax.delays.workers` with options; ``buffer`` is then
         the largest worker count one compilation serves), or
-        :func:`asyncjax.delays.trace`.
+        `asyncjax.delays.trace`.
       mitigation: ``"delay_adaptive"``, ``"dc_asgd"``, ``"drop_stale"`` or a
-        :class:`~asyncjax.mitigations.Mitigation`; its parameters are grid axes.
+        `Mitigation`; its parameters are grid axes.
       init: start in the problem's coordinates; default the problem's own
         (the saddle e_2 for streaming PCA; a random start per seed for an MLP).
       buffer: delay-buffer length; default just enough for the grid's delays,
@@ -90,7 +90,7 @@ def sweep(
       record_iterates: also keep the parameters at every record, as variable
         ``iterates`` (grid axes, step, component) — for single-array parameters.
       chunk_size: most trajectories per compiled call; default from memory
-        (:mod:`asyncjax.sweep.memory`). Results do not depend on it.
+        (`asyncjax.sweep.memory`). Results do not depend on it.
       devices: devices to split each chunk over; default all local devices.
         Results do not depend on how many.
       buckets: most delay rings compiled (points grouped by the ring they
@@ -113,10 +113,10 @@ def sweep(
         are not settings: they do not affect resuming.
       timeout: in a multi-process job, seconds a process waits for the others
         at a meeting point (after its share of the chunks, the others finishing
-        theirs) before it stops with :class:`DistributedError`.
+        theirs) before it stops with `DistributedError`.
 
     Returns:
-      :class:`Results` with one variable per metric of the problem (``error``
+      `Results` with one variable per metric of the problem (``error``
       always; grid axes, step), ``diverged_at`` (grid axes; -1 if never) and,
       for single-array parameters, ``final`` (grid axes, component) and, if
       asked for, ``iterates`` (grid axes, step, component). With the worker

@@ -123,7 +123,8 @@ def test_run_with_a_delay_section_writes_wall_clock_and_speedup_figures(tmp_path
 )
 def test_run_refuses_a_bad_analysis_section_before_running(tmp_path, capsys, analysis, match):
     cfg = tmp_path / "w.toml"
-    cfg.write_text(TOML.replace("[mitigation]", f"[analysis]\n{analysis}\n[mitigation]"))
+    valid = TOML.replace("lr = 5e-3", "lr = 5e-3\nadaptive_c = 5.0")  # all but [analysis]
+    cfg.write_text(valid.replace("[mitigation]", f"[analysis]\n{analysis}\n[mitigation]"))
     before = aj.compile_count()
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
     assert re.search(match, capsys.readouterr().err)

@@ -49,6 +49,12 @@ PUBLIC_MODULES = [
     "asyncjax.wallclock",
     "asyncjax.plotting",
     "asyncjax.simulate",
+    "asyncjax.parts",
+    "asyncjax.rng",
+    "asyncjax.datasets",
+    "asyncjax.wallclock_plots",
+    "asyncjax.reproduce",
+    "asyncjax.experiments",
 ]
 
 
@@ -154,7 +160,18 @@ def _example_namespace() -> dict:
     import asyncjax as aj
 
     pca = aj.StreamingPCA([4.0, 3.0, 2.0, 1.0])
-    return {"aj": aj, "asyncjax": aj, "optax": optax, "pca": pca, "problem": pca}
+    from asyncjax.parts import Hyper, check_nonnegative
+
+    return {
+        "aj": aj,
+        "asyncjax": aj,
+        "optax": optax,
+        "pca": pca,
+        "problem": pca,
+        "jnp": __import__("jax.numpy").numpy,
+        "Hyper": Hyper,
+        "check_nonnegative": check_nonnegative,
+    }
 
 
 # Docstring examples are written at full size; they run as written except for these sizes,

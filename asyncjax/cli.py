@@ -507,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             code = commands[args.command](args)
+        except BrokenPipeError:  # `asyncjax ... | head`: the reader has all it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+            code = 0
         # bad input, bad paths, a missing extra, a failed peer: a message, no traceback
         except (ValueError, OSError, ImportError, DistributedError) as err:
             print(f"asyncjax: error: {err}", file=sys.stderr)

@@ -10,6 +10,7 @@ scikit-learn is an optional dependency: ``pip install "asyncjax[data]"``.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import Any, NamedTuple
 
@@ -111,6 +112,19 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
     return train, test
 
 
+def require_scikit_learn(what: str) -> None:
+    """Raises a clear ImportError, naming the install command, if scikit-learn is missing.
+
+    Args:
+      what: what needs it, for the message (e.g. ``"the liu2018-dnn preset"``).
+    """
+    if importlib.util.find_spec("sklearn") is None:
+        raise ImportError(
+            f'{what} needs scikit-learn; install it with pip install "asyncjax[data]" '
+            '(in a clone of the repository: pip install -e ".[data]")'
+        )
+
+
 def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 handwritten digits: 1797 images, 64 pixels, classes 0-9.
 
@@ -129,13 +143,9 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     Raises:
       ImportError: scikit-learn is not installed.
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as err:
-        raise ImportError(
-            'asyncjax.datasets.digits() needs scikit-learn; install it with pip install "asyncjax[data]" '
-            '(in a clone of the repository: pip install -e ".[data]")'
-        ) from err
+    require_scikit_learn("asyncjax.datasets.digits()")
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
     X = np.asarray(bunch.data, np.float64)
     y = np.asarray(bunch.target, np.int64)

@@ -578,3 +578,31 @@ def test_run_and_plan_read_toml_without_tomllib(tmp_path, command):
         assert (tmp_path / "o" / "results.npz").exists()
     else:
         assert "trajectories" in proc.stdout
+
+
+def test_a_preset_that_needs_scikit_learn_says_so_before_anything_runs(
+    tmp_path, capsys, monkeypatch
+):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a)
+    )
+    out = tmp_path / "dnn"
+    assert main(["reproduce", "liu2018-dnn", "--quick", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "the liu2018-dnn preset" in err and 'pip install "asyncjax[data]"' in err
+    assert not out.exists()  # refused before the folder was claimed or a sweep ran
+
+
+def test_output_cut_short_by_a_pipe_is_no_error():
+    """`asyncjax plan … | head -1`: the reader closing the pipe is not an error."""
+    proc = subprocess.run(
+        f"{sys.executable} -m asyncjax reproduce --list | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout.count("\n") == 1 and "Broken pipe" not in proc.stderr

@@ -148,7 +148,9 @@ def test_wang_prints_its_headline_tables_with_the_numbers_of_summary_json(wang):
 
 def test_phase_prints_its_headline_table_with_the_numbers_of_summary_json(phase):
     _, s = phase
-    assert check_headline(PRINTED["liu2018-phase"], s) == len(s["momentum"]) * 4
+    assert (
+        check_headline(PRINTED["liu2018-phase"], s) == len(s["momentum"]) * 5
+    )  # with measured_censored
 
 
 def _arr(values):

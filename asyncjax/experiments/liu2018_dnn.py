@@ -24,6 +24,7 @@ from asyncjax.experiments._momentum_workers import (
     seed_stats,
 )
 
+NEEDS_DIGITS = True  # the runner checks for scikit-learn before anything runs
 FIGURES = ("accuracy_vs_momentum.png",)
 
 # What the paper states (SphereResNet34 on CIFAR-100): best μ at one and at eight workers.

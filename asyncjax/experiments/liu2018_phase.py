@@ -190,6 +190,13 @@ def headline(summary: dict[str, Any]) -> str:
     return headline_table(
         summary,
         "delay boundary per momentum (predicted; measured, 95% seed-bootstrap interval; "
+        "censored: the error never doubled, the boundary is the largest delay swept; "
         "error and diverged_fraction over the whole plane: summary.json):",
-        ("momentum", "predicted_boundary", "measured_boundary", "measured_boundary_ci"),
+        (
+            "momentum",
+            "predicted_boundary",
+            "measured_boundary",
+            "measured_boundary_ci",
+            "measured_censored",
+        ),
     )

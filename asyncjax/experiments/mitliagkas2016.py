@@ -35,6 +35,7 @@ from asyncjax.experiments._momentum_workers import (
 )
 from asyncjax.results import Results
 
+NEEDS_DIGITS = True  # the runner checks for scikit-learn before anything runs
 FIGURES = ("implicit_momentum.png", "best_momentum.png")
 
 _MIN_SEEDS = 4  # analysis.implicit_momentum_fit splits the seeds in two halves of at least 2

@@ -33,6 +33,7 @@ import jax
 
 from asyncjax._io import ensure_dir, jsonable, write_json
 from asyncjax._version import __version__
+from asyncjax.datasets import require_scikit_learn
 from asyncjax.experiments import (
     available,
     liu2018_dnn,
@@ -246,6 +247,8 @@ def reproduce(
     """
     if name not in PRESETS or name not in available():
         raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
+    if getattr(PRESETS[name], "NEEDS_DIGITS", False):  # before anything runs, not after a sweep
+        require_scikit_learn(f"the {name} preset (an MLP on scikit-learn's digits)")
     cfg = _apply_overrides(load_preset(name), quick=quick, seeds=seeds)
     out = Path(out or Path("runs") / name)
     _claim(out, name, cfg, overwrite, quick)

@@ -295,17 +295,15 @@ def _sweep_config(path: Path, quick: bool):
 
 def _written(out: Path) -> str:
     """The bytes the output folder holds, e.g. ``"168.2 MiB"``."""
-    from asyncjax.sweep.limits import size, used_bytes
+    from asyncjax.sweep.limits import used_bytes
+    from asyncjax.sweep.memory import binary_size
 
-    return size(used_bytes(out))
-
-
-def _mib(n: float) -> str:
-    return f"{n / 2**20:,.1f} MiB"
+    return binary_size(used_bytes(out))
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from asyncjax.sweep import plan
+    from asyncjax.sweep.memory import mib
 
     spec = _sweep_config(args.config, args.quick)
     kwargs = spec.sweep_kwargs()
@@ -316,7 +314,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     info = sp.describe()
     print(
         f"plan for {args.config}: {info['trajectories']:,} trajectories x {info['steps']:,} steps on "
-        f"{info['devices']}, budget {_mib(info['budget_bytes_per_device'])} per device"
+        f"{info['devices']}, budget {mib(info['budget_bytes_per_device'])} per device"
     )
     _print_plan(info)
     from asyncjax.sweep.limits import problems
@@ -343,6 +341,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _print_plan(info: dict) -> None:
     """The buckets table and the memory lines of ``asyncjax plan``."""
+    from asyncjax.sweep.memory import mib
+
     print(
         f"{'ring':>6} {'points':>7} {'chunks':>7} {'chunk (seeds x points)':>23} {'bytes/trajectory':>17} "
         f"{'(needed)':>9} {'chunk peak, all devices':>24}"
@@ -351,16 +351,16 @@ def _print_plan(info: dict) -> None:
         shape = f"{b['chunk_shape'][0]} x {b['chunk_shape'][1]}"
         print(
             f"{b['buffer']:>6} {b['points']:>7} {b['chunks']:>7} {shape:>23} {b['bytes_per_trajectory']:>17,} "
-            f"{b['bytes_per_trajectory_needed']:>9,} {_mib(b['peak_bytes']):>24}"
+            f"{b['bytes_per_trajectory_needed']:>9,} {mib(b['peak_bytes']):>24}"
         )
     print(
-        f"peak memory: {_mib(info['peak_bytes'])} over all devices (the largest chunk; chunks run one "
+        f"peak memory: {mib(info['peak_bytes'])} over all devices (the largest chunk; chunks run one "
         "after another, each split across the devices)"
     )
     print(
-        f"every trajectory at once: {_mib(info['resident_bytes'])} "
-        f"(one ring for every point: {_mib(info['resident_bytes_one_ring'])}); "
-        f"results in host memory: {_mib(info['results_bytes'])}"
+        f"every trajectory at once: {mib(info['resident_bytes'])} "
+        f"(one ring for every point: {mib(info['resident_bytes_one_ring'])}); "
+        f"results in host memory: {mib(info['results_bytes'])}"
     )
 
 

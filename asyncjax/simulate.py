@@ -43,7 +43,7 @@ def allowed_axes(
     mitigation: Mitigation | None = None,
 ) -> list[str]:
     """Every grid axis name a sweep of these parts accepts (besides ``seed``)."""
-    return parts_axes(p for p in run_parts(problem, optimizer, delay_model, mitigation) if p)
+    return parts_axes(run_parts(problem, optimizer, delay_model, mitigation))
 
 
 def resolve_hp(
@@ -146,9 +146,8 @@ def simulate(
             raise ValueError(
                 f"give the {model.name} delay model's parameter once: {model.axis}= or delay="
             )
-        hyperparameters[model.axis] = hyperparameters.pop(
-            "delay"
-        )  # delay= names any model's parameter
+        # delay= names any model's parameter
+        hyperparameters[model.axis] = hyperparameters.pop("delay")
     delay_val = hyperparameters.get(model.axis)  # None: the model's default
     buffer = (
         model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)
@@ -164,14 +163,13 @@ def simulate(
     fixed, x0 = start_of(problem, init)
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
-    limit = model.ring_limit(steps) if mit is None else None  # a ring the steps cannot fill
     spec = Spec(
         problem,
         optimizer,
         model,
         steps,
         record_every,
-        buffer if limit is None else min(buffer, limit),
+        model.ring_for_run(buffer, steps, mitigated=mit is not None),
         fixed_init=fixed,
         record_params=bool(record_params),
         mitigation=mit,

@@ -159,6 +159,14 @@ class DelayModel(Part):
         """
         return None
 
+    def ring_for_run(self, buffer: int, steps: int, *, mitigated: bool) -> int:
+        """The ring a run compiles: ``buffer``, cut to `ring_limit` unless a mitigation is on.
+
+        A mitigation sees τ_k itself (clipped to the ring), so with one the ring stays whole.
+        """
+        limit = None if mitigated else self.ring_limit(steps)
+        return buffer if limit is None else min(buffer, limit)
+
     # ------------------------------------------------------------ the run
     def operands(self, dtype: Any) -> Any:
         """Arrays the jitted engine receives for this model (``RingContext.operands``)."""

@@ -16,7 +16,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from asyncjax.sweep.memory import describe_devices, device_free_bytes, host_available_bytes
+from asyncjax.sweep.memory import (
+    binary_size as size,
+)
+from asyncjax.sweep.memory import (
+    describe_devices,
+    device_free_bytes,
+    host_available_bytes,
+)
 from asyncjax.sweep.plan import SweepPlan, TooLargeError
 from asyncjax.sweep.prepare import Prepared, results_bytes
 
@@ -24,15 +31,6 @@ from asyncjax.sweep.prepare import Prepared, results_bytes
 ANNOUNCE_TRAJECTORY_STEPS = 10**11
 ANNOUNCE_BYTES = 2 << 30
 ANNOUNCE_CHUNKS = 500
-
-
-def size(n: float) -> str:
-    """Bytes in binary units, e.g. ``"1.5 GiB"``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} PiB"  # pragma: no cover
 
 
 def _chunk_hint(sp: SweepPlan, fraction: float) -> str:

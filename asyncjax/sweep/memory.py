@@ -70,6 +70,20 @@ class Shapes(NamedTuple):
     metrics: dict  # name -> ShapeDtypeStruct
 
 
+def mib(n: float) -> str:
+    """Bytes in MiB, e.g. ``"52.1 MiB"`` (the plan's tables keep one unit)."""
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def binary_size(n: float) -> str:
+    """Bytes in the binary unit that suits them, e.g. ``"1.5 GiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024:
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} PiB"
+
+
 def _nbytes(tree: Any) -> int:
     return int(sum(np.prod(a.shape) * jnp.dtype(a.dtype).itemsize for a in jax.tree.leaves(tree)))
 

@@ -33,6 +33,7 @@ from asyncjax.sweep.memory import (
     chunk_shared_bytes,
     describe_devices,
     device_budget,
+    mib,
     one_bucket,
     ring_needs,
     trajectory_bytes,
@@ -42,10 +43,6 @@ from asyncjax.sweep.prepare import Prepared, prepare, results_bytes
 
 class TooLargeError(ValueError):
     """A sweep that does not fit the machine; the message names the size and the remedy."""
-
-
-def _mib(n: float) -> str:
-    return f"{n / 2**20:,.1f} MiB"
 
 
 @dataclass(frozen=True)
@@ -246,9 +243,9 @@ def plan_prepared(
             bp = bucket(chunk)
         if bp.peak_bytes > budget * bp.n_shards:
             raise TooLargeError(
-                f"one trajectory needs {_mib(bp.peak_bytes)} of device memory (a delay ring of "
+                f"one trajectory needs {mib(bp.peak_bytes)} of device memory (a delay ring of "
                 f"{g.buffer:,} read points, {spec.n_records:,} records), more than the memory "
-                f"budget of {_mib(budget)} per device; shorten the ring (smaller delays or buffer), "
+                f"budget of {mib(budget)} per device; shorten the ring (smaller delays or buffer), "
                 "record less often (larger record_every), or raise the budget"
                 + (" (ASYNCJAX_CPU_BUDGET_MB)" if devices[0].platform == "cpu" else "")
             )
@@ -281,8 +278,8 @@ def longest_ring(prep: Prepared) -> int:
     needs a ring of 1 001, and gives the same trajectories). A mitigation sees
     τ_k itself, so with one the ring stays whole.
     """
-    limit = prep.model.ring_limit(prep.spec.steps) if prep.spec.mitigation is None else None
-    return prep.spec.buffer if limit is None else min(prep.spec.buffer, limit)
+    spec = prep.spec
+    return prep.model.ring_for_run(spec.buffer, spec.steps, mitigated=spec.mitigation is not None)
 
 
 def plan(

@@ -16,7 +16,18 @@ values), ``rng``, ``datasets`` and ``wallclock`` (re-exported here);
 (import them by name).
 """
 
-from asyncjax import analysis, datasets, delays, mitigations, optim, parts, rng, theory, wallclock
+from asyncjax import (
+    analysis,
+    datasets,
+    delays,
+    mitigations,
+    optim,
+    parts,
+    rng,
+    servers,
+    theory,
+    wallclock,
+)
 from asyncjax._devices import use_cpu_cores
 from asyncjax._parts import OMITTED, REQUIRED, Hyper
 from asyncjax._version import __version__
@@ -44,6 +55,7 @@ __all__ = [
     "optim",
     "parts",
     "rng",
+    "servers",
     "theory",
     "delays",
     "mitigations",

@@ -248,26 +248,6 @@ def run_batch(
     read0 = jax.vmap(jax.vmap(opt.read_point, (0, 0, None)), (0, 0, 0))(params, opt_state, opt_hp)
     buf = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_hyper, L) + a.shape[1:]), read0)
 
-    # ---- one step of one trajectory, then vmapped over seeds and points
-    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau=None, m_hp=None):
-        g = problem.grad(ops, stale, batch, p_hp)
-        if mit is not None:
-            g = mit.gradient(g, x, stale, tau, m_hp)
-        x_new, s_new = opt.update(g, s, x, o_hp)
-        if mit is not None:
-            x_new, s_new = mit.update(x, s, x_new, s_new, tau, m_hp)
-        keep = alive & (_sq_norm(x_new) <= bound2)  # False for NaN and inf
-        div_at = jnp.where(alive & ~keep, k + 1, div_at)
-        x_new = jax.tree.map(lambda a, b: jnp.where(keep, a, b), x_new, x)
-        return x_new, s_new, keep, div_at, opt.read_point(x_new, s_new, o_hp)
-
-    if mit is None:
-        step_s = jax.vmap(traj_step, (0, 0, 0, 0, 0, 0, None, None, None))
-        step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None))
-    else:  # and τ (H, S), the mitigation's hyperparameters (H,)
-        step_s = jax.vmap(traj_step, (0, 0, 0, 0, 0, 0, None, None, None, 0, None))
-        step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None, 0, 0))
-
     # the delay model's ring I/O: what it carries, draws, reads and writes (see delays.base)
     ring = delay.ring_io(
         RingContext(
@@ -280,24 +260,55 @@ def run_batch(
             n_seeds=n_seeds,
             dtype=dtype,
             track=mit is not None,
+            values=select(hp, delay),
         )
     )
+    events = ring.events  # None: every step applies its gradient
+    accumulates = events is not None and events.accumulates
+
+    # ---- one step of one trajectory, then vmapped over seeds and points
+    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau, m_hp, gate, acc):
+        g = problem.grad(ops, stale, batch, p_hp)
+        if mit is not None:
+            g = mit.gradient(g, x, stale, tau, m_hp)
+        if gate is not None:  # an event: a weighted gradient, and the server may not step
+            weight, apply, scale = gate
+            if accumulates:  # the step applies scale · Σ weight · g over the round
+                acc = jax.tree.map(lambda a, b: a + weight * b, acc, g)
+                g = jax.tree.map(lambda a: scale * a, acc)
+                acc = jax.tree.map(lambda a: jnp.where(apply, jnp.zeros_like(a), a), acc)
+        x_new, s_new = opt.update(g, s, x, o_hp)
+        if mit is not None:
+            x_new, s_new = mit.update(x, s, x_new, s_new, tau, m_hp)
+        if gate is not None:
+            x_new = jax.tree.map(lambda a, b: jnp.where(apply, a, b), x_new, x)
+            s_new = jax.tree.map(lambda a, b: jnp.where(apply, a, b), s_new, s)
+        keep = alive & (_sq_norm(x_new) <= bound2)  # False for NaN and inf
+        div_at = jnp.where(alive & ~keep, k + 1, div_at)
+        x_new = jax.tree.map(lambda a, b: jnp.where(keep, a, b), x_new, x)
+        return x_new, s_new, keep, div_at, opt.read_point(x_new, s_new, o_hp), acc
+
+    # Vmapped over seeds, then points. τ (H, S) and the mitigation's hyperparameters (H,)
+    # only with a mitigation; the gate (H, S) only for events; the sum only where one is kept.
+    per_hs = lambda on: 0 if on else None
+    tau_ax, gate_ax, acc_ax = per_hs(mit is not None), per_hs(events), per_hs(accumulates)
+    step_s = jax.vmap(
+        traj_step, (0, 0, 0, 0, 0, 0, None, None, None, tau_ax, None, gate_ax, acc_ax)
+    )
+    step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None, tau_ax, tau_ax, gate_ax, acc_ax))
 
     def step(carry, inp):
-        (x, s, alive, div_at), b = carry
+        (x, s, alive, div_at, acc), b = carry
         k, batch, delay_in = inp
         stale, tau, ctx = ring.read(b, k, delay_in)
-        if mit is None:
-            x, s, alive, div_at, read = step_hs(
-                x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k
-            )
-        else:  # a gradient read before step 0 read the start: it is k updates old, not τ_k
+        if mit is not None:  # a gradient read before step 0 read the start: it is k updates old
             tau = jnp.minimum(jnp.broadcast_to(tau, (n_hyper, n_seeds)), k)
-            x, s, alive, div_at, read = step_hs(
-                x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp
-            )
+        gate = events.gate(ctx) if events is not None else None
+        x, s, alive, div_at, read, acc = step_hs(
+            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc
+        )
         b = ring.write(b, ctx, read, k)
-        return ((x, s, alive, div_at), b), None
+        return ((x, s, alive, div_at, acc), b), None
 
     # (blk,) steps -> data with leaves (blk, S, ...), and the delay model's inputs.
     draw = jax.vmap(partial(problem.sample, ops), (0, None), out_axes=1)
@@ -313,30 +324,34 @@ def run_batch(
 
     metrics_hs = jax.vmap(jax.vmap(partial(problem.metrics, ops)))
 
-    def record(x):
+    def record(x, b):
         m = metrics_hs(x)
+        if events is not None:  # the clock's own records: wall time, applied updates
+            m = {**m, **events.record(b)}
         return (m, x) if spec.record_params else (m,)
 
     def record_block(carry, k0):
         starts = k0 + block * jnp.arange(spec.record_every // block, dtype=jnp.int32)
         carry, _ = jax.lax.scan(noise_block, carry, starts)
-        return carry, record(carry[0][0])
+        return carry, record(carry[0][0], carry[1])
 
     state = (
         params,
         opt_state,
         jnp.ones((n_hyper, n_seeds), bool),
         jnp.full((n_hyper, n_seeds), -1, jnp.int32),
+        jax.tree.map(jnp.zeros_like, params) if accumulates else None,
     )
+    ring0 = ring.init(buf)
     starts = spec.record_every * jnp.arange(spec.n_records - 1, dtype=jnp.int32)
-    (state, _), recs = jax.lax.scan(record_block, (state, ring.init(buf)), starts)
+    (state, _), recs = jax.lax.scan(record_block, (state, ring0), starts)
 
     # prepend the records of step 0; (records, H, S, ...) -> (S, H, records, ...)
     def to_shr(first, rest):
         both = jnp.concatenate([first[None], rest], axis=0)
         return jnp.moveaxis(jnp.swapaxes(both, 1, 2), 0, 2)
 
-    recs = jax.tree.map(to_shr, record(params), recs)
+    recs = jax.tree.map(to_shr, record(params, ring0), recs)
     x_final = state[0]
     return Trace(
         metrics=recs[0],

@@ -24,6 +24,8 @@ from asyncjax.engine import Spec, Trace, jitted
 from asyncjax.mitigations import Mitigation, get_mitigation
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems.base import Problem
+from asyncjax.servers import Server, get_server
+from asyncjax.servers.clock import attach, check_server_axes
 
 
 def run_parts(
@@ -92,6 +94,7 @@ def simulate(
     optimizer: Optimizer | str | None = None,
     delay_model: str | DelayModel = "constant",
     mitigation: str | Mitigation | None = None,
+    server: Server | str | None = None,
     seed: int = 0,
     steps: int,
     record_every: int = 1,
@@ -115,6 +118,8 @@ def simulate(
         (`asyncjax.delays.trace`, no axis).
       mitigation: a staleness mitigation (`asyncjax.mitigations`) by
         name or object; its parameters go in ``**hyperparameters``.
+      server: a server rule (`asyncjax.servers`) on the worker clock: a step
+        is then an event, and the metrics hold ``wall_time`` and ``updates``.
       seed: integer seed of the trajectory's data, delay and init streams.
       steps: iterations; a multiple of ``record_every``.
       record_every: record metrics every this many steps.
@@ -148,6 +153,9 @@ def simulate(
             )
         # delay= names any model's parameter
         hyperparameters[model.axis] = hyperparameters.pop("delay")
+    server = get_server(server)
+    check_server_axes(problem, server)
+    model = attach(model, server, hyperparameters, check_int(steps, "steps", minimum=1))
     delay_val = hyperparameters.get(model.axis)  # None: the model's default
     buffer = (
         model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)

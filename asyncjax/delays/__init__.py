@@ -21,7 +21,7 @@ stateless laws), ``traces``, ``worker_clock`` (the virtual clock),
 The modules are not named ``trace`` and ``workers``: those are the factories.
 """
 
-from asyncjax.delays.base import DelayModel, RingContext, RingIO
+from asyncjax.delays.base import DelayModel, EventIO, RingContext, RingIO
 from asyncjax.delays.laws import BoundedLaw, Constant, Geometric, Law, RandomLaw, Uniform
 from asyncjax.delays.registry import DELAY_MODELS, get_delay_model
 from asyncjax.delays.schedule import clock_summary
@@ -38,6 +38,7 @@ __all__ = [
     "DelayModel",
     "RingContext",
     "RingIO",
+    "EventIO",
     "Law",
     "BoundedLaw",
     "RandomLaw",

@@ -40,6 +40,8 @@ class RingContext(NamedTuple):
       n_seeds: S (static).
       dtype: the float dtype of the run.
       track: whether ``read`` must return τ_k (a mitigation needs it; static).
+      values: name -> (H,) float every swept value the model declares (its
+        axis included); a model with several (the event clock) reads them here.
     """
 
     buffer: int
@@ -51,6 +53,26 @@ class RingContext(NamedTuple):
     n_seeds: int
     dtype: Any
     track: bool
+    values: Any = None  # name -> (H,) the model's swept values
+
+
+class EventIO(NamedTuple):
+    """How a model whose steps are events (a server's arrivals) gates the optimizer.
+
+    Attributes:
+      gate: ``gate(ctx) -> (weight, step, scale)``, each (H, S), from the
+        ``ctx`` that ``read`` returned: the gradient's weight (0: discarded),
+        whether the optimizer steps at this event, and the factor of the
+        accumulated sum the step applies.
+      record: ``record(carry) -> name -> (H, S)``: what the model records at
+        every record (``wall_time``, ``updates``).
+      accumulates: the engine keeps a sum of weighted gradients between steps
+        (otherwise a step applies this event's gradient).
+    """
+
+    gate: Callable[[Any], tuple[Any, Any, Any]]
+    record: Callable[[Any], dict]
+    accumulates: bool = False
 
 
 class RingIO(NamedTuple):
@@ -69,12 +91,15 @@ class RingIO(NamedTuple):
         unless ``RingContext.track``), and what ``write`` needs.
       write: ``write(carry, ctx, new, k) -> carry``: stores the newest read
         points (leaves (H, S, *leaf)), those of step k + 1.
+      events: None: every step applies its gradient; else the `EventIO` of
+        a model whose steps are events.
     """
 
     init: Callable[[PyTree], Any]
     draw: Callable[[jax.Array], Any]
     read: Callable[[Any, jax.Array, Any], tuple[PyTree, Any, Any]]
     write: Callable[[Any, Any, PyTree, jax.Array], Any]
+    events: EventIO | None = None
 
 
 def identity_init(ring: PyTree) -> PyTree:

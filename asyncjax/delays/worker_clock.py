@@ -23,9 +23,8 @@ from asyncjax import _rng
 from asyncjax._parts import REQUIRED, Hyper
 from asyncjax._validate import as_float_array, check_int, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO
+from asyncjax.delays.compute import COMPUTE_LAWS, law_values, normalise, per_worker
 from asyncjax.delays.schedule import clock_summary, run_clock
-
-COMPUTE_LAWS = ("constant", "exponential", "lognormal", "gamma")
 
 # Worker i's first compute time is drawn at counter 2^32 − 1 − i of the delay stream, which no
 # step k < 2^31 ever uses, so it is the same whatever the number of workers or steps.
@@ -57,20 +56,27 @@ class WorkerClock(DelayModel):
     """M asynchronous workers on a virtual clock; build it with `workers`.
 
     Attributes:
-      law: compute-time law, one of `COMPUTE_LAWS`; every law has mean 1.
-      shape: σ of the lognormal law, k of the gamma law (ignored otherwise).
-      speeds: relative speed of each worker (worker i's times are divided by
-        speeds[i]); None: all 1.
+      law: the law of the noise X, one of `COMPUTE_LAWS` (see `workers`).
+      shape: σ of the lognormal law, k of the gamma law, α of the Pareto law.
+      speeds: relative speed of each worker (a tuple, or a rule in the worker
+        index i); None: all 1.
       straggler: worker 0 is this many times slower (1: no straggler).
       bins: staleness histogram bins (τ = 0 … bins − 2, and one bin for
         τ ≥ bins − 1); None: 8·M_max + 1.
+      base: per-worker constant part of a job's time (a float, tuple or rule); None: 0.
+      noise_scale: per-worker factor of the noise X; None: 1.
+      timeouts: per-worker time-outs (MindFlayer); None: none. Used by a server
+        (`asyncjax.servers`): a job longer than its time-out is abandoned.
     """
 
     law: str = "exponential"
     shape: float = 1.0
-    speeds: tuple[float, ...] | None = None
+    speeds: tuple[float, ...] | str | None = None
     straggler: float = 1.0
     bins: int | None = None
+    base: tuple[float, ...] | float | str | None = None
+    noise_scale: tuple[float, ...] | float | str | None = None
+    timeouts: tuple[float, ...] | float | str | None = None
 
     name: ClassVar[str] = "workers"
     hyperparameters: ClassVar[tuple[Hyper, ...]] = (
@@ -85,10 +91,21 @@ class WorkerClock(DelayModel):
         shape = float(as_float_array("shape", self.shape, ndim=0))
         if self.law == "lognormal" and shape < 0:
             raise ValueError(f"the lognormal law needs shape (σ) >= 0; got {shape!r}")
-        if self.law == "gamma" and shape <= 0:
-            raise ValueError(f"the gamma law needs shape (k) > 0; got {shape!r}")
+        if self.law in ("gamma", "pareto") and shape <= 0:
+            what = "k" if self.law == "gamma" else "α"
+            raise ValueError(f"the {self.law} law needs shape ({what}) > 0; got {shape!r}")
         object.__setattr__(self, "shape", shape)
-        if self.speeds is not None:
+        for name in ("base", "noise_scale"):
+            object.__setattr__(self, name, normalise(getattr(self, name), name))
+        object.__setattr__(self, "timeouts", normalise(self.timeouts, "timeouts", allow_inf=True))
+        if isinstance(self.speeds, str):
+            probe = per_worker(self.speeds, 4096, "speeds")
+            bad = np.flatnonzero(~((probe > 0) & np.isfinite(probe)))
+            if bad.size:
+                raise ValueError(
+                    f"speeds must be positive; worker {int(bad[0])} gets {py(probe[bad[0]])!r}"
+                )
+        elif self.speeds is not None:
             sp = as_float_array("speeds", self.speeds, ndim=1)
             bad = np.flatnonzero(sp <= 0)
             if sp.size == 0 or bad.size:
@@ -105,6 +122,14 @@ class WorkerClock(DelayModel):
         object.__setattr__(self, "straggler", straggler)
         if self.bins is not None:
             object.__setattr__(self, "bins", check_int(self.bins, "bins", minimum=2))
+        if self.law == "constant" and (self.base is not None or self.noise_scale is not None):
+            base, scale = self._affine(4096)
+            low = np.flatnonzero(base + scale <= 0)
+            if low.size:
+                raise ValueError(
+                    f"worker {int(low[0])}'s compute time base + noise_scale is 0: every job "
+                    "must take some time"
+                )
 
     # ------------------------------------------------------------ static facts
     @property
@@ -114,20 +139,39 @@ class WorkerClock(DelayModel):
 
     @property
     def memoryless(self) -> bool:
-        """Exponential times: the next finisher and the time to it are drawn directly."""
-        return self.law == "exponential"
+        """Exponential times alone: the next finisher and the time to it are drawn directly."""
+        return self.law == "exponential" and self.base is None and self.noise_scale is None
 
     def speed(self, slots: int) -> np.ndarray:
         """(slots,) speed of each worker, the straggler included."""
-        s = (
-            np.ones(slots)
-            if self.speeds is None
-            else np.asarray(self.speeds[:slots], np.float64).copy()
-        )
-        if s.size < slots:
-            raise ValueError(f"speeds gives {s.size} workers but the run has {slots} worker slots")
+        s = np.ones(slots) if self.speeds is None else per_worker(self.speeds, slots, "speeds")
         s[0] /= self.straggler
         return s
+
+    def _affine(self, slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """(slots,) base and noise scale of each worker (0 and 1 when unset)."""
+        base = np.zeros(slots) if self.base is None else per_worker(self.base, slots, "base")
+        scale = (
+            np.ones(slots)
+            if self.noise_scale is None
+            else per_worker(self.noise_scale, slots, "noise_scale")
+        )
+        return base, scale
+
+    def timeout(self, slots: int) -> np.ndarray:
+        """(slots,) each worker's time-out (inf: none)."""
+        if self.timeouts is None:
+            return np.full(slots, np.inf)
+        return per_worker(self.timeouts, slots, "timeouts")
+
+    def job_times(self, x: jax.Array, slots: int) -> jax.Array:
+        """Compute times (base + scale · X) / speed of every worker for noise X ((slots,) or ())."""
+        dtype = jnp.result_type(x)
+        speed = jnp.asarray(self.speed(slots), dtype)
+        if self.base is None and self.noise_scale is None:
+            return x / speed
+        base, scale = (jnp.asarray(a, dtype) for a in self._affine(slots))
+        return (base + scale * x) / speed
 
     def n_bins(self, slots: int) -> int:
         return self.bins if self.bins is not None else 8 * slots + 1
@@ -159,6 +203,11 @@ class WorkerClock(DelayModel):
             "speeds": None if self.speeds is None else list(self.speeds),
             "straggler": self.straggler,
             "bins": self.bins,
+            **{
+                k: getattr(self, k)
+                for k in ("base", "noise_scale", "timeouts")
+                if getattr(self, k) is not None
+            },
         }
 
     def trajectory_metrics(
@@ -196,17 +245,8 @@ class WorkerClock(DelayModel):
 
     # ------------------------------------------------------------ draws
     def _mean_one(self, key: jax.Array, ks: jax.Array, dtype: Any) -> jax.Array:
-        """(b,) compute times of mean 1 for counters ``ks`` of one delay stream."""
-        if self.law == "constant":
-            return jnp.ones(ks.shape, dtype)
-        if self.law == "exponential":
-            return -jnp.log1p(-_rng.uniforms(key, ks, 1, dtype)[:, 0])
-        if self.law == "lognormal":
-            z = _rng.normals(key, ks, 1, dtype)[:, 0]
-            return jnp.exp(self.shape * z - 0.5 * self.shape**2)
-        # gamma(k, 1/k): a Threefry key per counter, then JAX's exact gamma sampler
-        keys = jax.random.wrap_key_data(_rng.words(key, ks, 2), impl="threefry2x32")
-        return jax.vmap(lambda kk: jax.random.gamma(kk, self.shape, dtype=dtype))(keys) / self.shape
+        """(b,) values X of the law for counters ``ks`` of one delay stream."""
+        return law_values(self.law, self.shape, key, ks, 1, dtype)[:, 0]
 
     def step_draws(self, key: jax.Array, ks: jax.Array, dtype: Any) -> jax.Array:
         """Per-step draws of one seed's delay stream for steps ``ks`` ((b,) int32).
@@ -245,7 +285,7 @@ class WorkerClock(DelayModel):
         finish = (
             None
             if self.memoryless
-            else jnp.where(active, first / speed, jnp.asarray(jnp.inf, dtype))
+            else jnp.where(active, self.job_times(first, slots), jnp.asarray(jnp.inf, dtype))
         )
         read_at = jnp.zeros(slots, jnp.int32) if track else None
         return ClockState(finish, read_at, rate)
@@ -301,8 +341,7 @@ class WorkerClock(DelayModel):
         w = jnp.min(jnp.where(f == t, i, slots))  # lowest index among the earliest
         hit = i == w
         e = jnp.ones((), f.dtype) if draw is None else draw
-        speed = jnp.asarray(self.speed(slots), f.dtype)
-        f = jnp.where(hit, t + e / speed, f) - t
+        f = jnp.where(hit, t + self.job_times(e, slots), f) - t
         tau, read_at = None, state.read_at
         if read_at is not None:
             tau = k - jnp.sum(jnp.where(hit, read_at, 0), dtype=jnp.int32)
@@ -396,6 +435,9 @@ def workers(
     speeds: Any = None,
     straggler: float = 1.0,
     bins: int | None = None,
+    base: Any = None,
+    noise_scale: Any = None,
+    timeouts: Any = None,
 ) -> WorkerClock:
     """The worker model: staleness and wall-clock time from M workers on a virtual clock.
 
@@ -415,7 +457,18 @@ def workers(
       probability speed_i / Σ speed and the time to it is Exp(Σ speed),
       independent of the past; the clock draws both directly (exact in law).
       With equal speeds, P(τ = l) = (1/M)(1 − 1/M)^l (Mitliagkas et al. 2016).
-    * Lognormal and gamma times: the clock keeps every worker's finish time.
+    * Other laws, and any ``base`` or ``noise_scale``: the clock keeps every
+      worker's finish time.
+
+    Compute times as the papers model them: worker i's job takes
+    (base_i + noise_scale_i · X) / speed_i, X drawn fresh per job from ``law``.
+    ``base``, ``noise_scale``, ``speeds`` and ``timeouts`` are each a number,
+    a list (entry i for worker i) or a rule in the worker index i = 0, 1, …
+    built from numbers, + − * / ** and sqrt, log, exp, abs. The Ringmaster
+    paper's 1 + √i + √(i+1)·|z| is
+    ``workers("halfnormal", base="1 + sqrt(i)", noise_scale="sqrt(i + 1)")``;
+    Tyurin & Richtárik's fixed times τ_i = √i (i = 1 … n) are
+    ``workers("constant", base="sqrt(i + 1)", noise_scale=0)``.
 
     Whatever the law, speeds or stragglers, the mean staleness over K steps is
     M − 1 − A_K/K, where A_K ≥ 0 sums the ages of the M reads outstanding at
@@ -425,13 +478,20 @@ def workers(
     fast workers' updates get fresher: the mean stays M − 1.
 
     Args:
-      law: ``"constant"``, ``"exponential"``, ``"lognormal"`` or ``"gamma"``;
-        every law has mean 1 (before speeds), so time is in mean compute times.
-      shape: σ of the lognormal (times exp(σZ − σ²/2)), k of the gamma
-        (Gamma(k, 1/k)); ignored by the other laws.
-      speeds: (M_max,) relative speed of each worker; default all 1.
+      law: the law of X: ``"constant"`` (1), ``"exponential"``, ``"lognormal"``,
+        ``"gamma"`` (these three of mean 1, so that time is in mean compute
+        times), ``"halfnormal"`` (|Z|) or ``"pareto"`` (P(X > x) = (1 + x)^−α).
+      shape: σ of the lognormal (X = exp(σZ − σ²/2)), k of the gamma
+        (Gamma(k, 1/k)), α of the Pareto; ignored by the other laws.
+      speeds: relative speed of each worker; default all 1.
       straggler: worker 0 is this many times slower than its speed says.
       bins: staleness-histogram bins of a sweep (default 8·M_max + 1).
+      base: per-worker constant part of a job's time (default 0).
+      noise_scale: per-worker factor of X (default 1).
+      timeouts: per-worker time-outs (MindFlayer SGD; default none): with a
+        server (`asyncjax.servers`), a job that would run longer is abandoned
+        at its time-out and the worker restarts at the current point. Grid
+        axis ``timeout_scale`` multiplies them (default 1).
 
     Example::
 
@@ -444,6 +504,9 @@ def workers(
         speeds=speeds,
         straggler=straggler,
         bins=bins,
+        base=base,
+        noise_scale=noise_scale,
+        timeouts=timeouts,
     )
 
 

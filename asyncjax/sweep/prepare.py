@@ -23,6 +23,8 @@ from asyncjax.engine import Spec
 from asyncjax.mitigations import get_mitigation
 from asyncjax.optim import get_optimizer, heavy_ball
 from asyncjax.problems.base import Problem
+from asyncjax.servers import Server, get_server
+from asyncjax.servers.clock import attach, check_server_axes
 from asyncjax.simulate import check_seeds, resolve_hp, start_of
 from asyncjax.sweep.grid import Grid
 from asyncjax.sweep.memory import Shapes, shapes
@@ -56,6 +58,7 @@ def prepare(
     optimizer: Any = None,
     delay_model: Any = "constant",
     mitigation: Any = None,
+    server: Server | str | None = None,
     init: Any = None,
     buffer: int | None = None,
     norm_bound: float | None = None,
@@ -68,7 +71,9 @@ def prepare(
     mit = get_mitigation(mitigation)
     mit = mit.bind(optimizer) if mit is not None else None
     ring_fixed = buffer is not None
-    values, buffer, seeds = _check_grid(problem, grid, optimizer, model, mit, buffer)
+    model, values, buffer, seeds = _check_grid(
+        problem, grid, optimizer, model, mit, buffer, get_server(server), steps
+    )
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
     model.check_run(seeds, steps)
@@ -134,7 +139,9 @@ def check_grid(
     optimizer: Any = None,
     delay_model: Any = "constant",
     mitigation: Any = None,
+    server: Server | str | None = None,
     buffer: int | None = None,
+    steps: int = 1,
 ) -> None:
     """Checks the grid's values as `prepare` does, without laying anything out.
 
@@ -151,20 +158,26 @@ def check_grid(
         get_delay_model(delay_model),
         mit.bind(optimizer) if mit is not None else None,
         buffer,
+        get_server(server),
+        steps,
     )
 
 
-def _check_grid(problem, grid, optimizer, model, mit, buffer) -> tuple[dict, int, np.ndarray]:
-    """The grid's checked values (name -> (n,) float64), the ring, the (S,) seeds."""
+def _check_grid(
+    problem, grid, optimizer, model, mit, buffer, server, steps
+) -> tuple[DelayModel, dict, int, np.ndarray]:
+    """The run's delay model (with its server), the grid's checked values, the ring, the seeds."""
     settings = {**{k: v for k, v in grid.fixed.items()}, **{k: v for k, v in grid.axes.items()}}
     settings.pop("seed", None)
+    check_server_axes(problem, server)
+    model = attach(model, server, settings, steps)
     if buffer is None:
         buffer = model.buffer_for(settings.get(model.axis))  # None: the model's default
     buffer = check_int(buffer, "buffer", minimum=1)
     values = resolve_hp(problem, optimizer, model, settings, buffer, mit)  # fills defaults
     seeds = check_seeds(grid.values("seed", 0))
     _check_unique(seeds)
-    return values, buffer, seeds
+    return model, values, buffer, seeds
 
 
 def results_bytes(prep: Prepared) -> int:
@@ -194,6 +207,7 @@ def _settings(problem, optimizer, model, mit, grid, spec, bound, x0) -> dict[str
         "record_every": spec.record_every,
         "buffer": spec.buffer,
         "delay_model": model.name,
+        **({"server": model.server.describe()} if hasattr(model, "server") else {}),
         "norm_bound": bound,
         "record_iterates": spec.record_params,
         "init": x0_list if x0 is not None else "random per seed (init stream)",

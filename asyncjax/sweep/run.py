@@ -43,6 +43,7 @@ def sweep(
     optimizer: Optimizer | str | None = None,
     delay_model: str | DelayModel = "constant",
     mitigation: str | Mitigation | None = None,
+    server: Any = None,
     init: Any = None,
     buffer: int | None = None,
     norm_bound: float | None = None,
@@ -80,6 +81,11 @@ def sweep(
         `asyncjax.delays.trace`.
       mitigation: ``"delay_adaptive"``, ``"dc_asgd"``, ``"drop_stale"`` or a
         `Mitigation`; its parameters are grid axes.
+      server: a server rule (`asyncjax.servers`: ``asgd()``, ``rennala()``,
+        ``msync()``, ``ringmaster()``, ``fedbuff()``, or a name) on the worker
+        clock: a step is then an event (an arrival, or a time-out), and the
+        results hold ``wall_time`` and ``updates`` (applied updates) at every
+        record. Its parameters are grid axes.
       init: start in the problem's coordinates; default the problem's own
         (the saddle e_2 for streaming PCA; a random start per seed for an MLP).
       buffer: delay-buffer length; default just enough for the grid's delays,
@@ -145,6 +151,7 @@ def sweep(
         optimizer=optimizer,
         delay_model=delay_model,
         mitigation=mitigation,
+        server=server,
         init=init,
         buffer=buffer,
         norm_bound=norm_bound,

@@ -1,0 +1,149 @@
+"""Compute times of the worker clock: the law of the noise, and per-worker rules.
+
+A job of worker i takes ``(base_i + scale_i · X) / speed_i`` units of virtual
+time, X drawn from the clock's law (`law_values`); ``base``, ``scale``,
+``speed`` and the time-outs are per-worker values given as a number, a list,
+or a rule in the worker index ``i = 0, 1, …`` (`per_worker`): the Ringmaster
+paper's ``1 + √i + √(i+1)·|z|`` is ``base="1 + sqrt(i)"``,
+``noise_scale="sqrt(i + 1)"`` and the ``"halfnormal"`` law.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asyncjax import _rng
+from asyncjax._validate import as_float_array, py
+
+COMPUTE_LAWS = ("constant", "exponential", "lognormal", "gamma", "halfnormal", "pareto")
+
+LAW_DOCS = {
+    "constant": "X = 1",
+    "exponential": "X ~ Exp(1), mean 1",
+    "lognormal": "X = exp(σZ − σ²/2), mean 1 (σ = shape)",
+    "gamma": "X ~ Gamma(k, 1/k), mean 1 (k = shape)",
+    "halfnormal": "X = |Z|, Z ~ N(0, 1) (mean √(2/π))",
+    "pareto": "X = U^(−1/α) − 1, P(X > x) = (1 + x)^(−α): a heavy (Lomax) tail (α = shape)",
+}
+
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+_FUNCS = {"sqrt": np.sqrt, "log": np.log, "exp": np.exp, "abs": np.abs}
+
+
+def _evaluate(node: ast.AST, i: np.ndarray, text: str) -> np.ndarray:
+    """One node of a worker rule: numbers, ``i``, + − * / **, and sqrt, log, exp, abs."""
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body, i, text)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return np.full(i.shape, float(node.value))
+    if isinstance(node, ast.Name) and node.id == "i":
+        return i
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_evaluate(node.left, i, text), _evaluate(node.right, i, text))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _evaluate(node.operand, i, text)
+        return -v if isinstance(node.op, ast.USub) else v
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCS
+        and len(node.args) == 1
+        and not node.keywords
+    ):
+        return _FUNCS[node.func.id](_evaluate(node.args[0], i, text))
+    raise ValueError(
+        f"cannot read the worker rule {text!r}: use numbers, the worker index i, + - * / ** "
+        f"and {', '.join(_FUNCS)} (e.g. '1 + sqrt(i)')"
+    )
+
+
+def per_worker(value: Any, slots: int, name: str) -> np.ndarray:
+    """(slots,) float64 values of a per-worker setting for workers i = 0 … slots − 1.
+
+    Args:
+      value: a number (every worker), a list (worker i takes entry i; at least
+        ``slots`` entries) or a rule in the worker index, e.g. ``"sqrt(i + 1)"``.
+      slots: the number of workers.
+      name: the setting's name, for messages.
+    """
+    if isinstance(value, str):
+        try:
+            tree = ast.parse(value.strip(), mode="eval")
+        except SyntaxError:
+            raise ValueError(f"{name}: cannot read the worker rule {value!r}") from None
+        with np.errstate(all="ignore"):
+            out = _evaluate(tree, np.arange(slots, dtype=np.float64), value)
+    else:
+        arr = as_float_array(name, value)
+        if arr.ndim == 0:
+            out = np.full(slots, float(arr))
+        elif arr.ndim == 1:
+            if arr.size < slots:
+                raise ValueError(f"{name} gives {arr.size} workers but the run has {slots}")
+            out = arr[:slots].copy()
+        else:
+            raise ValueError(f"{name} must be a number, a list or a rule in i; got {value!r}")
+    return np.asarray(out, np.float64)
+
+
+def normalise(value: Any, name: str, *, allow_inf: bool = False) -> Any:
+    """A per-worker setting in hashable form (a str rule, a float or a tuple), checked >= 0.
+
+    A rule is checked on its first 4 096 workers.
+    """
+    if value is None:
+        return None
+    probe = per_worker(value, 4096 if isinstance(value, str) else _size(value), name)
+    bad = np.flatnonzero(~(probe >= 0) | (np.isinf(probe) & (not allow_inf)))
+    if bad.size:
+        j = int(bad[0])
+        raise ValueError(
+            f"{name} must be >= 0{'' if allow_inf else ' and finite'} for every worker; "
+            f"worker {j} gets {py(probe[j])!r}"
+        )
+    if isinstance(value, str):
+        return value.strip()
+    arr = np.asarray(value, np.float64)
+    return float(arr) if arr.ndim == 0 else tuple(float(v) for v in arr)
+
+
+def _size(value: Any) -> int:
+    arr = np.asarray(value)
+    return 1 if arr.ndim == 0 else int(arr.shape[0])
+
+
+def law_values(law: str, shape: float, key: jax.Array, ks: jax.Array, n: int, dtype: Any):
+    """(b, n) values X of the law: value j of counter k is a pure function of (key, k, j).
+
+    Value 0 of a counter is the same whatever ``n`` (the streams are counter-based).
+    """
+    if law == "constant":
+        return jnp.ones(ks.shape + (n,), dtype)
+    if law == "exponential":
+        return -jnp.log1p(-_rng.uniforms(key, ks, n, dtype))
+    if law == "lognormal":
+        z = _rng.normals(key, ks, n, dtype)
+        return jnp.exp(shape * z - 0.5 * shape**2)
+    if law == "halfnormal":
+        return jnp.abs(_rng.normals(key, ks, n, dtype))
+    if law == "pareto":
+        u = _rng.uniforms(key, ks, n, dtype)
+        return jnp.exp(-jnp.log1p(-u) / shape) - 1
+    if law == "gamma":  # gamma(k, 1/k): a Threefry key per value, then JAX's exact gamma sampler
+        w = _rng.words(key, ks, 2 * n).reshape(ks.shape + (n, 2))
+        keys = jax.random.wrap_key_data(w, impl="threefry2x32")
+        draw = lambda kk: jax.random.gamma(kk, shape, dtype=dtype)
+        return jax.vmap(jax.vmap(draw))(keys) / shape
+    raise ValueError(f"unknown compute-time law {law!r}; choose one of {', '.join(COMPUTE_LAWS)}")

@@ -1,0 +1,374 @@
+"""The event clock: the worker clock with a server rule, one engine step per event.
+
+An event is the earliest end of a job: a gradient arrives, or (with
+time-outs) a job is abandoned. The clock of one trajectory (`EventState`)
+holds each worker's remaining time and the version it read, the server's
+applied-update count k and the round's count; `ServerClock.event` advances
+it by one event and says which stored point the gradient is computed at, its
+weight, whether the server steps, and where the newest read point goes. The
+schedule never depends on the iterates, so `asyncjax.servers.schedule` runs
+the same function alone.
+
+Draws: a job started at event e by the event's own worker takes value 0 of
+counter e of the delay stream; a job started at event e by another worker j
+(a stop, a new round) takes value 1 + j. First jobs take value 0 of counter
+2³² − 1 − i, as the worker clock's. With exponential times and no rule that
+idles a worker, nothing but the finisher is drawn: by memorylessness it is
+worker i with probability speed_i / Σ speed, as for the worker clock, which
+this clock then follows draw for draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asyncjax import _rng
+from asyncjax._parts import Hyper, hyperparameters, resolve
+from asyncjax._validate import check_positive
+from asyncjax.delays.base import DelayModel, EventIO, RingContext, RingIO
+from asyncjax.delays.compute import law_values
+from asyncjax.delays.worker_clock import WorkerClock
+from asyncjax.servers.asgd import asgd
+from asyncjax.servers.base import Server
+
+_TIMEOUT_SCALE = Hyper(
+    "timeout_scale",
+    default=1.0,
+    check=lambda v, n: check_positive(v, n, allow_inf=True),
+    allow_inf=True,
+    doc="multiplies every worker's time-out (inf: none)",
+)
+
+
+class EventState(NamedTuple):
+    """The event clock of one trajectory (or of one grid point, when its seeds share it).
+
+    Times are relative to the last event, so float32 keeps its precision; the
+    elapsed time is a compensated sum.
+    """
+
+    finish: Any  # (n,) float remaining time of each worker's job; inf: idle or inactive. None: memoryless
+    version: Any  # (n,) int32 the version (applied-update count) each worker read
+    timed: Any  # (n,) bool the job will time out; None without time-outs
+    k: Any  # () int32 applied updates
+    count: Any  # () int32 gradients accepted in this round
+    total: Any  # () float elapsed time
+    comp: Any  # () float its Kahan compensation
+    rate: Any  # () float Σ speed of the active workers (memoryless draws)
+
+
+class Event(NamedTuple):
+    """What one event tells the engine (and the event log)."""
+
+    worker: Any  # () int32
+    staleness: Any  # () int32 in applied updates, before this event's step
+    weight: Any  # () float the gradient's weight (0: discarded)
+    step: Any  # () bool the server steps
+    timed_out: Any  # () bool
+    read_slot: Any  # () int32 where the gradient's point is stored
+    write_slot: Any  # () int32 where the newest read point goes
+
+
+@dataclass(frozen=True)
+class ServerClock(DelayModel):
+    """A worker clock driven by a server rule (built by `attach`; a jit key).
+
+    Attributes:
+      clock: the worker clock (its compute times, speeds, time-outs).
+      server: the rule.
+      slots: n_max, the largest number of workers of the run (static).
+      storage: None: one snapshot per worker; else L, a ring of the last L versions.
+    """
+
+    clock: WorkerClock = WorkerClock()
+    server: Server = None
+    slots: int = 1
+    storage: int | None = None
+
+    name: ClassVar[str] = "workers"
+
+    @property
+    def hyperparameters(self) -> tuple[Hyper, ...]:  # the clock's axis first: the model's axis
+        extra = (_TIMEOUT_SCALE,) if self.clock.timeouts is not None else ()
+        return hyperparameters(self.clock) + hyperparameters(self.server) + extra
+
+    @property
+    def label(self) -> str:
+        return f"the worker clock with {self.server.label}"
+
+    # ------------------------------------------------------------ static facts
+    @property
+    def memoryless(self) -> bool:
+        """Finishers drawn directly (exponential times, no time-outs, no idle workers)."""
+        return self.clock.memoryless and self.clock.timeouts is None and not self.server.idles
+
+    @property
+    def shared(self) -> bool:
+        """No randomness: the seeds of a grid point share one clock."""
+        return self.clock.shared
+
+    @property
+    def n_draws(self) -> int:
+        """Values drawn per event: the finisher's job, plus one per worker for rules that stop."""
+        return 1 + self.slots if self.server.stops else 1
+
+    def check_values(self, values: dict[str, np.ndarray], *, buffer: int) -> dict:
+        ws = values["workers"]
+        if ws.size and ws.max() > self.slots:
+            raise ValueError(
+                f"workers={int(ws.max())} exceeds the {self.slots} worker slots of the run"
+            )
+        self.clock.check_values({"workers": ws}, buffer=self.slots)
+        if self.server.idles and "batch" in values and ws.size:
+            big = values["batch"][values["batch"] > ws.min()]
+            if big.size:
+                raise ValueError(
+                    f"batch={int(big[0])} exceeds workers={int(ws.min())}: {self.server.name} "
+                    "waits for that many distinct workers per step, so it would never step"
+                )
+        return {}
+
+    def buffer_for(self, values: Any = None) -> int:
+        return self.slots if self.storage is None else self.storage
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.clock.describe(), "server": self.server.describe()}
+
+    def delay_stream(self, param: Any, seed: int, steps: int, buffer: int) -> np.ndarray:
+        raise ValueError(
+            "with a server, use asyncjax.servers.schedule for the event log of a trajectory"
+        )
+
+    # ------------------------------------------------------------ one trajectory's clock
+    def init_state(self, m: jax.Array, first: jax.Array, hp: dict[str, jax.Array]) -> EventState:
+        """The clock at time 0: every active worker has started a job at version 0.
+
+        Args:
+          m: () float the number of active workers (traced).
+          first: (slots,) the law's values for the first jobs (ignored if memoryless).
+          hp: this clock's hyperparameters (scalars).
+        """
+        n, dtype = self.slots, first.dtype
+        i = jnp.arange(n, dtype=jnp.int32)
+        active = i < m.astype(jnp.int32)
+        speed = jnp.asarray(self.clock.speed(n), dtype)
+        rate = jnp.sum(jnp.where(active, speed, jnp.zeros((), dtype)))
+        finish = timed = None
+        if not self.memoryless:
+            c = self.clock.job_times(first, n)
+            c, timed = self._time_out(c, hp)
+            finish = jnp.where(active, c, jnp.asarray(jnp.inf, dtype))
+        zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), dtype)
+        count = zero_i if self.server.accumulates else None
+        return EventState(
+            finish, jnp.zeros(n, jnp.int32), timed, zero_i, count, zero_f, zero_f, rate
+        )
+
+    def _time_out(self, c: jax.Array, hp: dict[str, jax.Array]) -> tuple[jax.Array, Any]:
+        """Job times cut at the time-outs, and which jobs time out (None without time-outs)."""
+        if self.clock.timeouts is None:
+            return c, None
+        limit = jnp.asarray(self.clock.timeout(self.slots), c.dtype) * hp["timeout_scale"]
+        out = c > limit
+        return jnp.where(out, limit, c), out
+
+    def event(
+        self, st: EventState, m: jax.Array, draw: Any, hp: dict[str, jax.Array]
+    ) -> tuple[EventState, Event]:
+        """Advances one trajectory's clock by one event (pure; vmapped by the engine).
+
+        Args:
+          st: the clock.
+          m: () float the number of active workers.
+          draw: this event's draws: (2,) uniforms when memoryless, else
+            (`n_draws`,) values of the law, or None (constant times).
+          hp: this clock's hyperparameters (scalars).
+        """
+        n, srv = self.slots, self.server
+        i = jnp.arange(n, dtype=jnp.int32)
+        active = i < m.astype(jnp.int32)
+        if self.memoryless:
+            w = self.clock._pick(draw[0], m, st.rate, n)
+            dt = -jnp.log1p(-draw[1]) / st.rate
+            hit = i == w
+            v_w = st.version[w]
+            timed = jnp.zeros((), bool)
+        else:
+            f = st.finish
+            dt = jnp.min(f)
+            w = jnp.min(jnp.where(f == dt, i, n))  # ties go to the lowest index
+            hit = i == w
+            v_w = jnp.sum(jnp.where(hit, st.version, 0), dtype=jnp.int32)
+            timed = jnp.zeros((), bool) if st.timed is None else jnp.any(hit & st.timed)
+        tau = st.k - v_w
+        count = jnp.zeros((), jnp.int32) if st.count is None else st.count
+        weight, step = srv.decide(tau, count, hp)
+        if st.timed is not None:
+            weight = jnp.where(timed, jnp.zeros_like(weight), weight)
+            step = step & ~timed
+        k = st.k + step.astype(jnp.int32)
+        new_count = None
+        if st.count is not None:
+            new_count = jnp.where(step, 0, count + (weight > 0).astype(jnp.int32))
+        restart = hit
+        if srv.idles:  # a worker that arrived waits for the round's end
+            restart = hit & (step | timed)
+        if srv.stops:
+            restart = restart | (active & srv.stopped(k, st.version, step, hp))
+        version = jnp.where(restart, k, st.version)
+
+        finish, timed_next = None, st.timed
+        if not self.memoryless:
+            x = jnp.ones((), dt.dtype) if draw is None else draw[0]
+            if draw is not None and draw.shape[0] > 1:  # other workers' restarts take value 1 + j
+                x = jnp.where(hit, draw[0], draw[1:])
+            c, out = self._time_out(self.clock.job_times(x, n), hp)
+            finish = jnp.where(restart, dt + c, st.finish)
+            if srv.idles:
+                finish = jnp.where(hit & ~restart, jnp.asarray(jnp.inf, dt.dtype), finish)
+            finish = finish - dt
+            if out is not None:
+                timed_next = jnp.where(restart, out, st.timed)
+        y = dt - st.comp  # Kahan
+        total = st.total + y
+        comp = (total - st.total) - y
+        state = EventState(finish, version, timed_next, k, new_count, total, comp, st.rate)
+        if self.storage is None:
+            read_slot = write_slot = w
+        else:
+            read_slot, write_slot = v_w % self.storage, k % self.storage
+        return state, Event(w, tau, weight, step, timed, read_slot, write_slot)
+
+    # ------------------------------------------------------------ batched, for the engine
+    def draws(self, key: jax.Array, ks: jax.Array, dtype: Any) -> Any:
+        """(b, ...) one seed's draws for events ``ks`` (None: constant times)."""
+        if self.memoryless:
+            return _rng.uniforms(key, ks, 2, dtype)
+        if self.shared:
+            return None
+        return law_values(self.clock.law, self.clock.shape, key, ks, self.n_draws, dtype)
+
+    def batched(self, m: jax.Array, hp: dict, keys: jax.Array, dtype: Any):
+        """The clocks of (H,) points × (S,) seeds (or (H,) when shared) and their event step.
+
+        Returns:
+          ``(state0, step, draws)``: ``step(state, d) -> (state, Event)`` with
+          leading axes (H,) or (H, S); ``draws(ks)`` -> (blk, S, ...) or None.
+        """
+        n = self.slots
+        init = lambda mm, first, h: self.init_state(mm, first, h)
+        event = lambda st, mm, d, h: self.event(st, mm, d, h)
+        if self.shared:
+            ones = jnp.ones(n, dtype)
+            state0 = jax.vmap(init, (0, None, 0))(m, ones, hp)
+            step = jax.vmap(lambda st, d, mm, h: event(st, mm, None, h), (0, None, 0, 0))
+            return state0, lambda st, d: step(st, d, m, hp), lambda ks: None
+        first = jax.vmap(lambda kk: self.clock.first_draws(kk, n, dtype))(keys)  # (S, n)
+        state0 = jax.vmap(jax.vmap(init, (None, 0, None)), (0, None, 0))(m, first, hp)
+        step = jax.vmap(jax.vmap(event, (0, None, 0, None)), (0, 0, None, 0))
+        draws = lambda ks: jax.vmap(lambda kk: self.draws(kk, ks, dtype), out_axes=1)(keys)
+        return state0, lambda st, d: step(st, m, d, hp), draws
+
+    def ring_io(self, ctx: RingContext) -> RingIO:
+        """Reads and writes of the stored points, driven by the event clock, with its gate.
+
+        The carry is ``(ring, clock)``: ``ring`` has leaves (H, L, S, *leaf)
+        (L: one snapshot per worker, or the last versions); the clock has
+        leading axes (H,) when its seeds share it, else (H, S).
+        """
+        m = ctx.param
+        hp = {k: v for k, v in ctx.values.items() if k != "workers"}
+        h_idx, s_idx = jnp.arange(ctx.n_hyper), jnp.arange(ctx.n_seeds)
+        state0, step_clock, draws = self.batched(m, hp, ctx.keys, ctx.dtype)
+        units = (ctx.n_hyper, ctx.n_seeds)
+
+        def gather(ring, slot):
+            if self.shared:
+                return jax.tree.map(lambda r: r[h_idx, slot], ring)
+            return jax.tree.map(lambda r: r[h_idx[:, None], slot, s_idx[None, :]], ring)
+
+        def read(carry, k, d):
+            ring, state = carry
+            state, ev = step_clock(state, d)
+            tau = ev.staleness[:, None] if self.shared else ev.staleness
+            return gather(ring, ev.read_slot), tau, (state, ev)
+
+        def write(carry, c, new, k):
+            ring, _ = carry
+            state, ev = c
+            if self.shared:
+                ring = jax.tree.map(lambda r, x: r.at[h_idx, ev.write_slot].set(x), ring, new)
+            else:
+                at = (h_idx[:, None], ev.write_slot, s_idx[None, :])
+                ring = jax.tree.map(lambda r, x: r.at[at].set(x), ring, new)
+            return ring, state
+
+        def wide(a):
+            return jnp.broadcast_to(a[:, None] if self.shared else a, units)
+
+        def gate(c):
+            _, ev = c
+            scale = jnp.ones((ctx.n_hyper,), ctx.dtype)
+            if self.server.accumulates:
+                scale = 1 / hp["batch"]
+            return wide(ev.weight), wide(ev.step), wide(scale if self.shared else scale[:, None])
+
+        def record(carry):
+            _, state = carry
+            return {"wall_time": wide(state.total), "updates": wide(state.k)}
+
+        events = EventIO(gate=gate, record=record, accumulates=self.server.accumulates)
+        return RingIO(lambda ring: (ring, state0), draws, read, write, events)
+
+
+def attach(
+    model: DelayModel, server: Server | None, settings: dict[str, Any], steps: int
+) -> DelayModel:
+    """The delay model a run uses: ``model`` itself, or the event clock of ``model`` and ``server``.
+
+    Args:
+      model: the run's delay model.
+      server: the rule, or None (then the worker clock with time-outs still
+        gets one: `asgd`).
+      settings: the run's swept values by name (the grid's or the call's).
+      steps: the run's events.
+
+    Raises:
+      ValueError: a server with a model that is not the worker clock.
+    """
+    if server is None:
+        if not (isinstance(model, WorkerClock) and model.timeouts is not None):
+            return model
+        server = asgd()
+    if not isinstance(server, Server):
+        raise ValueError(f"server must be a rule from asyncjax.servers, got {server!r}")
+    if not isinstance(model, WorkerClock):
+        raise ValueError(
+            f"a server needs the worker clock (delay_model=asyncjax.delays.workers(...)); "
+            f"{model.label} has no workers whose arrivals a server could order"
+        )
+    given = {"workers": settings["workers"]} if "workers" in settings else {}
+    clock_hp = resolve([model], given, buffer=2**31)
+    slots = int(np.max(clock_hp["workers"]))
+    own = {h.name for h in hyperparameters(server)}
+    srv_hp = resolve([server], {k: v for k, v in settings.items() if k in own}, buffer=slots)
+    storage = server.storage(slots, srv_hp, steps)
+    return ServerClock(model, server, slots, storage)
+
+
+def check_server_axes(problem: Any, server: Server | None) -> None:
+    """Refuses a problem axis that a server axis would share (e.g. the saddle's ``batch``)."""
+    if server is None:
+        return
+    clash = set(getattr(problem, "hp_names", ())) & {h.name for h in hyperparameters(server)}
+    if clash:
+        name = sorted(clash)[0]
+        raise ValueError(
+            f"the problem's grid axis {name!r} and {server.label}'s would share one value; "
+            f"they mean different things, so this problem cannot run with this server"
+        )

@@ -1,0 +1,56 @@
+"""m-Synchronous SGD (Begunov & Tyurin 2026): wait for the fastest m workers, cancel the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import jax.numpy as jnp
+
+from asyncjax._parts import Hyper
+from asyncjax.servers.base import Server, batch_hyper
+
+
+@dataclass(frozen=True)
+class MSync(Server):
+    """Every worker computes at x_k; the first B arrivals make the step (build it with `msync`)."""
+
+    name: ClassVar[str] = "msync"
+    accumulates: ClassVar[bool] = True
+    idles: ClassVar[bool] = True
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = (
+        batch_hyper("m >= 1 (at most the workers), the fastest arrivals averaged per step"),
+    )
+
+    @property
+    def stops(self) -> bool:
+        return True
+
+    def decide(self, tau, count, hp):
+        b = hp["batch"]
+        fresh = tau == 0
+        step = fresh & ((count + 1).astype(b.dtype) >= b)
+        return fresh.astype(b.dtype), step
+
+    def stopped(self, k, versions, step, hp):
+        return jnp.broadcast_to(step, versions.shape)
+
+    def storage(self, slots, values, steps):
+        return 1
+
+
+def msync() -> MSync:
+    """m-Synchronous SGD: all workers compute at x_k; the fastest m make the step.
+
+    A worker whose gradient arrived waits; when m have arrived the server steps
+    with their average, cancels the others' jobs and restarts every worker at
+    the new point. ``batch`` = ``workers`` is synchronous minibatch SGD. Grid
+    axis ``batch`` (m, traced; at most the number of workers).
+
+    Example::
+
+        aj.sweep(problem, aj.Grid(lr=0.5, batch=[4, 16], workers=16, seed=range(8)),
+                 delay_model=aj.delays.workers("exponential"), server=aj.servers.msync(),
+                 steps=2_000, record_every=100)
+    """
+    return MSync()

@@ -1,0 +1,309 @@
+"""Server rules on a worker clock: a plain heap event loop of one trajectory (a test oracle).
+
+Independent of the engine (``asyncjax.servers`` on ``asyncjax.delays.workers``),
+which the tests compare against it event by event. NumPy and the standard
+library only: no JAX, nothing else from asyncjax, float64 throughout.
+
+The contract, literally (the engine's event log must equal this loop's):
+
+* ``n`` workers ``i = 0 … n−1``. Compute times are given, not drawn: ``first[i]``
+  is the time of worker i's first job; at event ``e`` a job started by the
+  event's own worker takes ``draws[e, 0]``, and a job started at event ``e`` by
+  any other worker ``j`` (because the rule stopped and restarted it) takes
+  ``draws[e, 1 + j]``. ``draws`` may instead be a function ``draws(e, j)``
+  (with ``events=E``) giving the time of a job that worker ``j`` starts at
+  event ``e``; the array form is ``draws(e, w_e) = arr[e, 0]`` and
+  ``draws(e, j) = arr[e, 1 + j]`` for ``j != w_e``. A job of drawn time ``c``
+  started at ``s`` ends at ``s + c`` (one float64 addition). With time-outs, a
+  job whose ``c`` exceeds ``timeouts[i]`` (strictly) is abandoned: it ends at
+  ``s + timeouts[i]`` as a *time-out* event instead of an arrival.
+* At time 0 every worker starts a job reading version 0 (the server's count of
+  applied updates ``k = 0``).
+* Events are processed in order of end time, ties to the lower worker index
+  (heap keys ``(time, worker)``; a stopped job's entry is dropped unseen). Event
+  ``e = 0, 1, …``; the loop stops after ``E`` events.
+* At event ``e`` (worker ``w``, time ``t``) the staleness is ``τ = k − v_w``,
+  ``v_w`` the version ``w`` read, in applied updates.
+
+  - A time-out: not an arrival (``applied`` False, weight 0, no step).
+  - ``"asgd"``: accept, step now.
+  - ``"ringmaster"``: accept iff ``τ < R``; step iff accepted. With ``stops``,
+    after the step every *other* busy worker ``j`` with ``k − v_j ≥ R`` (``k``
+    after the step) is stopped and restarts reading ``k`` at ``t`` with
+    ``draws[e, 1 + j]``; its partial work is lost.
+  - ``"rennala"``: accept iff ``τ == 0``; an accepted gradient increments the
+    round's count; step iff the count reaches ``B`` (the count then resets).
+    With ``stops``, at a step every other busy worker restarts reading the new
+    version with ``draws[e, 1 + j]``.
+  - ``"msync"``: every worker computes at the current point, so ``τ == 0`` and
+    every arrival is accepted; count += 1; when the count reaches ``B``: step,
+    and *all* workers (busy or idle) restart reading the new version, the
+    event's worker with ``draws[e, 0]``, the others with ``draws[e, 1 + j]``;
+    otherwise the event's worker goes idle (no job) until the round ends.
+  - ``"fedbuff"``: accept every arrival with weight ``s(τ)`` (default
+    ``1/√(1 + τ)``; a constant; or a function of τ); count += 1; step iff the
+    count reaches ``B``.
+
+  Then the event's own worker (unless msync left it idle) restarts reading
+  version ``k`` (after this event's step, if any) at ``t`` with ``draws[e, 0]``;
+  after a time-out too.
+* Iterates (optional, with ``grad``): each worker holds a snapshot of the
+  iterate it read; an accepted arrival calls ``grad(snapshot, e)`` once (a
+  discarded or timed-out one never calls it) and adds ``weight · g`` to the
+  accumulator, in arrival order, starting from zeros; a step takes
+  ``g_avg = accumulator / B`` for rennala, msync and fedbuff, and ``g_avg = g``
+  (the arrival's own gradient) for asgd and ringmaster, then
+  ``x ← update(x, g_avg)`` (default ``x − lr · g_avg``) and clears the
+  accumulator.
+
+``batch`` (B) is used by rennala, msync and fedbuff, ``delay_threshold`` (R) by
+ringmaster, ``stops`` by ringmaster and rennala, ``weight`` by fedbuff; the
+other rules ignore them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+RULES = ("asgd", "fedbuff", "msync", "rennala", "ringmaster")
+
+
+def simulate_server(
+    rule: str,
+    first: Any,
+    draws: Any,
+    *,
+    events: int | None = None,
+    batch: int = 1,
+    delay_threshold: int = 1,
+    stops: bool = True,
+    weight: float | Callable[[int], float] | None = None,
+    timeouts: Any = None,
+    grad: Callable[[np.ndarray, int], Any] | None = None,
+    x0: Any = None,
+    lr: float | None = None,
+    update: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """The event log of one trajectory under a server rule (see the module docstring).
+
+    Args:
+      rule: ``"asgd"``, ``"ringmaster"``, ``"rennala"``, ``"msync"`` or ``"fedbuff"``.
+      first: (n,) time of each worker's first job, ≥ 0.
+      draws: (E, n + 1) job times, ≥ 0: column 0 for the event's own worker,
+        column 1 + j for another worker j restarted at that event; or a function
+        ``draws(e, j) -> float`` together with ``events``.
+      events: E, only with a function ``draws``.
+      batch: B ≥ 1 (rennala, msync, fedbuff); msync needs B ≤ n.
+      delay_threshold: R ≥ 1 (ringmaster).
+      stops: stop and restart workers as the rule says (ringmaster, rennala).
+      weight: fedbuff's s(τ): None for 1/√(1 + τ), a number, or a function of τ.
+      timeouts: (n,) per-worker time-outs, ≥ 0 (default all inf).
+      grad: ``grad(point, e) -> (d,)``, the gradient at a worker's snapshot.
+      x0: (d,) start, needed with ``grad``.
+      lr: step of the default update ``x − lr · g_avg``.
+      update: ``update(x, g_avg) -> x`` instead of plain SGD.
+
+    Returns:
+      A dict of (E,) arrays: ``time`` (float64), ``worker`` (int64),
+      ``staleness`` (int64, τ before this event's step), ``applied`` (bool,
+      accepted: the gradient went or will go into a step), ``timed_out``
+      (bool), ``weight`` (float64, 0 if not accepted, 1/B not included),
+      ``step`` (bool), ``updates`` (int64, k after the event); with ``grad``
+      also ``x`` (E, d), the server's iterate after each event.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown server rule {rule!r}; known: {', '.join(RULES)}")
+    first = _times("first", first, allow_inf=False)
+    if first.ndim != 1 or first.size < 1:
+        raise ValueError(f"first must be a non-empty 1-D array, got shape {first.shape}")
+    n = first.size
+    if callable(draws):
+        if events is None or isinstance(events, bool) or not isinstance(events, int | np.integer):
+            raise ValueError(f"a function for draws needs events=E (an integer), got {events!r}")
+        if events < 0:
+            raise ValueError(f"events must be >= 0, got {events}")
+        num_events, duration = int(events), draws
+    else:
+        table = _times("draws", draws, allow_inf=False)
+        if table.ndim != 2 or table.shape[1] != n + 1:
+            raise ValueError(
+                f"draws must have shape (E, {n + 1}) for {n} workers, got {table.shape}"
+            )
+        if events is not None and events != table.shape[0]:
+            raise ValueError(f"events={events} disagrees with draws' {table.shape[0]} rows")
+        num_events, duration = table.shape[0], None
+    batch = _whole("batch", batch)
+    if rule == "msync" and batch > n:
+        raise ValueError(f"msync needs batch <= workers ({n}), got {batch}")
+    threshold = _whole("delay_threshold", delay_threshold)
+    if timeouts is None:
+        timeouts = np.full(n, np.inf)
+    else:
+        timeouts = _times("timeouts", timeouts, allow_inf=True)
+        if timeouts.shape != (n,):
+            raise ValueError(f"timeouts must have shape ({n},), got {timeouts.shape}")
+    if weight is None:
+        stale_weight = lambda tau: 1.0 / math.sqrt(1.0 + tau)
+    elif callable(weight):
+        stale_weight = weight
+    elif isinstance(weight, int | float | np.integer | np.floating) and not isinstance(
+        weight, bool
+    ):
+        if not math.isfinite(weight):
+            raise ValueError(f"weight must be finite, got {weight!r}")
+        stale_weight = lambda tau, c=float(weight): c
+    else:
+        raise ValueError(f"weight must be None, a number or a function of τ, got {weight!r}")
+    if grad is not None:
+        if x0 is None:
+            raise ValueError("grad needs x0, the (d,) start")
+        if update is None and lr is None:
+            raise ValueError("grad needs lr (plain SGD) or update(x, g_avg)")
+        x = np.array(x0, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"x0 must be 1-D, got shape {x.shape}")
+        if update is None:
+            update = lambda x, g: x - lr * g
+
+    def job_time(e: int, j: int, own: int) -> float:
+        if duration is None:
+            return float(table[e, 0] if j == own else table[e, 1 + j])
+        c = float(duration(e, j))
+        if not c >= 0.0 or math.isinf(c):
+            raise ValueError(f"draws({e}, {j}) must be finite and >= 0, got {c!r}")
+        return c
+
+    version = 0  # k: applied updates
+    count = 0  # accepted gradients in the current round (rennala, msync, fedbuff)
+    # per worker j (plain lists: this loop does scalar work)
+    read = [0] * n  # v_j: the version worker j read
+    busy = [True] * n  # False only for the event's worker and msync's idle ones
+    job = [0] * n  # id of worker j's live job; older heap entries are dead
+    will_time_out = [False] * n
+    limit = [float(c) for c in timeouts]
+    heap: list[tuple[float, int, int]] = []  # (end time, worker, job id)
+    if grad is not None:
+        snap = np.repeat(x[None], n, axis=0)  # the point each worker read
+        acc = np.zeros_like(x)
+
+    def start(j: int, t: float, c: float) -> None:
+        # worker j starts a job at time t, reading the current version and iterate
+        job[j] += 1
+        busy[j] = True
+        read[j] = version
+        will_time_out[j] = c > limit[j]
+        heapq.heappush(heap, (t + (limit[j] if will_time_out[j] else c), j, job[j]))
+        if grad is not None:
+            snap[j] = x
+
+    for j in range(n):
+        start(j, 0.0, float(first[j]))
+
+    out = {
+        "time": np.empty(num_events, np.float64),
+        "worker": np.empty(num_events, np.int64),
+        "staleness": np.empty(num_events, np.int64),
+        "applied": np.zeros(num_events, bool),
+        "timed_out": np.zeros(num_events, bool),
+        "weight": np.zeros(num_events, np.float64),
+        "step": np.zeros(num_events, bool),
+        "updates": np.empty(num_events, np.int64),
+    }
+    if grad is not None:
+        out["x"] = np.empty((num_events, x.size), np.float64)
+
+    for e in range(num_events):
+        while True:
+            t, w, jid = heapq.heappop(heap)
+            if jid == job[w]:
+                break
+        busy[w] = False
+        tau = version - read[w]
+        timed_out = will_time_out[w]
+        accepted, step, w_weight = False, False, 0.0
+        if not timed_out:
+            if rule == "asgd":
+                accepted, w_weight = True, 1.0
+            elif rule == "ringmaster":
+                accepted = tau < threshold
+                w_weight = 1.0 if accepted else 0.0
+            elif rule in ("rennala", "msync"):
+                accepted = tau == 0
+                w_weight = 1.0 if accepted else 0.0
+            else:  # fedbuff
+                accepted = True
+                w_weight = float(stale_weight(tau))
+                if not math.isfinite(w_weight):
+                    raise ValueError(f"weight({tau}) must be finite, got {w_weight!r}")
+        if accepted:
+            if rule in ("asgd", "ringmaster"):
+                step = True
+            else:
+                count += 1
+                step = count == batch
+            if grad is not None:
+                g = np.asarray(grad(snap[w].copy(), e), dtype=np.float64)
+                if g.shape != x.shape:
+                    raise ValueError(f"grad returned shape {g.shape}, expected {x.shape}")
+                if rule in ("asgd", "ringmaster"):
+                    g_avg = g
+                else:
+                    acc = acc + w_weight * g
+                    if step:
+                        g_avg = acc / batch
+            if step:
+                version += 1
+                count = 0
+                if grad is not None:
+                    x = np.asarray(update(x, g_avg), dtype=np.float64)
+                    acc = np.zeros_like(x)
+
+        # who restarts at this event, reading the version after its step
+        others: list[int] = []
+        if step and stops and rule == "ringmaster":
+            others = [j for j in range(n) if busy[j] and version - read[j] >= threshold]
+        elif step and stops and rule == "rennala":
+            others = [j for j in range(n) if busy[j]]
+        elif step and rule == "msync":
+            others = list(range(n))
+        for j in others:
+            if j != w:
+                start(j, t, job_time(e, j, w))
+        if not (rule == "msync" and accepted and not step):  # an msync finisher waits idle
+            start(w, t, job_time(e, w, w))
+
+        out["time"][e] = t
+        out["worker"][e] = w
+        out["staleness"][e] = tau
+        out["applied"][e] = accepted
+        out["timed_out"][e] = timed_out
+        out["weight"][e] = w_weight
+        out["step"][e] = step
+        out["updates"][e] = version
+        if grad is not None:
+            out["x"][e] = x
+    return out
+
+
+def _times(name: str, value: Any, *, allow_inf: bool) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of numbers, got {value!r}") from err
+    bad = np.isnan(arr) | (arr < 0) | (np.isinf(arr) & (not allow_inf))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "non-negative" if allow_inf else "finite and non-negative"
+        raise ValueError(f"{name} must be {kind}; got {float(arr[where])!r} at index {where}")
+    return arr
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)

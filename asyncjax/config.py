@@ -24,9 +24,21 @@ carries its axis, e.g. ``workers = [1, 2, 4, 8]``)::
     [delay]
     model = "workers"                    # or "trace" (then: file = "measured.npy", repeat = false)
     law = "exponential"                  # constant | exponential | lognormal | gamma
-    shape = 1.0                          # σ (lognormal) or k (gamma)
+                                         #   | halfnormal | pareto
+    shape = 1.0                          # σ (lognormal), k (gamma) or α (pareto)
     straggler = 10.0                     # worker 0 this many times slower (optional)
-    speeds = [1.0, 2.0, ...]             # per-worker speeds (optional)
+    speeds = [1.0, 2.0, ...]             # per-worker speeds (optional; or a rule in i)
+    base = "1 + sqrt(i)"                 # a job takes (base + noise_scale·X) / speed
+    noise_scale = "sqrt(i + 1)"          #   (numbers, lists or rules in the worker index i)
+    timeouts = 5.0                       # per-worker time-outs (grid axis timeout_scale)
+
+A ``[server]`` section puts a server rule on the worker clock (its axes,
+``batch`` or ``delay_threshold``, go in ``[grid]``)::
+
+    [server]
+    kind = "ringmaster"                  # asgd | rennala | msync | ringmaster | fedbuff
+    stops = true                         # rennala, ringmaster
+    weight = "sqrt"                      # fedbuff: "sqrt" (1/sqrt(1 + tau)) or "constant"
 
 and ``[mitigation] kind = "delay_adaptive"`` (or ``dc_asgd``, ``drop_stale``;
 ``target = "gradient" | "update"`` for the first) a staleness mitigation, whose
@@ -62,6 +74,8 @@ from asyncjax.delays import get_delay_model
 from asyncjax.engine import check_steps
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems import Problem, StreamingPCA
+from asyncjax.servers import get_server
+from asyncjax.servers.clock import with_server
 from asyncjax.simulate import allowed_axes
 from asyncjax.sweep import Grid
 from asyncjax.sweep.prepare import check_grid
@@ -86,6 +100,7 @@ _SECTIONS = {
     "optimizer",
     "delay",
     "mitigation",
+    "server",
 }  # tables of a sweep configuration
 _TOP_KEYS = {"title"}  # plain top-level keys
 
@@ -152,7 +167,21 @@ def _axis(name: str, value: Any) -> Any:
     return value
 
 
-_DELAY_KEYS = {"model", "law", "shape", "speeds", "straggler", "bins", "file", "values", "repeat"}
+_DELAY_KEYS = {
+    "model",
+    "law",
+    "shape",
+    "speeds",
+    "straggler",
+    "bins",
+    "base",
+    "noise_scale",
+    "timeouts",
+    "file",
+    "values",
+    "repeat",
+}
+_SERVER_OPTIONS = {"rennala": {"stops"}, "ringmaster": {"stops"}, "fedbuff": {"weight"}}
 
 
 def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
@@ -173,6 +202,9 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
             speeds=sec.get("speeds"),
             straggler=sec.get("straggler", 1.0),
             bins=sec.get("bins"),
+            base=sec.get("base"),
+            noise_scale=sec.get("noise_scale"),
+            timeouts=sec.get("timeouts"),
         )
     if model == "trace":
         if ("file" in sec) == ("values" in sec):
@@ -256,7 +288,14 @@ def parse_config(
                 if "target" in mit
                 else mitigations.get_mitigation(mit["kind"])
             )
+        if "server" in cfg:
+            run["server"] = _server_section(dict(cfg["server"]))
         delay_model = get_delay_model(run.get("delay_model", "constant"))
+        if "server" in run or getattr(delay_model, "timeouts", None) is not None:
+            try:
+                delay_model = with_server(delay_model, run.get("server"))
+            except ValueError as err:
+                raise ConfigError(f"[server] {err}") from err
         grid_keys = set(
             allowed_axes(problem, optimizer or heavy_ball(), delay_model, run.get("mitigation"))
         )
@@ -300,7 +339,9 @@ def parse_config(
                 optimizer=optimizer,
                 delay_model=run.get("delay_model", "constant"),
                 mitigation=run.get("mitigation"),
+                server=run.get("server"),
                 buffer=run.get("buffer"),
+                steps=run["steps"],
             )
         except ValueError as err:
             raise ConfigError(f"[grid] {err}") from err
@@ -310,6 +351,25 @@ def parse_config(
         )
     except (ConfigError, ValueError, TypeError) as err:
         raise ConfigError(f"{source}: {err}") from err
+
+
+def _server_section(sec: dict[str, Any]) -> Any:
+    """The ``[server]`` section: a rule by ``kind`` with its options."""
+    kind = sec.pop("kind", None)
+    if kind is None:
+        raise ConfigError(
+            '[server] needs kind = "asgd", "rennala", "msync", "ringmaster" or "fedbuff"'
+        )
+    known = _SERVER_OPTIONS.get(kind, set())
+    unknown = set(sec) - known
+    if unknown:
+        raise ConfigError(
+            f"[server] kind = {kind!r} {_unknown('key(s)', unknown, known | {'kind'})}"
+        )
+    try:
+        return get_server(kind, **sec)
+    except ValueError as err:
+        raise ConfigError(f"[server] {err}") from err
 
 
 def _unknown_value(what: str, value: Any, choices: Any) -> str:

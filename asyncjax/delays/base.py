@@ -213,6 +213,14 @@ class DelayModel(Part):
         """JSON-serialisable settings, enough to rebuild the model."""
         return {"name": self.name}
 
+    def recorded(self, dtype: Any) -> dict[str, Any]:
+        """What the engine records for the model at every record (`EventIO.record`).
+
+        Returns:
+          name -> ``jax.ShapeDtypeStruct`` of one trajectory's value; none for most models.
+        """
+        return {}
+
     def trajectory_metrics(
         self, param: Any, seed: np.ndarray, *, steps: int, record_every: int, slots: int
     ) -> dict[str, np.ndarray]:

@@ -123,7 +123,7 @@ class WorkerClock(DelayModel):
         if self.bins is not None:
             object.__setattr__(self, "bins", check_int(self.bins, "bins", minimum=2))
         if self.law == "constant" and (self.base is not None or self.noise_scale is not None):
-            base, scale = self._affine(4096)
+            base, scale = self.affine(4096)
             low = np.flatnonzero(base + scale <= 0)
             if low.size:
                 raise ValueError(
@@ -148,7 +148,7 @@ class WorkerClock(DelayModel):
         s[0] /= self.straggler
         return s
 
-    def _affine(self, slots: int) -> tuple[np.ndarray, np.ndarray]:
+    def affine(self, slots: int) -> tuple[np.ndarray, np.ndarray]:
         """(slots,) base and noise scale of each worker (0 and 1 when unset)."""
         base = np.zeros(slots) if self.base is None else per_worker(self.base, slots, "base")
         scale = (
@@ -170,7 +170,7 @@ class WorkerClock(DelayModel):
         speed = jnp.asarray(self.speed(slots), dtype)
         if self.base is None and self.noise_scale is None:
             return x / speed
-        base, scale = (jnp.asarray(a, dtype) for a in self._affine(slots))
+        base, scale = (jnp.asarray(a, dtype) for a in self.affine(slots))
         return (base + scale * x) / speed
 
     def n_bins(self, slots: int) -> int:
@@ -185,10 +185,12 @@ class WorkerClock(DelayModel):
                 f"workers={int(big.flat[0])} exceeds the {buffer} worker slots of the run "
                 f"(buffer={buffer}); raise `buffer` or leave it unset"
             )
-        if self.speeds is not None and arr.size and arr.max() > len(self.speeds):
-            raise ValueError(
-                f"workers={int(arr.max())} but speeds gives only {len(self.speeds)} workers"
-            )
+        for name in ("speeds", "base", "noise_scale", "timeouts"):
+            given = getattr(self, name)
+            if isinstance(given, tuple) and arr.size and arr.max() > len(given):
+                raise ValueError(
+                    f"workers={int(arr.max())} but {name} gives only {len(given)} workers"
+                )
         return {"workers": arr}
 
     def buffer_for(self, values: Any = None) -> int:

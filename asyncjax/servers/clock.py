@@ -20,7 +20,7 @@ this clock then follows draw for draw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple
 
 import jax
@@ -138,6 +138,13 @@ class ServerClock(DelayModel):
 
     def describe(self) -> dict[str, Any]:
         return {**self.clock.describe(), "server": self.server.describe()}
+
+    def recorded(self, dtype: Any) -> dict[str, Any]:
+        """``wall_time`` (virtual time of the event) and ``updates`` (applied updates)."""
+        return {
+            "wall_time": jax.ShapeDtypeStruct((), dtype),
+            "updates": jax.ShapeDtypeStruct((), jnp.int32),
+        }
 
     def delay_stream(self, param: Any, seed: int, steps: int, buffer: int) -> np.ndarray:
         raise ValueError(
@@ -326,17 +333,11 @@ class ServerClock(DelayModel):
         return RingIO(lambda ring: (ring, state0), draws, read, write, events)
 
 
-def attach(
-    model: DelayModel, server: Server | None, settings: dict[str, Any], steps: int
-) -> DelayModel:
-    """The delay model a run uses: ``model`` itself, or the event clock of ``model`` and ``server``.
+def with_server(model: DelayModel, server: Server | None) -> DelayModel:
+    """``model`` with ``server`` (not yet sized for a run): what its grid axes are.
 
-    Args:
-      model: the run's delay model.
-      server: the rule, or None (then the worker clock with time-outs still
-        gets one: `asgd`).
-      settings: the run's swept values by name (the grid's or the call's).
-      steps: the run's events.
+    Returns ``model`` itself when there is no server and it needs none (the
+    worker clock with time-outs gets `asgd`).
 
     Raises:
       ValueError: a server with a model that is not the worker clock.
@@ -352,13 +353,31 @@ def attach(
             f"a server needs the worker clock (delay_model=asyncjax.delays.workers(...)); "
             f"{model.label} has no workers whose arrivals a server could order"
         )
+    return ServerClock(model, server)
+
+
+def attach(
+    model: DelayModel, server: Server | None, settings: dict[str, Any], steps: int
+) -> DelayModel:
+    """The delay model a run uses: ``model`` itself, or the event clock sized for the run.
+
+    Args:
+      model: the run's delay model.
+      server: the rule, or None.
+      settings: the run's swept values by name (the grid's or the call's).
+      steps: the run's events.
+
+    Raises:
+      ValueError: as `with_server`, and a worker count or rule value refused.
+    """
+    out = with_server(model, server)
+    if not isinstance(out, ServerClock):
+        return out
     given = {"workers": settings["workers"]} if "workers" in settings else {}
-    clock_hp = resolve([model], given, buffer=2**31)
-    slots = int(np.max(clock_hp["workers"]))
-    own = {h.name for h in hyperparameters(server)}
-    srv_hp = resolve([server], {k: v for k, v in settings.items() if k in own}, buffer=slots)
-    storage = server.storage(slots, srv_hp, steps)
-    return ServerClock(model, server, slots, storage)
+    slots = int(np.max(resolve([out.clock], given, buffer=2**31)["workers"]))
+    own = {h.name for h in hyperparameters(out.server)}
+    srv_hp = resolve([out.server], {k: v for k, v in settings.items() if k in own}, buffer=slots)
+    return replace(out, slots=slots, storage=out.server.storage(slots, srv_hp, steps))
 
 
 def check_server_axes(problem: Any, server: Server | None) -> None:

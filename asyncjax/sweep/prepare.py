@@ -91,6 +91,10 @@ def prepare(
 
     hyper = {name: column(name, vals) for name, vals in values.items()}
     probe = shapes(problem, optimizer, hyper, x0, fixed)
+    extra = model.recorded(jnp.result_type(float))
+    if extra:  # the clock's own records (wall time, applied updates) beside the problem's
+        metrics = {**probe.metrics, **extra}
+        probe = probe._replace(metrics=metrics, n_metrics=len(metrics))
     single = (
         len(jax.tree.leaves(probe.params)) == 1 and len(jax.tree.leaves(probe.params)[0].shape) == 1
     )
@@ -113,6 +117,14 @@ def prepare(
     )
     attrs = _settings(problem, optimizer, model, mit, grid, spec, bound, x0 if fixed else None)
     attrs["variables"] = _variables(problem)
+    if extra:
+        attrs["variables"].update(
+            wall_time={
+                "description": "virtual time of the clock at each record (mean compute times, "
+                "or the units of the compute times given)"
+            },
+            updates={"description": "updates the server has applied at each record"},
+        )
     if metadata is not None:
         attrs["source"] = jsonable(dict(metadata))
     return Prepared(

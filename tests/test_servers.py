@@ -1,0 +1,322 @@
+"""Server rules on the worker clock: identities, the NumPy event loop, theory, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import asyncjax as aj
+from asyncjax import _rng
+from asyncjax._reference.servers import simulate_server
+from asyncjax.servers.clock import attach
+
+QUAD = aj.Quadratic([1.0, 0.5, 0.1], noise=0.1)
+RUN = dict(momentum=0.0, lr=0.1, steps=240, record_every=40, record_params=True, workers=6)
+CLOCKS = {
+    "lognormal": aj.delays.workers("lognormal", shape=0.8),
+    "additive": aj.delays.workers("halfnormal", base="1 + sqrt(i)", noise_scale="sqrt(i + 1)"),
+    "pareto": aj.delays.workers("pareto", shape=1.5, base=0.5, speeds="1 + i"),
+}
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.mark.parametrize("law", ["exponential", "lognormal", "constant"])
+def test_asgd_is_bit_identical_to_the_plain_worker_clock(law):
+    clock = aj.delays.workers(law, speeds=[1.0, 2, 1, 3, 1, 1])
+    plain = aj.simulate(QUAD, delay_model=clock, **RUN)
+    asgd = aj.simulate(QUAD, delay_model=clock, server=aj.servers.asgd(), **RUN)
+    assert np.array_equal(plain.params, asgd.params)
+    assert np.array_equal(asgd.updates, np.arange(0, 241, 40))
+    np.testing.assert_allclose(asgd.wall_time, plain.wall_time, rtol=1e-5)
+
+
+@pytest.mark.parametrize("law", list(CLOCKS))
+def test_ringmaster_without_stops_above_every_delay_is_asgd(law):
+    a = aj.simulate(QUAD, delay_model=CLOCKS[law], server="asgd", **RUN)
+    b = aj.simulate(
+        QUAD,
+        delay_model=CLOCKS[law],
+        server=aj.servers.ringmaster(stops=False),
+        delay_threshold=10**6,
+        **RUN,
+    )
+    assert np.array_equal(a.params, b.params)
+
+
+@pytest.mark.parametrize("stops", [True, False])
+@pytest.mark.parametrize("law", ["lognormal", "additive"])
+def test_rennala_with_one_gradient_is_ringmaster_with_threshold_one(law, stops):
+    a = aj.simulate(QUAD, delay_model=CLOCKS[law], server=aj.servers.rennala(stops), batch=1, **RUN)
+    b = aj.simulate(
+        QUAD, delay_model=CLOCKS[law], server=aj.servers.ringmaster(stops), delay_threshold=1, **RUN
+    )
+    assert np.array_equal(a.params, b.params)
+    assert np.array_equal(a.updates, b.updates)
+    assert (a.updates[-1] == 240) == stops  # with stops no arrival is ever discarded
+
+
+def _oracle_inputs(clock, n, seed, events, n_draws, log):
+    """The JAX clock's job times for seed, as the NumPy loop takes them (float64)."""
+    key = _rng.stream_keys(jnp.asarray([seed]), _rng.DELAY_STREAM)[0]
+    first_x = np.asarray(clock.first_draws(key, n, jnp.float64))
+    x = np.asarray(
+        aj.delays.compute.law_values(
+            clock.law, clock.shape, key, jnp.arange(events, dtype=jnp.int32), n_draws, jnp.float64
+        )
+    )
+    base, scale = clock.affine(n)
+    speed = clock.speed(n)
+    t = lambda j, v: (base[j] + scale[j] * v) / speed[j]
+    first = np.array([t(j, first_x[j]) for j in range(n)])
+
+    def draws(e, j):
+        return t(j, x[e, 0] if j == log["worker"][e] else x[e, 1 + j])
+
+    return first, draws
+
+
+RULES = [
+    ("asgd", aj.servers.asgd(), {}),
+    ("ringmaster", aj.servers.ringmaster(True), {"delay_threshold": 3}),
+    ("ringmaster", aj.servers.ringmaster(False), {"delay_threshold": 3}),
+    ("rennala", aj.servers.rennala(True), {"batch": 4}),
+    ("rennala", aj.servers.rennala(False), {"batch": 4}),
+    ("msync", aj.servers.msync(), {"batch": 3}),
+    ("fedbuff", aj.servers.fedbuff(), {"batch": 3}),
+]
+
+
+@pytest.mark.parametrize("law", list(CLOCKS))
+@pytest.mark.parametrize("name,server,hp", RULES, ids=[f"{r[0]}-{i}" for i, r in enumerate(RULES)])
+def test_event_log_equals_the_numpy_event_loop(x64, law, name, server, hp):
+    n, events, seed = 6, 300, 3
+    clock = CLOCKS[law]
+    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
+    model = attach(clock, server, {"workers": n, **hp}, events)
+    first, draws = _oracle_inputs(clock, n, seed, events, model.n_draws, log)
+    opts = {"stops": server.stops} if name in ("ringmaster", "rennala") else {}
+    ref = simulate_server(name, first, draws, events=events, **hp, **opts)
+    for key in ("worker", "staleness", "applied", "step", "updates", "timed_out"):
+        assert np.array_equal(log[key], ref[key]), key
+    np.testing.assert_allclose(log["weight"], ref["weight"], rtol=1e-12)
+    np.testing.assert_allclose(log["time"], ref["time"], rtol=1e-9)
+
+
+def test_time_outs_follow_the_numpy_event_loop(x64):
+    n, events, seed = 5, 300, 1
+    clock = aj.delays.workers("pareto", shape=1.2, base=0.2, timeouts="2 + i")
+    log = aj.servers.schedule(
+        aj.servers.rennala(False),
+        clock,
+        workers=n,
+        seed=seed,
+        arrivals=events,
+        batch=2,
+        timeout_scale=0.5,
+    )
+    model = attach(clock, aj.servers.rennala(False), {"workers": n, "batch": 2}, events)
+    first, draws = _oracle_inputs(clock, n, seed, events, model.n_draws, log)
+    ref = simulate_server(
+        "rennala",
+        first,
+        draws,
+        events=events,
+        batch=2,
+        stops=False,
+        timeouts=0.5 * (2 + np.arange(n)),
+    )
+    assert 0 < log["timed_out"].sum() < events
+    for key in ("worker", "staleness", "applied", "timed_out", "updates"):
+        assert np.array_equal(log[key], ref[key]), key
+    np.testing.assert_allclose(log["time"], ref["time"], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name,server,hp", RULES[3:], ids=["rennala-s", "rennala", "msync", "fedbuff"]
+)
+def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
+    """Iterates after every event, noiseless quadratic, plain SGD: Σ weight·g / B per step."""
+    n, events, seed, lr = 5, 120, 2, 0.3
+    quad = aj.Quadratic([1.0, 0.4], noise=0.0)
+    clock = CLOCKS["additive"]
+    tr = aj.simulate(
+        quad,
+        delay_model=clock,
+        server=server,
+        workers=n,
+        seed=seed,
+        lr=lr,
+        momentum=0.0,
+        steps=events,
+        record_every=1,
+        record_params=True,
+        **hp,
+    )
+    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
+    model = attach(clock, server, {"workers": n, **hp}, events)
+    first, draws = _oracle_inputs(clock, n, seed, events, model.n_draws, log)
+    opts = {"stops": server.stops} if name == "rennala" else {}
+    ref = simulate_server(
+        name,
+        first,
+        draws,
+        events=events,
+        grad=lambda x, e: np.array([1.0, 0.4]) * x,
+        x0=np.ones(2),
+        lr=lr,
+        **hp,
+        **opts,
+    )
+    np.testing.assert_allclose(tr.params[1:], ref["x"], rtol=1e-12, atol=1e-14)
+    assert np.array_equal(tr.updates[1:], ref["updates"])
+
+
+@pytest.mark.parametrize("n,R", [(8, 1), (16, 3), (64, 6), (128, 20)])
+def test_ringmaster_never_exceeds_its_window_bound(n, R):
+    """Fixed times τ_i = √(i+1): any R consecutive applied updates fit in theory.ringmaster_window."""
+    clock = aj.delays.workers("constant", base="sqrt(i + 1)", noise_scale=0)
+    log = aj.servers.schedule(
+        aj.servers.ringmaster(True), clock, workers=n, arrivals=40 * R + 200, delay_threshold=R
+    )
+    t = np.concatenate([[0.0], log["time"][log["step"]]])
+    spans = t[R:] - t[:-R]
+    bound = aj.theory.ringmaster_window(np.sqrt(np.arange(1, n + 1)), R)
+    assert spans.max() <= bound * (1 + 1e-6)
+
+
+def test_a_sweep_runs_every_rule_value_in_one_compilation():
+    clock = CLOCKS["additive"]
+    grid = aj.Grid(lr=[0.05, 0.1], delay_threshold=[1, 2, 4], workers=[4, 8], seed=range(3))
+    before = aj.compile_count()
+    r = aj.sweep(
+        QUAD,
+        grid,
+        delay_model=clock,
+        server=aj.servers.ringmaster(),
+        steps=200,
+        record_every=100,
+        progress=False,
+    )
+    assert aj.compile_count() == before + 1
+    assert r["updates"].shape == (2, 3, 2, 3, 3) and r["wall_time"].dtype.kind == "f"
+    # every seed's clock ignores lr: same wall time and updates for both step sizes
+    assert np.array_equal(r["updates"][0], r["updates"][1])
+    # stops: nothing is discarded, one update per arrival
+    assert np.all(r["updates"][..., -1] == 200)
+
+
+def test_momentum_and_mitigations_compose_with_a_rule():
+    tr = aj.simulate(
+        QUAD,
+        delay_model=CLOCKS["lognormal"],
+        server=aj.servers.fedbuff(),
+        mitigation="delay_adaptive",
+        batch=2,
+        adaptive_c=2.0,
+        momentum=0.5,
+        lr=0.1,
+        workers=6,
+        steps=200,
+        record_every=100,
+    )
+    assert np.isfinite(tr.error).all() and tr.error[-1] < tr.error[0]
+    opt = aj.optim.from_optax(__import__("optax").adam)
+    tr = aj.simulate(
+        QUAD,
+        optimizer=opt,
+        delay_model=CLOCKS["lognormal"],
+        server=aj.servers.rennala(),
+        batch=2,
+        lr=0.05,
+        workers=6,
+        steps=200,
+        record_every=100,
+    )
+    assert tr.updates[-1] == 100 and tr.error[-1] < tr.error[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(delay_model="constant", server="asgd", delay=2), "needs the worker clock"),
+        (dict(server="rennala", batch=0), "batch must be a whole number >= 1"),
+        (dict(server="msync", batch=7), "batch=7 exceeds workers=6"),
+        (
+            dict(server="ringmaster", delay_threshold=0),
+            "delay_threshold must be a whole number >= 1",
+        ),
+        (dict(server="ringmaster", delay_threshold=1.5), "delay_threshold must be a whole number"),
+        (dict(server="ringmasterr", delay_threshold=2), "did you mean 'ringmaster'"),
+        (dict(server="rennala"), "must set batch"),
+    ],
+)
+def test_bad_server_input_fails_before_compiling(kwargs, match):
+    kw = {**dict(delay_model=CLOCKS["lognormal"], workers=6, lr=0.1, steps=10), **kwargs}
+    before = aj.compile_count()
+    with pytest.raises(ValueError, match=match):
+        aj.simulate(QUAD, **kw)
+    assert aj.compile_count() == before
+
+
+@pytest.mark.parametrize(
+    "build,match",
+    [
+        (lambda: aj.servers.fedbuff(weight=3.0), "must be 'sqrt', 'constant' or a function"),
+        (lambda: aj.servers.fedbuff(weight="cube"), "unknown FedBuff weight"),
+        (lambda: aj.delays.workers("lognormal", timeouts=-1.0), "timeouts must be >= 0"),
+        (
+            lambda: aj.delays.workers("lognormal", timeouts=[1.0, float("nan")]),
+            "timeouts contains a non-finite",
+        ),
+        (lambda: aj.delays.workers("constant", base=0, noise_scale=0), "must take some time"),
+        (
+            lambda: aj.delays.workers("halfnormal", base="1 + sqrt(j)"),
+            "cannot read the worker rule",
+        ),
+        (lambda: aj.delays.workers("pareto", shape=0), "pareto law needs shape"),
+    ],
+)
+def test_bad_rule_and_clock_options_say_what_is_wrong(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_negative_timeout_scale_is_refused():
+    with pytest.raises(ValueError, match="timeout_scale must be > 0"):
+        aj.simulate(
+            QUAD,
+            delay_model=aj.delays.workers("lognormal", timeouts=3.0),
+            workers=4,
+            lr=0.1,
+            steps=10,
+            timeout_scale=-1.0,
+        )
+
+
+def test_the_server_section_of_a_configuration(tmp_path):
+    from asyncjax.config import ConfigError, parse_config
+
+    cfg = {
+        "problem": {"kind": "quadratic", "eigenvalues": [1.0, 0.5], "noise": 0.1},
+        "delay": {"model": "workers", "law": "halfnormal", "base": "1 + sqrt(i)"},
+        "server": {"kind": "ringmaster", "stops": False},
+        "grid": {"lr": 0.1, "momentum": 0.0, "workers": 4, "delay_threshold": [1, 3], "seeds": 2},
+        "run": {"steps": 100, "record_every": 50},
+    }
+    spec = parse_config(cfg)
+    r = aj.sweep(spec.problem, spec.grid, progress=False, **spec.sweep_kwargs())
+    assert r["updates"].shape[-1] == 3 and r.attrs["server"] == {
+        "kind": "ringmaster",
+        "stops": False,
+    }
+    bad = {**cfg, "server": {"kind": "ringmaster", "stop": True}}
+    with pytest.raises(ConfigError, match="did you mean 'stops'"):
+        parse_config(bad)
+    bad = {**cfg, "grid": {**cfg["grid"], "delay_threshold": 0}}
+    with pytest.raises(ConfigError, match="delay_threshold must be a whole number >= 1"):
+        parse_config(bad)

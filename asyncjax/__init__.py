@@ -29,6 +29,7 @@ from asyncjax.problems import (
     Logistic,
     Problem,
     Quadratic,
+    QuadraticForm,
     QuarticSaddle,
     StreamingPCA,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Logistic",
     "MLP",
     "Quadratic",
+    "QuadraticForm",
     "QuarticSaddle",
     "Optimizer",
     "Problem",

@@ -130,8 +130,9 @@ class QuadraticForm(Problem):
 
         quad = aj.QuadraticForm(diagonals=[[2.0, 3.0, 4.0], 0.5], b=[1.0, 0.0, -1.0], noise=0.1)
         quad.L, quad.f_star  # 4.2247, -0.3778
-        res = aj.sweep(quad, aj.Grid(lr=0.1, momentum=[0.0, 0.5], delay=[0, 2], seed=range(4)),
-                       steps=200, record_every=50)
+        grid = aj.Grid(lr=0.05, momentum=[0.0, 0.5], delay=[0, 2], seed=range(4))
+        res = aj.sweep(quad, grid, steps=200, record_every=50)
+        res["grad_sq"][..., -1]  # (momentum, delay, seed): ‖∇f‖² at the end
 
     Args:
       d: the dimension; needed only when every diagonal is a single number.

@@ -41,6 +41,7 @@ from asyncjax.problems import (
     Logistic,
     Problem,
     Quadratic,
+    QuadraticForm,
     QuarticSaddle,
     StreamingPCA,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "Logistic",
     "MLP",
     "Quadratic",
+    "QuadraticForm",
     "QuarticSaddle",
     "Optimizer",
     "Problem",

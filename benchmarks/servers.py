@@ -30,7 +30,6 @@ use_cpu_cores()  # before JAX touches a device
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 import asyncjax as aj  # noqa: E402
 from asyncjax import rng  # noqa: E402

@@ -43,6 +43,7 @@ from asyncjax.experiments import (
     load_preset,
     mitliagkas2016,
     preset_text,
+    tyurin2023_time,
     wang2020_speedup,
 )
 from asyncjax.sweep.checkpoint import remove_finished_chunks
@@ -71,6 +72,7 @@ PRESETS: dict[str, Preset] = {
     "wang2020-speedup": wang2020_speedup,
     "mitliagkas2016": mitliagkas2016,
     "liu2018-dnn": liu2018_dnn,
+    "tyurin2023-time": tyurin2023_time,
 }
 
 _MARK = "reproduce.json"

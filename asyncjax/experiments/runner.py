@@ -43,6 +43,7 @@ from asyncjax.experiments import (
     load_preset,
     mitliagkas2016,
     preset_text,
+    ringmaster_momentum,
     tyurin2023_time,
     wang2020_speedup,
 )
@@ -73,6 +74,7 @@ PRESETS: dict[str, Preset] = {
     "mitliagkas2016": mitliagkas2016,
     "liu2018-dnn": liu2018_dnn,
     "tyurin2023-time": tyurin2023_time,
+    "ringmaster-momentum": ringmaster_momentum,
 }
 
 _MARK = "reproduce.json"

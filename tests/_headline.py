@@ -28,7 +28,10 @@ def _value(cell: str):
         return cell == "yes"
     if cell.startswith("["):
         return [_value(c) for c in cell[1:-1].split(", ")]
-    return float(cell)
+    try:
+        return float(cell)
+    except ValueError:
+        return cell  # a name, e.g. a method's
 
 
 def _entry(summary: dict, key: str):
@@ -43,6 +46,8 @@ def _same(printed, stored, where: str) -> None:
         assert isinstance(stored, list) and len(printed) == len(stored), where
         for p, s in zip(printed, stored):
             _same(p, s, where)
+    elif isinstance(printed, str):
+        assert printed == stored, (where, printed, stored)
     elif printed is None or isinstance(printed, bool):
         assert printed == stored or (printed is None and stored is None), (where, printed, stored)
     else:  # 4 significant digits are printed

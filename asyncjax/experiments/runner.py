@@ -43,6 +43,8 @@ from asyncjax.experiments import (
     load_preset,
     mitliagkas2016,
     preset_text,
+    ringmaster_momentum,
+    tyurin2023_time,
     wang2020_speedup,
 )
 from asyncjax.sweep.checkpoint import remove_finished_chunks
@@ -71,6 +73,8 @@ PRESETS: dict[str, Preset] = {
     "wang2020-speedup": wang2020_speedup,
     "mitliagkas2016": mitliagkas2016,
     "liu2018-dnn": liu2018_dnn,
+    "tyurin2023-time": tyurin2023_time,
+    "ringmaster-momentum": ringmaster_momentum,
 }
 
 _MARK = "reproduce.json"
@@ -88,7 +92,13 @@ _SWEEP_FILES = (
 
 
 def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> dict[str, Any]:
-    """A copy of a preset's configuration with ``--quick`` and ``--seeds`` applied."""
+    """A copy of a preset's configuration with ``--quick`` and ``--seeds`` applied.
+
+    A ``[quick]`` table (the preset's, or a sweep's own, which wins) may set
+    ``seeds`` (at most), ``steps`` and ``record_every``, a ``grid`` table whose
+    entries replace the sweep's grid entries, and (the preset's) an ``analysis``
+    table merged into ``[analysis]``.
+    """
     cfg = copy.deepcopy(cfg)
     quick_cfg = cfg.pop("quick", {})
     sweeps = [cfg] if "grid" in cfg else list(cfg["sweep"].values())
@@ -104,8 +114,10 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
         if quick:
             if "seeds" in own:
                 sw["grid"]["seeds"] = min(own["seeds"], sw["grid"]["seeds"])
-            if "steps" in own:
-                sw["run"]["steps"] = own["steps"]
+            for key in ("steps", "record_every"):
+                if key in own:
+                    sw["run"][key] = own[key]
+            sw["grid"].update(own.get("grid", {}))  # [quick.grid]: axes of the smoke run
         if seeds is not None:
             sw["grid"]["seeds"] = seeds
     return cfg

@@ -42,6 +42,20 @@ def batch_hyper(doc: str) -> Hyper:
     return Hyper("batch", check=check_batch, doc=doc)
 
 
+def fresh_round(tau: jax.Array, count: jax.Array, batch: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A round of gradients computed at the current point: weight 1 if τ = 0, step at the B-th.
+
+    The `Server.decide` of Rennala and m-Synchronous SGD.
+    """
+    fresh = tau == 0
+    return fresh.astype(batch.dtype), fresh & ((count + 1).astype(batch.dtype) >= batch)
+
+
+def restart_all(step: jax.Array, versions: jax.Array) -> jax.Array:
+    """Every worker restarts when the server steps (a new round begins)."""
+    return jnp.broadcast_to(step, versions.shape)
+
+
 @dataclass(frozen=True)
 class Server(Part):
     """A server rule (a frozen, hashable dataclass: part of the compiled configuration).

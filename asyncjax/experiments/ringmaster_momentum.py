@@ -3,7 +3,7 @@
 Ringmaster ASGD (Maranjyan, Tyurin & Richtárik 2025) discards every gradient
 R or more updates old, so the gradients it applies are at most R − 1 old.
 With heavy ball on the server, asyncjax's exact stability boundary for a
-constant delay (`asyncjax.theory.stability_threshold`, SCIENCE.md §1) says
+constant delay (`asyncjax.theory.stability_threshold`; the theory page) says
 the recurrence stays stable while that delay is at most τ*(μ, ηL): a larger R
 lets more workers contribute, a threshold past τ* + 1 risks instability, so
 the prediction for the best threshold is R − 1 = τ*(μ, ηL). This preset

@@ -37,6 +37,13 @@ def check_batch(values: np.ndarray, name: str) -> np.ndarray:
     return check_whole(values, name, minimum=1)
 
 
+def check_flag(value: Any, name: str) -> bool:
+    """A rule's on/off option: True or False, not a string or a number that reads as one."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
 def batch_hyper(doc: str) -> Hyper:
     """The ``batch`` axis of the rules that collect a round of gradients (B, required)."""
     return Hyper("batch", check=check_batch, doc=doc)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from asyncjax._parts import Hyper
-from asyncjax.servers.base import Server, batch_hyper, fresh_round, restart_all
+from asyncjax.servers.base import Server, batch_hyper, check_flag, fresh_round, restart_all
 
 
 @dataclass(frozen=True)
@@ -58,4 +58,4 @@ def rennala(stops: bool = True) -> Rennala:
                  delay_model=aj.delays.workers("constant", base="sqrt(i + 1)", noise_scale=0),
                  server=aj.servers.rennala(), steps=4_000, record_every=100)
     """
-    return Rennala(with_stops=bool(stops))
+    return Rennala(with_stops=check_flag(stops, "stops"))

@@ -40,6 +40,7 @@ from asyncjax.problems import (
     Logistic,
     Problem,
     Quadratic,
+    QuadraticForm,
     QuarticSaddle,
     StreamingPCA,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Logistic",
     "MLP",
     "Quadratic",
+    "QuadraticForm",
     "QuarticSaddle",
     "Optimizer",
     "Problem",

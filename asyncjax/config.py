@@ -49,12 +49,27 @@ Other problems and optimizers (swept values stay in ``[grid]``)::
 
     [problem]
     kind = "mlp"                         # streaming_pca | quadratic | least_squares | logistic
-    dataset = "digits"                   #   | quartic_saddle | mlp; other keys are the class's options
-    hidden = [32]
+    dataset = "digits"                   #   | quartic_saddle | mlp | quadratic_form
+    hidden = [32]                        #   | ringmaster_quadratic; other keys: the class's options
 
     [optimizer]
     kind = "optax.adam"                  # heavy_ball | nesterov | optax.<name>
     # static options of the optimizer, e.g. nesterov = true for optax.sgd
+
+A general quadratic, banded (or ``matrix = [[...], ...]``), or the Ringmaster paper's::
+
+    [problem]
+    kind = "quadratic_form"
+    d = 100
+    diagonals = [0.5, -0.25]             # main diagonal, then off-diagonals: numbers or lists
+    noise = 0.01
+    noise_kind = "shared"                # or "independent"
+    # b = [...]                          # default zeros
+
+    [problem]                            # or the paper's (A = tridiag(-1, 2, -1)/4, b = -e_1/4)
+    kind = "ringmaster_quadratic"
+    d = 1729
+    noise = 0.01
 """
 
 from __future__ import annotations
@@ -91,6 +106,8 @@ _PROBLEM_KINDS = (
     "logistic",
     "quartic_saddle",
     "mlp",
+    "quadratic_form",
+    "ringmaster_quadratic",
 )
 _SECTIONS = {
     "problem",
@@ -398,6 +415,8 @@ def build_problem(kind: str, options: dict[str, Any]) -> Problem:
         "logistic": "Logistic",
         "quartic_saddle": "QuarticSaddle",
         "mlp": "MLP",
+        "quadratic_form": "QuadraticForm",
+        "ringmaster_quadratic": "ringmaster_quadratic",
     }[kind]
     cls = getattr(P, cls)
     options = dict(options)

@@ -8,6 +8,9 @@
   `pca_threshold`, `stability_threshold_asymptote`.
 * The queuing model (Mitliagkas et al.): `staleness_pmf`,
   `implicit_momentum`.
+* Time to an ε-stationary point with n workers of fixed compute times
+  (Tyurin & Richtárik 2023; Maranjyan, Tyurin & Richtárik 2025; Begunov &
+  Tyurin 2026): `time_complexity`, `optimal_workers`, `ringmaster_window`.
 
 Delay-stability boundary
 ------------------------
@@ -34,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from asyncjax._validate import as_float_array, check_int, did_you_mean, py
+
 __all__ = [
     "METHODS",
     "ode_solution",
@@ -52,6 +57,10 @@ __all__ = [
     "stability_threshold_asymptote",
     "pca_modes",
     "pca_threshold",
+    "TIME_METHODS",
+    "time_complexity",
+    "optimal_workers",
+    "ringmaster_window",
 ]
 
 _VERIFY_MAX = 600  # companion matrices up to this degree are checked (< 0.1 s each)
@@ -386,3 +395,165 @@ def implicit_momentum(workers: Any) -> np.ndarray:
     In expectation, E[x_{t+1} − x_t] = (1 − 1/M) E[x_t − x_{t−1}] − (η/M) E∇f(x_t).
     """
     return 1.0 - 1.0 / np.asarray(workers, float)
+
+
+# ------------------------------------------------------- time with fixed compute times
+TIME_METHODS = ("optimal", "asgd", "minibatch", "msync")
+
+
+def _compute_times(taus: Any) -> np.ndarray:
+    """The workers' compute times, checked and sorted ascending (τ_1 ≤ … ≤ τ_n)."""
+    t = as_float_array("taus", taus, ndim=1)
+    if t.size < 1:
+        raise ValueError("taus must not be empty: give one compute time per worker")
+    low = t[t <= 0]
+    if low.size:
+        raise ValueError(f"taus must be > 0 (seconds per gradient); got {py(low[0])!r}")
+    return np.sort(t)
+
+
+def _noise_ratio(s: Any) -> float:
+    value = float(as_float_array("s", s, ndim=0))
+    if value < 0:
+        raise ValueError(f"s = sigma^2/eps must be >= 0; got {value!r}")
+    return value
+
+
+def _check_time_method(method: Any, allowed: tuple[str, ...] = TIME_METHODS) -> str:
+    if not isinstance(method, str) or method not in allowed:
+        names = ", ".join(repr(m) for m in allowed)
+        raise ValueError(
+            f"method must be one of {names}; got {method!r}{did_you_mean(method, allowed)}"
+        )
+    return method
+
+
+def _harmonic_prefix(t: np.ndarray) -> np.ndarray:
+    """(n,) h_m = (1/m Σ_{i≤m} 1/τ_i)^{-1} for m = 1 … n: the m fastest workers' harmonic mean."""
+    return np.arange(1, t.size + 1) / np.cumsum(1.0 / t)
+
+
+def _candidates(t: np.ndarray, s: float, method: str) -> np.ndarray:
+    """(n,) the time with the m fastest workers, m = 1 … n, for a method that picks m."""
+    m = np.arange(1, t.size + 1)
+    per_round = _harmonic_prefix(t) if method == "optimal" else t
+    return per_round * (1.0 + s / m)
+
+
+def time_complexity(taus: Any, s: float, method: str = "optimal", *, m: int | None = None) -> float:
+    """Time to an ε-stationary point with n workers of fixed compute times, up to constants.
+
+    The fixed computation model of Tyurin & Richtárik (NeurIPS 2023, "Optimal time
+    complexities of parallel stochastic optimization methods under a fixed computation
+    model"): worker i needs τ_i seconds per stochastic gradient, f is L-smooth with
+    f(x_0) − inf f = Δ, the gradient noise has variance σ², and the goal is E‖∇f(x)‖² ≤ ε.
+    With s = σ²/ε, the times sorted, τ_1 ≤ … ≤ τ_n, and h_m = (1/m Σ_{i≤m} 1/τ_i)^{-1} the
+    harmonic mean of the m fastest:
+
+    * ``"optimal"``: min over m of h_m (1 + s/m). The lower bound for every method of the
+      model (Tyurin & Richtárik 2023, Table 1, row "Lower bound"), attained by their
+      Rennala SGD (same table) and by Ringmaster ASGD (Maranjyan, Tyurin & Richtárik,
+      ICML 2025, their main theorem with R = max(1, ⌈σ²/ε⌉)). `optimal_workers` gives the
+      minimising m; workers slower than τ_m do not help.
+    * ``"asgd"``: h_n (1 + s/n). Asynchronous SGD with its best constant step (Koloskova et
+      al. 2022; Mishchenko et al. 2022), as Table 1 of Tyurin & Richtárik 2023 lists it:
+      every worker counts, the slowest included.
+    * ``"minibatch"``: τ_n (1 + s/n). Minibatch SGD, which waits for all n workers every
+      step (Table 1 of Tyurin & Richtárik 2023).
+    * ``"msync"``: τ_m (1 + s/m), with the best m unless ``m`` is given. m-Synchronous SGD
+      (Begunov & Tyurin 2026, "Do we need asynchronous SGD?", arXiv 2602.03802): each
+      round every worker starts at x_k, the server waits for the fastest m of n and cancels
+      the rest. That paper analyses random compute times and partial participation; the
+      fixed-time form here is derived, not quoted (we could not read its fixed-time
+      statement): with fixed times a round lasts τ_m, and minibatch SGD with batch m needs
+      (1 + s/m) LΔ/ε rounds (the same count that gives the ``"minibatch"`` row, which is
+      m = n).
+
+    Every value is in units of LΔ/ε and holds up to a constant factor, so compare methods
+    by ratios; the constants are not the same in every bound.
+
+    Example::
+
+        taus = np.sqrt(np.arange(1, 1001))  # τ_i = √i, n = 1000
+        best = aj.theory.time_complexity(taus, 10.0)  # 3.90, with m = 15 workers
+        aj.theory.time_complexity(taus, 10.0, "asgd") / best  # 4.19
+        aj.theory.time_complexity(taus, 10.0, "minibatch") / best  # 8.19
+
+    Args:
+      taus: (n,) compute times τ_i > 0, in any order (they are sorted first).
+      s: σ²/ε ≥ 0, the noise-to-accuracy ratio.
+      method: ``"optimal"``, ``"asgd"``, ``"minibatch"`` or ``"msync"``.
+      m: for ``"msync"`` only, the number of workers waited for, 1 ≤ m ≤ n; default the
+        best one (`optimal_workers` with ``method="msync"``).
+
+    Returns:
+      The time, in units of LΔ/ε (the same units as ``taus`` times LΔ/ε).
+    """
+    t = _compute_times(taus)
+    s = _noise_ratio(s)
+    method = _check_time_method(method)
+    n = t.size
+    if m is not None:
+        if method != "msync":
+            raise ValueError(f"m applies to method='msync' only, not method={method!r}")
+        m = check_int(m, "m", minimum=1)
+        if m > n:
+            raise ValueError(f"m must be <= the number of workers ({n}); got {m}")
+        return float(t[m - 1] * (1.0 + s / m))
+    if method == "asgd":
+        return float(_harmonic_prefix(t)[-1] * (1.0 + s / n))
+    if method == "minibatch":
+        return float(t[-1] * (1.0 + s / n))
+    return float(_candidates(t, s, method).min())
+
+
+def optimal_workers(taus: Any, s: float, method: str = "optimal") -> int:
+    """The m that `time_complexity` minimises over: how many of the fastest workers to use.
+
+    For ``"optimal"`` the minimiser of h_m (1 + s/m) (Tyurin & Richtárik 2023, Table 1; the
+    m* of Ringmaster ASGD's "Naive Optimal ASGD", Maranjyan, Tyurin & Richtárik 2025); for
+    ``"msync"`` the minimiser of τ_m (1 + s/m). Ties go to the smaller m.
+
+    Example::
+
+        aj.theory.optimal_workers(np.sqrt(np.arange(1, 101)), 10.0)  # 15, for every n >= 15
+
+    Args:
+      taus: (n,) compute times τ_i > 0, in any order.
+      s: σ²/ε ≥ 0.
+      method: ``"optimal"`` or ``"msync"``.
+
+    Returns:
+      m, 1 ≤ m ≤ n, counted among the workers sorted fastest first.
+    """
+    t = _compute_times(taus)
+    s = _noise_ratio(s)
+    method = _check_time_method(method, ("optimal", "msync"))
+    return int(np.argmin(_candidates(t, s, method))) + 1
+
+
+def ringmaster_window(taus: Any, R: int) -> float:
+    """Longest wall-clock time any R consecutive applied updates of Ringmaster ASGD can take.
+
+    t(R) = 2 min over m of (1/m Σ_{i≤m} 1/τ_i)^{-1} (1 + R/m), for fixed compute times
+    (Maranjyan, Tyurin & Richtárik, "Ringmaster ASGD: the first asynchronous SGD with
+    optimal time complexity", ICML 2025, Lemma 4.1), with R the delay threshold (an
+    arrival with delay ≥ R, counted in applied updates, is discarded). A bound, not an
+    estimate: every window of R consecutive updates in a simulation with fixed times must
+    fit inside it.
+
+    Example::
+
+        aj.theory.ringmaster_window(np.sqrt(np.arange(1, 101)), 6)  # 6.37
+
+    Args:
+      taus: (n,) compute times τ_i > 0, in any order (they are sorted first).
+      R: the delay threshold, an integer ≥ 1.
+
+    Returns:
+      t(R), in the units of ``taus``.
+    """
+    t = _compute_times(taus)
+    R = check_int(R, "R", minimum=1)
+    m = np.arange(1, t.size + 1)
+    return float(2.0 * np.min(_harmonic_prefix(t) * (1.0 + R / m)))

@@ -4,6 +4,12 @@ from asyncjax.problems.base import Problem
 from asyncjax.problems.mlp import MLP, MLPOperands
 from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, sin2_and_norm
 from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
+from asyncjax.problems.quadratic_form import (
+    QuadraticForm,
+    QuadraticFormOperands,
+    banded_matvec,
+    ringmaster_quadratic,
+)
 from asyncjax.problems.regression import (
     LeastSquares,
     LeastSquaresOperands,
@@ -16,12 +22,16 @@ __all__ = [
     "Problem",
     "StreamingPCA",
     "Quadratic",
+    "QuadraticForm",
+    "ringmaster_quadratic",
     "LeastSquares",
     "Logistic",
     "QuarticSaddle",
     "MLP",
     "PCAOperands",
     "QuadraticOperands",
+    "QuadraticFormOperands",
+    "banded_matvec",
     "LeastSquaresOperands",
     "LogisticOperands",
     "SaddleOperands",

@@ -87,21 +87,43 @@ _SWEEP_FILES = (
 )
 
 
+# Tables of a sweep that a [quick] table may hold to change the quick run's settings.
+_QUICK_TABLES = ("problem", "grid", "run", "delay", "server", "mitigation", "optimizer")
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra``'s keys: tables merged key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else copy.deepcopy(value)
+    return out
+
+
 def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> dict[str, Any]:
-    """A copy of a preset's configuration with ``--quick`` and ``--seeds`` applied."""
+    """A copy of a preset's configuration with ``--quick`` and ``--seeds`` applied.
+
+    With ``--quick``, a ``[quick]`` table (the preset's, or a sweep's own) sets ``seeds``
+    (at most that many) and ``steps``; its tables ``[quick.analysis]`` (the preset's
+    analysis) and ``[quick.problem]``, ``[quick.grid]``, ``[quick.run]``, ... (a sweep's
+    sections) replace only the keys they name, table by table.
+    """
     cfg = copy.deepcopy(cfg)
     quick_cfg = cfg.pop("quick", {})
     sweeps = [cfg] if "grid" in cfg else list(cfg["sweep"].values())
     if seeds is not None and seeds < 2:
         raise ValueError(f"--seeds must be at least 2 (bands and intervals need them), got {seeds}")
     if quick and "analysis" in quick_cfg:  # [quick.analysis]: the quick run's own analysis settings
-        cfg["analysis"] = {**cfg.get("analysis", {}), **quick_cfg["analysis"]}
+        cfg["analysis"] = _merged(cfg.get("analysis", {}), quick_cfg["analysis"])
     for sw in sweeps:
         own = {
             **quick_cfg,
             **sw.pop("quick", {}),
         }  # a sweep's own [quick] table wins over the preset's
         if quick:
+            for table in _QUICK_TABLES:
+                if isinstance(own.get(table), dict):
+                    sw[table] = _merged(sw.get(table, {}), own[table])
             if "seeds" in own:
                 sw["grid"]["seeds"] = min(own["seeds"], sw["grid"]["seeds"])
             if "steps" in own:

@@ -41,6 +41,7 @@ from asyncjax.experiments import (
     liu2018_phase,
     liu2018_stationary,
     load_preset,
+    maranjyan2025_ringmaster,
     mitliagkas2016,
     preset_text,
     wang2020_speedup,
@@ -71,6 +72,7 @@ PRESETS: dict[str, Preset] = {
     "wang2020-speedup": wang2020_speedup,
     "mitliagkas2016": mitliagkas2016,
     "liu2018-dnn": liu2018_dnn,
+    "maranjyan2025-ringmaster": maranjyan2025_ringmaster,
 }
 
 _MARK = "reproduce.json"

@@ -30,8 +30,8 @@ def _value(cell: str):
         return [_value(c) for c in cell[1:-1].split(", ")]
     try:
         return float(cell)
-    except ValueError:
-        return cell  # a name, e.g. a method's
+    except ValueError:  # a name (a method, say)
+        return cell
 
 
 def _entry(summary: dict, key: str):
@@ -46,9 +46,7 @@ def _same(printed, stored, where: str) -> None:
         assert isinstance(stored, list) and len(printed) == len(stored), where
         for p, s in zip(printed, stored):
             _same(p, s, where)
-    elif isinstance(printed, str):
-        assert printed == stored, (where, printed, stored)
-    elif printed is None or isinstance(printed, bool):
+    elif printed is None or isinstance(printed, (bool, str)):
         assert printed == stored or (printed is None and stored is None), (where, printed, stored)
     else:  # 4 significant digits are printed
         assert stored is not None and not isinstance(stored, bool), (where, printed, stored)

@@ -41,6 +41,7 @@ from asyncjax.experiments import (
     liu2018_phase,
     liu2018_stationary,
     load_preset,
+    maranjyan2025_ringmaster,
     mitliagkas2016,
     preset_text,
     ringmaster_momentum,
@@ -75,6 +76,7 @@ PRESETS: dict[str, Preset] = {
     "liu2018-dnn": liu2018_dnn,
     "tyurin2023-time": tyurin2023_time,
     "ringmaster-momentum": ringmaster_momentum,
+    "maranjyan2025-ringmaster": maranjyan2025_ringmaster,
 }
 
 _MARK = "reproduce.json"
@@ -91,13 +93,26 @@ _SWEEP_FILES = (
 )
 
 
+# Tables of a sweep that a [quick] table may hold to change the quick run's settings.
+_QUICK_TABLES = ("problem", "grid", "run", "delay", "server", "mitigation", "optimizer")
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra``'s keys: tables merged key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else copy.deepcopy(value)
+    return out
+
+
 def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> dict[str, Any]:
     """A copy of a preset's configuration with ``--quick`` and ``--seeds`` applied.
 
-    A ``[quick]`` table (the preset's, or a sweep's own, which wins) may set
-    ``seeds`` (at most), ``steps`` and ``record_every``, a ``grid`` table whose
-    entries replace the sweep's grid entries, and (the preset's) an ``analysis``
-    table merged into ``[analysis]``.
+    With ``--quick``, a ``[quick]`` table (the preset's, or a sweep's own) sets ``seeds``
+    (at most that many), ``steps`` and ``record_every``; its tables ``[quick.analysis]``
+    (the preset's analysis) and ``[quick.problem]``, ``[quick.grid]``, ``[quick.run]``, ...
+    (a sweep's sections) replace only the keys they name, table by table.
     """
     cfg = copy.deepcopy(cfg)
     quick_cfg = cfg.pop("quick", {})
@@ -105,19 +120,21 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     if seeds is not None and seeds < 2:
         raise ValueError(f"--seeds must be at least 2 (bands and intervals need them), got {seeds}")
     if quick and "analysis" in quick_cfg:  # [quick.analysis]: the quick run's own analysis settings
-        cfg["analysis"] = {**cfg.get("analysis", {}), **quick_cfg["analysis"]}
+        cfg["analysis"] = _merged(cfg.get("analysis", {}), quick_cfg["analysis"])
     for sw in sweeps:
         own = {
             **quick_cfg,
             **sw.pop("quick", {}),
         }  # a sweep's own [quick] table wins over the preset's
         if quick:
+            for table in _QUICK_TABLES:
+                if isinstance(own.get(table), dict):
+                    sw[table] = _merged(sw.get(table, {}), own[table])
             if "seeds" in own:
                 sw["grid"]["seeds"] = min(own["seeds"], sw["grid"]["seeds"])
             for key in ("steps", "record_every"):
                 if key in own:
                     sw["run"][key] = own[key]
-            sw["grid"].update(own.get("grid", {}))  # [quick.grid]: axes of the smoke run
         if seeds is not None:
             sw["grid"]["seeds"] = seeds
     return cfg

@@ -9,7 +9,8 @@ Quick start::
     aj.theory.pca_threshold(pca.eigenvalues, [0.7, 0.9], 5e-4)   # predicted thresholds
 
 Modules: ``analysis``, ``theory``, ``delays`` (the laws, the worker clock,
-traces), ``mitigations``, ``optim``, ``parts`` (how a part declares its swept
+traces), ``servers`` (what the server does with each arrival: ASGD, Rennala,
+m-Synchronous, Ringmaster, FedBuff), ``mitigations``, ``optim``, ``parts`` (how a part declares its swept
 values), ``rng``, ``datasets`` and ``wallclock`` (re-exported here);
 ``problems``, ``sweep``, ``results``, ``plotting``, ``wallclock_plots``,
 ``config``, ``reproduce`` (the presets are in ``experiments``) and ``bench``

@@ -402,8 +402,9 @@ def _wallclock_figures(res, out: Path, target: float | None = None) -> str:
     from asyncjax.wallclock_plots import save_figures
 
     table = save_figures(res, out, target=target)
+    names = ", error_vs_wallclock.png" + (", staleness.png" if "staleness_hist" in res else "")
     if not table:
-        return ", error_vs_wallclock.png, staleness.png"
+        return names
     at = ", ".join(f"{k}={v:g}" for k, v in table["at"].items())
     where = f" at {at} (every point: speedup.json)" if at else ""
     print(
@@ -413,7 +414,7 @@ def _wallclock_figures(res, out: Path, target: float | None = None) -> str:
         table["workers"], table["wall_time_to_target"], table["speedup"], table["speedup_ci"]
     ):
         print(f"  M={m:<5g} time {t:10.4g}  speedup {s_:7.3g}  [{ci[0]:.3g}, {ci[1]:.3g}]")
-    return ", error_vs_wallclock.png, staleness.png, speedup.png"
+    return names + ", speedup.png"
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:

@@ -199,7 +199,10 @@ def staleness_pmf(results: Results) -> tuple[np.ndarray, np.ndarray]:
       (W, bins) probabilities of τ = 0, 1, …; the last bin holds τ ≥ bins − 1.
     """
     if "staleness_hist" not in results:
-        raise ValueError("staleness_pmf needs a sweep with delay_model='workers'")
+        raise ValueError(
+            "staleness_pmf needs the staleness histogram of a sweep on the worker clock without "
+            "a server; with a server, asyncjax.servers.schedule gives one trajectory's staleness"
+        )
     dims = results.dims["staleness_hist"]
     hist = laid_out(results, "staleness_hist", ("workers", "seed", "staleness")).astype(np.float64)
     counts = hist.sum(axis=1)  # (W, bins)

@@ -155,6 +155,10 @@ def save_figures(
     """Writes ``error_vs_wallclock.png``, ``staleness.png`` and, with several worker counts,
     ``speedup.png`` (and ``speedup.json``) into ``out``.
 
+    A sweep with a server (`asyncjax.servers`) records no staleness histogram: its
+    ``staleness.png`` is not drawn (`asyncjax.servers.schedule` gives the staleness
+    of one trajectory's arrivals).
+
     Args:
       target: the error level of the speedup (default `default_target`).
 
@@ -163,7 +167,8 @@ def save_figures(
     """
     out = Path(out)
     save(error_vs_wallclock(results), out / "error_vs_wallclock.png")
-    save(staleness_figure(results), out / "staleness.png")
+    if "staleness_hist" in results:
+        save(staleness_figure(results), out / "staleness.png")
     if (
         "workers" not in results.coords
         or results.coords["workers"].size < 2

@@ -184,6 +184,7 @@ PUBLIC = {
     "asyncjax.reproduce",
     "asyncjax.results",
     "asyncjax.rng",
+    "asyncjax.servers",
     "asyncjax.sweep",
     "asyncjax.theory",
     "asyncjax.wallclock",

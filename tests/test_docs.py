@@ -226,6 +226,8 @@ def test_readme_is_a_front_page():
         "wang2020-speedup",
         "mitliagkas2016",
         "liu2018-dnn",
+        "tyurin2023-time",
+        "ringmaster-momentum",
     ):
         assert f"(docs/reproductions/{preset}.md)" in readme
         assert (DOCS / "reproductions" / f"{preset}.md").exists()
@@ -246,6 +248,8 @@ NOTEBOOK_OF = {
     "liu2018-dnn": "04_",
     "wang2020-speedup": "05_",
     "liu2018-phase": "05_",
+    "tyurin2023-time": "06_",
+    "ringmaster-momentum": "06_",
 }
 
 

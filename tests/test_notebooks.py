@@ -65,6 +65,11 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
     if "04_" in path.name:
         assert "best μ" in text and "worst μ" in text and "image/png" in text
         assert (tmp_path / "runs" / "liu2018-dnn" / "summary.json").exists()
+    if "06_" in path.name:
+        assert "ASGD / Ringmaster" in text and "predicted R" in text and "image/png" in text
+        assert "gradients applied from" in text
+        for preset in ("tyurin2023-time", "ringmaster-momentum"):
+            assert (tmp_path / "runs" / preset / "summary.json").exists()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

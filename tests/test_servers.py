@@ -91,7 +91,14 @@ RULES = [
 ]
 
 
-@pytest.mark.parametrize("law", list(CLOCKS))
+# Every rule under the paper's additive law in the default set; the other two laws (one compile
+# each) in the slow set.
+LAW_CASES = [
+    pytest.param(law, marks=() if law == "additive" else pytest.mark.slow) for law in CLOCKS
+]
+
+
+@pytest.mark.parametrize("law", LAW_CASES)
 @pytest.mark.parametrize("name,server,hp", RULES, ids=[f"{r[0]}-{i}" for i, r in enumerate(RULES)])
 def test_event_log_equals_the_numpy_event_loop(x64, law, name, server, hp):
     n, events, seed = 6, 300, 3
@@ -268,12 +275,15 @@ def test_bad_server_input_fails_before_compiling(kwargs, match):
     [
         (lambda: aj.servers.fedbuff(weight=3.0), "must be 'sqrt', 'constant' or a function"),
         (lambda: aj.servers.fedbuff(weight="cube"), "unknown FedBuff weight"),
-        (lambda: aj.delays.workers("lognormal", timeouts=-1.0), "timeouts must be >= 0"),
+        (lambda: aj.delays.workers("lognormal", timeouts=-1.0), "timeouts must be > 0"),
+        (lambda: aj.delays.workers("lognormal", timeouts=0), "timeouts must be > 0"),
+        (lambda: aj.delays.workers("halfnormal", base=0, noise_scale=0), "would take no time"),
+        (lambda: aj.servers.ringmaster(stops="false"), "stops must be true or false"),
         (
             lambda: aj.delays.workers("lognormal", timeouts=[1.0, float("nan")]),
             "timeouts contains a non-finite",
         ),
-        (lambda: aj.delays.workers("constant", base=0, noise_scale=0), "must take some time"),
+        (lambda: aj.delays.workers("constant", base=0, noise_scale=0), "would take no time"),
         (
             lambda: aj.delays.workers("halfnormal", base="1 + sqrt(j)"),
             "cannot read the worker rule",
@@ -284,6 +294,18 @@ def test_bad_server_input_fails_before_compiling(kwargs, match):
 def test_bad_rule_and_clock_options_say_what_is_wrong(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_a_short_per_worker_list_names_the_run_s_workers():
+    with pytest.raises(ValueError, match="workers=4 but base gives only 2 workers"):
+        aj.simulate(
+            QUAD,
+            delay_model=aj.delays.workers("constant", base=[1, 2]),
+            server=aj.servers.asgd(),
+            workers=4,
+            lr=0.1,
+            steps=10,
+        )
 
 
 def test_negative_timeout_scale_is_refused():
@@ -320,3 +342,22 @@ def test_the_server_section_of_a_configuration(tmp_path):
     bad = {**cfg, "grid": {**cfg["grid"], "delay_threshold": 0}}
     with pytest.raises(ConfigError, match="delay_threshold must be a whole number >= 1"):
         parse_config(bad)
+
+
+def test_run_and_plot_a_server_configuration_from_the_command_line(tmp_path):
+    from asyncjax.cli import main
+
+    cfg = tmp_path / "servers.toml"
+    cfg.write_text(
+        '[problem]\nkind = "quadratic"\neigenvalues = [1.0, 0.5]\nnoise = 0.1\n'
+        '[delay]\nmodel = "workers"\nlaw = "halfnormal"\nbase = "1 + sqrt(i)"\n'
+        '[server]\nkind = "ringmaster"\n'
+        "[grid]\nlr = 0.1\nworkers = [4, 8]\ndelay_threshold = [2, 4]\nseeds = 3\n"
+        "[run]\nsteps = 60\nrecord_every = 20\n"
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert (out / "error_vs_wallclock.png").exists() and not (out / "staleness.png").exists()
+    assert main(["plot", str(out)]) == 0
+    res = aj.Results.load(out / "results.npz")
+    assert res["updates"].shape == (2, 2, 3, 4) and np.all(res["updates"][..., -1] == 60)

@@ -98,20 +98,25 @@ def per_worker(value: Any, slots: int, name: str) -> np.ndarray:
     return np.asarray(out, np.float64)
 
 
-def normalise(value: Any, name: str, *, allow_inf: bool = False) -> Any:
+def normalise(value: Any, name: str, *, allow_inf: bool = False, positive: bool = False) -> Any:
     """A per-worker setting in hashable form (a str rule, a float or a tuple), checked >= 0.
 
-    A rule is checked on its first 4 096 workers.
+    A rule is checked on its first `PROBE` workers.
+
+    Args:
+      allow_inf: inf passes (a time-out that never binds).
+      positive: 0 is refused too.
     """
     if value is None:
         return None
-    probe = per_worker(value, 4096 if isinstance(value, str) else _size(value), name)
-    bad = np.flatnonzero(~(probe >= 0) | (np.isinf(probe) & (not allow_inf)))
+    probe = per_worker(value, probe_size(value), name)
+    low = probe <= 0 if positive else probe < 0
+    bad = np.flatnonzero(low | np.isnan(probe) | (np.isinf(probe) & (not allow_inf)))
     if bad.size:
         j = int(bad[0])
         raise ValueError(
-            f"{name} must be >= 0{'' if allow_inf else ' and finite'} for every worker; "
-            f"worker {j} gets {py(probe[j])!r}"
+            f"{name} must be {'> 0' if positive else '>= 0'}{'' if allow_inf else ' and finite'} "
+            f"for every worker; worker {j} gets {py(probe[j])!r}"
         )
     if isinstance(value, str):
         return value.strip()
@@ -119,9 +124,15 @@ def normalise(value: Any, name: str, *, allow_inf: bool = False) -> Any:
     return float(arr) if arr.ndim == 0 else tuple(float(v) for v in arr)
 
 
-def _size(value: Any) -> int:
+PROBE = 4096  # workers a rule in i is checked on when it is given
+
+
+def probe_size(value: Any) -> int:
+    """The workers a per-worker setting can be checked on: its length, or `PROBE` for a rule."""
+    if value is None or isinstance(value, str):
+        return PROBE
     arr = np.asarray(value)
-    return 1 if arr.ndim == 0 else int(arr.shape[0])
+    return PROBE if arr.ndim == 0 else int(arr.shape[0])
 
 
 def law_values(law: str, shape: float, key: jax.Array, ks: jax.Array, n: int, dtype: Any):

@@ -23,7 +23,7 @@ from asyncjax import _rng
 from asyncjax._parts import REQUIRED, Hyper
 from asyncjax._validate import as_float_array, check_int, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO
-from asyncjax.delays.compute import COMPUTE_LAWS, law_values, normalise, per_worker
+from asyncjax.delays.compute import COMPUTE_LAWS, law_values, normalise, per_worker, probe_size
 from asyncjax.delays.schedule import clock_summary, run_clock
 
 # Worker i's first compute time is drawn at counter 2^32 − 1 − i of the delay stream, which no
@@ -97,7 +97,9 @@ class WorkerClock(DelayModel):
         object.__setattr__(self, "shape", shape)
         for name in ("base", "noise_scale"):
             object.__setattr__(self, name, normalise(getattr(self, name), name))
-        object.__setattr__(self, "timeouts", normalise(self.timeouts, "timeouts", allow_inf=True))
+        object.__setattr__(
+            self, "timeouts", normalise(self.timeouts, "timeouts", allow_inf=True, positive=True)
+        )
         if isinstance(self.speeds, str):
             probe = per_worker(self.speeds, 4096, "speeds")
             bad = np.flatnonzero(~((probe > 0) & np.isfinite(probe)))
@@ -122,13 +124,15 @@ class WorkerClock(DelayModel):
         object.__setattr__(self, "straggler", straggler)
         if self.bins is not None:
             object.__setattr__(self, "bins", check_int(self.bins, "bins", minimum=2))
-        if self.law == "constant" and (self.base is not None or self.noise_scale is not None):
-            base, scale = self.affine(4096)
-            low = np.flatnonzero(base + scale <= 0)
+        if self.base is not None or self.noise_scale is not None:
+            base, scale = self.affine(min(probe_size(self.base), probe_size(self.noise_scale)))
+            low = np.flatnonzero((base <= 0) & ((scale <= 0) | (self.law == "constant")))
+            low = np.flatnonzero(base + scale <= 0) if self.law == "constant" else low
             if low.size:
                 raise ValueError(
-                    f"worker {int(low[0])}'s compute time base + noise_scale is 0: every job "
-                    "must take some time"
+                    f"worker {int(low[0])}'s jobs would take no time (base "
+                    f"{py(base[low[0]])!r}, noise_scale {py(scale[low[0]])!r}): every job must "
+                    "take some time"
                 )
 
     # ------------------------------------------------------------ static facts

@@ -44,6 +44,8 @@ from asyncjax.experiments import (
     maranjyan2025_ringmaster,
     mitliagkas2016,
     preset_text,
+    ringmaster_momentum,
+    tyurin2023_time,
     wang2020_speedup,
 )
 from asyncjax.sweep.checkpoint import remove_finished_chunks
@@ -72,6 +74,8 @@ PRESETS: dict[str, Preset] = {
     "wang2020-speedup": wang2020_speedup,
     "mitliagkas2016": mitliagkas2016,
     "liu2018-dnn": liu2018_dnn,
+    "tyurin2023-time": tyurin2023_time,
+    "ringmaster-momentum": ringmaster_momentum,
     "maranjyan2025-ringmaster": maranjyan2025_ringmaster,
 }
 
@@ -106,9 +110,9 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
     """A copy of a preset's configuration with ``--quick`` and ``--seeds`` applied.
 
     With ``--quick``, a ``[quick]`` table (the preset's, or a sweep's own) sets ``seeds``
-    (at most that many) and ``steps``; its tables ``[quick.analysis]`` (the preset's
-    analysis) and ``[quick.problem]``, ``[quick.grid]``, ``[quick.run]``, ... (a sweep's
-    sections) replace only the keys they name, table by table.
+    (at most that many), ``steps`` and ``record_every``; its tables ``[quick.analysis]``
+    (the preset's analysis) and ``[quick.problem]``, ``[quick.grid]``, ``[quick.run]``, ...
+    (a sweep's sections) replace only the keys they name, table by table.
     """
     cfg = copy.deepcopy(cfg)
     quick_cfg = cfg.pop("quick", {})
@@ -128,8 +132,9 @@ def _apply_overrides(cfg: dict[str, Any], *, quick: bool, seeds: int | None) -> 
                     sw[table] = _merged(sw.get(table, {}), own[table])
             if "seeds" in own:
                 sw["grid"]["seeds"] = min(own["seeds"], sw["grid"]["seeds"])
-            if "steps" in own:
-                sw["run"]["steps"] = own["steps"]
+            for key in ("steps", "record_every"):
+                if key in own:
+                    sw["run"][key] = own[key]
         if seeds is not None:
             sw["grid"]["seeds"] = seeds
     return cfg

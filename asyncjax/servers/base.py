@@ -37,9 +37,30 @@ def check_batch(values: np.ndarray, name: str) -> np.ndarray:
     return check_whole(values, name, minimum=1)
 
 
+def check_flag(value: Any, name: str) -> bool:
+    """A rule's on/off option: True or False, not a string or a number that reads as one."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
 def batch_hyper(doc: str) -> Hyper:
     """The ``batch`` axis of the rules that collect a round of gradients (B, required)."""
     return Hyper("batch", check=check_batch, doc=doc)
+
+
+def fresh_round(tau: jax.Array, count: jax.Array, batch: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A round of gradients computed at the current point: weight 1 if τ = 0, step at the B-th.
+
+    The `Server.decide` of Rennala and m-Synchronous SGD.
+    """
+    fresh = tau == 0
+    return fresh.astype(batch.dtype), fresh & ((count + 1).astype(batch.dtype) >= batch)
+
+
+def restart_all(step: jax.Array, versions: jax.Array) -> jax.Array:
+    """Every worker restarts when the server steps (a new round begins)."""
+    return jnp.broadcast_to(step, versions.shape)
 
 
 @dataclass(frozen=True)

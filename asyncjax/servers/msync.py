@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import jax.numpy as jnp
-
 from asyncjax._parts import Hyper
-from asyncjax.servers.base import Server, batch_hyper
+from asyncjax.servers.base import Server, batch_hyper, fresh_round, restart_all
 
 
 @dataclass(frozen=True)
@@ -27,13 +25,10 @@ class MSync(Server):
         return True
 
     def decide(self, tau, count, hp):
-        b = hp["batch"]
-        fresh = tau == 0
-        step = fresh & ((count + 1).astype(b.dtype) >= b)
-        return fresh.astype(b.dtype), step
+        return fresh_round(tau, count, hp["batch"])
 
     def stopped(self, k, versions, step, hp):
-        return jnp.broadcast_to(step, versions.shape)
+        return restart_all(step, versions)
 
     def storage(self, slots, values, steps):
         return 1

@@ -26,7 +26,7 @@ def get_server(server: Server | str | None, **options: Any) -> Server | None:
 
     Example::
 
-        get_server("ringmaster", stops=False)
+        aj.servers.get_server("ringmaster", stops=False)
     """
     if server is None or isinstance(server, Server):
         if options:

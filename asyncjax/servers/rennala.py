@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import jax.numpy as jnp
-
 from asyncjax._parts import Hyper
-from asyncjax.servers.base import Server, batch_hyper
+from asyncjax.servers.base import Server, batch_hyper, check_flag, fresh_round, restart_all
 
 
 @dataclass(frozen=True)
@@ -32,13 +30,10 @@ class Rennala(Server):
         return self.with_stops
 
     def decide(self, tau, count, hp):
-        b = hp["batch"]
-        fresh = tau == 0
-        step = fresh & ((count + 1).astype(b.dtype) >= b)
-        return fresh.astype(b.dtype), step
+        return fresh_round(tau, count, hp["batch"])
 
     def stopped(self, k, versions, step, hp):
-        return jnp.broadcast_to(step, versions.shape)
+        return restart_all(step, versions)
 
     def storage(self, slots, values, steps):
         return 1  # an accepted gradient is always computed at the current point
@@ -63,4 +58,4 @@ def rennala(stops: bool = True) -> Rennala:
                  delay_model=aj.delays.workers("constant", base="sqrt(i + 1)", noise_scale=0),
                  server=aj.servers.rennala(), steps=4_000, record_every=100)
     """
-    return Rennala(with_stops=bool(stops))
+    return Rennala(with_stops=check_flag(stops, "stops"))

@@ -9,7 +9,7 @@ import numpy as np
 
 from asyncjax._parts import Hyper
 from asyncjax._validate import check_whole
-from asyncjax.servers.base import Server
+from asyncjax.servers.base import Server, check_flag
 
 
 def _check_threshold(values: np.ndarray, name: str) -> np.ndarray:
@@ -66,7 +66,7 @@ def ringmaster(stops: bool = True) -> Ringmaster:
     stops, the paper's Algorithm 2) a worker whose delay reaches R is stopped
     when the step that makes it R happens, and restarts at the current point
     (its partial work is lost), so no discarded gradient is ever computed to the
-    end. The run keeps only the last R + 1 points (SCIENCE.md §8): no in-flight
+    end. The run keeps only the last R + 1 points: no in-flight
     worker is older. Grid axis ``delay_threshold`` (R, traced). The paper's
     choice is R = max(1, ⌈σ²/ε⌉). ``ringmaster(stops=False)`` with R above
     every delay is `asgd`.
@@ -77,4 +77,4 @@ def ringmaster(stops: bool = True) -> Ringmaster:
                  delay_model=aj.delays.workers("halfnormal", base="1 + sqrt(i)"),
                  server=aj.servers.ringmaster(stops=True), steps=2_000, record_every=100)
     """
-    return Ringmaster(with_stops=bool(stops))
+    return Ringmaster(with_stops=check_flag(stops, "stops"))

@@ -125,6 +125,18 @@ def test_tuned_settings_are_the_best_of_the_saved_tuning_sweeps(quick):
             assert s["tuning"][name][axis] == sorted(values)
 
 
+def test_rennala_with_one_gradient_is_ringmaster_with_threshold_one_in_the_tuning(quick):
+    """The identity of the two rules (B = 1, R = 1, both with stops) on the same tuning seeds:
+    every step of the grid gives the same f − f* at the horizon (each event is recorded)."""
+    _, s = quick
+    ring, renn = s["tuning"]["ringmaster"], s["tuning"]["rennala"]
+    r1 = np.array(ring["score"], float)[:, ring["delay_threshold"].index(1)]
+    b1 = np.array(renn["score"], float)[:, renn["batch"].index(1)]
+    lrs = [ring["lr"].index(x) for x in renn["lr"]]  # Ringmaster's grid adds γ = 0.25
+    assert r1[lrs] == pytest.approx(b1, rel=1e-6)
+    assert np.isfinite(b1).sum() >= 5
+
+
 def test_the_order_of_the_paper_holds_in_the_quick_run(quick):
     """Ringmaster and Rennala end far below both ASGDs, as at full size (deterministic seeds)."""
     _, s = quick

@@ -78,10 +78,10 @@ def sweep_config(
       method: the method's table (``server``, optionally ``mitigation``).
       values: the run's ``lr`` and R or B values.
       seeds: the run's seeds.
-      events: at least this many events; the run records ``records`` times, evenly.
+      events: at least this many events; the run records at most ``records`` times, evenly
+        (every event when it is shorter).
     """
-    records = int(cfg["analysis"]["records"])
-    every = max(1, math.ceil(events / records))
+    every = max(1, math.ceil(events / int(cfg["analysis"]["records"])))
     grid = {k: v for k, v in cfg["grid"].items() if k not in ("seeds", "seed")}
     grid.update({k: [float(x) for x in v] for k, v in values.items()})
     grid["seed"] = [int(s) for s in seeds]
@@ -90,7 +90,7 @@ def sweep_config(
         "delay": copy.deepcopy(cfg["delay"]),
         "server": dict(method["server"]),
         "grid": grid,
-        "run": {"steps": every * records, "record_every": every},
+        "run": {"steps": every * math.ceil(events / every), "record_every": every},
     }
     if "mitigation" in method:
         out["mitigation"] = dict(method["mitigation"])
@@ -132,9 +132,15 @@ def laid_out(res: Results, var: str, axis: str | None, *, fail: bool = True) -> 
 
 
 def at_times(values: np.ndarray, wall: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """(..., T) the value of the last record at or before each time (records on the last axis)."""
-    idx = np.sum(wall[..., None, :] <= np.asarray(times)[:, None], axis=-1) - 1
-    return np.take_along_axis(values, np.maximum(idx, 0), axis=-1)
+    """(..., T) the value of the last record at or before each time (records on the last axis).
+
+    ``wall`` (same shape as ``values``) is non-decreasing along the records and starts at 0.
+    """
+    times = np.asarray(times, float)
+    flat_w = wall.reshape(-1, wall.shape[-1])
+    idx = np.stack([np.searchsorted(w, times, side="right") - 1 for w in flat_w])
+    idx = np.maximum(idx, 0).reshape(wall.shape[:-1] + times.shape)
+    return np.take_along_axis(values, idx, axis=-1)
 
 
 def events_to(wall: np.ndarray, steps: np.ndarray, horizon: float) -> np.ndarray:

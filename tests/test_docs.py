@@ -228,6 +228,7 @@ def test_readme_is_a_front_page():
         "liu2018-dnn",
         "tyurin2023-time",
         "ringmaster-momentum",
+        "maranjyan2025-ringmaster",
     ):
         assert f"(docs/reproductions/{preset}.md)" in readme
         assert (DOCS / "reproductions" / f"{preset}.md").exists()
@@ -250,6 +251,7 @@ NOTEBOOK_OF = {
     "liu2018-phase": "05_",
     "tyurin2023-time": "06_",
     "ringmaster-momentum": "06_",
+    "maranjyan2025-ringmaster": "07_",
 }
 
 

@@ -70,6 +70,10 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
         assert "gradients applied from" in text
         for preset in ("tyurin2023-time", "ringmaster-momentum"):
             assert (tmp_path / "runs" / preset / "summary.json").exists()
+    if "07_" in path.name:
+        assert "f − f* at the horizon" in text and "largest delay applied" in text
+        assert "image/png" in text
+        assert (tmp_path / "runs" / "maranjyan2025-ringmaster-quick" / "summary.json").exists()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -12,11 +12,13 @@ import numpy as np
 from asyncjax.cli import main
 
 
-def reproduce_quick(name: str, out) -> str:
-    """Runs ``asyncjax reproduce NAME --quick`` into ``out`` as a user would; what it printed."""
+def reproduce_quick(name: str, out, seeds: int | None = None) -> str:
+    """Runs ``asyncjax reproduce NAME --quick [--seeds N]`` into ``out`` as a user would; what it
+    printed."""
     buf = io.StringIO()
+    more = [] if seeds is None else ["--seeds", str(seeds)]
     with contextlib.redirect_stdout(buf):
-        code = main(["reproduce", name, "--quick", "--out", str(out), "--no-progress"])
+        code = main(["reproduce", name, "--quick", *more, "--out", str(out), "--no-progress"])
     assert code == 0, buf.getvalue()
     return buf.getvalue()
 

@@ -12,8 +12,130 @@ jax.devices()  # start the backend now, so the CLI's use_cpu_cores() cannot chan
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+import contextlib  # noqa: E402
+import ctypes  # noqa: E402
+import functools  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import pickle  # noqa: E402
+import sys  # noqa: E402
+import types  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+try:  # one BLAS thread: the tests' matrices are small, and on 2 cores shared with XLA (and the
+    # other test process) a second thread only waits; np.roots of degree 200 took 5x longer
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+except ImportError:  # threadpoolctl comes with scikit-learn (the [test] extra)
+    pass
+
+
+def _clear_compiled():
+    """Drops every compiled program: JAX's caches and the lru_caches of asyncjax's modules
+    (compiled engines and clocks keyed by their static configuration)."""
+    for name, module in list(sys.modules.items()):
+        if name == "asyncjax" or name.startswith("asyncjax."):
+            for value in list(vars(module).values()):
+                if isinstance(value, functools._lru_cache_wrapper):
+                    value.cache_clear()
+    jax.clear_caches()
+    gc.collect()
+    try:  # glibc keeps freed memory in its arenas until asked to give it back
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the freed memory is reused, just not returned
+        pass
+
+
+# Compiled programs are kept for reuse, until the process holds this much; then all are dropped.
+RSS_LIMIT = 1 << 30
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # no /proc (not Linux): never cleared
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _bounded_compile_caches():
+    """Every compiled program stays cached (a CPU executable takes 1-2 MB, and the suite compiles
+    thousands), which took the process to 4.5 GB; once it holds more than RSS_LIMIT after a
+    test, the caches are emptied. Compile counts are compared within a test, so a clear between
+    tests changes no assertion, only what the next test compiles."""
+    yield
+    if _rss_bytes() > RSS_LIMIT:
+        _clear_compiled()
+
+
+@contextlib.contextmanager
+def _exclusive(path):
+    """Holds an exclusive lock on ``path`` (so one test process runs what the others then read)."""
+    import fcntl
+
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_QUICK_RUNS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def quick_preset(tmp_path_factory):
+    """``asyncjax reproduce NAME --quick [--seeds N]`` run once per session, as a user would.
+
+    ``quick_preset(name, seeds=None)`` gives ``.out`` (the folder), ``.printed`` (its stdout),
+    ``.summary`` (summary.json) and ``.returned`` (a pickle of what `reproduce` returned, which
+    holds NaN where the JSON has null). The preset tests and the notebooks that run presets read
+    the same runs, read only. Under pytest-xdist the workers share them too: the first to ask
+    runs the preset, under a lock.
+    """
+    from _headline import reproduce_quick
+
+    import asyncjax.reproduce
+
+    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.getbasetemp()
+
+    def get(name: str, seeds: int | None = None):
+        key = (name, seeds)
+        if key not in _QUICK_RUNS:
+            tag = f"quick-{name}" + ("" if seeds is None else f"-seeds{seeds}")
+            out, printed = root / tag, root / f"{tag}.printed.txt"
+            returned = root / f"{tag}.returned.pkl"
+            with _exclusive(root / f"{tag}.lock") if shared else contextlib.nullcontext():
+                if not printed.exists():  # written last: the run is complete
+                    real = asyncjax.reproduce.reproduce
+                    kept = []
+
+                    def spy(*args, **kwargs):
+                        kept.append(real(*args, **kwargs))
+                        return kept[-1]
+
+                    asyncjax.reproduce.reproduce = spy  # the command imports it when it runs
+                    try:
+                        text = reproduce_quick(name, out, seeds)
+                    finally:
+                        asyncjax.reproduce.reproduce = real
+                    returned.write_bytes(pickle.dumps(kept[0]))
+                    printed.write_text(text)
+            _QUICK_RUNS[key] = types.SimpleNamespace(
+                out=out,
+                printed=printed.read_text(),
+                summary=json.loads((out / "summary.json").read_text()),
+                returned=returned,
+            )
+        return _QUICK_RUNS[key]
+
+    return get
 
 
 def reference_msgd(xs, momentum, lr, delays, v0):

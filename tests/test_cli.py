@@ -149,6 +149,41 @@ def test_module_entry_point():
     assert done.returncode == 0 and "liu2018-fig1" in done.stdout
 
 
+def test_bench_parts_measure_and_the_report_is_written(tmp_path, monkeypatch):
+    """The benchmark, small: the engine's measurement (one compiled workload, a few steps), the
+    NumPy and Python baselines, and the report assembled from them. The quick benchmark itself
+    compiles 23 programs (38 s) and runs with the slow set."""
+    from asyncjax import bench
+
+    engine = bench._bench_asyncjax(4, len(bench.MOMENTA) * len(bench.DELAYS), 20, 1, shared=True)
+    assert engine["trajectories"] == 4 * len(bench.MOMENTA) * len(bench.DELAYS)
+    assert engine["traj_steps_per_s"] > 0 and engine["compile_s"] >= 0
+    numpy_rate = bench._bench_numpy(16, 20, 2)
+    assert numpy_rate["dtype"] in ("float32", "float64") and numpy_rate["traj_steps_per_s"] > 0
+    loop = bench._bench_python_loop(200, 2)
+    assert loop["traj_steps_per_s"] > 0
+    seen = []
+
+    def measured(*args, **kwargs):
+        seen.append(kwargs.get("engine", "engine") if kwargs.get("law") is None else kwargs["law"])
+        return {**engine, "traj_steps_per_s_with_clock": engine["traj_steps_per_s"]}
+
+    monkeypatch.setattr(bench, "_bench_asyncjax", measured)
+    monkeypatch.setattr(bench, "_bench_numpy", lambda *a: numpy_rate)
+    monkeypatch.setattr(bench, "_bench_python_loop", lambda *a: loop)
+    monkeypatch.setattr(bench, "_bench_mlp", lambda *a: (_ for _ in ()).throw(ImportError("x")))
+    path = tmp_path / "bench.json"
+    out = bench.run_benchmark(quick=True, json_path=str(path), log=lambda _: None)
+    assert sorted(seen) == ["constant", "engine", "engine", "exponential", "reference"]
+    saved = json.loads(path.read_text())
+    assert saved["speedup"] == out["speedup"]
+    assert saved["speedup"]["asyncjax_vs_python_loop"] == pytest.approx(
+        engine["traj_steps_per_s"] / loop["traj_steps_per_s"]
+    )
+    assert saved["device_kind"] == jax.devices()[0].device_kind
+
+
+@pytest.mark.slow
 def test_bench_quick_writes_json(tmp_path):
     from asyncjax.bench import run_benchmark
 

@@ -36,12 +36,77 @@ def test_notebook_code_compiles(path):
         assert cell["execution_count"] is None
 
 
+# The quick preset runs the notebooks ask for, which the preset tests make too (their
+# `quick_preset` fixture); in the fast set the notebooks read those instead of running them again.
+PRESET_RUNS = [
+    ("mitliagkas2016", None),  # 03
+    ("liu2018-dnn", None),  # 04
+    ("wang2020-speedup", None),  # 05
+    ("liu2018-phase", 2),  # 05
+]
+
+# Put in after the first code cell: `reproduce` reads a finished run of the same preset and size
+# (the session's, made by `asyncjax reproduce NAME --quick` in the test process), copies its
+# folder where the notebook asked and returns what that run's `reproduce` returned. Anything
+# else runs for real.
+CACHED_REPRODUCE = """
+import inspect as _inspect, pickle as _pickle, shutil as _shutil
+from pathlib import Path as _Path
+import asyncjax.reproduce as _module
+
+_real_reproduce, _finished = _module.reproduce, {finished!r}
+
+def _cached_reproduce(*args, **kwargs):
+    bound = _inspect.signature(_real_reproduce).bind(*args, **kwargs)  # the call is valid as written
+    bound.apply_defaults()
+    a = bound.arguments
+    done = _finished.get(f"{{a['name']}}/{{a['seeds']}}") if a["quick"] else None
+    if done is None:
+        return _real_reproduce(*args, **kwargs)
+    out = _Path(a["out"] or _Path("runs") / a["name"])
+    _shutil.copytree(done[0], out, dirs_exist_ok=True)
+    return _pickle.loads(_Path(done[1]).read_bytes())
+
+_module.reproduce = _cached_reproduce
+"""
+
+
+def _runs_presets(path: Path) -> bool:
+    nb = json.loads(path.read_text())
+    return any(
+        "reproduce(" in "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"
+    )
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
-    """Every cell runs in a fresh kernel (ASYNCJAX_QUICK=1: tiny settings), in a scratch folder."""
+def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch, quick_preset):
+    """Every cell runs in a fresh kernel (ASYNCJAX_QUICK=1: tiny settings), in a scratch folder.
+
+    A notebook that runs presets gets the session's quick runs of them (the same command at the
+    same size, checked by the preset tests); `test_notebook_runs_presets_itself` (slow) lets it
+    run them in its kernel.
+    """
+    finished = {}
+    if _runs_presets(path):
+        for name, seeds in PRESET_RUNS:
+            run = quick_preset(name, seeds)
+            finished[f"{name}/{seeds}"] = (str(run.out), str(run.returned))
+    _run_notebook(path, tmp_path, monkeypatch, CACHED_REPRODUCE.format(finished=finished))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if _runs_presets(p)], ids=lambda p: p.name)
+def test_notebook_runs_presets_itself(path, tmp_path, monkeypatch):
+    _run_notebook(path, tmp_path, monkeypatch, None)
+
+
+def _run_notebook(path, tmp_path, monkeypatch, after_first_cell):
     monkeypatch.setenv("ASYNCJAX_QUICK", "1")
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     nb = nbformat.read(path, as_version=4)
+    if after_first_cell:
+        first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        nb.cells.insert(first + 1, nbformat.v4.new_code_cell(after_first_cell))
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()  # raises on any error

@@ -5,12 +5,11 @@ the README documents, shapes, and that every headline number can be recomputed
 from the saved sweep or from the other numbers of the summary.
 """
 
-import json
 import time
 
 import numpy as np
 import pytest
-from _headline import check_headline, reproduce_quick
+from _headline import check_headline
 from matplotlib.colors import to_rgba
 from test_plotting import tick_label_overlaps
 
@@ -31,17 +30,17 @@ PRINTED = {}  # preset -> what `asyncjax reproduce NAME --quick` printed on stdo
 
 
 @pytest.fixture(scope="module")
-def mitliagkas(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mitliagkas2016")
-    PRINTED["mitliagkas2016"] = reproduce_quick("mitliagkas2016", out)
-    return out, json.loads((out / "summary.json").read_text())  # what other tools read
+def mitliagkas(quick_preset):
+    run = quick_preset("mitliagkas2016")
+    PRINTED["mitliagkas2016"] = run.printed
+    return run.out, run.summary  # summary.json, what other tools read
 
 
 @pytest.fixture(scope="module")
-def dnn(tmp_path_factory):
-    out = tmp_path_factory.mktemp("liu2018-dnn")
-    PRINTED["liu2018-dnn"] = reproduce_quick("liu2018-dnn", out)
-    return out, json.loads((out / "summary.json").read_text())
+def dnn(quick_preset):
+    run = quick_preset("liu2018-dnn")
+    PRINTED["liu2018-dnn"] = run.printed
+    return run.out, run.summary
 
 
 def test_mitliagkas_prints_its_headline_table_with_the_numbers_of_summary_json(mitliagkas):

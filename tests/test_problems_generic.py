@@ -128,20 +128,25 @@ def test_grad_is_gradient_of_minibatch_loss(name):
     with jax.enable_x64(True):
         ops = problem.operands(jnp.float64)
         params = _start(problem, ops)
-        batches = problem.sample(ops, _key(3), jnp.arange(4, dtype=jnp.int32))
+        batches = np.asarray(problem.sample(ops, _key(3), jnp.arange(4, dtype=jnp.int32)))
         grad = jax.jit(problem.grad)
+        # compiled once, not op by op (op by op, this test compiled 150 small programs)
+        ref_grad = jax.jit(
+            lambda p, b: jax.grad(
+                lambda q: _ref_loss(problem, ops, q, b if b.dtype == jnp.int32 else None)
+            )(p)
+        )
         for i in range(4):
-            batch = jax.tree.map(lambda a: a[i], batches)
-            rows = batch if batch.dtype == jnp.int32 else None
+            batch = batches[i]
             quiet = {k: jnp.asarray(0.0) if k == "noise" else v for k, v in _hp(problem).items()}
             got = grad(ops, params, batch, quiet)
-            want = jax.grad(lambda p: _ref_loss(problem, ops, p, rows))(params)
+            want = ref_grad(params, batch)
             jax.tree.map(
                 lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12), got, want
             )
             # additive noise: exactly (σ/√m) z, z the step's draw
             hp = _hp(problem)
-            noisy = problem.grad(ops, params, batch, hp)
+            noisy = grad(ops, params, batch, hp)
             scale = _noise_scale(problem, hp)
             jax.tree.map(
                 lambda a, b: np.testing.assert_allclose(
@@ -367,12 +372,12 @@ def test_logistic_metrics_against_numpy():
     loss = -np.mean(logp[np.arange(p.n), p.y]) + 0.5 * 0.01 * np.sum(W**2)
     acc = np.mean(np.argmax(p.X_test @ W + b, axis=1) == p.y_test)
     with jax.enable_x64(True):
-        m = p.metrics(p.operands(jnp.float64), {"W": jnp.asarray(W), "b": jnp.asarray(b)})
+        m = jax.jit(p.metrics)(p.operands(jnp.float64), {"W": jnp.asarray(W), "b": jnp.asarray(b)})
     assert float(m["error"]) == pytest.approx(loss, rel=1e-12)
     assert float(m["accuracy"]) == pytest.approx(acc)
     start = p.default_init()
     assert set(start) == {"W", "b"} and start["W"].shape == (4, 3) and not np.any(start["W"])
-    m0 = p.metrics(p.operands(jnp.float32), jax.tree.map(jnp.asarray, start))
+    m0 = jax.jit(p.metrics)(p.operands(jnp.float32), jax.tree.map(jnp.asarray, start))
     assert float(m0["error"]) == pytest.approx(np.log(3), rel=1e-6)
 
 
@@ -470,7 +475,7 @@ def test_mlp_structure_init_and_metrics(digits):
     with jax.enable_x64(True):
         for act, fn in [("tanh", np.tanh), ("relu", lambda h: np.maximum(h, 0.0))]:
             q = MLP(digits, hidden=(32,), activation=act)
-            m = q.metrics(q.operands(jnp.float64), jax.tree.map(jnp.asarray, P))
+            m = jax.jit(q.metrics)(q.operands(jnp.float64), jax.tree.map(jnp.asarray, P))
             z = fn(q.X @ P["W0"] + P["b0"]) @ P["W1"] + P["b1"]
             zt = fn(q.X_test @ P["W0"] + P["b0"]) @ P["W1"] + P["b1"]
             zmax = z.max(1, keepdims=True)
@@ -490,11 +495,12 @@ def test_mlp_other_activations_grad(activation):
         ops = p.operands(jnp.float64)
         params = p.init(ops, _key(0, _rng.INIT_STREAM))
         rows = p.sample(ops, _key(1), jnp.arange(1, dtype=jnp.int32))[0]
-        g = p.grad(ops, params, rows, {})
+        g = jax.jit(p.grad)(ops, params, rows, {})
         v = _start(p, ops, seed=4)
         h = 1e-6
-        lp = p.loss(ops, jax.tree.map(lambda a, u: a + h * u, params, v), rows)
-        lm = p.loss(ops, jax.tree.map(lambda a, u: a - h * u, params, v), rows)
+        loss = jax.jit(p.loss)  # one program, not op by op
+        lp = loss(ops, jax.tree.map(lambda a, u: a + h * u, params, v), rows)
+        lm = loss(ops, jax.tree.map(lambda a, u: a - h * u, params, v), rows)
         dot = sum(jnp.vdot(g[k], v[k]) for k in g)
         np.testing.assert_allclose(float(dot), float((lp - lm) / (2 * h)), rtol=1e-6)
 

@@ -10,6 +10,11 @@ are batched or on which device they run.
 This is what `jax.random.bits` does with a key per step, without the
 per-step key derivation that made sampling the bottleneck of the simulator
 (17 ns per normal on the CI CPU before; about 8 ns per core now, hash and erfinv included).
+
+`pairs_at` gives the same words at explicit (counter, pair) places, for
+draws whose counters differ entry by entry (a worker's own restart count);
+the ``*_of`` functions turn words into values, so a value is the same however
+its words were reached.
 """
 
 from __future__ import annotations
@@ -55,6 +60,27 @@ def words(key: jax.Array, steps: jax.Array, n: int) -> jax.Array:
     return pairs.reshape(b, 2 * n_pairs)[:, :n]
 
 
+def pairs_at(key: jax.Array, counters: jax.Array, pairs: jax.Array) -> jax.Array:
+    """Words 2p and 2p + 1 of counter k at explicit (k, p) places, entry by entry.
+
+    The same words `words` gives (word m of counter k is Threefry_key(k, m // 2)[m % 2]):
+    one hash per entry, for draws whose counters differ from entry to entry.
+
+    Args:
+      key: (2,) uint32 stream key.
+      counters: (...) int32 or uint32 counters k.
+      pairs: (...) int32 pair indices p, the shape of ``counters``.
+
+    Returns:
+      (2, ...) uint32: words 2p, then words 2p + 1 (each half contiguous).
+    """
+    shape = jnp.shape(counters)
+    k = jnp.ravel(counters).astype(jnp.uint32)
+    p = jnp.ravel(pairs).astype(jnp.uint32)
+    out = threefry_2x32(key, jnp.concatenate([k, p]))  # the flat form, as in `words`
+    return out.reshape((2,) + shape)
+
+
 def _mantissa(w: jax.Array, dtype) -> tuple[jax.Array, int]:
     """Integer m with ``bits`` random bits (23 for float32, 52 for float64) per value.
 
@@ -67,30 +93,46 @@ def _mantissa(w: jax.Array, dtype) -> tuple[jax.Array, int]:
     return w >> 9, 23
 
 
-def _words_per_value(dtype) -> int:
+def words_per_value(dtype) -> int:
+    """Words one float value takes: 2 for float64, 1 for float32."""
     return 2 if jnp.dtype(dtype) == jnp.float64 else 1
 
 
-def uniforms(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
-    """(b, n) uniforms on [0, 1) (float32: 23 random bits; float64: 52)."""
-    m, bits = _mantissa(words(key, steps, n * _words_per_value(dtype)), dtype)
+def uniforms_of(w: jax.Array, dtype) -> jax.Array:
+    """(..., n) uniforms on [0, 1) from (..., n · `words_per_value`) words."""
+    m, bits = _mantissa(w, dtype)
     return m.astype(dtype) * (2.0**-bits)
 
 
-def erfinv_uniform(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
-    """(b, n) values erfinv(v), i.e. standard normals divided by √2.
+def erfinv_uniform_of(w: jax.Array, dtype) -> jax.Array:
+    """(..., n) values erfinv(v) from (..., n · `words_per_value`) words.
 
     v = (2m + 1 − 2^bits) 2^−bits is exact, symmetric about 0 and never ±1, so
     no value is infinite.
     """
-    m, bits = _mantissa(words(key, steps, n * _words_per_value(dtype)), dtype)
+    m, bits = _mantissa(w, dtype)
     v = ((2 * m + 1).astype(dtype) - 2.0**bits) * (2.0**-bits)
     return jax.scipy.special.erfinv(v)
 
 
+def normals_of(w: jax.Array, dtype) -> jax.Array:
+    """(..., n) standard normals z = √2 erfinv(v) from (..., n · `words_per_value`) words."""
+    return jnp.sqrt(jnp.asarray(2.0, dtype)) * erfinv_uniform_of(w, dtype)
+
+
+def uniforms(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
+    """(b, n) uniforms on [0, 1) (float32: 23 random bits; float64: 52)."""
+    return uniforms_of(words(key, steps, n * words_per_value(dtype)), dtype)
+
+
+def erfinv_uniform(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
+    """(b, n) values erfinv(v), i.e. standard normals divided by √2 (`erfinv_uniform_of`)."""
+    return erfinv_uniform_of(words(key, steps, n * words_per_value(dtype)), dtype)
+
+
 def normals(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:
     """(b, n) standard normals by inverse CDF, z = √2 erfinv(v)."""
-    return jnp.sqrt(jnp.asarray(2.0, dtype)) * erfinv_uniform(key, steps, n, dtype)
+    return normals_of(words(key, steps, n * words_per_value(dtype)), dtype)
 
 
 def signs(key: jax.Array, steps: jax.Array, n: int, dtype) -> jax.Array:

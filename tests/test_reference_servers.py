@@ -20,11 +20,14 @@ FIELDS = ("time", "worker", "staleness", "applied", "timed_out", "weight", "step
 def fixed(taus):
     """Worker j always takes taus[j] (a draws function)."""
     taus = [float(t) for t in taus]
-    return lambda e, j: taus[j]
+    return lambda c, j, restart: taus[j]
 
 
 def table_for(taus, workers):
-    """The (E, n + 1) draws array of fixed times, given the log's worker of each event."""
+    """The (E, n + 1) draws array of fixed times, given the log's worker of each event.
+
+    Row r of column 1 + j is worker j's r-th restart: always taus[j].
+    """
     taus = np.asarray(taus, np.float64)
     return np.column_stack([taus[np.asarray(workers)], np.tile(taus, (len(workers), 1))])
 
@@ -207,21 +210,23 @@ def test_custom_update_sees_the_averaged_gradient():
 
 # ------------------------------------------------------------------ identities between rules
 def random_draws(rng, n, events, law):
-    """(first, draws) for ``events`` events: an (E, n + 1) array, or a function of (e, j)."""
+    """(first, draws) for ``events`` events: an (E, n + 1) array, or a function of (c, j, restart)."""
     if law == "exponential":
         return rng.exponential(size=n), rng.exponential(size=(events, n + 1))
     if law == "half-normal":  # the Ringmaster paper's 1 + √j + √(j + 1)|z|, per worker j
         base, scale = 1.0 + np.sqrt(np.arange(n)), np.sqrt(np.arange(1, n + 1))
-        z = np.abs(rng.normal(size=(events + 1, n)))  # row e: jobs started at event e
-        return base + scale * z[-1], lambda e, j: base[j] + scale[j] * z[e, j]
+        z = np.abs(rng.normal(size=(2, events + 1, n)))  # [0, e]: after event e; [1, r]: restart r
+        return base + scale * z[
+            0, -1
+        ], lambda c, j, restart: base[j] + scale[j] * z[int(restart), c, j]
     return np.ones(n), np.round(rng.uniform(0.5, 3.0, size=(events, n + 1)), 1)  # many ties
 
 
-def job_time(draws, e, j, w):
-    """The time of a job that worker j starts at event e, whose own worker is w."""
+def job_time(draws, c, j, restart):
+    """The time of worker j's job after its own event c, or of its c-th restart by the rule."""
     if callable(draws):
-        return draws(e, j)
-    return draws[e, 0] if j == w else draws[e, 1 + j]
+        return draws(c, j, restart)
+    return draws[c, 1 + j] if restart else draws[c, 0]
 
 
 LAWS = ["exponential", "half-normal", "rounded"]
@@ -276,13 +281,21 @@ def test_msync_with_batch_n_is_synchronous_minibatch(law):
     # every worker arrives once a round, and the round ends at the latest of its n jobs
     times = first
     end = 0.0
+    restarts = np.zeros(n, int)  # each worker's restarts by the rule so far
     for r in range(rounds):
         sl = slice(r * n, (r + 1) * n)
         assert sorted(log["worker"][sl]) == list(range(n))
         np.testing.assert_array_equal(log["time"][sl], np.sort(end + times))
         end += times.max()
-        e = r * n + n - 1  # the step's event: its worker takes column 0, the others 1 + j
-        times = np.array([job_time(draws, e, j, log["worker"][e]) for j in range(n)])
+        e = r * n + n - 1  # the step's event: its worker's own job, the others' next restart
+        w = log["worker"][e]
+        times = np.array(
+            [
+                job_time(draws, e, j, False) if j == w else job_time(draws, restarts[j], j, True)
+                for j in range(n)
+            ]
+        )
+        restarts[np.arange(n) != w] += 1
     # fixed times: a step every max τ
     log = run_fixed("msync", [1, 2.5, 2, 0.5], 40, batch=4)
     np.testing.assert_array_equal(log["time"][log["step"]], 2.5 * np.arange(1, 11))
@@ -384,7 +397,7 @@ def test_time_outs_end_at_start_plus_time_out_under_every_rule(rule):
         (dict(weight="sqrt"), "weight must be None, a number or a function"),
         (dict(grad=lambda p, e: p), "grad needs x0"),
         (dict(grad=lambda p, e: p, x0=[0.0]), "grad needs lr"),
-        (dict(draws=lambda e, j: 1.0), "a function for draws needs events=E"),
+        (dict(draws=lambda c, j, restart: 1.0), "a function for draws needs events=E"),
         (dict(events=4), "events=4 disagrees with draws' 5 rows"),
         (dict(weight=float("inf")), "weight must be finite"),
     ],

@@ -8,7 +8,6 @@ import pytest
 import asyncjax as aj
 from asyncjax import _rng
 from asyncjax._reference.servers import simulate_server
-from asyncjax.servers.clock import attach
 
 QUAD = aj.Quadratic([1.0, 0.5, 0.1], noise=0.1)
 RUN = dict(momentum=0.0, lr=0.1, steps=240, record_every=40, record_params=True, workers=6)
@@ -60,13 +59,17 @@ def test_rennala_with_one_gradient_is_ringmaster_with_threshold_one(law, stops):
     assert (a.updates[-1] == 240) == stops  # with stops no arrival is ever discarded
 
 
-def _oracle_inputs(clock, n, seed, events, n_draws, log):
-    """The JAX clock's job times for seed, as the NumPy loop takes them (float64)."""
+def _oracle_inputs(clock, n, seed, events):
+    """The JAX clock's job times for seed, as the NumPy loop takes them (float64).
+
+    Value 0 of counter e for a worker's own job after event e; value
+    2 + 2j + (r mod 2) of counter ⌊r/2⌋ for worker j's r-th restart by the rule.
+    """
     key = _rng.stream_keys(jnp.asarray([seed]), _rng.DELAY_STREAM)[0]
     first_x = np.asarray(clock.first_draws(key, n, jnp.float64))
     x = np.asarray(
         aj.delays.compute.law_values(
-            clock.law, clock.shape, key, jnp.arange(events, dtype=jnp.int32), n_draws, jnp.float64
+            clock.law, clock.shape, key, jnp.arange(events, dtype=jnp.int32), 2 * n + 2, jnp.float64
         )
     )
     base, scale = clock.affine(n)
@@ -74,8 +77,8 @@ def _oracle_inputs(clock, n, seed, events, n_draws, log):
     t = lambda j, v: (base[j] + scale[j] * v) / speed[j]
     first = np.array([t(j, first_x[j]) for j in range(n)])
 
-    def draws(e, j):
-        return t(j, x[e, 0] if j == log["worker"][e] else x[e, 1 + j])
+    def draws(c, j, restart):
+        return t(j, x[c // 2, 2 + 2 * j + c % 2] if restart else x[c, 0])
 
     return first, draws
 
@@ -104,8 +107,7 @@ def test_event_log_equals_the_numpy_event_loop(x64, law, name, server, hp):
     n, events, seed = 6, 300, 3
     clock = CLOCKS[law]
     log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
-    model = attach(clock, server, {"workers": n, **hp}, events)
-    first, draws = _oracle_inputs(clock, n, seed, events, model.n_draws, log)
+    first, draws = _oracle_inputs(clock, n, seed, events)
     opts = {"stops": server.stops} if name in ("ringmaster", "rennala") else {}
     ref = simulate_server(name, first, draws, events=events, **hp, **opts)
     for key in ("worker", "staleness", "applied", "step", "updates", "timed_out"):
@@ -126,8 +128,7 @@ def test_time_outs_follow_the_numpy_event_loop(x64):
         batch=2,
         timeout_scale=0.5,
     )
-    model = attach(clock, aj.servers.rennala(False), {"workers": n, "batch": 2}, events)
-    first, draws = _oracle_inputs(clock, n, seed, events, model.n_draws, log)
+    first, draws = _oracle_inputs(clock, n, seed, events)
     ref = simulate_server(
         "rennala",
         first,
@@ -164,9 +165,7 @@ def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
         record_params=True,
         **hp,
     )
-    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
-    model = attach(clock, server, {"workers": n, **hp}, events)
-    first, draws = _oracle_inputs(clock, n, seed, events, model.n_draws, log)
+    first, draws = _oracle_inputs(clock, n, seed, events)
     opts = {"stops": server.stops} if name == "rennala" else {}
     ref = simulate_server(
         name,

@@ -7,16 +7,20 @@ library only: no JAX, nothing else from asyncjax, float64 throughout.
 The contract, literally (the engine's event log must equal this loop's):
 
 * ``n`` workers ``i = 0 … n−1``. Compute times are given, not drawn: ``first[i]``
-  is the time of worker i's first job; at event ``e`` a job started by the
-  event's own worker takes ``draws[e, 0]``, and a job started at event ``e`` by
-  any other worker ``j`` (because the rule stopped and restarted it) takes
-  ``draws[e, 1 + j]``. ``draws`` may instead be a function ``draws(e, j)``
-  (with ``events=E``) giving the time of a job that worker ``j`` starts at
-  event ``e``; the array form is ``draws(e, w_e) = arr[e, 0]`` and
-  ``draws(e, j) = arr[e, 1 + j]`` for ``j != w_e``. A job of drawn time ``c``
-  started at ``s`` ends at ``s + c`` (one float64 addition). With time-outs, a
-  job whose ``c`` exceeds ``timeouts[i]`` (strictly) is abandoned: it ends at
-  ``s + timeouts[i]`` as a *time-out* event instead of an arrival.
+  is the time of worker i's first job; the job the event's own worker starts
+  after event ``e`` (its arrival or time-out) takes ``draws[e, 0]``, and the job
+  a worker ``j`` starts when the rule stops and restarts it (a stop, or a new
+  round for a worker that did not just arrive) for the ``r``-th time takes
+  ``draws[r, 1 + j]``: ``r = 0, 1, …`` counts worker ``j``'s restarts by the
+  rule alone, so row ``r`` of column ``1 + j`` is read once. ``draws`` may
+  instead be a function ``draws(c, j, restart)`` (with ``events=E``) giving the
+  time of a job that worker ``j`` starts: after its own event ``c``
+  (``restart`` False) or at its ``c``-th restart by the rule (``restart``
+  True); the array form is ``draws(e, j, False) = arr[e, 0]`` and
+  ``draws(r, j, True) = arr[r, 1 + j]``. A job of drawn time ``c`` started at
+  ``s`` ends at ``s + c`` (one float64 addition). With time-outs, a job whose
+  ``c`` exceeds ``timeouts[i]`` (strictly) is abandoned: it ends at ``s +
+  timeouts[i]`` as a *time-out* event instead of an arrival.
 * At time 0 every worker starts a job reading version 0 (the server's count of
   applied updates ``k = 0``).
 * Events are processed in order of end time, ties to the lower worker index
@@ -30,15 +34,15 @@ The contract, literally (the engine's event log must equal this loop's):
   - ``"ringmaster"``: accept iff ``τ < R``; step iff accepted. With ``stops``,
     after the step every *other* busy worker ``j`` with ``k − v_j ≥ R`` (``k``
     after the step) is stopped and restarts reading ``k`` at ``t`` with
-    ``draws[e, 1 + j]``; its partial work is lost.
+    its next restart's time; its partial work is lost.
   - ``"rennala"``: accept iff ``τ == 0``; an accepted gradient increments the
     round's count; step iff the count reaches ``B`` (the count then resets).
     With ``stops``, at a step every other busy worker restarts reading the new
-    version with ``draws[e, 1 + j]``.
+    version with its next restart's time.
   - ``"msync"``: every worker computes at the current point, so ``τ == 0`` and
     every arrival is accepted; count += 1; when the count reaches ``B``: step,
     and *all* workers (busy or idle) restart reading the new version, the
-    event's worker with ``draws[e, 0]``, the others with ``draws[e, 1 + j]``;
+    event's worker with ``draws[e, 0]``, the others with their next restart's;
     otherwise the event's worker goes idle (no job) until the round ends.
   - ``"fedbuff"``: accept every arrival with weight ``s(τ)`` (default
     ``1/√(1 + τ)``; a constant; or a function of τ); count += 1; step iff the
@@ -94,9 +98,10 @@ def simulate_server(
     Args:
       rule: ``"asgd"``, ``"ringmaster"``, ``"rennala"``, ``"msync"`` or ``"fedbuff"``.
       first: (n,) time of each worker's first job, ≥ 0.
-      draws: (E, n + 1) job times, ≥ 0: column 0 for the event's own worker,
-        column 1 + j for another worker j restarted at that event; or a function
-        ``draws(e, j) -> float`` together with ``events``.
+      draws: (E, n + 1) job times, ≥ 0: row e of column 0 for the event's own
+        worker after event e, row r of column 1 + j for worker j's r-th restart
+        by the rule; or a function ``draws(c, j, restart) -> float`` together
+        with ``events``.
       events: E, only with a function ``draws``.
       batch: B ≥ 1 (rennala, msync, fedbuff); msync needs B ≤ n.
       delay_threshold: R ≥ 1 (ringmaster).
@@ -170,12 +175,13 @@ def simulate_server(
         if update is None:
             update = lambda x, g: x - lr * g
 
-    def job_time(e: int, j: int, own: int) -> float:
+    def job_time(counter: int, j: int, restart: bool) -> float:
+        # worker j's own job after event `counter`, or its `counter`-th restart by the rule
         if duration is None:
-            return float(table[e, 0] if j == own else table[e, 1 + j])
-        c = float(duration(e, j))
+            return float(table[counter, 1 + j] if restart else table[counter, 0])
+        c = float(duration(counter, j, restart))
         if not c >= 0.0 or math.isinf(c):
-            raise ValueError(f"draws({e}, {j}) must be finite and >= 0, got {c!r}")
+            raise ValueError(f"draws({counter}, {j}, {restart}) must be finite and >= 0, got {c!r}")
         return c
 
     version = 0  # k: applied updates
@@ -185,6 +191,7 @@ def simulate_server(
     busy = [True] * n  # False only for the event's worker and msync's idle ones
     job = [0] * n  # id of worker j's live job; older heap entries are dead
     will_time_out = [False] * n
+    restarts = [0] * n  # r_j: worker j's restarts by the rule so far
     limit = [float(c) for c in timeouts]
     heap: list[tuple[float, int, int]] = []  # (end time, worker, job id)
     if grad is not None:
@@ -273,9 +280,10 @@ def simulate_server(
             others = list(range(n))
         for j in others:
             if j != w:
-                start(j, t, job_time(e, j, w))
+                start(j, t, job_time(restarts[j], j, True))
+                restarts[j] += 1
         if not (rule == "msync" and accepted and not step):  # an msync finisher waits idle
-            start(w, t, job_time(e, w, w))
+            start(w, t, job_time(e, w, False))
 
         out["time"][e] = t
         out["worker"][e] = w

@@ -135,6 +135,32 @@ def probe_size(value: Any) -> int:
     return PROBE if arr.ndim == 0 else int(arr.shape[0])
 
 
+def law_words(law: str, dtype: Any) -> int:
+    """Random words one value of the law takes (gamma: a Threefry key, 2; else one float's)."""
+    return 2 if law == "gamma" else _rng.words_per_value(dtype)
+
+
+def law_of_words(law: str, shape: float, w: jax.Array, dtype: Any) -> jax.Array:
+    """(..., n) values X of the law from (..., n · `law_words`) random words."""
+    if law == "constant":
+        return jnp.ones(w.shape[:-1] + (w.shape[-1] // law_words(law, dtype),), dtype)
+    if law == "exponential":
+        return -jnp.log1p(-_rng.uniforms_of(w, dtype))
+    if law == "lognormal":
+        return jnp.exp(shape * _rng.normals_of(w, dtype) - 0.5 * shape**2)
+    if law == "halfnormal":
+        return jnp.abs(_rng.normals_of(w, dtype))
+    if law == "pareto":
+        return jnp.exp(-jnp.log1p(-_rng.uniforms_of(w, dtype)) / shape) - 1
+    if law == "gamma":  # gamma(k, 1/k): a Threefry key per value, then JAX's exact gamma sampler
+        pairs = w.reshape(w.shape[:-1] + (w.shape[-1] // 2, 2))
+        keys = jax.random.wrap_key_data(pairs, impl="threefry2x32")
+        draw = lambda kk: jax.random.gamma(kk, shape, dtype=dtype)
+        flat = jax.vmap(draw)(keys.reshape(-1))
+        return flat.reshape(keys.shape) / shape
+    raise ValueError(f"unknown compute-time law {law!r}; choose one of {', '.join(COMPUTE_LAWS)}")
+
+
 def law_values(law: str, shape: float, key: jax.Array, ks: jax.Array, n: int, dtype: Any):
     """(b, n) values X of the law: value j of counter k is a pure function of (key, k, j).
 
@@ -142,19 +168,32 @@ def law_values(law: str, shape: float, key: jax.Array, ks: jax.Array, n: int, dt
     """
     if law == "constant":
         return jnp.ones(ks.shape + (n,), dtype)
-    if law == "exponential":
-        return -jnp.log1p(-_rng.uniforms(key, ks, n, dtype))
-    if law == "lognormal":
-        z = _rng.normals(key, ks, n, dtype)
-        return jnp.exp(shape * z - 0.5 * shape**2)
-    if law == "halfnormal":
-        return jnp.abs(_rng.normals(key, ks, n, dtype))
-    if law == "pareto":
-        u = _rng.uniforms(key, ks, n, dtype)
-        return jnp.exp(-jnp.log1p(-u) / shape) - 1
-    if law == "gamma":  # gamma(k, 1/k): a Threefry key per value, then JAX's exact gamma sampler
-        w = _rng.words(key, ks, 2 * n).reshape(ks.shape + (n, 2))
-        keys = jax.random.wrap_key_data(w, impl="threefry2x32")
-        draw = lambda kk: jax.random.gamma(kk, shape, dtype=dtype)
-        return jax.vmap(jax.vmap(draw))(keys) / shape
-    raise ValueError(f"unknown compute-time law {law!r}; choose one of {', '.join(COMPUTE_LAWS)}")
+    return law_of_words(law, shape, _rng.words(key, ks, n * law_words(law, dtype)), dtype)
+
+
+def law_pairs_at(
+    law: str, shape: float, key: jax.Array, counters: jax.Array, pairs: jax.Array, dtype: Any
+) -> jax.Array:
+    """(2, ...) values 2p and 2p + 1 of counter k of the law, at explicit (k, p) places.
+
+    Entry for entry the values `law_values` gives there, for draws whose
+    counters differ from entry to entry. In float32 both come from one
+    Threefry hash (a value is one word), so drawing values two by two costs
+    half as much as one by one.
+
+    Args:
+      counters: (...) int counters k.
+      pairs: (...) int pair indices p, the shape of ``counters``.
+
+    Returns:
+      (2, ...): values 2p, then values 2p + 1.
+    """
+    if law == "constant":
+        return jnp.ones((2,) + jnp.shape(counters), dtype)
+    if law_words(law, dtype) == 1:  # word m is value m: both halves of one hash
+        w = _rng.pairs_at(key, counters, pairs)[..., None]
+    else:  # value v takes words 2v, 2v + 1: a whole hash each
+        w = jnp.stack(
+            [jnp.moveaxis(_rng.pairs_at(key, counters, 2 * pairs + t), 0, -1) for t in range(2)]
+        )
+    return law_of_words(law, shape, w, dtype)[..., 0]

@@ -9,13 +9,22 @@ weight, whether the server steps, and where the newest read point goes. The
 schedule never depends on the iterates, so `asyncjax.servers.schedule` runs
 the same function alone.
 
-Draws: a job started at event e by the event's own worker takes value 0 of
-counter e of the delay stream; a job started at event e by another worker j
-(a stop, a new round) takes value 1 + j. First jobs take value 0 of counter
-2³² − 1 − i, as the worker clock's. With exponential times and no rule that
-idles a worker, nothing but the finisher is drawn: by memorylessness it is
-worker i with probability speed_i / Σ speed, as for the worker clock, which
-this clock then follows draw for draw.
+Draws: the job the event's own worker starts after event e (its arrival or
+time-out) takes value 0 of counter e of the delay stream, as the worker
+clock's; first jobs take value 0 of counter 2³² − 1 − i. A worker j that the
+rule stops and restarts (a stop, a new round) takes, at its r-th restart,
+value 2 + 2j + (r mod 2) of counter ⌊r/2⌋: r is the worker's own restart
+count, so the draws an event costs are the jobs it restarts, not one per
+worker (and in float32 two restarts of a worker share one Threefry hash).
+Each trajectory's clock keeps its workers' next restart values
+(`RestartPool`, `POOL` per worker); when a worker of any trajectory of the
+batch has used its pool, every pool is drawn again from its current count,
+in one batched draw under a `jax.lax.cond` outside the map over
+trajectories. A value depends only on (seed, j, r), never on when the pools
+were drawn, so results do not depend on batching or blocking. With exponential times and no rule that idles a
+worker, nothing but the finisher is drawn: by memorylessness it is worker i
+with probability speed_i / Σ speed, as for the worker clock, which this clock
+then follows draw for draw.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from asyncjax import _rng
 from asyncjax._parts import Hyper, hyperparameters, resolve
 from asyncjax._validate import check_positive
 from asyncjax.delays.base import DelayModel, EventIO, RingContext, RingIO
-from asyncjax.delays.compute import law_values
+from asyncjax.delays.compute import law_pairs_at, law_values
 from asyncjax.delays.worker_clock import WorkerClock
 from asyncjax.servers.asgd import asgd
 from asyncjax.servers.base import Server
@@ -43,6 +52,26 @@ _TIMEOUT_SCALE = Hyper(
     allow_inf=True,
     doc="multiplies every worker's time-out (inf: none)",
 )
+
+POOL = 4  # restart values kept per worker, even (see benchmarks/servers.py for the choice)
+
+
+class RestartPool(NamedTuple):
+    """The law's values of each worker's next restarts (rules that stop workers, drawn times).
+
+    Worker j's restart count is r = base + used; its restart base + u is in
+    row `pool_row` (u) of ``values``.
+    """
+
+    values: Any  # (POOL, n) float
+    base: Any  # (n,) int32 the restart of row 0 (even: two restarts share a hash)
+    used: Any  # (n,) int32 rows used: the row of the next restart (POOL: none left)
+    empty: Any  # () bool some worker has used its whole pool
+
+
+def pool_row(u: int) -> int:
+    """The row of ``RestartPool.values`` holding restart base + u: the even ones first."""
+    return (u % 2) * (POOL // 2) + u // 2
 
 
 class EventState(NamedTuple):
@@ -60,6 +89,7 @@ class EventState(NamedTuple):
     total: Any  # () float elapsed time
     comp: Any  # () float its Kahan compensation
     rate: Any  # () float Σ speed of the active workers (memoryless draws)
+    pool: Any = None  # RestartPool, or None (no rule that stops, or no drawn times)
 
 
 class Event(NamedTuple):
@@ -113,9 +143,9 @@ class ServerClock(DelayModel):
         return self.clock.shared
 
     @property
-    def n_draws(self) -> int:
-        """Values drawn per event: the finisher's job, plus one per worker for rules that stop."""
-        return 1 + self.slots if self.server.stops else 1
+    def pooled(self) -> bool:
+        """The clock keeps a pool of restart values (a rule that stops workers, drawn times)."""
+        return self.server.stops and not self.memoryless and not self.shared
 
     def check_values(self, values: dict[str, np.ndarray], *, buffer: int) -> dict:
         ws = values["workers"]
@@ -172,9 +202,41 @@ class ServerClock(DelayModel):
             finish = jnp.where(active, c, jnp.asarray(jnp.inf, dtype))
         zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), dtype)
         count = zero_i if self.server.accumulates else None
+        pool = None
+        if self.pooled:  # empty: the first event draws it (`restock`)
+            full = jnp.full(n, POOL, jnp.int32)
+            pool = RestartPool(jnp.zeros((POOL, n), dtype), -full, full, jnp.ones((), bool))
         return EventState(
-            finish, jnp.zeros(n, jnp.int32), timed, zero_i, count, zero_f, zero_f, rate
+            finish, jnp.zeros(n, jnp.int32), timed, zero_i, count, zero_f, zero_f, rate, pool
         )
+
+    def refill(self, pool: RestartPool, key: jax.Array) -> RestartPool:
+        """One trajectory's pool drawn again from each worker's restart count r.
+
+        Worker j's pool then holds its restarts 2⌊r/2⌋ … 2⌊r/2⌋ + POOL − 1,
+        restart r' being value 2 + 2j + (r' mod 2) of counter ⌊r'/2⌋ of the
+        delay stream; its next row is r mod 2.
+        """
+        n = self.slots
+        r = pool.base + pool.used
+        counters = (r // 2)[None, :] + jnp.arange(POOL // 2, dtype=jnp.int32)[:, None]
+        pairs = jnp.broadcast_to(1 + jnp.arange(n, dtype=jnp.int32), counters.shape)
+        law, shape = self.clock.law, self.clock.shape
+        v = law_pairs_at(law, shape, key, counters, pairs, pool.values.dtype)  # (2, POOL/2, n)
+        values = v.reshape(POOL, n)  # restart base + u in row pool_row(u)
+        return RestartPool(values, r - r % 2, r % 2, jnp.zeros_like(pool.empty))
+
+    def restock(self, st: EventState, refill: Any) -> EventState:
+        """``st`` with ``refill(st.pool)`` if a worker of any clock in ``st`` has used its pool.
+
+        Called before each event, outside any map over trajectories, so that
+        the branch is taken once for the batch: an event uses at most one value
+        per worker.
+        """
+        if st.pool is None:
+            return st
+        pool = jax.lax.cond(jnp.any(st.pool.empty), refill, lambda p: p, st.pool)
+        return st._replace(pool=pool)
 
     def _time_out(self, c: jax.Array, hp: dict[str, jax.Array]) -> tuple[jax.Array, Any]:
         """Job times cut at the time-outs, and which jobs time out (None without time-outs)."""
@@ -193,7 +255,9 @@ class ServerClock(DelayModel):
           st: the clock.
           m: () float the number of active workers.
           draw: this event's draws: (2,) uniforms when memoryless, else
-            (`n_draws`,) values of the law, or None (constant times).
+            (1,) the law's value for the event's own worker, or None (constant
+            times). Restarted workers take theirs from ``st.pool`` (`restock`
+            first).
           hp: this clock's hyperparameters (scalars).
         """
         n, srv = self.slots, self.server
@@ -229,11 +293,16 @@ class ServerClock(DelayModel):
             restart = restart | (active & srv.stopped(k, st.version, step, hp))
         version = jnp.where(restart, k, st.version)
 
-        finish, timed_next = None, st.timed
+        finish, timed_next, pool = None, st.timed, st.pool
         if not self.memoryless:
             x = jnp.ones((), dt.dtype) if draw is None else draw[0]
-            if draw is not None and draw.shape[0] > 1:  # other workers' restarts take value 1 + j
-                x = jnp.where(hit, draw[0], draw[1:])
+            if pool is not None:  # a restarted worker takes its pool's next value
+                nxt = pool.values[0]
+                for u in range(1, POOL):  # each worker's next restart, select by select
+                    nxt = jnp.where(pool.used == u, pool.values[pool_row(u)], nxt)
+                x = jnp.where(hit, x, nxt)
+                used = pool.used + (restart & ~hit).astype(jnp.int32)
+                pool = pool._replace(used=used, empty=jnp.any(used >= POOL))
             c, out = self._time_out(self.clock.job_times(x, n), hp)
             finish = jnp.where(restart, dt + c, st.finish)
             if srv.idles:
@@ -244,7 +313,7 @@ class ServerClock(DelayModel):
         y = dt - st.comp  # Kahan
         total = st.total + y
         comp = (total - st.total) - y
-        state = EventState(finish, version, timed_next, k, new_count, total, comp, st.rate)
+        state = EventState(finish, version, timed_next, k, new_count, total, comp, st.rate, pool)
         if self.storage is None:
             read_slot = write_slot = w
         else:
@@ -258,7 +327,7 @@ class ServerClock(DelayModel):
             return _rng.uniforms(key, ks, 2, dtype)
         if self.shared:
             return None
-        return law_values(self.clock.law, self.clock.shape, key, ks, self.n_draws, dtype)
+        return law_values(self.clock.law, self.clock.shape, key, ks, 1, dtype)
 
     def batched(self, m: jax.Array, hp: dict, keys: jax.Array, dtype: Any):
         """The clocks of (H,) points × (S,) seeds (or (H,) when shared) and their event step.
@@ -278,8 +347,14 @@ class ServerClock(DelayModel):
         first = jax.vmap(lambda kk: self.clock.first_draws(kk, n, dtype))(keys)  # (S, n)
         state0 = jax.vmap(jax.vmap(init, (None, 0, None)), (0, None, 0))(m, first, hp)
         step = jax.vmap(jax.vmap(event, (0, None, 0, None)), (0, 0, None, 0))
+        refill = jax.vmap(jax.vmap(self.refill, (0, 0)), (0, None))
         draws = lambda ks: jax.vmap(lambda kk: self.draws(kk, ks, dtype), out_axes=1)(keys)
-        return state0, lambda st, d: step(st, m, d, hp), draws
+
+        def step_all(st, d):
+            st = self.restock(st, lambda s: refill(s, keys))  # once for the batch
+            return step(st, m, d, hp)
+
+        return state0, step_all, draws
 
     def ring_io(self, ctx: RingContext) -> RingIO:
         """Reads and writes of the stored points, driven by the event clock, with its gate.

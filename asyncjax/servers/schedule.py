@@ -39,8 +39,8 @@ def _log_pass(model: ServerClock, events: int):
             first = model.clock.first_draws(key, model.slots, dtype)
         state = model.init_state(m, first, hp)
 
-        def one(st, inp):
-            d = inp
+        def one(st, d):
+            st = model.restock(st, lambda s: model.refill(s, key))
             st, ev = model.event(st, m, d, hp)
             return st, (
                 st.total,

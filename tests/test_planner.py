@@ -110,6 +110,25 @@ def test_plan_peak_is_within_25_percent_of_xla_on_fig1_and_an_mlp():
     assert _within(t["peak_bytes_planned"], t["peak_bytes_measured"]), t
 
 
+@pytest.mark.slow
+def test_plan_peak_counts_a_server_clock_s_state():
+    """2048 workers at d = 8: the clock's end times, versions and restart pools are most of a
+    trajectory's memory (the ring of R + 1 = 7 points is 224 B), so the plan must count them."""
+    clock = aj.delays.workers("halfnormal", base="1 + sqrt(i)", noise_scale="sqrt(i + 1)")
+    grid = aj.Grid(lr=0.1, momentum=0.0, workers=2048, delay_threshold=6, seed=range(8))
+    res = aj.sweep(
+        aj.problems.ringmaster_quadratic(d=8),
+        grid,
+        delay_model=clock,
+        server=aj.servers.ringmaster(),
+        steps=40,
+        record_every=20,
+        progress=False,
+    )
+    t = res.attrs["timing"]
+    assert _within(t["peak_bytes_planned"], t["peak_bytes_measured"]), t
+
+
 def test_plan_command_prints_buckets_memory_and_time(tmp_path, capsys):
     path = resources.files("asyncjax.experiments").joinpath("liu2018-fig1.toml")
     out = tmp_path / "plan.json"

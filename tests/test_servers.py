@@ -8,6 +8,7 @@ import pytest
 import asyncjax as aj
 from asyncjax import _rng
 from asyncjax._reference.servers import simulate_server
+from asyncjax.servers.clock import attach
 
 QUAD = aj.Quadratic([1.0, 0.5, 0.1], noise=0.1)
 RUN = dict(momentum=0.0, lr=0.1, steps=240, record_every=40, record_params=True, workers=6)
@@ -59,18 +60,18 @@ def test_rennala_with_one_gradient_is_ringmaster_with_threshold_one(law, stops):
     assert (a.updates[-1] == 240) == stops  # with stops no arrival is ever discarded
 
 
-def _oracle_inputs(clock, n, seed, events):
-    """The JAX clock's job times for seed, as the NumPy loop takes them (float64).
+def _oracle_inputs(clock, n, seed, events, dtype=jnp.float64):
+    """The JAX clock's job times for seed, as the NumPy loop takes them (in float64).
 
     Value 0 of counter e for a worker's own job after event e; value
     2 + 2j + (r mod 2) of counter ⌊r/2⌋ for worker j's r-th restart by the rule.
+    ``dtype``: the float the clock drew its values in.
     """
     key = _rng.stream_keys(jnp.asarray([seed]), _rng.DELAY_STREAM)[0]
-    first_x = np.asarray(clock.first_draws(key, n, jnp.float64))
+    first_x = np.asarray(clock.first_draws(key, n, dtype), np.float64)
+    ks = jnp.arange(events, dtype=jnp.int32)
     x = np.asarray(
-        aj.delays.compute.law_values(
-            clock.law, clock.shape, key, jnp.arange(events, dtype=jnp.int32), 2 * n + 2, jnp.float64
-        )
+        aj.delays.compute.law_values(clock.law, clock.shape, key, ks, 2 * n + 2, dtype), np.float64
     )
     base, scale = clock.affine(n)
     speed = clock.speed(n)
@@ -182,6 +183,26 @@ def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
     assert np.array_equal(tr.updates[1:], ref["updates"])
 
 
+@pytest.mark.parametrize(
+    "clock,server",
+    [
+        (CLOCKS["additive"], aj.servers.ringmaster()),  # a restart pool
+        (aj.delays.workers("lognormal", timeouts=3.0), aj.servers.msync()),  # and time-outs
+        (aj.delays.workers("exponential"), aj.servers.ringmaster()),  # memoryless: no pool
+        (CLOCKS["additive"], aj.servers.fedbuff()),  # no rule that stops: no pool
+    ],
+)
+def test_the_memory_plan_counts_every_byte_of_the_clock(clock, server):
+    """`state_bytes` (what the memory plan adds per trajectory) is the size of the clock's state."""
+    n = 300
+    model = attach(clock, server, {"workers": n, **{h.name: 2 for h in server.hyperparameters}}, 50)
+    hp = {"timeout_scale": jnp.float32(1)} if clock.timeouts is not None else {}
+    st = jax.eval_shape(model.init_state, jnp.float32(n), jnp.ones(n, jnp.float32), hp)
+    size = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(st))
+    assert model.state_bytes(model.buffer_for(), 4) == size
+    assert (st.pool is not None) == (server.stops and clock.law != "exponential")
+
+
 @pytest.mark.parametrize("n,R", [(8, 1), (16, 3), (64, 6), (128, 20)])
 def test_ringmaster_never_exceeds_its_window_bound(n, R):
     """Fixed times τ_i = √(i+1): any R consecutive applied updates fit in theory.ringmaster_window."""
@@ -214,6 +235,33 @@ def test_a_sweep_runs_every_rule_value_in_one_compilation():
     assert np.array_equal(r["updates"][0], r["updates"][1])
     # stops: nothing is discarded, one update per arrival
     assert np.all(r["updates"][..., -1] == 200)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name,server,hp",
+    [
+        ("ringmaster", aj.servers.ringmaster(), {"delay_threshold": [1, 3]}),
+        ("msync", aj.servers.msync(), {"batch": [1, 3]}),
+    ],
+)
+def test_each_batched_clock_follows_its_own_seed_s_draws(name, server, hp):
+    """The batch's restart pools are drawn again whenever one of its trajectories needs it, yet
+    every trajectory's clock is the NumPy loop fed its own seed's draws (4 of 8 slots idle too)."""
+    clock = CLOCKS["additive"]
+    grid = aj.Grid(lr=0.1, momentum=0.0, **hp, workers=[4, 8], seed=range(4))
+    kw = dict(delay_model=clock, server=server, steps=200, record_every=50, progress=False)
+    r = aj.sweep(QUAD, grid, **kw)
+    (axis, values), steps = next(iter(hp.items())), [49, 99, 149, 199]
+    assert list(r.coords)[:3] == [axis, "workers", "seed"]
+    for i, v in enumerate(values):
+        for j, n in enumerate([4, 8]):
+            for seed in range(4):
+                first, draws = _oracle_inputs(clock, n, seed, 200, jnp.float32)
+                ref = simulate_server(name, first, draws, events=200, **{axis: v})
+                got = r["wall_time"][i, j, seed, 1:]
+                np.testing.assert_allclose(got, ref["time"][steps], rtol=1e-5)
+                assert np.array_equal(r["updates"][i, j, seed, 1:], ref["updates"][steps])
 
 
 def test_momentum_and_mitigations_compose_with_a_rule():

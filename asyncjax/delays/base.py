@@ -174,6 +174,15 @@ class DelayModel(Part):
         """
         return None
 
+    def state_bytes(self, buffer: int, itemsize: int) -> int:
+        """Bytes of one trajectory's state beside the ring (a clock's), for the memory plan.
+
+        Args:
+          buffer: the ring the run compiles (a worker clock's slots).
+          itemsize: bytes of the run's float.
+        """
+        return 0
+
     def ring_limit(self, steps: int) -> int | None:
         """The longest ring a run of ``steps`` steps can fill, or None: the ring is not a history.
 

@@ -201,6 +201,11 @@ class WorkerClock(DelayModel):
         """The worker slots a run needs: the largest M (one compilation serves every M up to it)."""
         return int(np.max(self.check(values, buffer=2**31)))
 
+    def state_bytes(self, buffer: int, itemsize: int) -> int:
+        """The clock: each worker's end time (drawn times) and the step it read, and Σ speed."""
+        finish = 0 if self.memoryless else buffer * itemsize
+        return finish + 4 * buffer + itemsize
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -166,6 +166,18 @@ class ServerClock(DelayModel):
     def buffer_for(self, values: Any = None) -> int:
         return self.slots if self.storage is None else self.storage
 
+    def state_bytes(self, buffer: int, itemsize: int) -> int:
+        """`EventState`: per worker its end time, version, time-out flag and restart pool."""
+        n = self.slots
+        out = 4 * n + 4 + 3 * itemsize  # version, k; total, comp, rate
+        if self.server.accumulates:
+            out += 4  # the round's count
+        if not self.memoryless:
+            out += n * itemsize + (n if self.clock.timeouts is not None else 0)
+        if self.pooled:
+            out += POOL * n * itemsize + 8 * n + 1
+        return out
+
     def describe(self) -> dict[str, Any]:
         return {**self.clock.describe(), "server": self.server.describe()}
 

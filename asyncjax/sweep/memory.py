@@ -13,10 +13,12 @@ Accounting, per trajectory (`trajectory_bytes`):
 
 * *needed* -- what the state strictly needs: the ring (``buffer`` read
   points), the parameters, the optimizer state, the read point in flight,
-  the alive flag and divergence step, the records (every metric, and the
-  parameters if recorded) and the final parameters;
+  the delay model's own state (a worker clock's per-worker times, a server
+  clock's restart pools: `DelayModel.state_bytes`), the alive flag and
+  divergence step, the records (every metric, and the parameters if
+  recorded) and the final parameters;
 * *planned* -- needed, plus the scan's working copy of the carried
-  parameters, state and read point, plus the working set of one gradient and
+  parameters, state, read point and delay state, plus the working set of one gradient and
   one metrics evaluation (XLA's own analysis of those functions compiled for
   one trajectory; an MLP evaluating its test set needs far more for that than
   for its ring).
@@ -187,13 +189,15 @@ def trajectory_bytes(spec: Spec, sh: Shapes, *, strict: bool = False) -> int:
       strict: only what the state and records strictly need; otherwise add the
         scan's working copy of the carry and the gradient/metrics working set.
     """
-    carry = sh.param_bytes + sh.opt_bytes + sh.read_bytes + 1 + 4  # + alive flag, divergence step
+    delay_state = spec.delay.state_bytes(spec.buffer, sh.itemsize)
+    carry = sh.param_bytes + sh.opt_bytes + sh.read_bytes + delay_state + 1 + 4  # + alive, diverged
     per_record = sh.n_metrics * sh.itemsize + (sh.param_bytes if spec.record_params else 0)
     outputs = spec.n_records * per_record + (sh.param_bytes if spec.keep_final else 0)
     needed = spec.buffer * sh.read_bytes + carry + outputs
     if strict:
         return int(needed)
-    return int(needed + sh.param_bytes + sh.opt_bytes + sh.read_bytes + sh.work_bytes)
+    copies = sh.param_bytes + sh.opt_bytes + sh.read_bytes + delay_state
+    return int(needed + copies + sh.work_bytes)
 
 
 def chunk_shared_bytes(spec: Spec, sh: Shapes, n_seeds: int) -> int:

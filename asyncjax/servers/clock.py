@@ -18,9 +18,9 @@ count, so the draws an event costs are the jobs it restarts, not one per
 worker (and in float32 two restarts of a worker share one Threefry hash).
 Each trajectory's clock keeps its workers' next restart values
 (`RestartPool`, `POOL` per worker); when a worker of any trajectory of the
-batch has used its pool, every pool is drawn again from its current count,
-in one batched draw under a `jax.lax.cond` outside the map over
-trajectories. A value depends only on (seed, j, r), never on when the pools
+batch has used its pool, every worker of the batch that has used a pair
+gets the next pair, in one batched draw under a `jax.lax.cond` outside the
+map over trajectories. A value depends only on (seed, j, r), never on when the pools
 were drawn, so results do not depend on batching or blocking. With exponential times and no rule that idles a
 worker, nothing but the finisher is drawn: by memorylessness it is worker i
 with probability speed_i / Σ speed, as for the worker clock, which this clock
@@ -53,25 +53,20 @@ _TIMEOUT_SCALE = Hyper(
     doc="multiplies every worker's time-out (inf: none)",
 )
 
-POOL = 4  # restart values kept per worker, even (see benchmarks/servers.py for the choice)
+POOL = 4  # restart values kept per worker: two pairs (see benchmarks/servers.py)
 
 
 class RestartPool(NamedTuple):
     """The law's values of each worker's next restarts (rules that stop workers, drawn times).
 
-    Worker j's restart count is r = base + used; its restart base + u is in
-    row `pool_row` (u) of ``values``.
+    Worker j's restart count is r = base + used; ``values[t, q, j]`` is the value
+    of its restart base + 2q + t (two restarts per hash: q counts pairs).
     """
 
-    values: Any  # (POOL, n) float
-    base: Any  # (n,) int32 the restart of row 0 (even: two restarts share a hash)
-    used: Any  # (n,) int32 rows used: the row of the next restart (POOL: none left)
+    values: Any  # (2, POOL // 2, n) float
+    base: Any  # (n,) int32 the restart of pair 0's first value (even)
+    used: Any  # (n,) int32 values used: its next restart is base + used (POOL: none left)
     empty: Any  # () bool some worker has used its whole pool
-
-
-def pool_row(u: int) -> int:
-    """The row of ``RestartPool.values`` holding restart base + u: the even ones first."""
-    return (u % 2) * (POOL // 2) + u // 2
 
 
 class EventState(NamedTuple):
@@ -215,28 +210,34 @@ class ServerClock(DelayModel):
         zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), dtype)
         count = zero_i if self.server.accumulates else None
         pool = None
-        if self.pooled:  # empty: the first event draws it (`restock`)
+        if self.pooled:  # empty: the first event's refill draws restarts 0 and 1 (`restock`)
             full = jnp.full(n, POOL, jnp.int32)
-            pool = RestartPool(jnp.zeros((POOL, n), dtype), -full, full, jnp.ones((), bool))
+            values = jnp.zeros((2, POOL // 2, n), dtype)
+            pool = RestartPool(values, -full, full, jnp.ones((), bool))
         return EventState(
             finish, jnp.zeros(n, jnp.int32), timed, zero_i, count, zero_f, zero_f, rate, pool
         )
 
     def refill(self, pool: RestartPool, key: jax.Array) -> RestartPool:
-        """One trajectory's pool drawn again from each worker's restart count r.
+        """One trajectory's pool, each worker that has used its first pair given the next one.
 
-        Worker j's pool then holds its restarts 2⌊r/2⌋ … 2⌊r/2⌋ + POOL − 1,
-        restart r' being value 2 + 2j + (r' mod 2) of counter ⌊r'/2⌋ of the
-        delay stream; its next row is r mod 2.
+        Such a worker's pairs move down one place and its last place gets the
+        pair after them: restarts r' = base + POOL − 2 and base + POOL − 1 (base
+        after the move), restart r' being value 2 + 2j + (r' mod 2) of counter
+        ⌊r'/2⌋ of the delay stream. One pair per worker is drawn, so a refill
+        costs 2n values; a worker that had used its whole pool has a pair again.
         """
         n = self.slots
-        r = pool.base + pool.used
-        counters = (r // 2)[None, :] + jnp.arange(POOL // 2, dtype=jnp.int32)[:, None]
-        pairs = jnp.broadcast_to(1 + jnp.arange(n, dtype=jnp.int32), counters.shape)
+        move = pool.used >= 2
+        base = pool.base + 2 * move.astype(jnp.int32)
+        counters = base // 2 + (POOL // 2 - 1)
+        pairs = 1 + jnp.arange(n, dtype=jnp.int32)
         law, shape = self.clock.law, self.clock.shape
-        v = law_pairs_at(law, shape, key, counters, pairs, pool.values.dtype)  # (2, POOL/2, n)
-        values = v.reshape(POOL, n)  # restart base + u in row pool_row(u)
-        return RestartPool(values, r - r % 2, r % 2, jnp.zeros_like(pool.empty))
+        new = law_pairs_at(law, shape, key, counters, pairs, pool.values.dtype)  # (2, n)
+        moved = jnp.concatenate([pool.values[:, 1:], new[:, None]], axis=1)
+        values = jnp.where(move, moved, pool.values)
+        used = pool.used - 2 * move.astype(jnp.int32)
+        return RestartPool(values, base, used, jnp.zeros_like(pool.empty))
 
     def restock(self, st: EventState, refill: Any) -> EventState:
         """``st`` with ``refill(st.pool)`` if a worker of any clock in ``st`` has used its pool.
@@ -309,9 +310,9 @@ class ServerClock(DelayModel):
         if not self.memoryless:
             x = jnp.ones((), dt.dtype) if draw is None else draw[0]
             if pool is not None:  # a restarted worker takes its pool's next value
-                nxt = pool.values[0]
+                nxt = pool.values[0, 0]
                 for u in range(1, POOL):  # each worker's next restart, select by select
-                    nxt = jnp.where(pool.used == u, pool.values[pool_row(u)], nxt)
+                    nxt = jnp.where(pool.used == u, pool.values[u % 2, u // 2], nxt)
                 x = jnp.where(hit, x, nxt)
                 used = pool.used + (restart & ~hit).astype(jnp.int32)
                 pool = pool._replace(used=used, empty=jnp.any(used >= POOL))

@@ -7,9 +7,11 @@ own, each batched over the same trajectories and run in a ``lax.scan`` as the en
 
 * the clock's search for the next finisher (``min`` and the first index of it over n workers);
 * the clock's whole event (`ServerClock.event`): the search, the restart of the finisher (and,
-  with stops, of every stopped worker), the new finish times of all n workers;
-* the draws: one half-normal per event (ASGD), or n + 1 per event (rules with stops draw a
-  value for every worker, used or not);
+  with stops, of every stopped worker, its time read from the worker's restart pool, and the
+  pools' refills: one pair of values per worker whenever some worker has used its pool), the
+  new finish times of all n workers;
+* the draws made before the events: one half-normal per event (the finisher's next job), with
+  or without stops;
 * the stored points: reading and overwriting one (d,) row of a (n, d) snapshot buffer per
   trajectory (ASGD: 43 MB per trajectory in float32) or of a ring of R + 1 = 7 rows (Ringmaster);
 * the gradient of the banded quadratic and the SGD step.

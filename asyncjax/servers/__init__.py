@@ -32,7 +32,7 @@ trajectory's event log. Modules: ``base`` (the protocol), one per rule,
 
 from asyncjax.servers.asgd import ASGD, asgd
 from asyncjax.servers.base import Server
-from asyncjax.servers.clock import EventState, ServerClock
+from asyncjax.servers.clock import EventState, RestartPool, ServerClock
 from asyncjax.servers.fedbuff import FedBuff, fedbuff
 from asyncjax.servers.msync import MSync, msync
 from asyncjax.servers.registry import SERVERS, get_server
@@ -44,6 +44,7 @@ __all__ = [
     "Server",
     "ServerClock",
     "EventState",
+    "RestartPool",
     "ASGD",
     "Rennala",
     "MSync",

@@ -17,9 +17,9 @@ compute times 1 + √i + √(i+1)·|z|) with n workers and S seeds:
 3. what bounds the engine: per arrival it draws normals (the job's time and the noise, plus the
    restarted workers' times for rules that stop workers: counted here as the values the clock's
    restart pools actually drew, beside the restarts themselves), computes the gradient
-   (≈ 5d flops) and moves the stored point (2 × 4d bytes); each resource's share of the arrival's
-   CPU time at this CPU's measured CPU time per unit (a normal from asyncjax's counter-based
-   generator, a byte of a large float32 copy, a flop of a float32 matrix product).
+   (≈ 5d flops) and moves the stored point (2 × 4d bytes); each against this CPU's measured rate
+   for that resource, every XLA device at once (normals from asyncjax's counter-based generator,
+   a large float32 copy, a float32 matrix product).
 """
 
 import argparse
@@ -126,52 +126,51 @@ def restart_draws(rule: str, seeds: int, workers: int, events: int) -> dict:
     }
 
 
-def _cpu_seconds(fn, *args, repeats: int = 5) -> float:
-    """CPU seconds of the fastest of ``repeats`` calls after a compiling one."""
+def _fastest(fn, *args, repeats: int = 5) -> float:
+    """Wall seconds of the fastest of ``repeats`` calls after a compiling one."""
     jax.block_until_ready(fn(*args))
     best = float("inf")
     for _ in range(repeats):
-        t = time.process_time()
+        t = time.perf_counter()
         jax.block_until_ready(fn(*args))
-        best = min(best, time.process_time() - t)
+        best = min(best, time.perf_counter() - t)
     return best
 
 
 def cpu_limits() -> dict:
-    """CPU seconds per unit of each resource on this CPU: a normal, a byte copied, a flop.
+    """This CPU's measured rates, every XLA CPU device at once: normals/s, bytes/s, flops/s.
 
-    Measured as CPU time (on one XLA device), so they compare with the engine's CPU time per
-    arrival whatever else shares the host. Normals one per counter, as the engine draws its
-    noise and the finisher's time, and two per counter (one Threefry hash), as the restart
-    pools draw theirs.
+    Normals one per counter, as the engine draws its noise and the finisher's time, and two per
+    counter (one Threefry hash), as the restart pools draw theirs; bytes of a large float32
+    copy; flops of a float32 matrix product.
     """
-    n, key = 1 << 22, jnp.zeros(2, jnp.uint32)
+    n_dev, n = jax.local_device_count(), 1 << 22
+    keys = jnp.zeros((n_dev, 2), jnp.uint32)
     ks = jnp.arange(n, dtype=jnp.int32)
-    one = jax.jit(lambda k: rng.normals(k, ks, 1, jnp.float32))
-    two = jax.jit(lambda k: rng.normals(k, ks[: n // 2], 2, jnp.float32))
-    a = jnp.ones(1 << 26, jnp.float32)
-    m = jnp.ones((2048, 2048), jnp.float32)
+    one = jax.pmap(lambda k: rng.normals(k, ks, 1, jnp.float32))
+    two = jax.pmap(lambda k: rng.normals(k, ks[: n // 2], 2, jnp.float32))
+    a = jnp.ones((n_dev, 1 << 25), jnp.float32)
+    m = jnp.ones((n_dev, 2048, 2048), jnp.float32)
     return {
-        "cpu_s_per_normal": _cpu_seconds(one, key) / n,
-        "cpu_s_per_normal_two_per_hash": _cpu_seconds(two, key) / n,
-        "cpu_s_per_byte": _cpu_seconds(jax.jit(lambda x: x * 1.0001), a) / (2 * a.nbytes),
-        "cpu_s_per_flop": _cpu_seconds(jax.jit(lambda x: x @ x), m) / (2 * 2048**3),
+        "normals_per_s": n_dev * n / _fastest(one, keys),
+        "normals_two_per_hash_per_s": n_dev * n / _fastest(two, keys),
+        "bytes_per_s": 2 * a.nbytes / _fastest(jax.pmap(lambda x: x * 1.0001), a),
+        "flops_per_s": n_dev * 2 * 2048**3 / _fastest(jax.pmap(lambda x: x @ x), m),
     }
 
 
-def bounds(cpu_ns: float, d: int, restart_draws: float, limits: dict) -> dict:
-    """Each resource's CPU time per arrival at its measured rate, as a fraction of the arrival's.
+def bounds(rate: float, d: int, restart_draws: float, limits: dict) -> dict:
+    """Each resource's use per second at ``rate`` arrivals/s, as a fraction of the CPU's limit.
 
     Per arrival: 2 normals (the noise, the finisher's next job) plus the restart values drawn
     (two per hash); the stored point in and out (8d bytes); the gradient (≈ 5d flops).
     """
-    per = {
-        "normals": 2 * limits["cpu_s_per_normal"]
-        + restart_draws * limits["cpu_s_per_normal_two_per_hash"],
-        "bytes": 8 * d * limits["cpu_s_per_byte"],
-        "flops": 5 * d * limits["cpu_s_per_flop"],
+    return {
+        "normals": rate
+        * (2 / limits["normals_per_s"] + restart_draws / limits["normals_two_per_hash_per_s"]),
+        "bytes": rate * 8 * d / limits["bytes_per_s"],
+        "flops": rate * 5 * d / limits["flops_per_s"],
     }
-    return {k: v * 1e9 / cpu_ns for k, v in per.items()}
 
 
 def main(argv=None) -> dict:
@@ -186,10 +185,9 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     limits = cpu_limits()
     print(
-        f"CPU time: {limits['cpu_s_per_normal'] * 1e9:.1f} ns per normal "
-        f"({limits['cpu_s_per_normal_two_per_hash'] * 1e9:.1f} two per hash), "
-        f"{limits['cpu_s_per_byte'] * 1e9:.3f} ns per byte copied, "
-        f"{limits['cpu_s_per_flop'] * 1e12:.1f} ps per flop"
+        f"CPU limits: {limits['normals_per_s']:.3g} normals/s "
+        f"({limits['normals_two_per_hash_per_s']:.3g} two per hash), "
+        f"{limits['bytes_per_s']:.3g} B/s, {limits['flops_per_s']:.3g} flop/s"
     )
     draws = {rule: restart_draws(rule, args.seeds, args.workers, args.events) for rule in RULES}
     rows = []
@@ -215,16 +213,14 @@ def main(argv=None) -> dict:
                 )
                 row["baseline_arrivals_per_s"] = ref["arrivals_per_s"]
                 row["speedup_vs_baseline"] = rate / ref["arrivals_per_s"]
-            row["fraction_of_cpu_time"] = bounds(
-                cpu_ns[rule], d, row["restart_draws_per_arrival"], limits
-            )
+            row["fraction_of_limit"] = bounds(rate, d, row["restart_draws_per_arrival"], limits)
             rows.append(row)
             extra = (
                 f"  baseline {row['baseline_arrivals_per_s']:.3g}/s ×{row['speedup_vs_baseline']:.0f}"
                 if "speedup_vs_baseline" in row
                 else ""
             )
-            frac = row["fraction_of_cpu_time"]
+            frac = row["fraction_of_limit"]
             print(
                 f"d={d:5d} {rule:12s} {rate:10.3g} arrivals/s {cpu_ns[rule]:8.0f} CPU ns  "
                 f"restarts {row['restarts_per_arrival']:5.2f} drawn {row['restart_draws_per_arrival']:5.2f}  "
@@ -239,7 +235,7 @@ def main(argv=None) -> dict:
         "workers": args.workers,
         "events": args.events,
         "repeats": args.repeats,
-        "cpu_time_per_unit": limits,
+        "cpu_limits": limits,
         "rows": rows,
     }
     if args.json:

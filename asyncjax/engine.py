@@ -198,6 +198,7 @@ def run_batch(
     x0: PyTree,
     norm_bound: jax.Array,
     delay_ops: PyTree = None,
+    groups: Any = None,
 ) -> Trace:
     """Runs S × H trajectories: every seed against every hyperparameter point.
 
@@ -214,6 +215,9 @@ def run_batch(
       norm_bound: () a trajectory whose parameter norm exceeds it is frozen.
       delay_ops: the delay model's operands (``spec.delay.operands(dtype)``;
         a trace's values), None for the others.
+      groups: for a delay model with ``per_setting``, the points' distinct
+        settings of its swept values (`RingContext.groups`; `setting_groups`
+        makes them), or None.
 
     Returns:
       `Trace` with leading axes (S, H).
@@ -261,6 +265,7 @@ def run_batch(
             dtype=dtype,
             track=mit is not None,
             values=select(hp, delay),
+            groups=groups if delay.per_setting else None,
         )
     )
     events = ring.events  # None: every step applies its gradient

@@ -264,6 +264,39 @@ def test_each_batched_clock_follows_its_own_seed_s_draws(name, server, hp):
                 assert np.array_equal(r["updates"][i, j, seed, 1:], ref["updates"][steps])
 
 
+def test_setting_groups_name_each_point_s_distinct_setting():
+    from asyncjax.delays.base import setting_groups
+
+    values = {"batch": np.array([1, 1, 3, 3, 1, 2.0]), "workers": np.array([4, 4, 4, 4, 4, 6.0])}
+    reps, member = setting_groups(values)
+    assert reps.tolist() == [0, 2, 5] and member.tolist() == [0, 0, 1, 1, 0, 2]
+    for v in values.values():  # each point's setting is its representative's
+        assert np.array_equal(v[reps][member], v)
+    assert setting_groups(values, 5)[0].tolist() == [0, 2, 5, 5, 5]
+    with pytest.raises(ValueError, match="size=2 is fewer than the 3 settings"):
+        setting_groups(values, 2)
+
+
+@pytest.mark.slow
+def test_points_that_share_a_clock_setting_share_one_clock(monkeypatch):
+    """Points that differ only in the step keep one clock per setting (and seed), also when the
+    points are split over devices: bit for bit what one clock per point gives."""
+    from asyncjax.servers.clock import ServerClock
+
+    grid = aj.Grid(batch=[1, 3], lr=[0.02, 0.05, 0.1, 0.2, 0.3, 0.4], workers=4, seed=range(2))
+    kw = dict(delay_model=CLOCKS["additive"], server=aj.servers.rennala(), steps=40)
+    groups, ring_io = [], ServerClock.ring_io
+    monkeypatch.setattr(
+        ServerClock, "ring_io", lambda m, ctx: groups.append(ctx.groups) or ring_io(m, ctx)
+    )
+    shared = aj.sweep(QUAD, grid, record_every=20, progress=False, **kw)
+    assert [g[0].shape for g in groups] == [(2,)]  # two clocks (per device, if split)
+    monkeypatch.setattr(ServerClock, "per_setting", False)
+    own = aj.sweep(QUAD, grid, record_every=20, progress=False, **kw)
+    for name in ("error", "wall_time", "updates"):
+        assert np.array_equal(shared[name], own[name]), name
+
+
 def test_momentum_and_mitigations_compose_with_a_rule():
     tr = aj.simulate(
         QUAD,

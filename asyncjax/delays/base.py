@@ -42,6 +42,10 @@ class RingContext(NamedTuple):
       track: whether ``read`` must return τ_k (a mitigation needs it; static).
       values: name -> (H,) float every swept value the model declares (its
         axis included); a model with several (the event clock) reads them here.
+      groups: for a model with ``per_setting``, ``(reps, member)``: (U,) int32
+        a point of each distinct setting of its swept values among the H
+        points (repeats allowed) and (H,) int32 each point's entry of
+        ``reps``, so that it may keep one state per setting; None: one per point.
     """
 
     buffer: int
@@ -54,6 +58,7 @@ class RingContext(NamedTuple):
     dtype: Any
     track: bool
     values: Any = None  # name -> (H,) the model's swept values
+    groups: Any = None  # (reps (U,), member (H,)) int32, or None
 
 
 class EventIO(NamedTuple):
@@ -102,6 +107,31 @@ class RingIO(NamedTuple):
     events: EventIO | None = None
 
 
+def setting_groups(values: dict[str, np.ndarray], size: int | None = None) -> tuple:
+    """The distinct settings among H points (`RingContext.groups`), in NumPy.
+
+    Args:
+      values: name -> (H,) a model's swept values at each point.
+      size: pad ``reps`` to this many entries (by repeating its last), so that
+        every chunk of a sweep has the same shapes; at least the settings found.
+
+    Returns:
+      ``(reps, member)``: (U,) int32 the first point of each setting, in order
+      of first appearance, and (H,) int32 each point's entry of ``reps``.
+    """
+    rows = np.stack([np.asarray(values[k], np.float64) for k in sorted(values)], axis=1)
+    _, first, member = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # settings in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    reps, member = first[order], rank[np.ravel(member)]
+    if size is not None:
+        if size < reps.size:
+            raise ValueError(f"size={size} is fewer than the {reps.size} settings")
+        reps = np.concatenate([reps, np.repeat(reps[-1:], size - reps.size)])
+    return reps.astype(np.int32), member.astype(np.int32)
+
+
 def identity_init(ring: PyTree) -> PyTree:
     """``RingIO.init`` of a model that carries nothing beside the ring."""
     return ring
@@ -134,10 +164,14 @@ class DelayModel(Part):
     Attributes:
       name: the model's name, e.g. ``"constant"`` (results record it).
       hyperparameters: its swept values (at most one), as `asyncjax._parts` reads them.
+      per_setting: what it carries beside the ring depends only on its own
+        swept values and the seed (a clock), so points that share them may
+        share it: the engine then passes their groups (`RingContext.groups`).
     """
 
     name: ClassVar[str] = ""
     hyperparameters: ClassVar[tuple[Hyper, ...]] = ()
+    per_setting: ClassVar[bool] = False  # its state depends on its own values and the seed only
 
     # ------------------------------------------------------------ swept values
     @property

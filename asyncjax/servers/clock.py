@@ -116,6 +116,7 @@ class ServerClock(DelayModel):
     storage: int | None = None
 
     name: ClassVar[str] = "workers"
+    per_setting: ClassVar[bool] = True  # points that differ only in other values share a clock
 
     @property
     def hyperparameters(self) -> tuple[Hyper, ...]:  # the clock's axis first: the model's axis
@@ -374,12 +375,21 @@ class ServerClock(DelayModel):
 
         The carry is ``(ring, clock)``: ``ring`` has leaves (H, L, S, *leaf)
         (L: one snapshot per worker, or the last versions); the clock has
-        leading axes (H,) when its seeds share it, else (H, S).
+        leading axes (U,) when its seeds share it, else (U, S): one clock per
+        distinct setting of the clock's values (`RingContext.groups`; U = H
+        without them), since the clock depends on nothing else.
         """
         m = ctx.param
         hp = {k: v for k, v in ctx.values.items() if k != "workers"}
         h_idx, s_idx = jnp.arange(ctx.n_hyper), jnp.arange(ctx.n_seeds)
-        state0, step_clock, draws = self.batched(m, hp, ctx.keys, ctx.dtype)
+        if ctx.groups is None:
+            state0, step_clock, draws = self.batched(m, hp, ctx.keys, ctx.dtype)
+            points = lambda ev: ev
+        else:
+            reps, member = ctx.groups
+            own = {k: v[reps] for k, v in hp.items()}
+            state0, step_clock, draws = self.batched(m[reps], own, ctx.keys, ctx.dtype)
+            points = lambda tree: jax.tree.map(lambda a: a[member], tree)  # (U, …) -> (H, …)
         units = (ctx.n_hyper, ctx.n_seeds)
 
         def gather(ring, slot):
@@ -390,6 +400,7 @@ class ServerClock(DelayModel):
         def read(carry, k, d):
             ring, state = carry
             state, ev = step_clock(state, d)
+            ev = points(ev)
             tau = ev.staleness[:, None] if self.shared else ev.staleness
             return gather(ring, ev.read_slot), tau, (state, ev)
 
@@ -415,7 +426,7 @@ class ServerClock(DelayModel):
 
         def record(carry):
             _, state = carry
-            return {"wall_time": wide(state.total), "updates": wide(state.k)}
+            return {"wall_time": wide(points(state.total)), "updates": wide(points(state.k))}
 
         events = EventIO(gate=gate, record=record, accumulates=self.server.accumulates)
         return RingIO(lambda ring: (ring, state0), draws, read, write, events)

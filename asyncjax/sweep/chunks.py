@@ -26,6 +26,7 @@ class ChunkCut:
     chunk_seeds: int  # S_c (padded for sharding)
     chunk_hyper: int  # H_c
     shard_axis: str | None  # "seed", "hyper" or None
+    n_dev: int = 1  # devices a chunk is split over along shard_axis
 
     @property
     def n_seed_blocks(self) -> int:
@@ -83,4 +84,4 @@ def cut_chunks(seeds: np.ndarray, hyper: dict, chunk: int, n_dev: int) -> ChunkC
             axis, s_c = "seed", math.ceil(s_c / n_dev) * n_dev
         elif h_c >= n_dev:
             axis, h_c = "hyper", math.ceil(h_c / n_dev) * n_dev
-    return ChunkCut(seeds, hyper, s_c, h_c, axis)
+    return ChunkCut(seeds, hyper, s_c, h_c, axis, n_dev if axis else 1)

@@ -11,6 +11,7 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
+from asyncjax.delays.base import setting_groups
 from asyncjax.engine import Spec, Trace, jitted, run_batch
 from asyncjax.sweep.chunks import ChunkCut
 from asyncjax.sweep.prepare import Prepared
@@ -34,7 +35,7 @@ def sharded(spec: Spec, devices: tuple, axis: str | None):
     fn = jax.shard_map(
         partial(run_batch, spec),
         mesh=mesh,
-        in_specs=(P(), on_h, on_s, P(), P(), P()),
+        in_specs=(P(), on_h, on_s, P(), P(), P(), on_h),
         out_specs=out,
         check_vma=False,
     )
@@ -54,6 +55,7 @@ class SharedInputs(NamedTuple):
     x0: Any  # the fixed start, or None (a random start per seed)
     bound: Any  # the norm bound, a scalar
     delay_operands: Any  # the delay model's
+    setting_names: tuple | None = None  # a per-setting delay model's swept values
 
 
 def shared_inputs(prep: Prepared) -> SharedInputs:
@@ -67,7 +69,28 @@ def shared_inputs(prep: Prepared) -> SharedInputs:
         else jax.tree.map(lambda a: jnp.asarray(a, dtype), prep.x0),
         jnp.asarray(prep.bound, dtype),
         prep.model.operands(dtype),
+        tuple(h.name for h in prep.model.hyperparameters) if prep.model.per_setting else None,
     )
+
+
+def chunk_groups(shared: SharedInputs, cut: ChunkCut, hyper: dict) -> tuple | None:
+    """A per-setting delay model's groups of a chunk's points (`RingContext.groups`), or None.
+
+    Counted per block of points a device holds when the points are split over the devices
+    (indices within the block, blocks one after another). The settings are padded to the
+    bucket's count, at most a block's points, so every chunk has the same shapes.
+    """
+    if shared.setting_names is None:
+        return None
+    names = shared.setting_names
+    blocks = cut.n_dev if cut.shard_axis == "hyper" else 1
+    size = cut.chunk_hyper // blocks
+    total = setting_groups({k: cut.hyper[k] for k in names})[0].size
+    parts = [
+        setting_groups({k: hyper[k][b * size : (b + 1) * size] for k in names}, min(total, size))
+        for b in range(blocks)
+    ]
+    return tuple(jnp.asarray(np.concatenate(a)) for a in zip(*parts))
 
 
 def chunk_args(shared: SharedInputs, cut: ChunkCut, i: int) -> tuple:
@@ -80,4 +103,5 @@ def chunk_args(shared: SharedInputs, cut: ChunkCut, i: int) -> tuple:
         shared.x0,
         shared.bound,
         shared.delay_operands,
+        chunk_groups(shared, cut, c_hyper),
     )

@@ -14,7 +14,8 @@ Accounting, per trajectory (`trajectory_bytes`):
 * *needed* -- what the state strictly needs: the ring (``buffer`` read
   points), the parameters, the optimizer state, the read point in flight,
   the delay model's own state (a worker clock's per-worker times, a server
-  clock's restart pools: `DelayModel.state_bytes`), the alive flag and
+  clock's restart pools: `DelayModel.state_bytes`; counted per trajectory,
+  an upper bound where points share a clock), the alive flag and
   divergence step, the records (every metric, and the parameters if
   recorded) and the final parameters;
 * *planned* -- needed, plus the scan's working copy of the carried

@@ -84,6 +84,32 @@ def _oracle_inputs(clock, n, seed, events, dtype=jnp.float64):
     return first, draws
 
 
+LAWS = [
+    ("halfnormal", 1.0),
+    pytest.param("exponential", 1.0, marks=pytest.mark.slow),
+    pytest.param("lognormal", 0.8, marks=pytest.mark.slow),
+    pytest.param("pareto", 1.5, marks=pytest.mark.slow),
+    pytest.param("gamma", 2.0, marks=pytest.mark.slow),  # two words per value, as float64
+    ("constant", 1.0),
+]
+
+
+@pytest.mark.parametrize("law,shape", LAWS)
+def test_restart_draws_are_the_stream_s_values_at_their_counters(x64, law, shape):
+    """law_pairs_at(k, p) gives values 2p and 2p + 1 of counter k as law_values lays them out,
+    in float32 (both from one hash) and float64 (a hash each)."""
+    key = _rng.stream_keys(jnp.asarray([5]), _rng.DELAY_STREAM)[0]
+    counters = jnp.asarray([[0, 7, 3], [12, 12, 1]], jnp.int32)
+    pairs = jnp.asarray([[1, 4, 2], [3, 1, 5]], jnp.int32)
+    compute = aj.delays.compute
+    for dtype in (jnp.float32, jnp.float64):
+        table = jax.jit(lambda k, d=dtype: compute.law_values(law, shape, k, jnp.arange(13), 12, d))
+        at = jax.jit(lambda k, c, p, d=dtype: compute.law_pairs_at(law, shape, k, c, p, d))
+        got, want = at(key, counters, pairs), table(key)
+        for t in range(2):
+            assert np.array_equal(got[t], want[counters, 2 * pairs + t]), (dtype, t)
+
+
 RULES = [
     ("asgd", aj.servers.asgd(), {}),
     ("ringmaster", aj.servers.ringmaster(True), {"delay_threshold": 3}),

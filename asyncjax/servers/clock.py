@@ -16,15 +16,18 @@ rule stops and restarts (a stop, a new round) takes, at its r-th restart,
 value 2 + 2j + (r mod 2) of counter ⌊r/2⌋: r is the worker's own restart
 count, so the draws an event costs are the jobs it restarts, not one per
 worker (and in float32 two restarts of a worker share one Threefry hash).
-Each trajectory's clock keeps its workers' next restart values
-(`RestartPool`, `POOL` per worker); when a worker of any trajectory of the
-batch has used its pool, every worker of the batch that has used a pair
-gets the next pair, in one batched draw under a `jax.lax.cond` outside the
-map over trajectories. A value depends only on (seed, j, r), never on when the pools
-were drawn, so results do not depend on batching or blocking. With exponential times and no rule that idles a
-worker, nothing but the finisher is drawn: by memorylessness it is worker i
-with probability speed_i / Σ speed, as for the worker clock, which this clock
-then follows draw for draw.
+Each clock keeps its workers' next restart values (`RestartPool`, `POOL` per
+worker); when a worker of any clock of the batch has used its pool, every
+worker of the batch that has used a pair gets the next pair, in one batched
+draw under a `jax.lax.cond` outside the map over trajectories. A value
+depends only on (seed, j, r), never on when the pools were drawn, so results
+do not depend on batching or blocking. The clock depends only on the seed and
+its own values (workers, the rule's, the time-outs' scale), so the points of
+a sweep that differ only in others (the step) share one (`RingContext.groups`).
+With exponential times and no rule that idles a worker, nothing but the
+finisher is drawn: by memorylessness it is worker i with probability
+speed_i / Σ speed, as for the worker clock, which this clock then follows
+draw for draw.
 """
 
 from __future__ import annotations
@@ -53,7 +56,10 @@ _TIMEOUT_SCALE = Hyper(
     doc="multiplies every worker's time-out (inf: none)",
 )
 
-POOL = 4  # restart values kept per worker: two pairs (see benchmarks/servers.py)
+# Restart values kept per worker: two pairs, so that a worker that has used one pair still has
+# the other while the batch's next refill gives it a new one (refills then come every 2B or 2R
+# events for Rennala and Ringmaster, 2n values each: n/B or n/R per event, as the restarts).
+POOL = 4
 
 
 class RestartPool(NamedTuple):

@@ -308,7 +308,7 @@ def parse_config(
         if "server" in cfg:
             run["server"] = _server_section(dict(cfg["server"]))
         delay_model = get_delay_model(run.get("delay_model", "constant"))
-        if "server" in run or getattr(delay_model, "timeouts", None) is not None:
+        if "server" in run or getattr(delay_model, "needs_events", False):
             try:
                 delay_model = with_server(delay_model, run.get("server"))
             except ValueError as err:

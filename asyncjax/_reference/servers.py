@@ -227,25 +227,9 @@ def simulate_server(
         timed_out = will_time_out[w]
         accepted, step, w_weight = False, False, 0.0
         if not timed_out:
-            if rule == "asgd":
-                accepted, w_weight = True, 1.0
-            elif rule == "ringmaster":
-                accepted = tau < threshold
-                w_weight = 1.0 if accepted else 0.0
-            elif rule in ("rennala", "msync"):
-                accepted = tau == 0
-                w_weight = 1.0 if accepted else 0.0
-            else:  # fedbuff
-                accepted = True
-                w_weight = float(stale_weight(tau))
-                if not math.isfinite(w_weight):
-                    raise ValueError(f"weight({tau}) must be finite, got {w_weight!r}")
+            accepted, w_weight = _accept(rule, tau, threshold, stale_weight)
         if accepted:
-            if rule in ("asgd", "ringmaster"):
-                step = True
-            else:
-                count += 1
-                step = count == batch
+            count, step = _count(rule, count, batch)
             if grad is not None:
                 g = np.asarray(grad(snap[w].copy(), e), dtype=np.float64)
                 if g.shape != x.shape:
@@ -287,6 +271,235 @@ def simulate_server(
         out["updates"][e] = version
         if grad is not None:
             out["x"][e] = x
+    return out
+
+
+def _accept(rule: str, tau: int, threshold: int, stale_weight: Callable) -> tuple[bool, float]:
+    """Whether a rule accepts an arrival of staleness τ, and its weight."""
+    if rule == "asgd":
+        return True, 1.0
+    if rule == "ringmaster":
+        return tau < threshold, float(tau < threshold)
+    if rule in ("rennala", "msync"):
+        return tau == 0, float(tau == 0)
+    w_weight = float(stale_weight(tau))  # fedbuff
+    if not math.isfinite(w_weight):
+        raise ValueError(f"weight({tau}) must be finite, got {w_weight!r}")
+    return True, w_weight
+
+
+def _count(rule: str, count: int, batch: int) -> tuple[int, bool]:
+    """An accepted arrival: the round's new count and whether the server steps."""
+    if rule in ("asgd", "ringmaster"):
+        return count, True
+    count += 1
+    return count, count == batch
+
+
+def _stale_weight(weight: Any) -> Callable[[int], float]:
+    if weight is None:
+        return lambda tau: 1.0 / math.sqrt(1.0 + tau)
+    if callable(weight):
+        return weight
+    if isinstance(weight, int | float | np.integer | np.floating) and not isinstance(weight, bool):
+        if not math.isfinite(weight):
+            raise ValueError(f"weight must be finite, got {weight!r}")
+        return lambda tau, c=float(weight): c
+    raise ValueError(f"weight must be None, a number or a function of τ, got {weight!r}")
+
+
+def simulate_conditions(
+    rule: str,
+    workers: int,
+    compute: Callable[[int, int], float],
+    *,
+    events: int,
+    download: Callable[[int, int], float] | None = None,
+    upload: Callable[[int, int], float] | None = None,
+    assign: Callable[[int], int] | None = None,
+    up: Callable[[int, int], float] | None = None,
+    down: Callable[[int, int], float] | None = None,
+    outage_mode: str = "paused",
+    timeouts: Any = None,
+    batch: int = 1,
+    delay_threshold: int = 1,
+    stops: bool = True,
+    weight: float | Callable[[int], float] | None = None,
+) -> dict[str, np.ndarray]:
+    """The event log of one trajectory with the worker's conditions (a heap event loop).
+
+    The rules are `simulate_server`'s; what differs is who works when:
+
+    * Worker j's c-th job (c = 0, 1, … over all jobs it starts, first jobs at
+      time 0 included) takes ``download(j, c) + min(compute(j, c), timeouts[j])
+      + upload(j, c)`` of working time, no upload when it times out
+      (``compute > timeout``, strictly); unset parts take 0.
+    * Jobs: at time 0 worker j holds job j (version 0). After event e the
+      server hands out one job with the current version (after this event's
+      step) to ``assign(e)`` (None: the event's worker). A worker works its
+      jobs first in, first out; one that holds none is idle. A job keeps the
+      version it was handed out with. With ``assign``, rules that stop or idle
+      workers are refused.
+    * Without ``assign``: the event's worker restarts (reading the current
+      version), other workers restart as `simulate_server` says (stops, new
+      rounds); msync's finisher idles until its round ends.
+    * Outages (``up`` and ``down``: the length of worker j's r-th up and down
+      period, r = 0, 1, …): each worker is up from 0 for ``up(j, 0)``, then
+      down for ``down(j, 0)``, up for ``up(j, 1)``, … A job works only while
+      its worker is up. ``"paused"``: it resumes with the work it had left;
+      ``"lost"``: if it was running when its worker went down, it is redone in
+      full (the worker's next job number, the same version) when it comes back.
+      A job started while its worker is down waits for it to come up.
+    * Order: the earliest end of a job or of a period; at equal times jobs end
+      before periods do, and lower workers first.
+
+    Returns:
+      `simulate_server`'s (E,) arrays (no iterates) and ``assigned``: the
+      worker given the job handed out at each event.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown server rule {rule!r}; known: {', '.join(RULES)}")
+    n = _whole("workers", workers)
+    num_events = _whole("events", events)
+    if assign is not None and (rule == "msync" or (stops and rule in ("ringmaster", "rennala"))):
+        raise ValueError(f"{rule} with stops or idle workers needs one job per worker")
+    if (up is None) != (down is None):
+        raise ValueError("outages need both up and down")
+    if outage_mode not in ("paused", "lost"):
+        raise ValueError(f"outage_mode must be 'paused' or 'lost', got {outage_mode!r}")
+    limit = np.full(n, np.inf) if timeouts is None else _times("timeouts", timeouts, allow_inf=True)
+    stale_weight = _stale_weight(weight)
+    threshold = _whole("delay_threshold", delay_threshold)
+    batch = _whole("batch", batch)
+
+    def part(fn: Any, j: int, c: int) -> float:
+        if fn is None:
+            return 0.0
+        v = float(fn(j, c))
+        if not v >= 0.0 or math.isinf(v):
+            raise ValueError(f"a time must be finite and >= 0, got {v!r} (worker {j}, job {c})")
+        return v
+
+    heap: list[tuple[float, int, int, int]] = []  # (time, 0 job end | 1 switch, worker, id)
+    live = [0] * n  # id of worker j's live heap entry; older ones are dead
+    is_up = [True] * n
+    periods = [0] * n  # switches so far
+    jobs = [0] * n  # jobs started
+    left = [0.0] * n  # work left on the current job (while down or paused)
+    times_out = [False] * n
+    lost = [False] * n
+    running: list[dict | None] = [None] * n  # the job each worker works on
+    queue: list[list[dict]] = [[] for _ in range(n)]
+    version = count = 0
+
+    def push_end(j: int, t: float) -> None:
+        live[j] += 1
+        heapq.heappush(heap, (t + left[j], 0, j, live[j]))
+
+    def begin(j: int, t: float, job: dict) -> None:
+        # worker j starts `job`: draws its next job time; works it only while up
+        c = jobs[j]
+        jobs[j] += 1
+        comp = part(compute, j, c)
+        times_out[j] = comp > limit[j]
+        work = part(download, j, c) + (limit[j] if times_out[j] else comp)
+        left[j] = work + (0.0 if times_out[j] else part(upload, j, c))
+        running[j], lost[j] = job, False
+        if is_up[j]:
+            push_end(j, t)
+        else:
+            live[j] += 1  # no end while down
+
+    for j in range(n):
+        begin(j, 0.0, {"version": 0})
+        if up is not None:
+            heapq.heappush(heap, (part(up, j, 0), 1, j, -1))
+
+    out = {
+        "time": np.empty(num_events, np.float64),
+        "worker": np.empty(num_events, np.int64),
+        "staleness": np.empty(num_events, np.int64),
+        "applied": np.zeros(num_events, bool),
+        "timed_out": np.zeros(num_events, bool),
+        "weight": np.zeros(num_events, np.float64),
+        "step": np.zeros(num_events, bool),
+        "updates": np.empty(num_events, np.int64),
+        "assigned": np.empty(num_events, np.int64),
+    }
+    e = 0
+    while e < num_events:
+        t, kind, w, jid = heapq.heappop(heap)
+        if kind == 1:  # a period ends
+            if is_up[w]:  # going down
+                if running[w] is not None:
+                    if outage_mode == "paused":
+                        found = [h for h in heap if h[1] == 0 and h[2] == w and h[3] == live[w]]
+                        left[w] = found[0][0] - t
+                    else:
+                        lost[w] = True
+                    live[w] += 1
+                heapq.heappush(heap, (t + part(down, w, periods[w] // 2), 1, w, -1))
+                is_up[w] = False
+            else:  # coming back
+                is_up[w] = True
+                if running[w] is not None:
+                    if lost[w]:
+                        begin(w, t, running[w])
+                    else:
+                        push_end(w, t)
+                heapq.heappush(heap, (t + part(up, w, (periods[w] + 1) // 2), 1, w, -1))
+            periods[w] += 1
+            continue
+        if jid != live[w]:
+            continue
+        job, running[w] = running[w], None
+        tau = version - job["version"]
+        timed_out = times_out[w]
+        accepted, step, w_weight = False, False, 0.0
+        if not timed_out:
+            accepted, w_weight = _accept(rule, tau, threshold, stale_weight)
+        if accepted:
+            count, step = _count(rule, count, batch)
+            if step:
+                version += 1
+                count = 0
+        if assign is None:
+            a = w
+            others: list[int] = []
+            if step and stops and rule == "ringmaster":
+                others = [
+                    j
+                    for j in range(n)
+                    if running[j] and version - running[j]["version"] >= threshold
+                ]
+            elif step and stops and rule == "rennala":
+                others = [j for j in range(n) if running[j]]
+            elif step and rule == "msync":
+                others = list(range(n))
+            for j in others:
+                if j != w:
+                    begin(j, t, {"version": version})
+            if not (rule == "msync" and accepted and not step):
+                begin(w, t, {"version": version})
+        else:
+            a = int(assign(e))
+            if not 0 <= a < n:
+                raise ValueError(f"assign({e}) = {a} is not a worker")
+            queue[a].append({"version": version})
+            if queue[w]:
+                begin(w, t, queue[w].pop(0))
+            if a != w and running[a] is None:
+                begin(a, t, queue[a].pop(0))
+        out["time"][e] = t
+        out["worker"][e] = w
+        out["staleness"][e] = tau
+        out["applied"][e] = accepted
+        out["timed_out"][e] = timed_out
+        out["weight"][e] = w_weight
+        out["step"][e] = step
+        out["updates"][e] = version
+        out["assigned"][e] = a
+        e += 1
     return out
 
 

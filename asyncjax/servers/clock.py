@@ -60,6 +60,26 @@ class EventState(NamedTuple):
     total: Any  # () float elapsed time
     comp: Any  # () float its Kahan compensation
     rate: Any  # () float Σ speed of the active workers (memoryless draws)
+    jobs: Any = None  # JobState with the worker's conditions, else None
+
+
+class JobState(NamedTuple):
+    """The event clock's part for the worker's conditions (`asyncjax.delays.conditions`).
+
+    With queues (``assignment`` other than ``"pure"``) the clock's ``version``
+    is per job slot: the n jobs in the system, each handed out with a point.
+    """
+
+    keys: Any  # (streams, n, 2) uint32 key of (stream, worker); None: nothing random
+    jobs: Any  # (n,) int32 jobs each worker has started
+    cur: Any  # (n,) int32 the job slot each worker works on, -1: none; None: pure
+    owner: Any  # (n,) int32 the worker each job slot belongs to; None: pure
+    seq: Any  # (n,) int32 when each job slot was handed out (first in, first out); None: pure
+    up: Any  # (n,) bool the worker is up; None: no outages
+    toggle: Any  # (n,) float time to its next switch up/down; None: no outages
+    periods: Any  # (n,) int32 switches so far; None: no outages
+    lost: Any  # (n,) bool its job was lost going down: redone when back up; None: paused
+    events: Any  # () int32 events so far
 
 
 class Event(NamedTuple):
@@ -72,6 +92,7 @@ class Event(NamedTuple):
     timed_out: Any  # () bool
     read_slot: Any  # () int32 where the gradient's point is stored
     write_slot: Any  # () int32 where the newest read point goes
+    assigned: Any = None  # () int32 the worker given the next job (None: the event's worker)
 
 
 @dataclass(frozen=True)
@@ -152,14 +173,21 @@ class ServerClock(DelayModel):
         )
 
     # ------------------------------------------------------------ one trajectory's clock
-    def init_state(self, m: jax.Array, first: jax.Array, hp: dict[str, jax.Array]) -> EventState:
+    def init_state(
+        self, m: jax.Array, first: jax.Array, hp: dict[str, jax.Array], key: Any = None
+    ) -> EventState:
         """The clock at time 0: every active worker has started a job at version 0.
 
         Args:
           m: () float the number of active workers (traced).
-          first: (slots,) the law's values for the first jobs (ignored if memoryless).
+          first: (slots,) the law's values for the first jobs (ignored if memoryless
+            or with conditions).
           hp: this clock's hyperparameters (scalars).
+          key: (2,) the trajectory's delay-stream key (used with conditions only;
+            None when nothing is random).
         """
+        if self.clock.conditions is not None:
+            return self._init_conditioned(m, key, hp, first.dtype)
         n, dtype = self.slots, first.dtype
         i = jnp.arange(n, dtype=jnp.int32)
         active = i < m.astype(jnp.int32)
@@ -196,6 +224,8 @@ class ServerClock(DelayModel):
             (`n_draws`,) values of the law, or None (constant times).
           hp: this clock's hyperparameters (scalars).
         """
+        if self.clock.conditions is not None:
+            return self._event_conditioned(st, m, hp)
         n, srv = self.slots, self.server
         i = jnp.arange(n, dtype=jnp.int32)
         active = i < m.astype(jnp.int32)
@@ -251,12 +281,201 @@ class ServerClock(DelayModel):
             read_slot, write_slot = v_w % self.storage, k % self.storage
         return state, Event(w, tau, weight, step, timed, read_slot, write_slot)
 
+    # ------------------------------------------------------------ the worker's conditions
+    def _job_times(self, keys: Any, counts: jax.Array, hp: dict, dtype: Any):
+        """(n,) each worker's job number ``counts[j]``: download + compute + upload, and time-outs.
+
+        A job that times out is abandoned at its time-out: it uploads nothing.
+        """
+        cd = self.clock.conditions
+        c, out = self._time_out(cd.compute_times(self.clock, keys, counts, dtype), hp)
+        down, up = cd.comm_times(keys, counts, dtype)
+        t = c if down is None else down + c
+        if up is not None:
+            t = t + (up if out is None else jnp.where(out, jnp.zeros_like(up), up))
+        return t, out
+
+    def _init_conditioned(self, m: jax.Array, key: Any, hp: dict, dtype: Any) -> EventState:
+        """`init_state` with conditions: job 0 of every active worker, every worker up."""
+        cd, n = self.clock.conditions, self.slots
+        i = jnp.arange(n, dtype=jnp.int32)
+        active = i < m.astype(jnp.int32)
+        keys = None if self.shared else cd.keys(key, n)
+        zeros = jnp.zeros(n, jnp.int32)
+        t, timed = self._job_times(keys, zeros, hp, dtype)
+        finish = jnp.where(active, t, jnp.asarray(jnp.inf, dtype))
+        cur = owner = seq = up = toggle = periods = lost = None
+        if cd.queues:
+            cur, owner, seq = jnp.where(active, i, -1), i, i
+        if cd.outages:
+            up = jnp.ones(n, bool)
+            toggle = jnp.where(
+                active, cd.periods(keys, zeros, True, dtype), jnp.asarray(jnp.inf, dtype)
+            )
+            periods = zeros
+            lost = jnp.zeros(n, bool) if cd.outage_mode == "lost" else None
+        jobs = JobState(
+            keys,
+            active.astype(jnp.int32),
+            cur,
+            owner,
+            seq,
+            up,
+            toggle,
+            periods,
+            lost,
+            jnp.zeros((), jnp.int32),
+        )
+        zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), dtype)
+        rate = jnp.sum(jnp.where(active, jnp.ones((), dtype), zero_f))
+        count = zero_i if self.server.accumulates else None
+        return EventState(finish, zeros, timed, zero_i, count, zero_f, zero_f, rate, jobs)
+
+    def _outages(self, st: EventState, hp: dict) -> tuple[EventState, jax.Array]:
+        """Every up/down switch before the next arrival; returns the clock and the time they took.
+
+        A switch strictly before the earliest running job's end happens first
+        (at a tie the job ends first). Paused jobs keep their remaining time;
+        lost ones are redone, with their worker's next job time, when it comes back.
+        """
+        cd = self.clock.conditions
+        dtype = st.total.dtype
+        inf = jnp.asarray(jnp.inf, dtype)
+        keys = st.jobs.keys
+
+        def pending(c):
+            f, _, js, _ = c
+            return jnp.min(js.toggle) < jnp.min(jnp.where(js.up, f, inf))
+
+        def switch(c):
+            f, timed, js, elapsed = c
+            a = jnp.min(js.toggle)
+            f = jnp.where(js.up, f - a, f)
+            toggle = js.toggle - a
+            flip = toggle <= 0
+            going, back = flip & js.up, flip & ~js.up
+            jobs, lost = js.jobs, js.lost
+            if lost is not None:
+                lost = lost | (going & jnp.isfinite(f))
+                redo = back & lost
+                t, out = self._job_times(keys, jobs, hp, dtype)
+                f = jnp.where(redo, t, f)
+                if timed is not None:
+                    timed = jnp.where(redo, out, timed)
+                jobs = jobs + redo.astype(jnp.int32)
+                lost = lost & ~redo
+            nxt = jnp.where(
+                js.up,
+                cd.periods(keys, js.periods // 2, False, dtype),
+                cd.periods(keys, (js.periods + 1) // 2, True, dtype),
+            )
+            js = js._replace(
+                jobs=jobs,
+                up=js.up ^ flip,
+                toggle=jnp.where(flip, nxt, toggle),
+                periods=js.periods + flip.astype(jnp.int32),
+                lost=lost,
+            )
+            return f, timed, js, elapsed + a
+
+        init = (st.finish, st.timed, st.jobs, jnp.zeros((), dtype))
+        f, timed, js, elapsed = jax.lax.while_loop(pending, switch, init)
+        return st._replace(finish=f, timed=timed, jobs=js), elapsed
+
+    def _assignee(self, js: JobState, m: jax.Array, w: jax.Array, dtype: Any) -> jax.Array:
+        """The worker given the job handed out at this event."""
+        cd = self.clock.conditions
+        if cd.assignment == "pure":
+            return w
+        mi = m.astype(jnp.int32)
+        key = js.keys[-1, 0]  # the assignment stream
+        if cd.assignment == "random":
+            u = _rng.uniforms(key, js.events[None], 1, dtype)[0, 0]
+            return jnp.minimum(jnp.floor(u * m).astype(jnp.int32), mi - 1)
+        block, pos = js.events // mi, js.events % mi  # shuffle: permutation number `block`
+        u = _rng.uniforms(key, block[None], self.slots, dtype)[0]
+        active = jnp.arange(self.slots, dtype=jnp.int32) < mi
+        perm = jnp.argsort(jnp.where(active, u, jnp.asarray(2, dtype)))
+        return perm[pos].astype(jnp.int32)
+
+    def _event_conditioned(
+        self, st: EventState, m: jax.Array, hp: dict[str, jax.Array]
+    ) -> tuple[EventState, Event]:
+        """`event` with the worker's conditions (jobs drawn from the state's keys)."""
+        cd, n, srv = self.clock.conditions, self.slots, self.server
+        dtype = st.total.dtype
+        inf = jnp.asarray(jnp.inf, dtype)
+        i = jnp.arange(n, dtype=jnp.int32)
+        active = i < m.astype(jnp.int32)
+        elapsed = jnp.zeros((), dtype)
+        if cd.outages:
+            st, elapsed = self._outages(st, hp)
+        js = st.jobs
+        run = st.finish if js.up is None else jnp.where(js.up, st.finish, inf)
+        dt = jnp.min(run)
+        w = jnp.min(jnp.where(run == dt, i, n))  # ties go to the lowest index
+        hit = i == w
+        f = st.finish - dt if js.up is None else jnp.where(js.up, st.finish - dt, st.finish)
+        if js.toggle is not None:
+            js = js._replace(toggle=js.toggle - dt)
+        slot = w if js.cur is None else jnp.sum(jnp.where(hit, js.cur, 0), dtype=jnp.int32)
+        at = i == slot
+        v_w = jnp.sum(jnp.where(at, st.version, 0), dtype=jnp.int32)
+        timed = jnp.zeros((), bool) if st.timed is None else jnp.any(hit & st.timed)
+        tau = st.k - v_w
+        count = jnp.zeros((), jnp.int32) if st.count is None else st.count
+        weight, step = srv.decide(tau, count, hp)
+        if st.timed is not None:
+            weight = jnp.where(timed, jnp.zeros_like(weight), weight)
+            step = step & ~timed
+        k = st.k + step.astype(jnp.int32)
+        new_count = None
+        if st.count is not None:
+            new_count = jnp.where(step, 0, count + (weight > 0).astype(jnp.int32))
+        a = self._assignee(js, m, w, dtype)
+        if js.cur is None:  # pure: the finisher (and any stopped worker) restarts
+            start = hit
+            if srv.idles:
+                start = hit & (step | timed)
+            if srv.stops:
+                start = start | (active & srv.stopped(k, st.version, step, hp))
+            version = jnp.where(start, k, st.version)
+            done = hit & ~start  # an idle finisher
+        else:  # the slot goes to the assignee; the finisher takes its oldest queued job
+            owner = jnp.where(at, a, js.owner)
+            version = jnp.where(at, k, st.version)
+            seq = jnp.where(at, n + js.events, js.seq)
+            mine = owner == w
+            has = jnp.any(mine)
+            nxt = jnp.argmin(jnp.where(mine, seq, jnp.iinfo(jnp.int32).max)).astype(jnp.int32)
+            idle_a = (js.cur == -1) & (i == a) & (a != w)
+            cur = jnp.where(hit, jnp.where(has, nxt, -1), js.cur)
+            cur = jnp.where(idle_a, slot, cur)
+            start = (hit & has) | idle_a
+            done = hit & ~has
+            js = js._replace(cur=cur, owner=owner, seq=seq)
+        t, out = self._job_times(js.keys, js.jobs, hp, dtype)
+        f = jnp.where(start, t, f)
+        f = jnp.where(done, inf, f)
+        timed_next = st.timed if out is None else jnp.where(start, out, st.timed)
+        lost = None if js.lost is None else js.lost & ~start
+        js = js._replace(jobs=js.jobs + start.astype(jnp.int32), lost=lost, events=js.events + 1)
+        y = elapsed + dt - st.comp  # Kahan
+        total = st.total + y
+        comp = (total - st.total) - y
+        state = EventState(f, version, timed_next, k, new_count, total, comp, st.rate, js)
+        if self.storage is None:
+            read_slot = write_slot = slot
+        else:
+            read_slot, write_slot = v_w % self.storage, k % self.storage
+        return state, Event(w, tau, weight, step, timed, read_slot, write_slot, a)
+
     # ------------------------------------------------------------ batched, for the engine
     def draws(self, key: jax.Array, ks: jax.Array, dtype: Any) -> Any:
         """(b, ...) one seed's draws for events ``ks`` (None: constant times)."""
         if self.memoryless:
             return _rng.uniforms(key, ks, 2, dtype)
-        if self.shared:
+        if self.shared or self.clock.conditions is not None:  # conditions draw from the state
             return None
         return law_values(self.clock.law, self.clock.shape, key, ks, self.n_draws, dtype)
 
@@ -276,6 +495,11 @@ class ServerClock(DelayModel):
             step = jax.vmap(lambda st, d, mm, h: event(st, mm, None, h), (0, None, 0, 0))
             return state0, lambda st, d: step(st, d, m, hp), lambda ks: None
         first = jax.vmap(lambda kk: self.clock.first_draws(kk, n, dtype))(keys)  # (S, n)
+        if self.clock.conditions is not None:  # draws come from each trajectory's own keys
+            init_k = lambda mm, h, kk: self.init_state(mm, jnp.zeros(n, dtype), h, kk)
+            state0 = jax.vmap(jax.vmap(init_k, (None, None, 0)), (0, 0, None))(m, hp, keys)
+            step = jax.vmap(jax.vmap(event, (0, None, None, None)), (0, 0, None, 0))
+            return state0, lambda st, d: step(st, m, None, hp), lambda ks: None
         state0 = jax.vmap(jax.vmap(init, (None, 0, None)), (0, None, 0))(m, first, hp)
         step = jax.vmap(jax.vmap(event, (0, None, 0, None)), (0, 0, None, 0))
         draws = lambda ks: jax.vmap(lambda kk: self.draws(kk, ks, dtype), out_axes=1)(keys)
@@ -337,13 +561,13 @@ def with_server(model: DelayModel, server: Server | None) -> DelayModel:
     """``model`` with ``server`` (not yet sized for a run): what its grid axes are.
 
     Returns ``model`` itself when there is no server and it needs none (the
-    worker clock with time-outs gets `asgd`).
+    worker clock with time-outs or conditions gets `asgd`).
 
     Raises:
       ValueError: a server with a model that is not the worker clock.
     """
     if server is None:
-        if not (isinstance(model, WorkerClock) and model.timeouts is not None):
+        if not (isinstance(model, WorkerClock) and model.needs_events):
             return model
         server = asgd()
     if not isinstance(server, Server):
@@ -352,6 +576,13 @@ def with_server(model: DelayModel, server: Server | None) -> DelayModel:
         raise ValueError(
             f"a server needs the worker clock (delay_model=asyncjax.delays.workers(...)); "
             f"{model.label} has no workers whose arrivals a server could order"
+        )
+    cd = model.conditions
+    if cd is not None and cd.queues and (server.stops or server.idles):
+        what = "stops workers" if server.stops else "keeps finished workers idle for a round"
+        raise ValueError(
+            f"assignment={cd.assignment!r} queues jobs, but {server.label} {what}, which "
+            'needs one job per worker: use assignment="pure" with this rule'
         )
     return ServerClock(model, server)
 

@@ -31,6 +31,15 @@ carries its axis, e.g. ``workers = [1, 2, 4, 8]``)::
     base = "1 + sqrt(i)"                 # a job takes (base + noise_scale·X) / speed
     noise_scale = "sqrt(i + 1)"          #   (numbers, lists or rules in the worker index i)
     timeouts = 5.0                       # per-worker time-outs (grid axis timeout_scale)
+    assignment = "random"                # who computes the next job: pure | random | shuffle
+    download = 0.2                       # per-worker communication before and after each job:
+    upload = "0.1 * (i + 1)"             #   scale · X, X of comm_law (default "constant": X = 1)
+    comm_law = "exponential"             #   (comm_shape: its shape)
+    uptime = 50.0                        # outages: per-worker mean up and down periods,
+    downtime = 5.0                       #   outage_law exponential | constant | lognormal | gamma
+    outage_mode = "paused"               #   a job in flight when its worker goes down: paused | lost
+    compute_trace = "times.csv"          # measured compute times (rows = jobs, columns = workers;
+                                         #   .npy or CSV): worker j's c-th job takes trace[c mod T, j]
 
 A ``[server]`` section puts a server rule on the worker clock (its axes,
 ``batch`` or ``delay_threshold``, go in ``[grid]``)::
@@ -194,11 +203,52 @@ _DELAY_KEYS = {
     "base",
     "noise_scale",
     "timeouts",
+    "assignment",
+    "download",
+    "upload",
+    "comm_law",
+    "comm_shape",
+    "uptime",
+    "downtime",
+    "outage_law",
+    "outage_shape",
+    "outage_mode",
+    "compute_trace",
     "file",
     "values",
     "repeat",
 }
 _SERVER_OPTIONS = {"rennala": {"stops"}, "ringmaster": {"stops"}, "fedbuff": {"weight"}}
+
+
+_CONDITION_KEYS = (
+    "assignment",
+    "download",
+    "upload",
+    "comm_law",
+    "comm_shape",
+    "uptime",
+    "downtime",
+    "outage_law",
+    "outage_shape",
+    "outage_mode",
+)
+
+
+def _conditions(sec: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """The worker's conditions of a ``[delay]`` section: `workers`' keyword arguments.
+
+    ``compute_trace`` is a file (relative to the configuration's folder) or a
+    table of numbers (rows = jobs, columns = workers).
+    """
+    out = {k: sec[k] for k in _CONDITION_KEYS if k in sec}
+    trace = sec.get("compute_trace")
+    if isinstance(trace, str):
+        path = Path(trace)
+        trace = path if path.is_absolute() or base_dir is None else base_dir / path
+    if trace is not None:
+        out["trace"] = trace
+    return out
 
 
 def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
@@ -222,8 +272,12 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
             base=sec.get("base"),
             noise_scale=sec.get("noise_scale"),
             timeouts=sec.get("timeouts"),
+            **_conditions(sec, base_dir),
         )
     if model == "trace":
+        worker_keys = set(sec) & {*_CONDITION_KEYS, "compute_trace"}
+        if worker_keys:
+            raise ConfigError(f'[delay] keys {sorted(worker_keys)} belong to model = "workers"')
         if ("file" in sec) == ("values" in sec):
             raise ConfigError('[delay] model = "trace" needs exactly one of file or values')
         values = sec.get("values")

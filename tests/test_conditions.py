@@ -320,3 +320,33 @@ def test_bad_runs_are_refused_before_compiling():
         aj.simulate(
             QUAD, delay_model=queued, server=aj.servers.ringmaster(True), delay_threshold=2, **RUN
         )
+
+
+def test_the_delay_section_of_a_configuration(tmp_path):
+    from asyncjax.config import ConfigError, parse_config
+
+    np.savetxt(tmp_path / "times.csv", [[1.0, 2.0, 0.5], [0.5, 1.0, 2.0]], delimiter=",")
+    delay = {
+        "model": "workers",
+        "compute_trace": "times.csv",
+        "download": [0.25, 0.5, 0.0],
+        "uptime": 4.0,
+        "downtime": 1.0,
+        "outage_law": "constant",
+        "assignment": "shuffle",
+    }
+    cfg = {
+        "problem": {"kind": "quadratic", "eigenvalues": [1.0, 0.5], "noise": 0.1},
+        "delay": delay,
+        "grid": {"lr": 0.1, "momentum": 0.0, "workers": 3, "seeds": 2},
+        "run": {"steps": 60, "record_every": 30},
+    }
+    spec = parse_config(cfg, base_dir=tmp_path)
+    clock = spec.sweep_kwargs()["delay_model"]
+    assert clock.clock.conditions.describe()["assignment"] == "shuffle"
+    r = aj.sweep(spec.problem, spec.grid, progress=False, **spec.sweep_kwargs())
+    log = aj.servers.schedule(None, clock.clock, workers=3, seed=1, arrivals=60)
+    np.testing.assert_allclose(r["wall_time"][1, -1], log["time"][59], rtol=1e-6)
+    bad = {**cfg, "delay": {"model": "trace", "values": [1, 2], "uptime": 2.0}}
+    with pytest.raises(ConfigError, match='belong to model = "workers"'):
+        parse_config(bad)

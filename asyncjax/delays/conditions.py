@@ -245,37 +245,70 @@ class Conditions:
         one = lambda kk, c: law_values(law, shape, kk, c[None], 1, dtype)[0, 0]
         return jax.vmap(one)(keys, counts.astype(jnp.int32))
 
-    def compute_times(self, clock: Any, keys: Any, counts: jax.Array, dtype: Any) -> jax.Array:
-        """(n,) compute time of each worker's job number ``counts[j]`` (before any time-out)."""
+    def compute_times(
+        self,
+        clock: Any,
+        keys: Any,
+        counts: jax.Array,
+        dtype: Any,
+        workers: Any = None,
+        slots: int = 0,
+    ) -> jax.Array:
+        """(k,) compute time of job number ``counts[i]`` of worker ``workers[i]`` (before time-outs).
+
+        Args:
+          clock: the worker clock (law, speeds, base, noise scale).
+          keys: `keys` of the trajectory (None when nothing is random).
+          counts: (k,) int32 job numbers.
+          workers: (k,) int32 the workers; None: 0 … k − 1 (every worker).
+          slots: the run's workers (with ``workers``).
+        """
         n = counts.shape[0]
+        j = jnp.arange(n, dtype=jnp.int32) if workers is None else workers
+        slots = n if workers is None else slots
         if self.trace is not None:
-            t = jnp.asarray(self.trace.times[:, :n], dtype)
-            return t[counts % t.shape[0], jnp.arange(n)]
+            t = jnp.asarray(self.trace.times[:, : min(slots, self.trace.workers)], dtype)
+            return t[counts % t.shape[0], j]
         if clock.law == "constant":
             x = jnp.ones(n, dtype)
         else:
-            x = self.values(clock.law, clock.shape, keys[0], counts, dtype)
-        return clock.job_times(x, n)
+            x = self.values(clock.law, clock.shape, keys[0][j], counts, dtype)
+        speed = jnp.asarray(clock.speed(slots), dtype)[j]
+        if clock.base is None and clock.noise_scale is None:
+            return x / speed
+        base, scale = (jnp.asarray(v, dtype)[j] for v in clock.affine(slots))
+        return (base + scale * x) / speed
 
-    def comm_times(self, keys: Any, counts: jax.Array, dtype: Any) -> tuple[Any, Any]:
-        """(n,) download and upload times of job ``counts[j]`` (None when unset)."""
+    def comm_times(
+        self, keys: Any, counts: jax.Array, dtype: Any, workers: Any = None, slots: int = 0
+    ) -> tuple[Any, Any]:
+        """(k,) download and upload times of job ``counts[i]`` of ``workers[i]`` (None when unset)."""
+        n = counts.shape[0]
+        j = jnp.arange(n, dtype=jnp.int32) if workers is None else workers
+        slots = n if workers is None else slots
         out = []
         for s, name in ((1, "download"), (2, "upload")):
             if getattr(self, name) is None:
                 out.append(None)
                 continue
-            scale = jnp.asarray(self.scales(name, counts.shape[0]), dtype)
-            x = self.values(
-                self.comm_law, self.comm_shape, None if keys is None else keys[s], counts, dtype
-            )
-            out.append(scale * x)
+            scale = jnp.asarray(self.scales(name, slots), dtype)[j]
+            k = None if keys is None else keys[s][j]
+            out.append(scale * self.values(self.comm_law, self.comm_shape, k, counts, dtype))
         return out[0], out[1]
 
-    def periods(self, keys: Any, counts: jax.Array, up: bool, dtype: Any) -> jax.Array:
-        """(n,) length of each worker's up (``up``) or down period number ``counts[j]``."""
+    def periods(
+        self,
+        keys: Any,
+        counts: jax.Array,
+        up: bool,
+        dtype: Any,
+        workers: Any = None,
+        slots: int = 0,
+    ) -> jax.Array:
+        """(k,) length of up (``up``) or down period number ``counts[i]`` of worker ``workers[i]``."""
         name, s = ("uptime", 3) if up else ("downtime", 4)
-        mean = jnp.asarray(self.scales(name, counts.shape[0]), dtype)
-        x = self.values(
-            self.outage_law, self.outage_shape, None if keys is None else keys[s], counts, dtype
-        )
-        return mean * x
+        n = counts.shape[0]
+        j = jnp.arange(n, dtype=jnp.int32) if workers is None else workers
+        mean = jnp.asarray(self.scales(name, n if workers is None else slots), dtype)[j]
+        k = None if keys is None else keys[s][j]
+        return mean * self.values(self.outage_law, self.outage_shape, k, counts, dtype)

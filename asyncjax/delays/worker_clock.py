@@ -615,6 +615,11 @@ def worker_schedule(
     if not isinstance(model, WorkerClock):
         got = model if isinstance(model, str) else getattr(model, "name", model)
         raise ValueError(f"worker_schedule needs the worker model, got {got!r}")
+    if model.conditions is not None:
+        raise ValueError(
+            "the worker's conditions (assignment, communication, outages, a trace) run on the "
+            "event clock: use asyncjax.servers.schedule for their event log"
+        )
     ws = model.check(np.atleast_1d(workers), buffer=2**31)
     if ws.size != 1:
         raise ValueError(f"worker_schedule runs one worker count, got {workers!r}")

@@ -282,14 +282,23 @@ class ServerClock(DelayModel):
         return state, Event(w, tau, weight, step, timed, read_slot, write_slot)
 
     # ------------------------------------------------------------ the worker's conditions
-    def _job_times(self, keys: Any, counts: jax.Array, hp: dict, dtype: Any):
-        """(n,) each worker's job number ``counts[j]``: download + compute + upload, and time-outs.
+    def _job_times(self, keys: Any, counts: jax.Array, hp: dict, dtype: Any, workers: Any = None):
+        """Job number ``counts[i]`` of worker ``workers[i]`` (default: every worker, in order).
 
-        A job that times out is abandoned at its time-out: it uploads nothing.
+        Returns its time, download + compute + upload, and whether it times out
+        (None without time-outs); a job that times out is abandoned at its
+        time-out and uploads nothing.
         """
-        cd = self.clock.conditions
-        c, out = self._time_out(cd.compute_times(self.clock, keys, counts, dtype), hp)
-        down, up = cd.comm_times(keys, counts, dtype)
+        cd, n = self.clock.conditions, self.slots
+        c = cd.compute_times(self.clock, keys, counts, dtype, workers, n)
+        if self.clock.timeouts is None:
+            out = None
+        else:
+            limit = jnp.asarray(self.clock.timeout(n), c.dtype) * hp["timeout_scale"]
+            limit = limit if workers is None else limit[workers]
+            out = c > limit
+            c = jnp.where(out, limit, c)
+        down, up = cd.comm_times(keys, counts, dtype, workers, n)
         t = c if down is None else down + c
         if up is not None:
             t = t + (up if out is None else jnp.where(out, jnp.zeros_like(up), up))
@@ -335,39 +344,45 @@ class ServerClock(DelayModel):
         """Every up/down switch before the next arrival; returns the clock and the time they took.
 
         A switch strictly before the earliest running job's end happens first
-        (at a tie the job ends first). Paused jobs keep their remaining time;
+        (at a tie the job ends first); one worker switches per pass, so only its
+        next period is drawn. Paused jobs keep their remaining time;
         lost ones are redone, with their worker's next job time, when it comes back.
         """
-        cd = self.clock.conditions
+        cd, n = self.clock.conditions, self.slots
         dtype = st.total.dtype
         inf = jnp.asarray(jnp.inf, dtype)
         keys = st.jobs.keys
+        i = jnp.arange(n, dtype=jnp.int32)
 
         def pending(c):
             f, _, js, _ = c
             return jnp.min(js.toggle) < jnp.min(jnp.where(js.up, f, inf))
 
-        def switch(c):
+        def switch(
+            c,
+        ):  # the earliest switch (the lowest worker at a tie; the others follow at once)
             f, timed, js, elapsed = c
             a = jnp.min(js.toggle)
+            v = jnp.argmin(js.toggle).astype(jnp.int32)
+            flip = i == v
             f = jnp.where(js.up, f - a, f)
             toggle = js.toggle - a
-            flip = toggle <= 0
-            going, back = flip & js.up, flip & ~js.up
+            going = jnp.any(flip & js.up)
             jobs, lost = js.jobs, js.lost
             if lost is not None:
-                lost = lost | (going & jnp.isfinite(f))
-                redo = back & lost
-                t, out = self._job_times(keys, jobs, hp, dtype)
-                f = jnp.where(redo, t, f)
+                lost = lost | (flip & js.up & jnp.isfinite(f))
+                redo = flip & ~js.up & lost
+                t, out = self._job_times(keys, jobs[v][None], hp, dtype, v[None])
+                f = jnp.where(redo, t[0], f)
                 if timed is not None:
-                    timed = jnp.where(redo, out, timed)
+                    timed = jnp.where(redo, out[0], timed)
                 jobs = jobs + redo.astype(jnp.int32)
                 lost = lost & ~redo
+            r = js.periods[v]
             nxt = jnp.where(
-                js.up,
-                cd.periods(keys, js.periods // 2, False, dtype),
-                cd.periods(keys, (js.periods + 1) // 2, True, dtype),
+                going,
+                cd.periods(keys, (r // 2)[None], False, dtype, v[None], n)[0],
+                cd.periods(keys, ((r + 1) // 2)[None], True, dtype, v[None], n)[0],
             )
             js = js._replace(
                 jobs=jobs,
@@ -454,10 +469,20 @@ class ServerClock(DelayModel):
             start = (hit & has) | idle_a
             done = hit & ~has
             js = js._replace(cur=cur, owner=owner, seq=seq)
-        t, out = self._job_times(js.keys, js.jobs, hp, dtype)
-        f = jnp.where(start, t, f)
+        if srv.stops or srv.idles:  # any worker may start a job: draw every worker's next
+            t, out = self._job_times(js.keys, js.jobs, hp, dtype)
+            f = jnp.where(start, t, f)
+            timed_next = st.timed if out is None else jnp.where(start, out, st.timed)
+        else:  # at most the finisher and the assignee start one: draw only theirs
+            who = jnp.stack([w, a]) if js.cur is not None else w[None]
+            t, out = self._job_times(js.keys, js.jobs[who], hp, dtype, who)
+            timed_next = st.timed
+            for q in range(who.shape[0]):
+                at_q = start & (i == who[q])
+                f = jnp.where(at_q, t[q], f)
+                if out is not None:
+                    timed_next = jnp.where(at_q, out[q], timed_next)
         f = jnp.where(done, inf, f)
-        timed_next = st.timed if out is None else jnp.where(start, out, st.timed)
         lost = None if js.lost is None else js.lost & ~start
         js = js._replace(jobs=js.jobs + start.astype(jnp.int32), lost=lost, events=js.events + 1)
         y = elapsed + dt - st.comp  # Kahan

@@ -11,6 +11,8 @@ One trajectory's step, for a problem P and an optimizer O::
 
     stale  = buffer[k − τ_k]                 # a read point τ_k steps old
     g      = P.grad(ops, stale, batch_k, hp)  # the stochastic gradient there
+                                              # (P.worker_grad(..., j_k): worker j_k's own,
+                                              # when the workers hold their own data)
     x, s   = O.update(g, s, x, hp)
     buffer[k + 1] = O.read_point(x, s, hp)    # what a worker reading now sees
 
@@ -265,10 +267,19 @@ def run_batch(
     )
     events = ring.events  # None: every step applies its gradient
     accumulates = events is not None and events.accumulates
+    per_worker = problem.per_worker  # the arriving worker's own gradient
+    if per_worker and ring.worker is None:
+        raise ValueError(
+            f"{problem.label} gives each worker its own data, so it needs the worker clock: "
+            f"delay_model=asyncjax.delays.workers(...); {delay.label} has no workers"
+        )
 
     # ---- one step of one trajectory, then vmapped over seeds and points
-    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau, m_hp, gate, acc):
-        g = problem.grad(ops, stale, batch, p_hp)
+    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau, m_hp, gate, acc, worker):
+        if per_worker:
+            g = problem.worker_grad(ops, stale, batch, p_hp, worker)
+        else:
+            g = problem.grad(ops, stale, batch, p_hp)
         if mit is not None:
             g = mit.gradient(g, x, stale, tau, m_hp)
         if gate is not None:  # an event: a weighted gradient, and the server may not step
@@ -289,13 +300,17 @@ def run_batch(
         return x_new, s_new, keep, div_at, opt.read_point(x_new, s_new, o_hp), acc
 
     # Vmapped over seeds, then points. τ (H, S) and the mitigation's hyperparameters (H,)
-    # only with a mitigation; the gate (H, S) only for events; the sum only where one is kept.
+    # only with a mitigation; the gate (H, S) only for events; the sum only where one is
+    # kept; the arriving worker (H, S) only for a problem whose workers hold their own data.
     per_hs = lambda on: 0 if on else None
     tau_ax, gate_ax, acc_ax = per_hs(mit is not None), per_hs(events), per_hs(accumulates)
+    w_ax = per_hs(per_worker)
     step_s = jax.vmap(
-        traj_step, (0, 0, 0, 0, 0, 0, None, None, None, tau_ax, None, gate_ax, acc_ax)
+        traj_step, (0, 0, 0, 0, 0, 0, None, None, None, tau_ax, None, gate_ax, acc_ax, w_ax)
     )
-    step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None, tau_ax, tau_ax, gate_ax, acc_ax))
+    step_hs = jax.vmap(
+        step_s, (0, 0, 0, 0, 0, None, 0, 0, None, tau_ax, tau_ax, gate_ax, acc_ax, w_ax)
+    )
 
     def step(carry, inp):
         (x, s, alive, div_at, acc), b = carry
@@ -304,8 +319,9 @@ def run_batch(
         if mit is not None:  # a gradient read before step 0 read the start: it is k updates old
             tau = jnp.minimum(jnp.broadcast_to(tau, (n_hyper, n_seeds)), k)
         gate = events.gate(ctx) if events is not None else None
+        worker = ring.worker(ctx) if per_worker else None
         x, s, alive, div_at, read, acc = step_hs(
-            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc
+            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc, worker
         )
         b = ring.write(b, ctx, read, k)
         return ((x, s, alive, div_at, acc), b), None

@@ -93,6 +93,10 @@ class RingIO(NamedTuple):
         points (leaves (H, S, *leaf)), those of step k + 1.
       events: None: every step applies its gradient; else the `EventIO` of
         a model whose steps are events.
+      worker: ``worker(ctx) -> (H, S) int32``: the index of the worker whose
+        gradient step k is, from the ``ctx`` that ``read`` returned; None for
+        a model without workers. A problem whose workers hold their own data
+        (``problem.per_worker``) needs it.
     """
 
     init: Callable[[PyTree], Any]
@@ -100,6 +104,7 @@ class RingIO(NamedTuple):
     read: Callable[[Any, jax.Array, Any], tuple[PyTree, Any, Any]]
     write: Callable[[Any, Any, PyTree, jax.Array], Any]
     events: EventIO | None = None
+    worker: Callable[[Any], Any] | None = None
 
 
 def identity_init(ring: PyTree) -> PyTree:
@@ -165,6 +170,15 @@ class DelayModel(Part):
     def buffer_for(self, values: Any = None) -> int:
         """The smallest ring that serves these values of its axis (None: the default)."""
         raise NotImplementedError
+
+    @property
+    def has_workers(self) -> bool:
+        """Whether its steps are gradients of numbered workers (`RingIO.worker` says whose).
+
+        A model with the worker clock's ``workers`` axis has them; a problem whose
+        workers hold their own data runs only on such a model.
+        """
+        return "workers" in self.hp_names
 
     def ring_need(self, values: Any, buffer: int) -> np.ndarray | None:
         """(H,) the ring each point needs (rings cut to size), or None: one ring serves all.

@@ -330,7 +330,9 @@ class ServerClock(DelayModel):
             return {"wall_time": wide(state.total), "updates": wide(state.k)}
 
         events = EventIO(gate=gate, record=record, accumulates=self.server.accumulates)
-        return RingIO(lambda ring: (ring, state0), draws, read, write, events)
+        return RingIO(
+            lambda ring: (ring, state0), draws, read, write, events, lambda c: wide(c[1].worker)
+        )
 
 
 def with_server(model: DelayModel, server: Server | None) -> DelayModel:

@@ -11,17 +11,21 @@ A problem given a split (``LeastSquares``, ``Logistic`` and ``MLP`` take
 ``split=``) passes the table to the engine as an operand; the data of a step
 stays one shared counter-based draw of uniforms u, and worker j turns it into
 rows of its own shard as ``table[j, floor(u · size_j)]``. With ``iid`` and
-equal shards each step is a uniform draw from a random W-th of the data, so
-statistics match shared sampling; with one worker it is today's draw exactly.
+equal shards, a uniform row of a uniformly chosen worker's shard is a uniform
+row, so statistics match shared sampling; with one worker it is today's draw
+exactly.
 
 Example::
 
     import asyncjax as aj
     ds = aj.datasets.digits()
     split = aj.splits.dirichlet(16, alpha=0.1, seed=0)
-    mlp = aj.MLP(ds, hidden=(32,), split=split)      # worker j samples its own shard
-    aj.sweep(mlp, aj.Grid(workers=16, lr=0.05, momentum=0.0, seed=range(8)),
+    problem = aj.Logistic.from_dataset(ds, split=split)   # worker j samples its own shard
+    problem.shards.sizes                                  # (16,) rows per worker
+    aj.sweep(problem, aj.Grid(workers=16, lr=0.05, momentum=0.0, seed=range(8)),
              delay_model=aj.delays.workers("exponential"), steps=2000, record_every=100)
+
+(`asyncjax.MLP` and `asyncjax.LeastSquares` take ``split=`` alike.)
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def shard_rows(table: jax.Array, sizes: jax.Array, u: jax.Array, worker: jax.Arr
     """
     size = sizes[worker]
     i = jnp.minimum(jnp.floor(u * size.astype(u.dtype)).astype(jnp.int32), size - 1)
-    return table[worker].at[i].get(mode="promise_in_bounds")
+    return table.at[worker, i].get(mode="promise_in_bounds")  # m entries, not the whole row
 
 
 def gather(X: jax.Array, rows: jax.Array) -> jax.Array:

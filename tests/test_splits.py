@@ -124,6 +124,39 @@ def test_one_worker_holding_every_row_draws_todays_rows():
     np.testing.assert_array_equal(mapped.reshape(rows.shape), rows)
 
 
+@pytest.mark.parametrize("kind", ["logistic", "mlp"])
+def test_a_classifiers_worker_gradient_is_its_gradient_on_its_own_rows(kind):
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 14)
+    ds = aj.datasets.Dataset(
+        rng.normal(size=(42, 5)), y, rng.normal(size=(6, 5)), y[::7], np.arange(3)
+    )
+    split = splits.by_label(3, 1)  # worker j holds class j only
+    make = {
+        "logistic": aj.Logistic.from_dataset,
+        "mlp": lambda d, **kw: aj.MLP(d, hidden=(4,), **kw),
+    }
+    prob, plain = make[kind](ds, batch=6, split=split), make[kind](ds, batch=6)
+    assert prob.per_worker and not plain.per_worker
+    ops, plain_ops = prob.operands(), plain.operands()
+    key = jnp.asarray([5, 6], jnp.uint32)
+    params = jax.jit(plain.init)(plain_ops, key) if kind == "mlp" else plain.default_init()
+    u = jax.jit(prob.sample)(ops, key, jnp.arange(1, dtype=jnp.int32))[0]  # (6,) uniforms
+    rows = np.stack(
+        [
+            prob.shards.rows(j)[np.floor(np.asarray(u) * prob.shards.sizes[j]).astype(int)]
+            for j in range(3)
+        ]
+    )
+    assert [set(y[r]) for r in rows] == [{0}, {1}, {2}]
+    grads = jax.jit(jax.vmap(plain.grad, (None, None, 0, None)))
+    worker_grads = jax.jit(jax.vmap(prob.worker_grad, (None, None, None, None, 0)))
+    want = grads(plain_ops, params, jnp.asarray(rows, jnp.int32), {})
+    got = worker_grads(ops, params, u, {}, jnp.arange(3, dtype=jnp.int32))
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-7)
+
+
 def test_the_split_is_static_structure():
     X, y = np.random.default_rng(0).normal(size=(2, 40, 2))
     make = lambda s: aj.LeastSquares(X, y[:, 0], batch=4, split=s, labels=np.arange(40) % 4)

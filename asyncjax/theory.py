@@ -610,11 +610,14 @@ def asgd_fixed_point(optima: Any, curvatures: Any = None, shares: Any = None) ->
     equal A_j it is Σ_j p_j b_j, not f's optimum (1/n) Σ_j b_j (SCIENCE.md §9,
     "Workers with their own data"). Uniform shares (p_j = 1/n) give the optimum.
 
-    How exact (derived here, for constant steps): the worker schedule never depends on
-    the iterates and the gradients are linear, so under random compute times the
-    stationary mean of the iterate solves the equation exactly; under fixed compute
-    times the schedule is periodic and the iterate follows a cycle whose average solves
-    it up to a correction of the order of the step.
+    How exact: the equation holds for the mean of the points the arriving gradients
+    were computed at; the mean iterate differs from it by a correction of the order of
+    the step, because a worker reads its next point just after its own gradient was
+    applied. Measured with `asyncjax.sweep` (4 workers of mean times 1 … 4, d = 2,
+    8 400 events, the second half averaged; 2-core CPU): with equal A_j the late mean
+    is within 2·10⁻⁴ ‖x̄ − x*‖ of x̄ for fixed times and within its standard error
+    (256 seeds) for exponential times; with unequal A_j it is off by 2% (fixed) and
+    2.5% (exponential) of ‖x̄ − x*‖ at step 0.1, and by half that at step 0.05.
 
     Example::
 

@@ -38,6 +38,13 @@ worker model carries a clock whose ``buffer`` slots are one snapshot per worker.
 
 A mitigation (`asyncjax.mitigations`) sees τ_k inside the step: it may
 change the gradient before the optimizer and the update after it.
+
+With a server rule (`asyncjax.servers`) a step is an event, and its `EventIO`
+gates the optimizer: the engine keeps what the rule needs between events, a
+round's weighted sum, or a table of one gradient per worker with its running
+sum ((H, S, n, *leaf); an arrival updates one entry). A problem whose workers
+hold their own data (``problem.per_worker``) gets the arriving worker's index
+(`RingIO.worker`) in ``worker_grad``.
 """
 
 from __future__ import annotations

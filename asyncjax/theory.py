@@ -11,7 +11,7 @@
 * Time to an ε-stationary point with n workers of fixed compute times
   (Tyurin & Richtárik 2023; Maranjyan, Tyurin & Richtárik 2025; Begunov &
   Tyurin 2026): `time_complexity`, `optimal_workers`, `ringmaster_window`.
-* Workers with their own data (SCIENCE.md §9): how often asynchronous SGD
+* Workers with their own data: how often asynchronous SGD
   applies each worker's gradient, `update_shares`, and the biased point it
   settles at on quadratics, `asgd_fixed_point`.
 
@@ -571,8 +571,8 @@ def update_shares(times: Any = None, rates: Any = None) -> np.ndarray:
     Each worker computes back to back and the server applies every arrival, so in
     the long run worker j delivers one gradient per mean compute time (the renewal
     theorem): p_j = (1/τ_j) / Σ_i 1/τ_i for compute times τ_j (fixed times, or the
-    mean of random ones), and p_j = r_j / Σ_i r_i for exponential times of rates r_j
-    (SCIENCE.md §9, "Workers with their own data"). With data that differ across
+    mean of random ones), and p_j = r_j / Σ_i r_i for exponential times of rates r_j.
+    With data that differ across
     workers these shares weight the problem asynchronous SGD actually solves
     (`asgd_fixed_point`) instead of the uniform 1/n.
 
@@ -607,8 +607,11 @@ def asgd_fixed_point(optima: Any, curvatures: Any = None, shares: Any = None) ->
     With f_j(x) = ½ (x − b_j)ᵀ A_j (x − b_j) held by worker j and f = (1/n) Σ_j f_j,
     asynchronous SGD applies worker j's gradient a fraction p_j of the time
     (`update_shares`), so its mean fixed point solves Σ_j p_j A_j (x − b_j) = 0: for
-    equal A_j it is Σ_j p_j b_j, not f's optimum (1/n) Σ_j b_j (SCIENCE.md §9,
-    "Workers with their own data"). Uniform shares (p_j = 1/n) give the optimum.
+    equal A_j it is Σ_j p_j b_j, not f's optimum (1/n) Σ_j b_j. This is the bias towards
+    the fast workers' data that Malenia SGD (Tyurin & Richtárik, NeurIPS 2023) and
+    Ringleader ASGD (Maranjyan & Richtárik 2025, arXiv 2509.22860) are built to remove;
+    the equation is derived here for quadratics. Uniform shares (p_j = 1/n) give the
+    optimum.
 
     How exact: the equation holds for the mean of the points the arriving gradients
     were computed at; the mean iterate differs from it by a correction of the order of

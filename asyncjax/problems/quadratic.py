@@ -7,7 +7,7 @@ linear one of the stability analysis: mode i obeys x_{k+1} = (1+μ)x_k − μx_{
 (plus noise), so the theory layer's stability boundary applies with a = λ_i and
 no linearisation.
 
-With ``worker_optima`` the n workers hold their own data (SCIENCE.md §9):
+With ``worker_optima`` the n workers hold their own data:
 
     f(x) = (1/n) Σ_j f_j(x),   f_j(x) = ½ (x − b_j)ᵀ diag(λ_j) (x − b_j),
     g_j(x) = λ_j ⊙ (x − b_j) + σ z

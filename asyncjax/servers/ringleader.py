@@ -38,8 +38,8 @@ def ringleader(stops: bool = True) -> Ringleader:
     asynchronous SGD's (measured: fixed times 1, 2, 3, 4 and R = 4 settle
     at the optimum of the two fastest workers' data alone).
 
-    This is the combination SCIENCE.md §9 names ("IA²SGD's table with
-    Ringmaster-style delay control"). The Ringleader ASGD paper (Maranjyan &
+    This is the combination of IA²SGD's table and Ringmaster's delay control
+    (Maranjyan, Tyurin & Richtárik 2025). The Ringleader ASGD paper (Maranjyan &
     Richtárik 2025, arXiv 2509.22860) describes, in the summaries we could read,
     a round-based table that averages each worker's gradients within a round,
     buffers early arrivals instead of discarding them and bounds every delay by

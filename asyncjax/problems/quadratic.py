@@ -37,10 +37,16 @@ _NOISE_DOC = "sigma >= 0, the scale of the additive Gaussian gradient noise"
 class QuadraticOperands(NamedTuple):
     """The arrays the jitted engine receives for a `Quadratic`."""
 
-    eigenvalues: jax.Array  # (d,) λ, the Hessian's diagonal (of f, the workers' mean)
-    optima: Any = None  # (n, d) b_j, each worker's optimum; None: no per-worker data
-    curvatures: Any = None  # (n, d) λ_j, each worker's Hessian diagonal; None likewise
-    optimum: Any = None  # (d,) x*, the optimum of f; None: 0
+    eigenvalues: jax.Array  # (d,) λ, the Hessian's diagonal
+
+
+class WorkerQuadraticOperands(NamedTuple):
+    """The arrays the jitted engine receives for a `Quadratic` with worker optima."""
+
+    eigenvalues: jax.Array  # (d,) λ, the Hessian of f: the workers' mean curvature
+    optima: jax.Array  # (n, d) b_j, each worker's optimum
+    curvatures: jax.Array  # (n, d) λ_j, each worker's Hessian diagonal
+    optimum: jax.Array  # (d,) x*, the optimum of f
 
 
 class Quadratic(Problem):
@@ -208,12 +214,12 @@ class Quadratic(Problem):
         return x
 
     # ------------------------------------------------------------- pure functions
-    def operands(self, dtype: Any = None) -> QuadraticOperands:
+    def operands(self, dtype: Any = None) -> QuadraticOperands | WorkerQuadraticOperands:
         dtype = dtype or jnp.result_type(float)
         lam = jnp.asarray(self.eigenvalues, dtype)
         if self.worker_optima is None:
             return QuadraticOperands(eigenvalues=lam)
-        return QuadraticOperands(
+        return WorkerQuadraticOperands(
             lam,
             jnp.asarray(self.worker_optima, dtype),
             jnp.asarray(self.worker_curvatures, dtype),
@@ -234,7 +240,7 @@ class Quadratic(Problem):
 
     def worker_grad(
         self,
-        ops: QuadraticOperands,
+        ops: WorkerQuadraticOperands,
         params: jax.Array,
         batch: jax.Array,
         hp: Mapping[str, Any],
@@ -255,6 +261,6 @@ class Quadratic(Problem):
         return f"Quadratic(d={self.d}, eigenvalues={lam}, noise={self.noise!r}{own})"
 
 
-def _offset(ops: QuadraticOperands, params: jax.Array) -> jax.Array:
+def _offset(ops: Any, params: jax.Array) -> jax.Array:
     """x − x* (x itself when the optimum is 0: the shared quadratic's results stay bit for bit)."""
-    return params if ops.optimum is None else params - ops.optimum
+    return params - ops.optimum if isinstance(ops, WorkerQuadraticOperands) else params

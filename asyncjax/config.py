@@ -37,7 +37,8 @@ A ``[server]`` section puts a server rule on the worker clock (its axes,
 
     [server]
     kind = "ringmaster"                  # asgd | rennala | msync | ringmaster | fedbuff
-    stops = true                         # rennala, ringmaster
+                                         #   | ia2sgd | malenia | ringleader
+    stops = true                         # rennala, ringmaster, malenia, ringleader
     weight = "sqrt"                      # fedbuff: "sqrt" (1/sqrt(1 + tau)) or "constant"
 
 A ``[split]`` section gives each worker its own rows of the problem's data set
@@ -66,6 +67,16 @@ Other problems and optimizers (swept values stay in ``[grid]``)::
     [optimizer]
     kind = "optax.adam"                  # heavy_ball | nesterov | optax.<name>
     # static options of the optimizer, e.g. nesterov = true for optax.sgd
+
+Workers with their own data: a quadratic with one optimum per worker (n rows, d
+columns; a run then needs exactly n workers and the worker clock)::
+
+    [problem]
+    kind = "quadratic"
+    eigenvalues = [1.0, 0.5]
+    noise = 0.1
+    worker_optima = [[1.0, 0.0], [-1.0, 2.0], [0.0, -2.0]]
+    # worker_curvatures = [[...], ...]   # each worker's Hessian diagonal (n, d); optional
 
 A general quadratic, banded (or ``matrix = [[...], ...]``), or the Ringmaster paper's::
 
@@ -100,7 +111,7 @@ from asyncjax.delays import get_delay_model
 from asyncjax.engine import check_steps
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems import Problem, StreamingPCA
-from asyncjax.servers import get_server
+from asyncjax.servers import SERVERS, get_server
 from asyncjax.servers.clock import with_server
 from asyncjax.simulate import allowed_axes
 from asyncjax.splits import Split, get_split
@@ -211,7 +222,13 @@ _DELAY_KEYS = {
     "values",
     "repeat",
 }
-_SERVER_OPTIONS = {"rennala": {"stops"}, "ringmaster": {"stops"}, "fedbuff": {"weight"}}
+_SERVER_OPTIONS = {
+    "rennala": {"stops"},
+    "ringmaster": {"stops"},
+    "fedbuff": {"weight"},
+    "malenia": {"stops"},
+    "ringleader": {"stops"},
+}
 _SPLIT_OPTIONS = {
     "iid": {"seed"},
     "by_label": {"classes_per_worker", "seed"},
@@ -398,9 +415,7 @@ def _server_section(sec: dict[str, Any]) -> Any:
     """The ``[server]`` section: a rule by ``kind`` with its options."""
     kind = sec.pop("kind", None)
     if kind is None:
-        raise ConfigError(
-            '[server] needs kind = "asgd", "rennala", "msync", "ringmaster" or "fedbuff"'
-        )
+        raise ConfigError(f"[server] needs kind = one of {', '.join(map(repr, SERVERS))}")
     known = _SERVER_OPTIONS.get(kind, set())
     unknown = set(sec) - known
     if unknown:

@@ -68,11 +68,20 @@ class EventIO(NamedTuple):
         every record (``wall_time``, ``updates``).
       accumulates: the engine keeps a sum of weighted gradients between steps
         (otherwise a step applies this event's gradient).
+      table: None, or the engine keeps a gradient table of ``rows`` entries,
+        one per worker (`RingIO.worker` says whose): ``"latest"``, each
+        worker's last gradient of positive weight, kept across steps;
+        ``"mean"``, the weighted mean of each worker's gradients since the last
+        step, emptied by a step. A step applies ``scale`` times the sum of the
+        entries (an empty entry is zero).
+      rows: the table's entries (static): the run's worker slots.
     """
 
     gate: Callable[[Any], tuple[Any, Any, Any]]
     record: Callable[[Any], dict]
     accumulates: bool = False
+    table: str | None = None
+    rows: int = 0
 
 
 class RingIO(NamedTuple):
@@ -226,6 +235,11 @@ class DelayModel(Part):
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable settings, enough to rebuild the model."""
         return {"name": self.name}
+
+    def state_bytes(self, param_bytes: int) -> int:
+        """Bytes per trajectory its events keep beside the ring and the clock (a server's
+        sum of gradients or gradient table), given one gradient's ``param_bytes``; 0 for most."""
+        return 0
 
     def recorded(self, dtype: Any) -> dict[str, Any]:
         """What the engine records for the model at every record (`EventIO.record`).

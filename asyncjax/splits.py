@@ -146,9 +146,9 @@ class Split:
     kind: ClassVar[str] = ""
     needs_labels: ClassVar[bool] = False
 
-    def __post_init__(self):
-        check_int(self.workers, "workers", minimum=1)
-        check_int(self.seed, "seed")
+    def __post_init__(self):  # plain ints, so a NumPy integer describes and hashes alike
+        object.__setattr__(self, "workers", check_int(self.workers, "workers", minimum=1))
+        object.__setattr__(self, "seed", check_int(self.seed, "seed"))
 
     @property
     def remedy(self) -> str:
@@ -218,7 +218,8 @@ class ByLabel(Split):
 
     def __post_init__(self):
         super().__post_init__()
-        check_int(self.classes_per_worker, "classes_per_worker", minimum=1)
+        k = check_int(self.classes_per_worker, "classes_per_worker", minimum=1)
+        object.__setattr__(self, "classes_per_worker", k)
 
     @property
     def remedy(self) -> str:

@@ -1,5 +1,7 @@
 """Per-worker data: the splits' row assignments, the problems' shard sampling, bad input."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -165,6 +167,8 @@ def test_the_split_is_static_structure():
     a, b = make(splits.dirichlet(4, 1.0)), make(splits.dirichlet(4, 1.0))
     assert a == b and hash(a) == hash(b) and a.per_worker
     assert a != make(splits.dirichlet(4, 1.0, seed=1)) and a != make(splits.iid(4))
+    assert a == make(splits.dirichlet(np.int64(4), np.float32(1.0), seed=np.int32(0)))
+    json.dumps(make(splits.by_label(np.int64(2), np.int64(2))).describe())  # plain numbers
     assert a.describe()["split"] == {
         "kind": "dirichlet",
         "workers": 4,

@@ -11,6 +11,8 @@ One trajectory's step, for a problem P and an optimizer O::
 
     stale  = buffer[k − τ_k]                 # a read point τ_k steps old
     g      = P.grad(ops, stale, batch_k, hp)  # the stochastic gradient there
+                                              # (P.worker_grad(..., j_k): worker j_k's own,
+                                              # when the workers hold their own data)
     x, s   = O.update(g, s, x, hp)
     buffer[k + 1] = O.read_point(x, s, hp)    # what a worker reading now sees
 
@@ -36,6 +38,13 @@ worker model carries a clock whose ``buffer`` slots are one snapshot per worker.
 
 A mitigation (`asyncjax.mitigations`) sees τ_k inside the step: it may
 change the gradient before the optimizer and the update after it.
+
+With a server rule (`asyncjax.servers`) a step is an event, and its `EventIO`
+gates the optimizer: the engine keeps what the rule needs between events, a
+round's weighted sum, or a table of one gradient per worker with its running
+sum ((H, S, n, *leaf); an arrival updates one entry). A problem whose workers
+hold their own data (``problem.per_worker``) gets the arriving worker's index
+(`RingIO.worker`) in ``worker_grad``.
 """
 
 from __future__ import annotations
@@ -265,10 +274,20 @@ def run_batch(
     )
     events = ring.events  # None: every step applies its gradient
     accumulates = events is not None and events.accumulates
+    table = None if events is None else events.table  # a gradient per worker
+    per_worker = problem.per_worker  # the arriving worker's own gradient
+    if per_worker and ring.worker is None:
+        raise ValueError(
+            f"{problem.label} gives each worker its own data, so it needs the worker clock: "
+            f"delay_model=asyncjax.delays.workers(...); {delay.label} has no workers"
+        )
 
     # ---- one step of one trajectory, then vmapped over seeds and points
-    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau, m_hp, gate, acc):
-        g = problem.grad(ops, stale, batch, p_hp)
+    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau, m_hp, gate, acc, worker):
+        if per_worker:
+            g = problem.worker_grad(ops, stale, batch, p_hp, worker)
+        else:
+            g = problem.grad(ops, stale, batch, p_hp)
         if mit is not None:
             g = mit.gradient(g, x, stale, tau, m_hp)
         if gate is not None:  # an event: a weighted gradient, and the server may not step
@@ -277,6 +296,9 @@ def run_batch(
                 acc = jax.tree.map(lambda a, b: a + weight * b, acc, g)
                 g = jax.tree.map(lambda a: scale * a, acc)
                 acc = jax.tree.map(lambda a: jnp.where(apply, jnp.zeros_like(a), a), acc)
+            elif table is not None:  # the step applies scale · Σ_j entry_j
+                acc, g = _table_update(table, acc, g, worker, weight, apply)
+                g = jax.tree.map(lambda a: scale * a, g)
         x_new, s_new = opt.update(g, s, x, o_hp)
         if mit is not None:
             x_new, s_new = mit.update(x, s, x_new, s_new, tau, m_hp)
@@ -289,13 +311,17 @@ def run_batch(
         return x_new, s_new, keep, div_at, opt.read_point(x_new, s_new, o_hp), acc
 
     # Vmapped over seeds, then points. τ (H, S) and the mitigation's hyperparameters (H,)
-    # only with a mitigation; the gate (H, S) only for events; the sum only where one is kept.
+    # only with a mitigation; the gate (H, S) only for events; the sum only where one is
+    # kept; the arriving worker (H, S) only for a problem whose workers hold their own data.
     per_hs = lambda on: 0 if on else None
-    tau_ax, gate_ax, acc_ax = per_hs(mit is not None), per_hs(events), per_hs(accumulates)
+    tau_ax, gate_ax = per_hs(mit is not None), per_hs(events)
+    acc_ax, w_ax = per_hs(accumulates or table is not None), per_hs(per_worker or table is not None)
     step_s = jax.vmap(
-        traj_step, (0, 0, 0, 0, 0, 0, None, None, None, tau_ax, None, gate_ax, acc_ax)
+        traj_step, (0, 0, 0, 0, 0, 0, None, None, None, tau_ax, None, gate_ax, acc_ax, w_ax)
     )
-    step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None, tau_ax, tau_ax, gate_ax, acc_ax))
+    step_hs = jax.vmap(
+        step_s, (0, 0, 0, 0, 0, None, 0, 0, None, tau_ax, tau_ax, gate_ax, acc_ax, w_ax)
+    )
 
     def step(carry, inp):
         (x, s, alive, div_at, acc), b = carry
@@ -304,8 +330,9 @@ def run_batch(
         if mit is not None:  # a gradient read before step 0 read the start: it is k updates old
             tau = jnp.minimum(jnp.broadcast_to(tau, (n_hyper, n_seeds)), k)
         gate = events.gate(ctx) if events is not None else None
+        worker = ring.worker(ctx) if w_ax is not None else None
         x, s, alive, div_at, read, acc = step_hs(
-            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc
+            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc, worker
         )
         b = ring.write(b, ctx, read, k)
         return ((x, s, alive, div_at, acc), b), None
@@ -335,12 +362,19 @@ def run_batch(
         carry, _ = jax.lax.scan(noise_block, carry, starts)
         return carry, record(carry[0][0], carry[1])
 
+    acc0 = jax.tree.map(jnp.zeros_like, params) if accumulates else None
+    if table is not None:  # entries (H, S, n, *leaf), their sum, and the mean's weights (H, S, n)
+        rows = jax.tree.map(
+            lambda a: jnp.zeros(a.shape[:2] + (events.rows,) + a.shape[2:], a.dtype), params
+        )
+        counts = jnp.zeros((n_hyper, n_seeds, events.rows), dtype) if table == "mean" else None
+        acc0 = (rows, jax.tree.map(jnp.zeros_like, params), counts)
     state = (
         params,
         opt_state,
         jnp.ones((n_hyper, n_seeds), bool),
         jnp.full((n_hyper, n_seeds), -1, jnp.int32),
-        jax.tree.map(jnp.zeros_like, params) if accumulates else None,
+        acc0,
     )
     ring0 = ring.init(buf)
     starts = spec.record_every * jnp.arange(spec.n_records - 1, dtype=jnp.int32)
@@ -359,6 +393,40 @@ def run_batch(
         final=jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), x_final) if spec.keep_final else None,
         params=recs[1] if spec.record_params else None,
     )
+
+
+def _table_update(
+    kind: str, acc: tuple, g: PyTree, worker: jax.Array, weight: jax.Array, apply: jax.Array
+) -> tuple[tuple, PyTree]:
+    """One arrival into a trajectory's gradient table; returns the table and Σ_j entry_j.
+
+    ``acc`` is ``(rows, total, counts)``: rows (n, *leaf) one entry per worker,
+    total their sum (kept as a running sum, so an arrival costs one entry, not
+    n), counts (n,) the weight in each ``"mean"`` entry (None for ``"latest"``).
+    A gradient of weight 0 changes nothing. ``"latest"`` replaces the worker's
+    entry; ``"mean"`` folds the gradient into the worker's weighted mean, and a
+    step empties every entry (its weight drops to 0: an entry of weight 0 is
+    read as zero, so the rows themselves are never cleared).
+    """
+    rows, total, counts = acc
+    take = weight > 0
+    if kind == "latest":
+        old = jax.tree.map(lambda r: r[worker], rows)
+        new = g
+    else:  # "mean"
+        c = counts[worker]
+        old = jax.tree.map(lambda r: jnp.where(c > 0, r[worker], jnp.zeros_like(r[worker])), rows)
+        share = jnp.where(take, weight / jnp.where(take, c + weight, 1), jnp.zeros_like(weight))
+        new = jax.tree.map(lambda o, a: o + share * (a - o), old, g)
+        counts = counts.at[worker].add(weight)
+    delta = jax.tree.map(lambda a, o: jnp.where(take, a - o, jnp.zeros_like(a)), new, old)
+    total = jax.tree.map(lambda t, dl: t + dl, total, delta)
+    rows = jax.tree.map(lambda r, a, o: r.at[worker].set(jnp.where(take, a, o)), rows, new, old)
+    out = total
+    if kind == "mean":  # a step empties the table: the next round starts from nothing
+        total = jax.tree.map(lambda t: jnp.where(apply, jnp.zeros_like(t), t), total)
+        counts = jnp.where(apply, jnp.zeros_like(counts), counts)
+    return (rows, total, counts), out
 
 
 @lru_cache(maxsize=64)

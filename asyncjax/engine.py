@@ -42,10 +42,10 @@ change the gradient before the optimizer and the update after it.
 With a server rule (`asyncjax.servers`) a step is an event, and its `EventIO`
 gates the optimizer: the engine keeps what the rule needs between events, a
 round's weighted sum, or a table of one gradient per worker with its running
-sum ((H, S, n, *leaf); an arrival updates one entry, written at the start of the
-next event so that XLA updates the table in place instead of copying it). A problem whose workers
-hold their own data (``problem.per_worker``) gets the arriving worker's index
-(`RingIO.worker`) in ``worker_grad``.
+sum ((H, S, n, *leaf); an arrival updates one entry, written at the start of
+the next event so that XLA updates the table in place instead of copying it).
+A problem whose workers hold their own data (``problem.per_worker``) gets the
+arriving worker's index (`RingIO.worker`) in ``worker_grad``.
 """
 
 from __future__ import annotations
@@ -298,7 +298,7 @@ def run_batch(
                 g = jax.tree.map(lambda a: scale * a, acc)
                 acc = jax.tree.map(lambda a: jnp.where(apply, jnp.zeros_like(a), a), acc)
             elif table is not None:  # the step applies scale · Σ_j entry_j
-                acc, g = table_entry(table, acc, g, weight, apply)
+                acc, g = _table_entry(table, acc, g, weight, apply)
                 g = jax.tree.map(lambda a: scale * a, g)
         x_new, s_new = opt.update(g, s, x, o_hp)
         if mit is not None:
@@ -344,8 +344,9 @@ def run_batch(
             if counts is not None:
                 counts = counts.at[prev].set(pc)
             acc = (entry, total, None if counts is None else counts[at])
+        own = worker if per_worker else None
         x, s, alive, div_at, read, acc = step_hs(
-            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc, worker
+            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc, own
         )
         if table is not None:
             entry, total, count = acc
@@ -420,7 +421,7 @@ def run_batch(
     )
 
 
-def table_entry(
+def _table_entry(
     kind: str, acc: tuple, g: PyTree, weight: jax.Array, apply: jax.Array
 ) -> tuple[tuple, PyTree]:
     """One arrival into one trajectory's gradient table, given the arriving worker's entry.

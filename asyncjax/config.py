@@ -46,8 +46,20 @@ A ``[server]`` section puts a server rule on the worker clock (its axes,
 
     [server]
     kind = "ringmaster"                  # asgd | rennala | msync | ringmaster | fedbuff
-    stops = true                         # rennala, ringmaster
+                                         #   | ia2sgd | malenia | ringleader
+    stops = true                         # rennala, ringmaster, malenia, ringleader
     weight = "sqrt"                      # fedbuff: "sqrt" (1/sqrt(1 + tau)) or "constant"
+
+A ``[split]`` section gives each worker its own rows of the problem's data set
+(``least_squares``, ``logistic`` or ``mlp``; it needs the worker clock, and
+the split is made for the grid's one ``workers`` value unless it sets
+``workers`` itself)::
+
+    [split]
+    kind = "dirichlet"                   # iid | by_label | dirichlet
+    alpha = 0.1                          # dirichlet: label proportions ~ Dirichlet(alpha)
+    classes_per_worker = 2               # by_label: classes each worker holds
+    seed = 0                             # the split's own seed (default 0)
 
 and ``[mitigation] kind = "delay_adaptive"`` (or ``dc_asgd``, ``drop_stale``;
 ``target = "gradient" | "update"`` for the first) a staleness mitigation, whose
@@ -64,6 +76,16 @@ Other problems and optimizers (swept values stay in ``[grid]``)::
     [optimizer]
     kind = "optax.adam"                  # heavy_ball | nesterov | optax.<name>
     # static options of the optimizer, e.g. nesterov = true for optax.sgd
+
+Workers with their own data: a quadratic with one optimum per worker (n rows, d
+columns; a run then needs exactly n workers and the worker clock)::
+
+    [problem]
+    kind = "quadratic"
+    eigenvalues = [1.0, 0.5]
+    noise = 0.1
+    worker_optima = [[1.0, 0.0], [-1.0, 2.0], [0.0, -2.0]]
+    # worker_curvatures = [[...], ...]   # each worker's Hessian diagonal (n, d); optional
 
 A general quadratic, banded (or ``matrix = [[...], ...]``), or the Ringmaster paper's::
 
@@ -98,9 +120,10 @@ from asyncjax.delays import get_delay_model
 from asyncjax.engine import check_steps
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems import Problem, StreamingPCA
-from asyncjax.servers import get_server
+from asyncjax.servers import SERVERS, get_server
 from asyncjax.servers.clock import with_server
 from asyncjax.simulate import allowed_axes
+from asyncjax.splits import Split, get_split
 from asyncjax.sweep import Grid
 from asyncjax.sweep.prepare import check_grid
 
@@ -127,6 +150,7 @@ _SECTIONS = {
     "delay",
     "mitigation",
     "server",
+    "split",
 }  # tables of a sweep configuration
 _TOP_KEYS = {"title"}  # plain top-level keys
 
@@ -218,7 +242,19 @@ _DELAY_KEYS = {
     "values",
     "repeat",
 }
-_SERVER_OPTIONS = {"rennala": {"stops"}, "ringmaster": {"stops"}, "fedbuff": {"weight"}}
+_SERVER_OPTIONS = {
+    "rennala": {"stops"},
+    "ringmaster": {"stops"},
+    "fedbuff": {"weight"},
+    "malenia": {"stops"},
+    "ringleader": {"stops"},
+}
+_SPLIT_OPTIONS = {
+    "iid": {"seed"},
+    "by_label": {"classes_per_worker", "seed"},
+    "dirichlet": {"alpha", "seed"},
+}
+_DATA_KINDS = ("least_squares", "logistic", "mlp")  # the problems a [split] can divide
 
 
 _CONDITION_KEYS = (
@@ -313,6 +349,8 @@ def parse_config(
         kind = prob.get("kind", "streaming_pca")
         if kind not in _PROBLEM_KINDS:
             raise ConfigError(_unknown_value("problem.kind", kind, _PROBLEM_KINDS))
+        if "split" in cfg and kind not in _DATA_KINDS:
+            _split_section(dict(cfg["split"]), cfg["grid"], kind)  # refuses it, naming the kind
         if kind == "streaming_pca":
             unknown = set(prob) - _PROBLEM_KEYS
             if unknown:
@@ -326,9 +364,12 @@ def parse_config(
                 else StreamingPCA.from_covariance(prob["covariance"], dist)
             )
         else:
-            problem = build_problem(
-                kind, {k: v for k, v in prob.items() if k not in ("kind", "init")}
-            )
+            options = {k: v for k, v in prob.items() if k not in ("kind", "init")}
+            if "split" in options:
+                raise ConfigError("[problem] split: describe it in a [split] section (kind = ...)")
+            if "split" in cfg:
+                options["split"] = _split_section(dict(cfg["split"]), cfg["grid"], kind)
+            problem = build_problem(kind, options)
         optimizer = None
         if "optimizer" in cfg:
             opt = dict(cfg["optimizer"])
@@ -428,9 +469,7 @@ def _server_section(sec: dict[str, Any]) -> Any:
     """The ``[server]`` section: a rule by ``kind`` with its options."""
     kind = sec.pop("kind", None)
     if kind is None:
-        raise ConfigError(
-            '[server] needs kind = "asgd", "rennala", "msync", "ringmaster" or "fedbuff"'
-        )
+        raise ConfigError(f"[server] needs kind = one of {', '.join(map(repr, SERVERS))}")
     known = _SERVER_OPTIONS.get(kind, set())
     unknown = set(sec) - known
     if unknown:
@@ -441,6 +480,47 @@ def _server_section(sec: dict[str, Any]) -> Any:
         return get_server(kind, **sec)
     except ValueError as err:
         raise ConfigError(f"[server] {err}") from err
+
+
+def _split_section(sec: dict[str, Any], grid: dict[str, Any], problem_kind: str) -> Split:
+    """The ``[split]`` section: a split by ``kind`` for the grid's number of workers."""
+    if problem_kind not in _DATA_KINDS:
+        raise ConfigError(
+            f"[split] needs a problem with a data set ({', '.join(_DATA_KINDS)}); "
+            f"problem.kind = {problem_kind!r} has none"
+        )
+    kind = sec.pop("kind", None)
+    if kind not in _SPLIT_OPTIONS:
+        raise ConfigError(
+            f"[split] {_unknown_value('kind', kind, tuple(_SPLIT_OPTIONS))}"
+            if kind is not None
+            else '[split] needs kind = "iid", "by_label" or "dirichlet"'
+        )
+    workers = sec.pop("workers", None)
+    known = _SPLIT_OPTIONS[kind]
+    unknown = set(sec) - known
+    if unknown:
+        raise ConfigError(
+            f"[split] kind = {kind!r} {_unknown('key(s)', unknown, known | {'kind', 'workers'})}"
+        )
+    if workers is None:
+        workers = grid.get("workers")
+        if workers is None:
+            raise ConfigError(
+                "[split] is made for a number of workers: set [grid] workers = M (one value) "
+                "or [split] workers = M"
+            )
+        if isinstance(workers, list):
+            if len(workers) != 1:
+                raise ConfigError(
+                    f"[split] is made for one number of workers, but grid.workers lists "
+                    f"{workers}; run one worker count per configuration (or set [split] workers)"
+                )
+            (workers,) = workers
+    try:
+        return get_split(kind, workers, **sec)
+    except ValueError as err:
+        raise ConfigError(f"[split] {err}") from err
 
 
 def _unknown_value(what: str, value: Any, choices: Any) -> str:

@@ -101,16 +101,21 @@ RULES = {
     "rennala": (aj.servers.rennala(False), {"batch": 3}, {"stops": False}),
     "msync": (aj.servers.msync(), {"batch": 2}, {}),
     "fedbuff": (aj.servers.fedbuff(), {"batch": 2}, {}),
+    "ia2sgd": (aj.servers.ia2sgd(), {}, {}),
+    "malenia": (aj.servers.malenia(False), {}, {"stops": False}),
+    "malenia-stops": (aj.servers.malenia(True), {}, {"stops": True}),
+    "ringleader-stops": (aj.servers.ringleader(True), {"delay_threshold": 3}, {"stops": True}),
 }
 PAIRS = [
     (c, r)
     for c in CASES
     for r in RULES
-    if not (CASES[c].get("assignment") and r in ("ringmaster-stops", "msync"))
+    if not (CASES[c].get("assignment") and (r.endswith("-stops") or r == "msync"))
 ]
 # Two compilations in the default set: every condition at once with a rule that queues, and
-# communication with a rule that stops workers; every other pair (one compile each) is slow.
-FAST = {("all", "fedbuff"), ("comm-random", "ringmaster-stops")}
+# communication with a rule that stops workers and waits for all; every other pair (one
+# compile each) is slow.
+FAST = {("all", "fedbuff"), ("comm-random", "malenia-stops")}
 
 
 @pytest.mark.parametrize(

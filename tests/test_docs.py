@@ -41,6 +41,7 @@ PUBLIC_MODULES = [
     "asyncjax.problems",
     "asyncjax.optim",
     "asyncjax.delays",
+    "asyncjax.splits",
     "asyncjax.mitigations",
     "asyncjax.theory",
     "asyncjax.analysis",

@@ -88,7 +88,13 @@ RULES = [
     ("rennala", aj.servers.rennala(False), {"batch": 4}),
     ("msync", aj.servers.msync(), {"batch": 3}),
     ("fedbuff", aj.servers.fedbuff(), {"batch": 3}),
+    ("ia2sgd", aj.servers.ia2sgd(), {}),
+    ("malenia", aj.servers.malenia(True), {}),
+    ("malenia", aj.servers.malenia(False), {}),
+    ("ringleader", aj.servers.ringleader(True), {"delay_threshold": 3}),
+    ("ringleader", aj.servers.ringleader(False), {"delay_threshold": 3}),
 ]
+STOPPABLE = ("ringmaster", "rennala", "malenia", "ringleader")  # rules with a stops option
 
 
 # Every rule under the paper's additive law in the default set; the other two laws (one compile
@@ -106,7 +112,7 @@ def test_event_log_equals_the_numpy_event_loop(x64, law, name, server, hp):
     log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
     model = attach(clock, server, {"workers": n, **hp}, events)
     first, draws = _oracle_inputs(clock, n, seed, events, model.n_draws, log)
-    opts = {"stops": server.stops} if name in ("ringmaster", "rennala") else {}
+    opts = {"stops": server.stops} if name in STOPPABLE else {}
     ref = simulate_server(name, first, draws, events=events, **hp, **opts)
     for key in ("worker", "staleness", "applied", "step", "updates", "timed_out"):
         assert np.array_equal(log[key], ref[key]), key
@@ -144,7 +150,7 @@ def test_time_outs_follow_the_numpy_event_loop(x64):
 
 
 @pytest.mark.parametrize(
-    "name,server,hp", RULES[3:], ids=["rennala-s", "rennala", "msync", "fedbuff"]
+    "name,server,hp", RULES[3:7], ids=["rennala-s", "rennala", "msync", "fedbuff"]
 )
 def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
     """Iterates after every event, noiseless quadratic, plain SGD: Σ weight·g / B per step."""
@@ -180,6 +186,59 @@ def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
         **opts,
     )
     np.testing.assert_allclose(tr.params[1:], ref["x"], rtol=1e-12, atol=1e-14)
+    assert np.array_equal(tr.updates[1:], ref["updates"])
+
+
+# The table rules on workers with their own data: each with stops in the default set, without
+# them (one more compile each) in the slow set.
+TABLE_RULES = [
+    pytest.param(*RULES[7], id="ia2sgd"),
+    pytest.param(*RULES[8], id="malenia-s"),
+    pytest.param(*RULES[9], id="malenia", marks=pytest.mark.slow),
+    pytest.param(*RULES[10], id="ringleader-s"),
+    pytest.param(*RULES[11], id="ringleader", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("name,server,hp", TABLE_RULES)
+def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, name, server, hp):
+    """Iterates after every event: per-worker optima and curvatures, noisy gradients, plain SGD."""
+    n, events, seed, lr, sigma = 5, 150, 2, 0.3, 0.2
+    rng = np.random.default_rng(7)
+    optima, curv = rng.normal(size=(n, 2)), rng.uniform(0.5, 1.5, size=(n, 2))
+    quad = aj.Quadratic(worker_optima=optima, worker_curvatures=curv, noise=sigma)
+    clock = CLOCKS["additive"]
+    tr = aj.simulate(
+        quad,
+        delay_model=clock,
+        server=server,
+        workers=n,
+        seed=seed,
+        lr=lr,
+        momentum=0.0,
+        steps=events,
+        record_every=1,
+        record_params=True,
+        **hp,
+    )
+    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
+    model = attach(clock, server, {"workers": n, **hp}, events)
+    first, draws = _oracle_inputs(clock, n, seed, events, model.n_draws, log)
+    z = aj.data_stream(quad, seed, events)  # the noise of event e, whoever computes it
+    ref = simulate_server(
+        name,
+        first,
+        draws,
+        events=events,
+        grad=lambda x, e, w: curv[w] * (x - optima[w]) + sigma * z[e],
+        worker_grad=True,
+        x0=np.ones(2),
+        lr=lr,
+        **hp,
+        **({"stops": server.stops} if name in STOPPABLE else {}),
+    )
+    assert len(set(log["worker"][log["applied"]])) == n  # every worker's data enters the steps
+    np.testing.assert_allclose(tr.params[1:], ref["x"], rtol=1e-12, atol=1e-13)
     assert np.array_equal(tr.updates[1:], ref["updates"])
 
 

@@ -43,22 +43,33 @@ The contract, literally (the engine's event log must equal this loop's):
   - ``"fedbuff"``: accept every arrival with weight ``s(τ)`` (default
     ``1/√(1 + τ)``; a constant; or a function of τ); count += 1; step iff the
     count reaches ``B``.
+  - ``"ia2sgd"``: accept, step now.
+  - ``"ringleader"``: as ``"ringmaster"`` (accept iff ``τ < R``, step iff
+    accepted, the same stops).
+  - ``"malenia"``: accept iff ``τ == 0``; worker ``w`` is then *in the round*;
+    step iff accepted and every worker ``0 … n−1`` is in the round (the round
+    then empties). With ``stops``, at a step every other busy worker restarts
+    as for rennala.
 
   Then the event's own worker (unless msync left it idle) restarts reading
   version ``k`` (after this event's step, if any) at ``t`` with ``draws[e, 0]``;
   after a time-out too.
 * Iterates (optional, with ``grad``): each worker holds a snapshot of the
   iterate it read; an accepted arrival calls ``grad(snapshot, e)`` once (a
-  discarded or timed-out one never calls it) and adds ``weight · g`` to the
-  accumulator, in arrival order, starting from zeros; a step takes
-  ``g_avg = accumulator / B`` for rennala, msync and fedbuff, and ``g_avg = g``
-  (the arrival's own gradient) for asgd and ringmaster, then
-  ``x ← update(x, g_avg)`` (default ``x − lr · g_avg``) and clears the
-  accumulator.
+  discarded or timed-out one never calls it; with ``worker_grad=True`` the
+  call is ``grad(snapshot, e, w)``, the gradient of worker ``w``'s own data)
+  and adds ``weight · g`` to the accumulator, in arrival order, starting from
+  zeros; a step takes ``g_avg = accumulator / B`` for rennala, msync and
+  fedbuff, and ``g_avg = g`` (the arrival's own gradient) for asgd and
+  ringmaster, then ``x ← update(x, g_avg)`` (default ``x − lr · g_avg``) and
+  clears the accumulator. The table rules keep one row per worker, zeros at
+  the start: ia2sgd and ringleader set row ``w`` to ``g`` and step with
+  ``g_avg = (Σ_j row_j) / n``; malenia adds ``g`` to row ``w``'s sum and count
+  and steps with ``g_avg = (1/n) Σ_j sum_j / count_j``, then empties every row.
 
 ``batch`` (B) is used by rennala, msync and fedbuff, ``delay_threshold`` (R) by
-ringmaster, ``stops`` by ringmaster and rennala, ``weight`` by fedbuff; the
-other rules ignore them.
+ringmaster and ringleader, ``stops`` by ringmaster, ringleader, rennala and
+malenia, ``weight`` by fedbuff; the other rules ignore them.
 """
 
 from __future__ import annotations
@@ -70,7 +81,10 @@ from typing import Any
 
 import numpy as np
 
-RULES = ("asgd", "fedbuff", "msync", "rennala", "ringmaster")
+RULES = ("asgd", "fedbuff", "ia2sgd", "malenia", "msync", "rennala", "ringleader", "ringmaster")
+_THRESHOLD = ("ringmaster", "ringleader")  # accept iff τ < R
+_TABLE = ("ia2sgd", "ringleader")  # each worker's latest gradient
+_APPLY_NOW = ("asgd", "ia2sgd", "ringleader", "ringmaster")  # a step at every accepted arrival
 
 
 def simulate_server(
@@ -84,7 +98,8 @@ def simulate_server(
     stops: bool = True,
     weight: float | Callable[[int], float] | None = None,
     timeouts: Any = None,
-    grad: Callable[[np.ndarray, int], Any] | None = None,
+    grad: Callable[..., Any] | None = None,
+    worker_grad: bool = False,
     x0: Any = None,
     lr: float | None = None,
     update: Callable[[np.ndarray, np.ndarray], Any] | None = None,
@@ -92,7 +107,8 @@ def simulate_server(
     """The event log of one trajectory under a server rule (see the module docstring).
 
     Args:
-      rule: ``"asgd"``, ``"ringmaster"``, ``"rennala"``, ``"msync"`` or ``"fedbuff"``.
+      rule: one of `RULES`: ``"asgd"``, ``"ringmaster"``, ``"rennala"``, ``"msync"``,
+        ``"fedbuff"``, ``"ia2sgd"``, ``"malenia"`` or ``"ringleader"``.
       first: (n,) time of each worker's first job, ≥ 0.
       draws: (E, n + 1) job times, ≥ 0: column 0 for the event's own worker,
         column 1 + j for another worker j restarted at that event; or a function
@@ -104,6 +120,7 @@ def simulate_server(
       weight: fedbuff's s(τ): None for 1/√(1 + τ), a number, or a function of τ.
       timeouts: (n,) per-worker time-outs, ≥ 0 (default all inf).
       grad: ``grad(point, e) -> (d,)``, the gradient at a worker's snapshot.
+      worker_grad: call ``grad(point, e, w)`` instead: worker w's own gradient.
       x0: (d,) start, needed with ``grad``.
       lr: step of the default update ``x − lr · g_avg``.
       update: ``update(x, g_avg) -> x`` instead of plain SGD.
@@ -190,6 +207,9 @@ def simulate_server(
     if grad is not None:
         snap = np.repeat(x[None], n, axis=0)  # the point each worker read
         acc = np.zeros_like(x)
+        rows = np.zeros((n, x.size))  # the table rules: one row per worker
+        row_count = np.zeros(n)
+    in_round = [False] * n  # malenia: workers with an accepted gradient in this round
 
     def start(j: int, t: float, c: float) -> None:
         # worker j starts a job at time t, reading the current version and iterate
@@ -227,15 +247,44 @@ def simulate_server(
         timed_out = will_time_out[w]
         accepted, step, w_weight = False, False, 0.0
         if not timed_out:
-            accepted, w_weight = _accept(rule, tau, threshold, stale_weight)
+            if rule in ("asgd", "ia2sgd"):
+                accepted, w_weight = True, 1.0
+            elif rule in _THRESHOLD:
+                accepted = tau < threshold
+                w_weight = 1.0 if accepted else 0.0
+            elif rule in ("rennala", "msync", "malenia"):
+                accepted = tau == 0
+                w_weight = 1.0 if accepted else 0.0
+            else:  # fedbuff
+                accepted = True
+                w_weight = float(stale_weight(tau))
+                if not math.isfinite(w_weight):
+                    raise ValueError(f"weight({tau}) must be finite, got {w_weight!r}")
         if accepted:
-            count, step = _count(rule, count, batch)
+            if rule in _APPLY_NOW:
+                step = True
+            elif rule == "malenia":
+                in_round[w] = True
+                step = all(in_round)
+            else:
+                count += 1
+                step = count == batch
             if grad is not None:
-                g = np.asarray(grad(snap[w].copy(), e), dtype=np.float64)
+                point = snap[w].copy()
+                g = grad(point, e, w) if worker_grad else grad(point, e)
+                g = np.asarray(g, dtype=np.float64)
                 if g.shape != x.shape:
                     raise ValueError(f"grad returned shape {g.shape}, expected {x.shape}")
                 if rule in ("asgd", "ringmaster"):
                     g_avg = g
+                elif rule in _TABLE:
+                    rows[w] = g
+                    g_avg = rows.sum(axis=0) / n
+                elif rule == "malenia":
+                    rows[w] += g
+                    row_count[w] += 1
+                    if step:
+                        g_avg = (rows / row_count[:, None]).sum(axis=0) / n
                 else:
                     acc = acc + w_weight * g
                     if step:
@@ -243,15 +292,19 @@ def simulate_server(
             if step:
                 version += 1
                 count = 0
+                in_round = [False] * n
                 if grad is not None:
                     x = np.asarray(update(x, g_avg), dtype=np.float64)
                     acc = np.zeros_like(x)
+                    if rule == "malenia":
+                        rows[:] = 0.0
+                        row_count[:] = 0.0
 
         # who restarts at this event, reading the version after its step
         others: list[int] = []
-        if step and stops and rule == "ringmaster":
+        if step and stops and rule in _THRESHOLD:
             others = [j for j in range(n) if busy[j] and version - read[j] >= threshold]
-        elif step and stops and rule == "rennala":
+        elif step and stops and rule in ("rennala", "malenia"):
             others = [j for j in range(n) if busy[j]]
         elif step and rule == "msync":
             others = list(range(n))
@@ -276,24 +329,16 @@ def simulate_server(
 
 def _accept(rule: str, tau: int, threshold: int, stale_weight: Callable) -> tuple[bool, float]:
     """Whether a rule accepts an arrival of staleness τ, and its weight."""
-    if rule == "asgd":
+    if rule in ("asgd", "ia2sgd"):
         return True, 1.0
-    if rule == "ringmaster":
+    if rule in _THRESHOLD:
         return tau < threshold, float(tau < threshold)
-    if rule in ("rennala", "msync"):
+    if rule in ("rennala", "msync", "malenia"):
         return tau == 0, float(tau == 0)
     w_weight = float(stale_weight(tau))  # fedbuff
     if not math.isfinite(w_weight):
         raise ValueError(f"weight({tau}) must be finite, got {w_weight!r}")
     return True, w_weight
-
-
-def _count(rule: str, count: int, batch: int) -> tuple[int, bool]:
-    """An accepted arrival: the round's new count and whether the server steps."""
-    if rule in ("asgd", "ringmaster"):
-        return count, True
-    count += 1
-    return count, count == batch
 
 
 def _stale_weight(weight: Any) -> Callable[[int], float]:
@@ -361,7 +406,8 @@ def simulate_conditions(
         raise ValueError(f"unknown server rule {rule!r}; known: {', '.join(RULES)}")
     n = _whole("workers", workers)
     num_events = _whole("events", events)
-    if assign is not None and (rule == "msync" or (stops and rule in ("ringmaster", "rennala"))):
+    stopping = (*_THRESHOLD, "rennala", "malenia")
+    if assign is not None and (rule == "msync" or (stops and rule in stopping)):
         raise ValueError(f"{rule} with stops or idle workers needs one job per worker")
     if (up is None) != (down is None):
         raise ValueError("outages need both up and down")
@@ -391,6 +437,7 @@ def simulate_conditions(
     running: list[dict | None] = [None] * n  # the job each worker works on
     queue: list[list[dict]] = [[] for _ in range(n)]
     version = count = 0
+    in_round = [False] * n  # malenia: workers with an accepted gradient in this round
 
     def push_end(j: int, t: float) -> None:
         live[j] += 1
@@ -459,20 +506,28 @@ def simulate_conditions(
         if not timed_out:
             accepted, w_weight = _accept(rule, tau, threshold, stale_weight)
         if accepted:
-            count, step = _count(rule, count, batch)
+            if rule in _APPLY_NOW:
+                step = True
+            elif rule == "malenia":
+                in_round[w] = True
+                step = all(in_round)
+            else:
+                count += 1
+                step = count == batch
             if step:
                 version += 1
                 count = 0
+                in_round = [False] * n
         if assign is None:
             a = w
             others: list[int] = []
-            if step and stops and rule == "ringmaster":
+            if step and stops and rule in _THRESHOLD:
                 others = [
                     j
                     for j in range(n)
                     if running[j] and version - running[j]["version"] >= threshold
                 ]
-            elif step and stops and rule == "rennala":
+            elif step and stops and rule in ("rennala", "malenia"):
                 others = [j for j in range(n) if running[j]]
             elif step and rule == "msync":
                 others = list(range(n))

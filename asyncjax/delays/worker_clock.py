@@ -458,7 +458,12 @@ class WorkerClock(DelayModel):
                 )
             return slots, clock
 
-        return RingIO(lambda ring: (ring, clock0), draws, read, write)
+        def worker(ctx_):  # the finisher: (H,) when its point's seeds share the clock
+            _, w = ctx_
+            w = w[:, None] if self.shared else w
+            return jnp.broadcast_to(w, (ctx.n_hyper, ctx.n_seeds))
+
+        return RingIO(lambda ring: (ring, clock0), draws, read, write, worker=worker)
 
     def delay_stream(self, param: Any, seed: int, steps: int, buffer: int) -> np.ndarray:
         """τ_k of M = ``param`` workers (``buffer`` is ignored: the clock does not depend on it)."""

@@ -60,6 +60,7 @@ class EventState(NamedTuple):
     total: Any  # () float elapsed time
     comp: Any  # () float its Kahan compensation
     rate: Any  # () float Σ speed of the active workers (memoryless draws)
+    seen: Any = None  # (n,) bool has a gradient in this round; None unless the rule waits for all
     jobs: Any = None  # JobState with the worker's conditions, else None
 
 
@@ -160,6 +161,18 @@ class ServerClock(DelayModel):
     def describe(self) -> dict[str, Any]:
         return {**self.clock.describe(), "server": self.server.describe()}
 
+    def state_bytes(self, param_bytes: int) -> int:
+        """The rule's gradients per trajectory: a round's sum, or a table of one per worker.
+
+        A table keeps ``slots`` entries and their sum (and, for ``"mean"``, a
+        weight per entry).
+        """
+        if self.server.table is not None:
+            itemsize = jnp.dtype(jnp.result_type(float)).itemsize
+            counts = itemsize * self.slots if self.server.table == "mean" else 0
+            return (self.slots + 1) * param_bytes + counts
+        return param_bytes if self.server.accumulates else 0
+
     def recorded(self, dtype: Any) -> dict[str, Any]:
         """``wall_time`` (virtual time of the event) and ``updates`` (applied updates)."""
         return {
@@ -200,8 +213,9 @@ class ServerClock(DelayModel):
             finish = jnp.where(active, c, jnp.asarray(jnp.inf, dtype))
         zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), dtype)
         count = zero_i if self.server.accumulates else None
+        seen = jnp.zeros(n, bool) if self.server.every_worker else None
         return EventState(
-            finish, jnp.zeros(n, jnp.int32), timed, zero_i, count, zero_f, zero_f, rate
+            finish, jnp.zeros(n, jnp.int32), timed, zero_i, count, zero_f, zero_f, rate, seen
         )
 
     def _time_out(self, c: jax.Array, hp: dict[str, jax.Array]) -> tuple[jax.Array, Any]:
@@ -248,6 +262,11 @@ class ServerClock(DelayModel):
         if st.timed is not None:
             weight = jnp.where(timed, jnp.zeros_like(weight), weight)
             step = step & ~timed
+        seen = st.seen
+        if seen is not None:  # the round ends when every active worker has a gradient in it
+            seen = seen | (hit & (weight > 0))
+            step = step & jnp.all(seen | ~active)
+            seen = seen & ~step
         k = st.k + step.astype(jnp.int32)
         new_count = None
         if st.count is not None:
@@ -274,7 +293,7 @@ class ServerClock(DelayModel):
         y = dt - st.comp  # Kahan
         total = st.total + y
         comp = (total - st.total) - y
-        state = EventState(finish, version, timed_next, k, new_count, total, comp, st.rate)
+        state = EventState(finish, version, timed_next, k, new_count, total, comp, st.rate, seen)
         if self.storage is None:
             read_slot = write_slot = w
         else:
@@ -338,7 +357,8 @@ class ServerClock(DelayModel):
         zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), dtype)
         rate = jnp.sum(jnp.where(active, jnp.ones((), dtype), zero_f))
         count = zero_i if self.server.accumulates else None
-        return EventState(finish, zeros, timed, zero_i, count, zero_f, zero_f, rate, jobs)
+        seen = jnp.zeros(n, bool) if self.server.every_worker else None
+        return EventState(finish, zeros, timed, zero_i, count, zero_f, zero_f, rate, seen, jobs)
 
     def _outages(self, st: EventState, hp: dict) -> tuple[EventState, jax.Array]:
         """Every up/down switch before the next arrival; returns the clock and the time they took.
@@ -443,6 +463,11 @@ class ServerClock(DelayModel):
         if st.timed is not None:
             weight = jnp.where(timed, jnp.zeros_like(weight), weight)
             step = step & ~timed
+        seen = st.seen
+        if seen is not None:  # the round ends when every active worker has a gradient in it
+            seen = seen | (hit & (weight > 0))
+            step = step & jnp.all(seen | ~active)
+            seen = seen & ~step
         k = st.k + step.astype(jnp.int32)
         new_count = None
         if st.count is not None:
@@ -488,7 +513,7 @@ class ServerClock(DelayModel):
         y = elapsed + dt - st.comp  # Kahan
         total = st.total + y
         comp = (total - st.total) - y
-        state = EventState(f, version, timed_next, k, new_count, total, comp, st.rate, js)
+        state = EventState(f, version, timed_next, k, new_count, total, comp, st.rate, seen, js)
         if self.storage is None:
             read_slot = write_slot = slot
         else:
@@ -572,14 +597,19 @@ class ServerClock(DelayModel):
             scale = jnp.ones((ctx.n_hyper,), ctx.dtype)
             if self.server.accumulates:
                 scale = 1 / hp["batch"]
+            if self.server.table is not None:  # the entries' average over the n workers
+                scale = 1 / m
             return wide(ev.weight), wide(ev.step), wide(scale if self.shared else scale[:, None])
 
         def record(carry):
             _, state = carry
             return {"wall_time": wide(state.total), "updates": wide(state.k)}
 
-        events = EventIO(gate=gate, record=record, accumulates=self.server.accumulates)
-        return RingIO(lambda ring: (ring, state0), draws, read, write, events)
+        srv = self.server
+        events = EventIO(gate, record, srv.accumulates, srv.table, self.slots)
+        return RingIO(
+            lambda ring: (ring, state0), draws, read, write, events, lambda c: wide(c[1].worker)
+        )
 
 
 def with_server(model: DelayModel, server: Server | None) -> DelayModel:

@@ -13,7 +13,9 @@ Accounting, per trajectory (`trajectory_bytes`):
 
 * *needed* -- what the state strictly needs: the ring (``buffer`` read
   points), the parameters, the optimizer state, the read point in flight,
-  the alive flag and divergence step, the records (every metric, and the
+  the alive flag and divergence step, what a server keeps between events (a
+  round's sum of gradients, or a table of one gradient per worker:
+  `DelayModel.state_bytes`), the records (every metric, and the
   parameters if recorded) and the final parameters;
 * *planned* -- needed, plus the scan's working copy of the carried
   parameters, state and read point, plus the working set of one gradient and
@@ -188,11 +190,14 @@ def trajectory_bytes(spec: Spec, sh: Shapes, *, strict: bool = False) -> int:
         scan's working copy of the carry and the gradient/metrics working set.
     """
     carry = sh.param_bytes + sh.opt_bytes + sh.read_bytes + 1 + 4  # + alive flag, divergence step
+    carry += spec.delay.state_bytes(sh.param_bytes)  # a server's sum or gradient table
     per_record = sh.n_metrics * sh.itemsize + (sh.param_bytes if spec.record_params else 0)
     outputs = spec.n_records * per_record + (sh.param_bytes if spec.keep_final else 0)
     needed = spec.buffer * sh.read_bytes + carry + outputs
     if strict:
         return int(needed)
+    # A server's table is updated in place and has no working copy (measured: IA²SGD against
+    # ASGD, 32 to 256 workers, d = 40 to 200: 1.00 to 1.03 tables more per trajectory).
     return int(needed + sh.param_bytes + sh.opt_bytes + sh.read_bytes + sh.work_bytes)
 
 

@@ -163,7 +163,7 @@ def bars_figure(
 ) -> Any:
     """Accuracy at the horizon per α, rule and momentum, with bootstrap intervals."""
     A, K, M = acc.shape
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * K * A / 2), 4.4))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * K * A / 2), 5.2))
     width = 0.8 / (K * M)
     colors = plotting.distinct_colors(K)
     for k, m in enumerate(methods):
@@ -184,7 +184,7 @@ def bars_figure(
     ax.set_ylim(max(0.0, lo - 0.05), 1.0)
     ax.set_ylabel("held-out accuracy at the horizon")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=6.5, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, ncol=K, loc="upper center", bbox_to_anchor=(0.5, -0.08))
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig

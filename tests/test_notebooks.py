@@ -43,6 +43,8 @@ PRESET_RUNS = [
     ("liu2018-dnn", None),  # 04
     ("wang2020-speedup", None),  # 05
     ("liu2018-phase", 2),  # 05
+    ("heterogeneous-bias", None),  # 08
+    ("dirichlet-digits", None),  # 09
 ]
 
 # Put in after the first code cell: `reproduce` reads a finished run of the same preset and size

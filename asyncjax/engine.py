@@ -42,9 +42,10 @@ change the gradient before the optimizer and the update after it.
 With a server rule (`asyncjax.servers`) a step is an event, and its `EventIO`
 gates the optimizer: the engine keeps what the rule needs between events, a
 round's weighted sum, or a table of one gradient per worker with its running
-sum ((H, S, n, *leaf); an arrival updates one entry). A problem whose workers
-hold their own data (``problem.per_worker``) gets the arriving worker's index
-(`RingIO.worker`) in ``worker_grad``.
+sum ((H, S, n, *leaf); an arrival updates one entry, written at the start of
+the next event so that XLA updates the table in place instead of copying it).
+A problem whose workers hold their own data (``problem.per_worker``) gets the
+arriving worker's index (`RingIO.worker`) in ``worker_grad``.
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def run_batch(
                 g = jax.tree.map(lambda a: scale * a, acc)
                 acc = jax.tree.map(lambda a: jnp.where(apply, jnp.zeros_like(a), a), acc)
             elif table is not None:  # the step applies scale · Σ_j entry_j
-                acc, g = _table_update(table, acc, g, worker, weight, apply)
+                acc, g = _table_entry(table, acc, g, weight, apply)
                 g = jax.tree.map(lambda a: scale * a, g)
         x_new, s_new = opt.update(g, s, x, o_hp)
         if mit is not None:
@@ -315,7 +316,7 @@ def run_batch(
     # kept; the arriving worker (H, S) only for a problem whose workers hold their own data.
     per_hs = lambda on: 0 if on else None
     tau_ax, gate_ax = per_hs(mit is not None), per_hs(events)
-    acc_ax, w_ax = per_hs(accumulates or table is not None), per_hs(per_worker or table is not None)
+    acc_ax, w_ax = per_hs(accumulates or table is not None), per_hs(per_worker)
     step_s = jax.vmap(
         traj_step, (0, 0, 0, 0, 0, 0, None, None, None, tau_ax, None, gate_ax, acc_ax, w_ax)
     )
@@ -330,14 +331,35 @@ def run_batch(
         if mit is not None:  # a gradient read before step 0 read the start: it is k updates old
             tau = jnp.minimum(jnp.broadcast_to(tau, (n_hyper, n_seeds)), k)
         gate = events.gate(ctx) if events is not None else None
-        worker = ring.worker(ctx) if w_ax is not None else None
+        worker = ring.worker(ctx) if per_worker or table is not None else None
+        if table is not None:  # the arriving worker's entry, at batch level
+            rows, total, counts, (pw, pe, pc) = acc
+            # The previous event's entry is written now, before anything reads the table: a
+            # write after this event's reads would leave reads the in-place write does not
+            # depend on, and XLA would copy the whole table at every event (6x at 256 workers).
+            prev = (h_idx[:, None], s_idx[None, :], pw)
+            rows = jax.tree.map(lambda r, e: r.at[prev].set(e), rows, pe)
+            at = (h_idx[:, None], s_idx[None, :], worker)
+            entry = jax.tree.map(lambda r: r[at], rows)
+            if counts is not None:
+                counts = counts.at[prev].set(pc)
+            acc = (entry, total, None if counts is None else counts[at])
+        own = worker if per_worker else None
         x, s, alive, div_at, read, acc = step_hs(
-            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc, worker
+            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc, own
         )
+        if table is not None:
+            entry, total, count = acc
+            if counts is not None:  # a "mean" entry's weight; a step empties every entry
+                weight, apply = gate[0], gate[1]
+                count = jnp.where(apply, 0, count + weight)
+                counts = jnp.where(apply[..., None], 0, counts)
+            acc = (rows, total, counts, (worker, entry, count))
         b = ring.write(b, ctx, read, k)
         return ((x, s, alive, div_at, acc), b), None
 
     # (blk,) steps -> data with leaves (blk, S, ...), and the delay model's inputs.
+    h_idx, s_idx = jnp.arange(n_hyper), jnp.arange(n_seeds)
     draw = jax.vmap(partial(problem.sample, ops), (0, None), out_axes=1)
     one_step = jax.eval_shape(draw, data_keys, jnp.zeros((1,), jnp.int32))
     step_bytes = sum(np.prod(a.shape) * a.dtype.itemsize for a in jax.tree.leaves(one_step))
@@ -368,7 +390,11 @@ def run_batch(
             lambda a: jnp.zeros(a.shape[:2] + (events.rows,) + a.shape[2:], a.dtype), params
         )
         counts = jnp.zeros((n_hyper, n_seeds, events.rows), dtype) if table == "mean" else None
-        acc0 = (rows, jax.tree.map(jnp.zeros_like, params), counts)
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        pending = (jnp.zeros((n_hyper, n_seeds), jnp.int32), zeros, None)  # worker 0's zeros
+        if counts is not None:
+            pending = pending[:2] + (jnp.zeros((n_hyper, n_seeds), dtype),)
+        acc0 = (rows, zeros, counts, pending)
     state = (
         params,
         opt_state,
@@ -395,38 +421,39 @@ def run_batch(
     )
 
 
-def _table_update(
-    kind: str, acc: tuple, g: PyTree, worker: jax.Array, weight: jax.Array, apply: jax.Array
+def _table_entry(
+    kind: str, acc: tuple, g: PyTree, weight: jax.Array, apply: jax.Array
 ) -> tuple[tuple, PyTree]:
-    """One arrival into a trajectory's gradient table; returns the table and Σ_j entry_j.
+    """One arrival into one trajectory's gradient table, given the arriving worker's entry.
 
-    ``acc`` is ``(rows, total, counts)``: rows (n, *leaf) one entry per worker,
-    total their sum (kept as a running sum, so an arrival costs one entry, not
-    n), counts (n,) the weight in each ``"mean"`` entry (None for ``"latest"``).
-    A gradient of weight 0 changes nothing. ``"latest"`` replaces the worker's
-    entry; ``"mean"`` folds the gradient into the worker's weighted mean, and a
-    step empties every entry (its weight drops to 0: an entry of weight 0 is
-    read as zero, so the rows themselves are never cleared).
+    Args:
+      kind: ``"latest"`` (the entry becomes the gradient) or ``"mean"`` (the
+        gradient joins the entry's weighted mean; an entry of weight 0 is empty).
+      acc: ``(entry, total, count)``: the worker's entry (*leaf), the sum of every
+        entry (kept as a running sum, so an arrival costs one entry, not n), and
+        the entry's weight (``"mean"``; None for ``"latest"``).
+      g: the arriving gradient; ``weight`` () its weight (0 changes nothing);
+      apply: () whether the server steps (a ``"mean"`` table is then emptied).
+
+    Returns:
+      ``((entry, total, count), Σ_j entry_j)``: the new entry and running sum (the
+      caller writes the entry back and updates the weights), and the sum the step uses.
     """
-    rows, total, counts = acc
+    old, total, count = acc
     take = weight > 0
     if kind == "latest":
-        old = jax.tree.map(lambda r: r[worker], rows)
         new = g
-    else:  # "mean"
-        c = counts[worker]
-        old = jax.tree.map(lambda r: jnp.where(c > 0, r[worker], jnp.zeros_like(r[worker])), rows)
-        share = jnp.where(take, weight / jnp.where(take, c + weight, 1), jnp.zeros_like(weight))
+    else:  # "mean": fold g into the worker's weighted mean (an empty entry reads as zero)
+        old = jax.tree.map(lambda o: jnp.where(count > 0, o, jnp.zeros_like(o)), old)
+        share = jnp.where(take, weight / jnp.where(take, count + weight, 1), jnp.zeros_like(weight))
         new = jax.tree.map(lambda o, a: o + share * (a - o), old, g)
-        counts = counts.at[worker].add(weight)
     delta = jax.tree.map(lambda a, o: jnp.where(take, a - o, jnp.zeros_like(a)), new, old)
     total = jax.tree.map(lambda t, dl: t + dl, total, delta)
-    rows = jax.tree.map(lambda r, a, o: r.at[worker].set(jnp.where(take, a, o)), rows, new, old)
+    entry = jax.tree.map(lambda a, o: jnp.where(take, a, o), new, old)
     out = total
     if kind == "mean":  # a step empties the table: the next round starts from nothing
         total = jax.tree.map(lambda t: jnp.where(apply, jnp.zeros_like(t), t), total)
-        counts = jnp.where(apply, jnp.zeros_like(counts), counts)
-    return (rows, total, counts), out
+    return (entry, total, count), out
 
 
 @lru_cache(maxsize=64)

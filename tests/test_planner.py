@@ -150,13 +150,12 @@ def test_plan_command_takes_the_chunk_size_of_the_config_or_the_flag(tmp_path, c
     assert json.loads(out.read_text())["chunks"] == 1
 
 
-def test_a_server_s_gradient_table_is_planned_to_cover_what_xla_holds():
-    """IA²SGD keeps n gradients per trajectory beyond ASGD; the plan counts them twice.
+def test_a_server_s_gradient_table_is_planned_as_xla_holds_it():
+    """IA²SGD keeps n gradients per trajectory beyond ASGD, updated in place: planned once.
 
     Same clock, problem and ring (one snapshot per worker) for both rules, so the difference
-    of the two peaks is the table (and its running sum). XLA holds it once or twice depending
-    on the shapes (measured 1.0 to 1.9 tables on this CPU); the plan counts it as part of the
-    carry and of the scan's working copy, so it covers both.
+    of the two peaks is the table (and its running sum). Were the table copied at every event
+    (as it was before its write was moved ahead of the event's reads) XLA would hold it twice.
     """
     n, d, S = 128, 100, 16
     q = aj.Quadratic(np.ones(d), worker_optima=np.zeros((n, d)))
@@ -176,5 +175,5 @@ def test_a_server_s_gradient_table_is_planned_to_cover_what_xla_holds():
     table = S * (n + 1) * d * np.dtype(np.float32).itemsize
     planned = peaks["ia2sgd"][0] - peaks["asgd"][0]
     measured = peaks["ia2sgd"][1] - peaks["asgd"][1]
-    assert planned == 2 * table
-    assert table <= measured <= planned, (table, measured, planned)
+    assert planned == table
+    assert _within(planned, measured, tol=0.05), (planned, measured)

@@ -31,7 +31,13 @@ PROBE_RUN = dict(lr=1.0, momentum=0.0, steps=60, record_every=1, record_params=T
 
 
 @pytest.mark.parametrize(
-    "clock", [aj.delays.workers("lognormal", shape=0.7, speeds="1 + i"), "workers"]
+    "clock",
+    [
+        aj.delays.workers("lognormal", shape=0.7, speeds="1 + i"),
+        "workers",  # exponential: the finisher drawn directly
+        aj.delays.workers("constant", base="1 + i", noise_scale=0),  # one clock per point
+    ],
+    ids=["lognormal", "exponential", "constant"],
 )
 def test_the_engine_hands_the_arriving_worker_to_the_problem(clock):
     n, seed = 4, 3

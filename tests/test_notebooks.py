@@ -46,6 +46,8 @@ PRESET_RUNS = [
     ("tyurin2023-time", None),  # 06
     ("ringmaster-momentum", None),  # 06
     ("maranjyan2025-ringmaster", None),  # 07
+    ("heterogeneous-bias", None),  # 08
+    ("dirichlet-digits", None),  # 09
 ]
 
 # Put in after the first code cell: `reproduce` reads a finished run of the same preset and size

@@ -159,14 +159,18 @@ def test_a_classifiers_worker_gradient_is_its_gradient_on_its_own_rows(kind):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-7)
 
 
-def test_the_split_is_static_structure():
+def test_the_splits_shape_is_static_structure_and_its_rows_are_operands():
+    """Splits of the same data over as many workers have one table shape (padded to every row),
+    so they compare equal as compiled structure and share one compilation; their rows differ."""
     X, y = np.random.default_rng(0).normal(size=(2, 40, 2))
     make = lambda s: aj.LeastSquares(X, y[:, 0], batch=4, split=s, labels=np.arange(40) % 4)
     assert make(None).static_key() == ("least_squares", 40, 2, 4)  # as before splits existed
     assert "split" not in make(None).describe() and not make(None).per_worker
     a, b = make(splits.dirichlet(4, 1.0)), make(splits.dirichlet(4, 1.0))
     assert a == b and hash(a) == hash(b) and a.per_worker
-    assert a != make(splits.dirichlet(4, 1.0, seed=1)) and a != make(splits.iid(4))
+    others = [make(splits.dirichlet(4, 0.5, seed=2)), make(splits.iid(4))]
+    assert all(o == a and o.shards.table.shape == (4, 40) for o in others)
+    assert a != make(splits.iid(5)) and a != make(None)
     assert a == make(splits.dirichlet(np.int64(4), np.float32(1.0), seed=np.int32(0)))
     json.dumps(make(splits.by_label(np.int64(2), np.int64(2))).describe())  # plain numbers
     assert a.describe()["split"] == {
@@ -176,6 +180,14 @@ def test_the_split_is_static_structure():
         "alpha": 1.0,
         "sizes": a.shards.sizes.tolist(),
     }
+    kw = dict(steps=20, record_every=20, delay_model=aj.delays.workers("exponential"))
+    grid = aj.Grid(lr=0.05, workers=4, seed=range(2))
+    aj.sweep(a, grid, **kw)
+    before = aj.compile_count()
+    runs = [aj.sweep(p, grid, **kw) for p in [a] + others]
+    assert aj.compile_count() == before  # one compilation serves every split of this shape
+    finals = [np.asarray(r["error"])[..., -1] for r in runs]
+    assert not np.array_equal(finals[0], finals[1]) and not np.array_equal(finals[1], finals[2])
 
 
 # ------------------------------------------------------------------ through the engine

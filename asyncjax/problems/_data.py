@@ -108,8 +108,18 @@ def fingerprint(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
+# A split's row table is padded to every row of the data set while it stays this small, so
+# that every split of the same data over the same workers has one shape and shares compiled
+# code (the table is an operand); a larger table keeps the largest shard's width.
+SHARED_TABLE_BYTES = 1 << 26
+
+
 def make_shards(split: Any, n: int, labels: Any = None) -> Shards | None:
-    """The per-worker row tables of ``split`` over ``n`` rows, or None without a split."""
+    """The per-worker row tables of ``split`` over ``n`` rows, or None without a split.
+
+    The table has ``n`` columns (padded with each worker's own first row, which
+    no draw reaches) while that takes at most `SHARED_TABLE_BYTES`.
+    """
     if split is None:
         return None
     if not isinstance(split, Split):
@@ -117,12 +127,21 @@ def make_shards(split: Any, n: int, labels: Any = None) -> Shards | None:
             f"split must be made by asyncjax.splits (iid, by_label, dirichlet) or None, "
             f"got {split!r}"
         )
-    return split.shards(n, labels)
+    shards = split.shards(n, labels)
+    table = shards.table
+    if table.shape[1] < n and table.shape[0] * n * table.itemsize <= SHARED_TABLE_BYTES:
+        pad = np.repeat(table[:, :1], n - table.shape[1], axis=1)
+        shards = shards._replace(table=np.concatenate([table, pad], axis=1))
+    return shards
 
 
 def split_key(split: Split | None, shards: Shards | None) -> tuple:
-    """The split's part of a static key: () without one, so keys are today's."""
-    return () if split is None else (split, int(shards.table.shape[1]))
+    """The split's part of a static key: () without one, so keys are today's.
+
+    Only the table's shape: the rows are operands, so two splits of the same
+    shape (any two of the same data over as many workers) share compiled code.
+    """
+    return () if split is None else ("split",) + tuple(int(v) for v in shards.table.shape)
 
 
 def describe_split(split: Split | None, shards: Shards | None) -> dict[str, Any]:

@@ -42,17 +42,21 @@ def _tables(clock, n, seed, jobs):
 
 
 def _assign(clock, keys, n, events):
-    """assign(e) as the engine draws it (random: counter e; shuffle: permutation e // n)."""
+    """assign(e) as the engine draws it (value 0 of counter e of the assignment stream)."""
     a = clock.conditions.assignment
     if a == "pure":
         return None
     k = keys[len(STREAMS) - 1, 0]
+    u = np.asarray(_rng.uniforms(k, jnp.arange(events, dtype=jnp.int32), 1, jnp.float64))
     if a == "random":
-        u = np.asarray(_rng.uniforms(k, jnp.arange(events, dtype=jnp.int32), 1, jnp.float64))
         return lambda e: int(min(np.floor(u[e, 0] * n), n - 1))
-    blocks = events // n + 1
-    u = np.asarray(_rng.uniforms(k, jnp.arange(blocks, dtype=jnp.int32), n, jnp.float64))
-    return lambda e: int(np.argsort(u[e // n])[e % n])
+    order, left = [], []
+    for e in range(events):  # the block's permutation, one place at a time
+        if e % n == 0:
+            left = list(range(n))
+        r = min(int(np.floor(u[e, 0] * len(left))), len(left) - 1)
+        order.append(left.pop(r))
+    return lambda e: order[e]
 
 
 def _compare(log, ref):

@@ -28,8 +28,9 @@ Draws: the c-th job of worker j (counting from 0, its first job) takes value
 0 of counter c of the key of (stream, j), for the streams `STREAMS` derived
 from the trajectory's delay stream; so does its r-th up or down period. The
 assignment of event e takes value 0 of counter e of the ``assign`` stream
-(``"random"``), or the b-th permutation sorts M values of counter b
-(``"shuffle"``). Every value depends only on (seed, stream, worker, count).
+(``"random"``, the worker ⌊u M⌋), or (``"shuffle"``) picks the r-th of
+the M − p workers its block has not used yet at the block's p-th job,
+r = ⌊u (M − p)⌋: a uniformly random permutation drawn place by place. Every value depends only on (seed, stream, worker, count).
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ class JobState(NamedTuple):
     periods: Any  # (n,) int32 switches so far; None: no outages
     lost: Any  # (n,) bool its job was lost going down: redone when back up; None: paused
     events: Any  # () int32 events so far
+    left: Any = None  # (n,) bool workers not yet given a job in this block; None: not shuffling
 
 
 class Event(NamedTuple):
@@ -353,6 +354,7 @@ class ServerClock(DelayModel):
             periods,
             lost,
             jnp.zeros((), jnp.int32),
+            jnp.zeros(n, bool) if cd.assignment == "shuffle" else None,
         )
         zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), dtype)
         rate = jnp.sum(jnp.where(active, jnp.ones((), dtype), zero_f))
@@ -417,21 +419,28 @@ class ServerClock(DelayModel):
         f, timed, js, elapsed = jax.lax.while_loop(pending, switch, init)
         return st._replace(finish=f, timed=timed, jobs=js), elapsed
 
-    def _assignee(self, js: JobState, m: jax.Array, w: jax.Array, dtype: Any) -> jax.Array:
-        """The worker given the job handed out at this event."""
+    def _assignee(self, js: JobState, m: jax.Array, w: jax.Array, dtype: Any):
+        """The worker given the job handed out at this event, and the block's workers left.
+
+        Shuffling draws the block's permutation one place at a time (without
+        replacement): at its p-th job a block picks the r-th of the m − p
+        workers it has not used yet, r = ⌊u (m − p)⌋, u value 0 of counter e.
+        """
         cd = self.clock.conditions
         if cd.assignment == "pure":
-            return w
+            return w, js.left
         mi = m.astype(jnp.int32)
-        key = js.keys[-1, 0]  # the assignment stream
+        u = _rng.uniforms(js.keys[-1, 0], js.events[None], 1, dtype)[0, 0]  # assignment stream
         if cd.assignment == "random":
-            u = _rng.uniforms(key, js.events[None], 1, dtype)[0, 0]
-            return jnp.minimum(jnp.floor(u * m).astype(jnp.int32), mi - 1)
-        block, pos = js.events // mi, js.events % mi  # shuffle: permutation number `block`
-        u = _rng.uniforms(key, block[None], self.slots, dtype)[0]
+            return jnp.minimum(jnp.floor(u * m).astype(jnp.int32), mi - 1), js.left
+        pos = js.events % mi
         active = jnp.arange(self.slots, dtype=jnp.int32) < mi
-        perm = jnp.argsort(jnp.where(active, u, jnp.asarray(2, dtype)))
-        return perm[pos].astype(jnp.int32)
+        left = jnp.where(pos == 0, active, js.left)
+        room = mi - pos
+        r = jnp.minimum(jnp.floor(u * room.astype(dtype)).astype(jnp.int32), room - 1)
+        rank = jnp.cumsum(left.astype(jnp.int32)) - 1  # each remaining worker's place
+        a = jnp.argmax(left & (rank == r)).astype(jnp.int32)
+        return a, left & (jnp.arange(self.slots, dtype=jnp.int32) != a)
 
     def _event_conditioned(
         self, st: EventState, m: jax.Array, hp: dict[str, jax.Array]
@@ -472,7 +481,8 @@ class ServerClock(DelayModel):
         new_count = None
         if st.count is not None:
             new_count = jnp.where(step, 0, count + (weight > 0).astype(jnp.int32))
-        a = self._assignee(js, m, w, dtype)
+        a, left = self._assignee(js, m, w, dtype)
+        js = js._replace(left=left)
         if js.cur is None:  # pure: the finisher (and any stopped worker) restarts
             start = hit
             if srv.idles:

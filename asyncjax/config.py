@@ -507,8 +507,9 @@ def _split_section(sec: dict[str, Any], grid: dict[str, Any], problem_kind: str)
         workers = grid.get("workers")
         if workers is None:
             raise ConfigError(
-                "[split] is made for a number of workers: set [grid] workers = M (one value) "
-                "or [split] workers = M"
+                "[split] gives each worker its own rows, so it needs the worker clock "
+                '([delay] model = "workers") and a number of workers: set [grid] workers = M '
+                "(one value) or [split] workers = M"
             )
         if isinstance(workers, list):
             if len(workers) != 1:
@@ -517,6 +518,8 @@ def _split_section(sec: dict[str, Any], grid: dict[str, Any], problem_kind: str)
                     f"{workers}; run one worker count per configuration (or set [split] workers)"
                 )
             (workers,) = workers
+        if isinstance(workers, float) and workers.is_integer():
+            workers = int(workers)  # the grid accepts 16.0 for 16 workers; so does its split
     try:
         return get_split(kind, workers, **sec)
     except ValueError as err:

@@ -87,9 +87,16 @@ def check_worker_data(
     if not delay_model.has_workers:
         raise ValueError(
             f"{problem.label} gives each worker its own data, so it needs the worker clock: "
-            f"delay_model=asyncjax.delays.workers(...), not {delay_model.label}"
+            f'delay_model=asyncjax.delays.workers(...) (in TOML: [delay] model = "workers"), '
+            f"not {delay_model.label}"
         )
-    for n in np.unique(values["workers"]):
+    counts = np.unique(values["workers"])
+    if counts.size > 1:
+        raise ValueError(
+            f"{problem.label} gives each worker its own data, made for one number of workers, "
+            f"but the run has workers = {[int(n) for n in counts]}; run one worker count per sweep"
+        )
+    for n in counts:
         problem.check_workers(int(n))
 
 

@@ -155,8 +155,8 @@ def test_full_size_runs_within_three_minutes(name, tmp_path):
     """The issue's acceptance on the full runs (2-core CPU: each under 3 minutes).
 
     Measured on the 2-core CPU while other jobs shared it (load average about 6):
-    heterogeneous-bias 19 s; dirichlet-digits 226 s wall for 135 s of CPU, so on such a busy
-    host the latter fails the time limit (its 15 compilations dominate).
+    heterogeneous-bias 19 s; dirichlet-digits 84 s wall for 61 s of CPU (one compilation per
+    rule serves its three splits).
     """
     from asyncjax.cli import main
 

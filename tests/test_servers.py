@@ -1,5 +1,7 @@
 """Server rules on the worker clock: identities, the NumPy event loop, theory, bad input."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -365,6 +367,15 @@ def test_a_short_per_worker_list_names_the_run_s_workers():
             lr=0.1,
             steps=10,
         )
+
+
+def test_rules_in_i_are_recorded_as_written():
+    """A per-worker rule is saved as its text (a list of its characters before), and rebuilds."""
+    model = aj.delays.workers("exponential", speeds="1 + i", base="sqrt(i)")
+    desc = json.loads(json.dumps(model.describe()))
+    assert desc["speeds"] == "1 + i" and desc["base"] == "sqrt(i)"
+    listed = aj.delays.workers("exponential", speeds=[1, 2]).describe()
+    assert listed["speeds"] == [1.0, 2.0]
 
 
 def test_negative_timeout_scale_is_refused():

@@ -236,7 +236,11 @@ class WorkerClock(DelayModel):
             "name": self.name,
             "law": self.law,
             "shape": self.shape,
-            "speeds": None if self.speeds is None else list(self.speeds),
+            "speeds": (
+                self.speeds
+                if self.speeds is None or isinstance(self.speeds, str)
+                else list(self.speeds)
+            ),
             "straggler": self.straggler,
             "bins": self.bins,
             **{

@@ -102,9 +102,15 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch, quick_preset):
     _run_notebook(path, tmp_path, monkeypatch, CACHED_REPRODUCE.format(finished=finished))
 
 
+# One notebook runs its preset in its own kernel (what the cached runs stand in for); the
+# presets' quick runs are the preset tests' own, so one notebook shows the call works from a kernel.
+IN_KERNEL = [p for p in NOTEBOOKS if p.name.startswith("03_")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if _runs_presets(p)], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", IN_KERNEL, ids=lambda p: p.name)
 def test_notebook_runs_presets_itself(path, tmp_path, monkeypatch):
+    assert _runs_presets(path)
     _run_notebook(path, tmp_path, monkeypatch, None)
 
 

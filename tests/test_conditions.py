@@ -117,15 +117,23 @@ PAIRS = [
     if not (CASES[c].get("assignment") and (r.endswith("-stops") or r == "msync"))
 ]
 # Two compilations in the default set: every condition at once with a rule that queues, and
-# communication with a rule that stops workers and waits for all; every other pair (one
-# compile each) is slow.
+# communication with a rule that stops workers and waits for all. The slow set (one compile
+# each) has every condition with ASGD and with Ringleader with stops (where it may queue), and
+# every rule under random communication and under lost jobs; the remaining pairs are marked
+# `exhaustive` (run with `pytest -m exhaustive`), outside CI's time budget.
 FAST = {("all", "fedbuff"), ("comm-random", "malenia-stops")}
+SLOW = {(c, r) for c, r in PAIRS if r in ("asgd", "ringleader-stops")} | {
+    (c, r) for c, r in PAIRS if c in ("comm-random", "outage-lost")
+}
 
 
-@pytest.mark.parametrize(
-    "case,rule",
-    [pytest.param(c, r, marks=() if (c, r) in FAST else pytest.mark.slow) for c, r in PAIRS],
-)
+def _tier(pair):
+    if pair in FAST:
+        return ()
+    return pytest.mark.slow if pair in SLOW else pytest.mark.exhaustive
+
+
+@pytest.mark.parametrize("case,rule", [pytest.param(c, r, marks=_tier((c, r))) for c, r in PAIRS])
 def test_event_log_equals_the_numpy_event_loop(x64, case, rule):
     n, events, seed = 5, 300, 4
     clock = aj.delays.workers(**CASES[case])

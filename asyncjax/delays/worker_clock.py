@@ -567,11 +567,10 @@ def workers(
       trace: measured compute times, (jobs, workers): an array, or the path of
         a .npy or CSV file (one row per job, one column per worker); worker
         j's c-th job computes for ``trace[c mod T, j]`` (it cycles). It
-        replaces ``law``, ``speeds``, ``base`` and ``noise_scale``.
-
-      Any of the last group makes the run follow the event clock with a server
-      (`asyncjax.servers.asgd` unless one is given); see
-      `asyncjax.delays.conditions` for the details and the draws.
+        replaces ``law``, ``speeds``, ``base`` and ``noise_scale``. Any of
+        ``assignment`` (other than ``"pure"``) through ``trace`` makes the run
+        follow the event clock with a server (`asyncjax.servers.asgd` unless
+        one is given); see `asyncjax.delays.conditions` for the details.
 
     Example::
 

@@ -227,6 +227,31 @@ class ServerClock(DelayModel):
         out = c > limit
         return jnp.where(out, limit, c), out
 
+    def _decide(self, st: EventState, v_w, hit, timed, active, hp: dict[str, jax.Array]):
+        """The rule's decision on the arrival of the worker ``hit`` that read version ``v_w``.
+
+        Returns ``(tau, weight, step, seen, k, count)``: its staleness, weight and
+        whether the server steps (a timed-out job and an unfinished round of
+        every worker never step), and the clock's next round state, applied
+        updates and round count.
+        """
+        tau = st.k - v_w
+        count = jnp.zeros((), jnp.int32) if st.count is None else st.count
+        weight, step = self.server.decide(tau, count, hp)
+        if st.timed is not None:
+            weight = jnp.where(timed, jnp.zeros_like(weight), weight)
+            step = step & ~timed
+        seen = st.seen
+        if seen is not None:  # the round ends when every active worker has a gradient in it
+            seen = seen | (hit & (weight > 0))
+            step = step & jnp.all(seen | ~active)
+            seen = seen & ~step
+        k = st.k + step.astype(jnp.int32)
+        new_count = None
+        if st.count is not None:
+            new_count = jnp.where(step, 0, count + (weight > 0).astype(jnp.int32))
+        return tau, weight, step, seen, k, new_count
+
     def event(
         self, st: EventState, m: jax.Array, draw: Any, hp: dict[str, jax.Array]
     ) -> tuple[EventState, Event]:
@@ -257,21 +282,7 @@ class ServerClock(DelayModel):
             hit = i == w
             v_w = jnp.sum(jnp.where(hit, st.version, 0), dtype=jnp.int32)
             timed = jnp.zeros((), bool) if st.timed is None else jnp.any(hit & st.timed)
-        tau = st.k - v_w
-        count = jnp.zeros((), jnp.int32) if st.count is None else st.count
-        weight, step = srv.decide(tau, count, hp)
-        if st.timed is not None:
-            weight = jnp.where(timed, jnp.zeros_like(weight), weight)
-            step = step & ~timed
-        seen = st.seen
-        if seen is not None:  # the round ends when every active worker has a gradient in it
-            seen = seen | (hit & (weight > 0))
-            step = step & jnp.all(seen | ~active)
-            seen = seen & ~step
-        k = st.k + step.astype(jnp.int32)
-        new_count = None
-        if st.count is not None:
-            new_count = jnp.where(step, 0, count + (weight > 0).astype(jnp.int32))
+        tau, weight, step, seen, k, new_count = self._decide(st, v_w, hit, timed, active, hp)
         restart = hit
         if srv.idles:  # a worker that arrived waits for the round's end
             restart = hit & (step | timed)
@@ -466,21 +477,7 @@ class ServerClock(DelayModel):
         at = i == slot
         v_w = jnp.sum(jnp.where(at, st.version, 0), dtype=jnp.int32)
         timed = jnp.zeros((), bool) if st.timed is None else jnp.any(hit & st.timed)
-        tau = st.k - v_w
-        count = jnp.zeros((), jnp.int32) if st.count is None else st.count
-        weight, step = srv.decide(tau, count, hp)
-        if st.timed is not None:
-            weight = jnp.where(timed, jnp.zeros_like(weight), weight)
-            step = step & ~timed
-        seen = st.seen
-        if seen is not None:  # the round ends when every active worker has a gradient in it
-            seen = seen | (hit & (weight > 0))
-            step = step & jnp.all(seen | ~active)
-            seen = seen & ~step
-        k = st.k + step.astype(jnp.int32)
-        new_count = None
-        if st.count is not None:
-            new_count = jnp.where(step, 0, count + (weight > 0).astype(jnp.int32))
+        tau, weight, step, seen, k, new_count = self._decide(st, v_w, hit, timed, active, hp)
         a, left = self._assignee(js, m, w, dtype)
         js = js._replace(left=left)
         if js.cur is None:  # pure: the finisher (and any stopped worker) restarts

@@ -217,16 +217,7 @@ def _axis(name: str, value: Any) -> Any:
     return value
 
 
-_DELAY_KEYS = {
-    "model",
-    "law",
-    "shape",
-    "speeds",
-    "straggler",
-    "bins",
-    "base",
-    "noise_scale",
-    "timeouts",
+_CONDITION_KEYS = (
     "assignment",
     "download",
     "upload",
@@ -237,6 +228,19 @@ _DELAY_KEYS = {
     "outage_law",
     "outage_shape",
     "outage_mode",
+)
+
+_DELAY_KEYS = {
+    "model",
+    "law",
+    "shape",
+    "speeds",
+    "straggler",
+    "bins",
+    "base",
+    "noise_scale",
+    "timeouts",
+    *_CONDITION_KEYS,
     "compute_trace",
     "file",
     "values",
@@ -255,20 +259,6 @@ _SPLIT_OPTIONS = {
     "dirichlet": {"alpha", "seed"},
 }
 _DATA_KINDS = ("least_squares", "logistic", "mlp")  # the problems a [split] can divide
-
-
-_CONDITION_KEYS = (
-    "assignment",
-    "download",
-    "upload",
-    "comm_law",
-    "comm_shape",
-    "uptime",
-    "downtime",
-    "outage_law",
-    "outage_shape",
-    "outage_mode",
-)
 
 
 def _conditions(sec: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:

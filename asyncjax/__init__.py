@@ -10,7 +10,8 @@ Quick start::
 
 Modules: ``analysis``, ``theory``, ``delays`` (the laws, the worker clock,
 traces), ``servers`` (what the server does with each arrival: ASGD, Rennala,
-m-Synchronous, Ringmaster, FedBuff), ``mitigations``, ``optim``, ``parts`` (how a part declares its swept
+m-Synchronous, Ringmaster, FedBuff), ``splits`` (per-worker data: which rows
+each worker holds), ``mitigations``, ``optim``, ``parts`` (how a part declares its swept
 values), ``rng``, ``datasets`` and ``wallclock`` (re-exported here);
 ``problems``, ``sweep``, ``results``, ``plotting``, ``wallclock_plots``,
 ``config``, ``reproduce`` (the presets are in ``experiments``) and ``bench``
@@ -26,6 +27,7 @@ from asyncjax import (
     parts,
     rng,
     servers,
+    splits,
     theory,
     wallclock,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "parts",
     "rng",
     "servers",
+    "splits",
     "theory",
     "delays",
     "mitigations",

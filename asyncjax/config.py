@@ -31,14 +31,35 @@ carries its axis, e.g. ``workers = [1, 2, 4, 8]``)::
     base = "1 + sqrt(i)"                 # a job takes (base + noise_scale·X) / speed
     noise_scale = "sqrt(i + 1)"          #   (numbers, lists or rules in the worker index i)
     timeouts = 5.0                       # per-worker time-outs (grid axis timeout_scale)
+    assignment = "random"                # who computes the next job: pure | random | shuffle
+    download = 0.2                       # per-worker communication before and after each job:
+    upload = "0.1 * (i + 1)"             #   scale · X, X of comm_law (default "constant": X = 1)
+    comm_law = "exponential"             #   (comm_shape: its shape)
+    uptime = 50.0                        # outages: per-worker mean up and down periods,
+    downtime = 5.0                       #   outage_law exponential | constant | lognormal | gamma
+    outage_mode = "paused"               #   a job in flight when its worker goes down: paused | lost
+    compute_trace = "times.csv"          # measured compute times (rows = jobs, columns = workers;
+                                         #   .npy or CSV): worker j's c-th job takes trace[c mod T, j]
 
 A ``[server]`` section puts a server rule on the worker clock (its axes,
 ``batch`` or ``delay_threshold``, go in ``[grid]``)::
 
     [server]
     kind = "ringmaster"                  # asgd | rennala | msync | ringmaster | fedbuff
-    stops = true                         # rennala, ringmaster
+                                         #   | ia2sgd | malenia | ringleader
+    stops = true                         # rennala, ringmaster, malenia, ringleader
     weight = "sqrt"                      # fedbuff: "sqrt" (1/sqrt(1 + tau)) or "constant"
+
+A ``[split]`` section gives each worker its own rows of the problem's data set
+(``least_squares``, ``logistic`` or ``mlp``; it needs the worker clock, and
+the split is made for the grid's one ``workers`` value unless it sets
+``workers`` itself)::
+
+    [split]
+    kind = "dirichlet"                   # iid | by_label | dirichlet
+    alpha = 0.1                          # dirichlet: label proportions ~ Dirichlet(alpha)
+    classes_per_worker = 2               # by_label: classes each worker holds
+    seed = 0                             # the split's own seed (default 0)
 
 and ``[mitigation] kind = "delay_adaptive"`` (or ``dc_asgd``, ``drop_stale``;
 ``target = "gradient" | "update"`` for the first) a staleness mitigation, whose
@@ -55,6 +76,16 @@ Other problems and optimizers (swept values stay in ``[grid]``)::
     [optimizer]
     kind = "optax.adam"                  # heavy_ball | nesterov | optax.<name>
     # static options of the optimizer, e.g. nesterov = true for optax.sgd
+
+Workers with their own data: a quadratic with one optimum per worker (n rows, d
+columns; a run then needs exactly n workers and the worker clock)::
+
+    [problem]
+    kind = "quadratic"
+    eigenvalues = [1.0, 0.5]
+    noise = 0.1
+    worker_optima = [[1.0, 0.0], [-1.0, 2.0], [0.0, -2.0]]
+    # worker_curvatures = [[...], ...]   # each worker's Hessian diagonal (n, d); optional
 
 A general quadratic, banded (or ``matrix = [[...], ...]``), or the Ringmaster paper's::
 
@@ -89,9 +120,10 @@ from asyncjax.delays import get_delay_model
 from asyncjax.engine import check_steps
 from asyncjax.optim import Optimizer, get_optimizer, heavy_ball
 from asyncjax.problems import Problem, StreamingPCA
-from asyncjax.servers import get_server
+from asyncjax.servers import SERVERS, get_server
 from asyncjax.servers.clock import with_server
 from asyncjax.simulate import allowed_axes
+from asyncjax.splits import Split, get_split
 from asyncjax.sweep import Grid
 from asyncjax.sweep.prepare import check_grid
 
@@ -118,6 +150,7 @@ _SECTIONS = {
     "delay",
     "mitigation",
     "server",
+    "split",
 }  # tables of a sweep configuration
 _TOP_KEYS = {"title"}  # plain top-level keys
 
@@ -184,6 +217,19 @@ def _axis(name: str, value: Any) -> Any:
     return value
 
 
+_CONDITION_KEYS = (
+    "assignment",
+    "download",
+    "upload",
+    "comm_law",
+    "comm_shape",
+    "uptime",
+    "downtime",
+    "outage_law",
+    "outage_shape",
+    "outage_mode",
+)
+
 _DELAY_KEYS = {
     "model",
     "law",
@@ -194,11 +240,41 @@ _DELAY_KEYS = {
     "base",
     "noise_scale",
     "timeouts",
+    *_CONDITION_KEYS,
+    "compute_trace",
     "file",
     "values",
     "repeat",
 }
-_SERVER_OPTIONS = {"rennala": {"stops"}, "ringmaster": {"stops"}, "fedbuff": {"weight"}}
+_SERVER_OPTIONS = {
+    "rennala": {"stops"},
+    "ringmaster": {"stops"},
+    "fedbuff": {"weight"},
+    "malenia": {"stops"},
+    "ringleader": {"stops"},
+}
+_SPLIT_OPTIONS = {
+    "iid": {"seed"},
+    "by_label": {"classes_per_worker", "seed"},
+    "dirichlet": {"alpha", "seed"},
+}
+_DATA_KINDS = ("least_squares", "logistic", "mlp")  # the problems a [split] can divide
+
+
+def _conditions(sec: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """The worker's conditions of a ``[delay]`` section: `workers`' keyword arguments.
+
+    ``compute_trace`` is a file (relative to the configuration's folder) or a
+    table of numbers (rows = jobs, columns = workers).
+    """
+    out = {k: sec[k] for k in _CONDITION_KEYS if k in sec}
+    trace = sec.get("compute_trace")
+    if isinstance(trace, str):
+        path = Path(trace)
+        trace = path if path.is_absolute() or base_dir is None else base_dir / path
+    if trace is not None:
+        out["trace"] = trace
+    return out
 
 
 def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
@@ -222,8 +298,12 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
             base=sec.get("base"),
             noise_scale=sec.get("noise_scale"),
             timeouts=sec.get("timeouts"),
+            **_conditions(sec, base_dir),
         )
     if model == "trace":
+        worker_keys = set(sec) & {*_CONDITION_KEYS, "compute_trace"}
+        if worker_keys:
+            raise ConfigError(f'[delay] keys {sorted(worker_keys)} belong to model = "workers"')
         if ("file" in sec) == ("values" in sec):
             raise ConfigError('[delay] model = "trace" needs exactly one of file or values')
         values = sec.get("values")
@@ -259,6 +339,8 @@ def parse_config(
         kind = prob.get("kind", "streaming_pca")
         if kind not in _PROBLEM_KINDS:
             raise ConfigError(_unknown_value("problem.kind", kind, _PROBLEM_KINDS))
+        if "split" in cfg and kind not in _DATA_KINDS:
+            _split_section(dict(cfg["split"]), cfg["grid"], kind)  # refuses it, naming the kind
         if kind == "streaming_pca":
             unknown = set(prob) - _PROBLEM_KEYS
             if unknown:
@@ -272,9 +354,12 @@ def parse_config(
                 else StreamingPCA.from_covariance(prob["covariance"], dist)
             )
         else:
-            problem = build_problem(
-                kind, {k: v for k, v in prob.items() if k not in ("kind", "init")}
-            )
+            options = {k: v for k, v in prob.items() if k not in ("kind", "init")}
+            if "split" in options:
+                raise ConfigError("[problem] split: describe it in a [split] section (kind = ...)")
+            if "split" in cfg:
+                options["split"] = _split_section(dict(cfg["split"]), cfg["grid"], kind)
+            problem = build_problem(kind, options)
         optimizer = None
         if "optimizer" in cfg:
             opt = dict(cfg["optimizer"])
@@ -308,7 +393,7 @@ def parse_config(
         if "server" in cfg:
             run["server"] = _server_section(dict(cfg["server"]))
         delay_model = get_delay_model(run.get("delay_model", "constant"))
-        if "server" in run or getattr(delay_model, "timeouts", None) is not None:
+        if "server" in run or getattr(delay_model, "needs_events", False):
             try:
                 delay_model = with_server(delay_model, run.get("server"))
             except ValueError as err:
@@ -374,9 +459,7 @@ def _server_section(sec: dict[str, Any]) -> Any:
     """The ``[server]`` section: a rule by ``kind`` with its options."""
     kind = sec.pop("kind", None)
     if kind is None:
-        raise ConfigError(
-            '[server] needs kind = "asgd", "rennala", "msync", "ringmaster" or "fedbuff"'
-        )
+        raise ConfigError(f"[server] needs kind = one of {', '.join(map(repr, SERVERS))}")
     known = _SERVER_OPTIONS.get(kind, set())
     unknown = set(sec) - known
     if unknown:
@@ -387,6 +470,50 @@ def _server_section(sec: dict[str, Any]) -> Any:
         return get_server(kind, **sec)
     except ValueError as err:
         raise ConfigError(f"[server] {err}") from err
+
+
+def _split_section(sec: dict[str, Any], grid: dict[str, Any], problem_kind: str) -> Split:
+    """The ``[split]`` section: a split by ``kind`` for the grid's number of workers."""
+    if problem_kind not in _DATA_KINDS:
+        raise ConfigError(
+            f"[split] needs a problem with a data set ({', '.join(_DATA_KINDS)}); "
+            f"problem.kind = {problem_kind!r} has none"
+        )
+    kind = sec.pop("kind", None)
+    if kind not in _SPLIT_OPTIONS:
+        raise ConfigError(
+            f"[split] {_unknown_value('kind', kind, tuple(_SPLIT_OPTIONS))}"
+            if kind is not None
+            else '[split] needs kind = "iid", "by_label" or "dirichlet"'
+        )
+    workers = sec.pop("workers", None)
+    known = _SPLIT_OPTIONS[kind]
+    unknown = set(sec) - known
+    if unknown:
+        raise ConfigError(
+            f"[split] kind = {kind!r} {_unknown('key(s)', unknown, known | {'kind', 'workers'})}"
+        )
+    if workers is None:
+        workers = grid.get("workers")
+        if workers is None:
+            raise ConfigError(
+                "[split] gives each worker its own rows, so it needs the worker clock "
+                '([delay] model = "workers") and a number of workers: set [grid] workers = M '
+                "(one value) or [split] workers = M"
+            )
+        if isinstance(workers, list):
+            if len(workers) != 1:
+                raise ConfigError(
+                    f"[split] is made for one number of workers, but grid.workers lists "
+                    f"{workers}; run one worker count per configuration (or set [split] workers)"
+                )
+            (workers,) = workers
+        if isinstance(workers, float) and workers.is_integer():
+            workers = int(workers)  # the grid accepts 16.0 for 16 workers; so does its split
+    try:
+        return get_split(kind, workers, **sec)
+    except ValueError as err:
+        raise ConfigError(f"[split] {err}") from err
 
 
 def _unknown_value(what: str, value: Any, choices: Any) -> str:

@@ -11,6 +11,8 @@ One trajectory's step, for a problem P and an optimizer O::
 
     stale  = buffer[k − τ_k]                 # a read point τ_k steps old
     g      = P.grad(ops, stale, batch_k, hp)  # the stochastic gradient there
+                                              # (P.worker_grad(..., j_k): worker j_k's own,
+                                              # when the workers hold their own data)
     x, s   = O.update(g, s, x, hp)
     buffer[k + 1] = O.read_point(x, s, hp)    # what a worker reading now sees
 
@@ -36,6 +38,14 @@ worker model carries a clock whose ``buffer`` slots are one snapshot per worker.
 
 A mitigation (`asyncjax.mitigations`) sees τ_k inside the step: it may
 change the gradient before the optimizer and the update after it.
+
+With a server rule (`asyncjax.servers`) a step is an event, and its `EventIO`
+gates the optimizer: the engine keeps what the rule needs between events, a
+round's weighted sum, or a table of one gradient per worker with its running
+sum ((H, S, n, *leaf); an arrival updates one entry, written at the start of
+the next event so that XLA updates the table in place instead of copying it).
+A problem whose workers hold their own data (``problem.per_worker``) gets the
+arriving worker's index (`RingIO.worker`) in ``worker_grad``.
 """
 
 from __future__ import annotations
@@ -270,10 +280,20 @@ def run_batch(
     )
     events = ring.events  # None: every step applies its gradient
     accumulates = events is not None and events.accumulates
+    table = None if events is None else events.table  # a gradient per worker
+    per_worker = problem.per_worker  # the arriving worker's own gradient
+    if per_worker and ring.worker is None:
+        raise ValueError(
+            f"{problem.label} gives each worker its own data, so it needs the worker clock: "
+            f"delay_model=asyncjax.delays.workers(...); {delay.label} has no workers"
+        )
 
     # ---- one step of one trajectory, then vmapped over seeds and points
-    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau, m_hp, gate, acc):
-        g = problem.grad(ops, stale, batch, p_hp)
+    def traj_step(x, s, alive, div_at, stale, batch, o_hp, p_hp, k, tau, m_hp, gate, acc, worker):
+        if per_worker:
+            g = problem.worker_grad(ops, stale, batch, p_hp, worker)
+        else:
+            g = problem.grad(ops, stale, batch, p_hp)
         if mit is not None:
             g = mit.gradient(g, x, stale, tau, m_hp)
         if gate is not None:  # an event: a weighted gradient, and the server may not step
@@ -282,6 +302,9 @@ def run_batch(
                 acc = jax.tree.map(lambda a, b: a + weight * b, acc, g)
                 g = jax.tree.map(lambda a: scale * a, acc)
                 acc = jax.tree.map(lambda a: jnp.where(apply, jnp.zeros_like(a), a), acc)
+            elif table is not None:  # the step applies scale · Σ_j entry_j
+                acc, g = _table_entry(table, acc, g, weight, apply)
+                g = jax.tree.map(lambda a: scale * a, g)
         x_new, s_new = opt.update(g, s, x, o_hp)
         if mit is not None:
             x_new, s_new = mit.update(x, s, x_new, s_new, tau, m_hp)
@@ -294,13 +317,17 @@ def run_batch(
         return x_new, s_new, keep, div_at, opt.read_point(x_new, s_new, o_hp), acc
 
     # Vmapped over seeds, then points. τ (H, S) and the mitigation's hyperparameters (H,)
-    # only with a mitigation; the gate (H, S) only for events; the sum only where one is kept.
+    # only with a mitigation; the gate (H, S) only for events; the sum only where one is
+    # kept; the arriving worker (H, S) only for a problem whose workers hold their own data.
     per_hs = lambda on: 0 if on else None
-    tau_ax, gate_ax, acc_ax = per_hs(mit is not None), per_hs(events), per_hs(accumulates)
+    tau_ax, gate_ax = per_hs(mit is not None), per_hs(events)
+    acc_ax, w_ax = per_hs(accumulates or table is not None), per_hs(per_worker)
     step_s = jax.vmap(
-        traj_step, (0, 0, 0, 0, 0, 0, None, None, None, tau_ax, None, gate_ax, acc_ax)
+        traj_step, (0, 0, 0, 0, 0, 0, None, None, None, tau_ax, None, gate_ax, acc_ax, w_ax)
     )
-    step_hs = jax.vmap(step_s, (0, 0, 0, 0, 0, None, 0, 0, None, tau_ax, tau_ax, gate_ax, acc_ax))
+    step_hs = jax.vmap(
+        step_s, (0, 0, 0, 0, 0, None, 0, 0, None, tau_ax, tau_ax, gate_ax, acc_ax, w_ax)
+    )
 
     def step(carry, inp):
         (x, s, alive, div_at, acc), b = carry
@@ -309,13 +336,35 @@ def run_batch(
         if mit is not None:  # a gradient read before step 0 read the start: it is k updates old
             tau = jnp.minimum(jnp.broadcast_to(tau, (n_hyper, n_seeds)), k)
         gate = events.gate(ctx) if events is not None else None
+        worker = ring.worker(ctx) if per_worker or table is not None else None
+        if table is not None:  # the arriving worker's entry, at batch level
+            rows, total, counts, (pw, pe, pc) = acc
+            # The previous event's entry is written now, before anything reads the table: a
+            # write after this event's reads would leave reads the in-place write does not
+            # depend on, and XLA would copy the whole table at every event (6x at 256 workers).
+            prev = (h_idx[:, None], s_idx[None, :], pw)
+            rows = jax.tree.map(lambda r, e: r.at[prev].set(e), rows, pe)
+            at = (h_idx[:, None], s_idx[None, :], worker)
+            entry = jax.tree.map(lambda r: r[at], rows)
+            if counts is not None:
+                counts = counts.at[prev].set(pc)
+            acc = (entry, total, None if counts is None else counts[at])
+        own = worker if per_worker else None
         x, s, alive, div_at, read, acc = step_hs(
-            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc
+            x, s, alive, div_at, stale, batch, opt_hp, prob_hp, k, tau, mit_hp, gate, acc, own
         )
+        if table is not None:
+            entry, total, count = acc
+            if counts is not None:  # a "mean" entry's weight; a step empties every entry
+                weight, apply = gate[0], gate[1]
+                count = jnp.where(apply, 0, count + weight)
+                counts = jnp.where(apply[..., None], 0, counts)
+            acc = (rows, total, counts, (worker, entry, count))
         b = ring.write(b, ctx, read, k)
         return ((x, s, alive, div_at, acc), b), None
 
     # (blk,) steps -> data with leaves (blk, S, ...), and the delay model's inputs.
+    h_idx, s_idx = jnp.arange(n_hyper), jnp.arange(n_seeds)
     draw = jax.vmap(partial(problem.sample, ops), (0, None), out_axes=1)
     one_step = jax.eval_shape(draw, data_keys, jnp.zeros((1,), jnp.int32))
     step_bytes = sum(np.prod(a.shape) * a.dtype.itemsize for a in jax.tree.leaves(one_step))
@@ -340,12 +389,23 @@ def run_batch(
         carry, _ = jax.lax.scan(noise_block, carry, starts)
         return carry, record(carry[0][0], carry[1])
 
+    acc0 = jax.tree.map(jnp.zeros_like, params) if accumulates else None
+    if table is not None:  # entries (H, S, n, *leaf), their sum, and the mean's weights (H, S, n)
+        rows = jax.tree.map(
+            lambda a: jnp.zeros(a.shape[:2] + (events.rows,) + a.shape[2:], a.dtype), params
+        )
+        counts = jnp.zeros((n_hyper, n_seeds, events.rows), dtype) if table == "mean" else None
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        pending = (jnp.zeros((n_hyper, n_seeds), jnp.int32), zeros, None)  # worker 0's zeros
+        if counts is not None:
+            pending = pending[:2] + (jnp.zeros((n_hyper, n_seeds), dtype),)
+        acc0 = (rows, zeros, counts, pending)
     state = (
         params,
         opt_state,
         jnp.ones((n_hyper, n_seeds), bool),
         jnp.full((n_hyper, n_seeds), -1, jnp.int32),
-        jax.tree.map(jnp.zeros_like, params) if accumulates else None,
+        acc0,
     )
     ring0 = ring.init(buf)
     starts = spec.record_every * jnp.arange(spec.n_records - 1, dtype=jnp.int32)
@@ -364,6 +424,41 @@ def run_batch(
         final=jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), x_final) if spec.keep_final else None,
         params=recs[1] if spec.record_params else None,
     )
+
+
+def _table_entry(
+    kind: str, acc: tuple, g: PyTree, weight: jax.Array, apply: jax.Array
+) -> tuple[tuple, PyTree]:
+    """One arrival into one trajectory's gradient table, given the arriving worker's entry.
+
+    Args:
+      kind: ``"latest"`` (the entry becomes the gradient) or ``"mean"`` (the
+        gradient joins the entry's weighted mean; an entry of weight 0 is empty).
+      acc: ``(entry, total, count)``: the worker's entry (*leaf), the sum of every
+        entry (kept as a running sum, so an arrival costs one entry, not n), and
+        the entry's weight (``"mean"``; None for ``"latest"``).
+      g: the arriving gradient; ``weight`` () its weight (0 changes nothing);
+      apply: () whether the server steps (a ``"mean"`` table is then emptied).
+
+    Returns:
+      ``((entry, total, count), Σ_j entry_j)``: the new entry and running sum (the
+      caller writes the entry back and updates the weights), and the sum the step uses.
+    """
+    old, total, count = acc
+    take = weight > 0
+    if kind == "latest":
+        new = g
+    else:  # "mean": fold g into the worker's weighted mean (an empty entry reads as zero)
+        old = jax.tree.map(lambda o: jnp.where(count > 0, o, jnp.zeros_like(o)), old)
+        share = jnp.where(take, weight / jnp.where(take, count + weight, 1), jnp.zeros_like(weight))
+        new = jax.tree.map(lambda o, a: o + share * (a - o), old, g)
+    delta = jax.tree.map(lambda a, o: jnp.where(take, a - o, jnp.zeros_like(a)), new, old)
+    total = jax.tree.map(lambda t, dl: t + dl, total, delta)
+    entry = jax.tree.map(lambda a, o: jnp.where(take, a, o), new, old)
+    out = total
+    if kind == "mean":  # a step empties the table: the next round starts from nothing
+        total = jax.tree.map(lambda t: jnp.where(apply, jnp.zeros_like(t), t), total)
+    return (entry, total, count), out
 
 
 @lru_cache(maxsize=64)

@@ -70,6 +70,36 @@ def resolve_hp(
     return resolve(parts, values, buffer=buffer)
 
 
+def check_worker_data(
+    problem: Problem, delay_model: DelayModel, values: Mapping[str, np.ndarray]
+) -> None:
+    """Refuses a problem whose workers hold their own data on a run that cannot serve it.
+
+    Such a problem (``problem.per_worker``) needs a delay model with workers
+    (the worker clock), and each of the run's worker counts must suit it
+    (``problem.check_workers``). Nothing to check for any other problem.
+
+    Args:
+      values: the run's checked values (`resolve_hp`), ``workers`` among them.
+    """
+    if not problem.per_worker:
+        return
+    if not delay_model.has_workers:
+        raise ValueError(
+            f"{problem.label} gives each worker its own data, so it needs the worker clock: "
+            f'delay_model=asyncjax.delays.workers(...) (in TOML: [delay] model = "workers"), '
+            f"not {delay_model.label}"
+        )
+    counts = np.unique(values["workers"])
+    if counts.size > 1:
+        raise ValueError(
+            f"{problem.label} gives each worker its own data, made for one number of workers, "
+            f"but the run has workers = {[int(n) for n in counts]}; run one worker count per sweep"
+        )
+    for n in counts:
+        problem.check_workers(int(n))
+
+
 def check_seeds(seeds: Any) -> np.ndarray:
     """Seeds are integers in [0, 2**31): a scalar or a 1-D list."""
     arr = np.asarray(seeds)
@@ -161,6 +191,7 @@ def simulate(
         model.buffer_for(delay_val) if buffer is None else check_int(buffer, "buffer", minimum=1)
     )
     hp = resolve_hp(problem, optimizer, model, hyperparameters, buffer, mit)
+    check_worker_data(problem, model, hp)
     for name, v in hp.items():
         if v.size != 1:
             raise ValueError(

@@ -185,6 +185,7 @@ PUBLIC = {
     "asyncjax.results",
     "asyncjax.rng",
     "asyncjax.servers",
+    "asyncjax.splits",
     "asyncjax.sweep",
     "asyncjax.theory",
     "asyncjax.wallclock",

@@ -41,6 +41,7 @@ PUBLIC_MODULES = [
     "asyncjax.problems",
     "asyncjax.optim",
     "asyncjax.delays",
+    "asyncjax.splits",
     "asyncjax.mitigations",
     "asyncjax.theory",
     "asyncjax.analysis",
@@ -229,6 +230,8 @@ def test_readme_is_a_front_page():
         "tyurin2023-time",
         "ringmaster-momentum",
         "maranjyan2025-ringmaster",
+        "heterogeneous-bias",
+        "dirichlet-digits",
     ):
         assert f"(docs/reproductions/{preset}.md)" in readme
         assert (DOCS / "reproductions" / f"{preset}.md").exists()
@@ -252,6 +255,8 @@ NOTEBOOK_OF = {
     "tyurin2023-time": "06_",
     "ringmaster-momentum": "06_",
     "maranjyan2025-ringmaster": "07_",
+    "heterogeneous-bias": "08_",
+    "dirichlet-digits": "09_",
 }
 
 

@@ -167,3 +167,32 @@ def test_plan_command_takes_the_chunk_size_of_the_config_or_the_flag(tmp_path, c
     assert json.loads(out.read_text())["chunks"] == 4  # chunk_size = 2: one seed x both points
     assert main(["plan", str(cfg), "--no-calibrate", "--chunk-size", "8", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["chunks"] == 1
+
+
+def test_a_server_s_gradient_table_is_planned_as_xla_holds_it():
+    """IA²SGD keeps n gradients per trajectory beyond ASGD, updated in place: planned once.
+
+    Same clock, problem and ring (one snapshot per worker) for both rules, so the difference
+    of the two peaks is the table (and its running sum). Were the table copied at every event
+    (as it was before its write was moved ahead of the event's reads) XLA would hold it twice.
+    """
+    n, d, S = 128, 100, 16
+    q = aj.Quadratic(np.ones(d), worker_optima=np.zeros((n, d)))
+    peaks = {}
+    for server in ("asgd", "ia2sgd"):
+        res = aj.sweep(
+            q,
+            aj.Grid(lr=0.1, workers=n, seed=range(S)),
+            delay_model=aj.delays.workers("lognormal"),
+            server=server,
+            steps=40,
+            record_every=20,
+            progress=False,
+        )
+        t = res.attrs["timing"]
+        peaks[server] = (t["peak_bytes_planned"], t["peak_bytes_measured"])
+    table = S * (n + 1) * d * np.dtype(np.float32).itemsize
+    planned = peaks["ia2sgd"][0] - peaks["asgd"][0]
+    measured = peaks["ia2sgd"][1] - peaks["asgd"][1]
+    assert planned == table
+    assert _within(planned, measured, tol=0.05), (planned, measured)

@@ -183,7 +183,7 @@ def test_pure_functions_run_in_float32_under_vmap(name):
     """vmap over trajectories, strict promotion, float32 operands with float32 hyperparameters."""
     problem = make(name)
     ops = problem.operands(jnp.float32)
-    assert all(a.dtype in (jnp.float32, jnp.int32) for a in ops)
+    assert all(a.dtype in (jnp.float32, jnp.int32) for a in jax.tree.leaves(ops))
     seeds = jnp.arange(3, dtype=jnp.int32)
     dkeys = _rng.stream_keys(seeds, _rng.DATA_STREAM)
     params = jax.vmap(lambda s: _start(problem, ops))(seeds)

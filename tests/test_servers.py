@@ -1,5 +1,7 @@
 """Server rules on the worker clock: identities, the NumPy event loop, theory, bad input."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -118,7 +120,13 @@ RULES = [
     ("rennala", aj.servers.rennala(False), {"batch": 4}),
     ("msync", aj.servers.msync(), {"batch": 3}),
     ("fedbuff", aj.servers.fedbuff(), {"batch": 3}),
+    ("ia2sgd", aj.servers.ia2sgd(), {}),
+    ("malenia", aj.servers.malenia(True), {}),
+    ("malenia", aj.servers.malenia(False), {}),
+    ("ringleader", aj.servers.ringleader(True), {"delay_threshold": 3}),
+    ("ringleader", aj.servers.ringleader(False), {"delay_threshold": 3}),
 ]
+STOPPABLE = ("ringmaster", "rennala", "malenia", "ringleader")  # rules with a stops option
 
 
 # Every rule under the paper's additive law in the default set; the other two laws (one compile
@@ -135,7 +143,7 @@ def test_event_log_equals_the_numpy_event_loop(x64, law, name, server, hp):
     clock = CLOCKS[law]
     log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
     first, draws = _oracle_inputs(clock, n, seed, events)
-    opts = {"stops": server.stops} if name in ("ringmaster", "rennala") else {}
+    opts = {"stops": server.stops} if name in STOPPABLE else {}
     ref = simulate_server(name, first, draws, events=events, **hp, **opts)
     for key in ("worker", "staleness", "applied", "step", "updates", "timed_out"):
         assert np.array_equal(log[key], ref[key]), key
@@ -172,7 +180,7 @@ def test_time_outs_follow_the_numpy_event_loop(x64):
 
 
 @pytest.mark.parametrize(
-    "name,server,hp", RULES[3:], ids=["rennala-s", "rennala", "msync", "fedbuff"]
+    "name,server,hp", RULES[3:7], ids=["rennala-s", "rennala", "msync", "fedbuff"]
 )
 def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
     """Iterates after every event, noiseless quadratic, plain SGD: Σ weight·g / B per step."""
@@ -227,6 +235,58 @@ def test_the_memory_plan_counts_every_byte_of_the_clock(clock, server):
     size = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(st))
     assert model.state_bytes(model.buffer_for(), 4) == size
     assert (st.pool is not None) == (server.stops and clock.law != "exponential")
+
+
+# The table rules on workers with their own data: each with stops in the default set, without
+# them (one more compile each) in the slow set.
+TABLE_RULES = [
+    pytest.param(*RULES[7], id="ia2sgd"),
+    pytest.param(*RULES[8], id="malenia-s"),
+    pytest.param(*RULES[9], id="malenia", marks=pytest.mark.slow),
+    pytest.param(*RULES[10], id="ringleader-s"),
+    pytest.param(*RULES[11], id="ringleader", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("name,server,hp", TABLE_RULES)
+def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, name, server, hp):
+    """Iterates after every event: per-worker optima and curvatures, noisy gradients, plain SGD."""
+    n, events, seed, lr, sigma = 5, 150, 2, 0.3, 0.2
+    rng = np.random.default_rng(7)
+    optima, curv = rng.normal(size=(n, 2)), rng.uniform(0.5, 1.5, size=(n, 2))
+    quad = aj.Quadratic(worker_optima=optima, worker_curvatures=curv, noise=sigma)
+    clock = CLOCKS["additive"]
+    tr = aj.simulate(
+        quad,
+        delay_model=clock,
+        server=server,
+        workers=n,
+        seed=seed,
+        lr=lr,
+        momentum=0.0,
+        steps=events,
+        record_every=1,
+        record_params=True,
+        **hp,
+    )
+    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
+    first, draws = _oracle_inputs(clock, n, seed, events)
+    z = aj.data_stream(quad, seed, events)  # the noise of event e, whoever computes it
+    ref = simulate_server(
+        name,
+        first,
+        draws,
+        events=events,
+        grad=lambda x, e, w: curv[w] * (x - optima[w]) + sigma * z[e],
+        worker_grad=True,
+        x0=np.ones(2),
+        lr=lr,
+        **hp,
+        **({"stops": server.stops} if name in STOPPABLE else {}),
+    )
+    assert len(set(log["worker"][log["applied"]])) == n  # every worker's data enters the steps
+    np.testing.assert_allclose(tr.params[1:], ref["x"], rtol=1e-12, atol=1e-13)
+    assert np.array_equal(tr.updates[1:], ref["updates"])
 
 
 @pytest.mark.parametrize("n,R", [(8, 1), (16, 3), (64, 6), (128, 20)])
@@ -412,6 +472,15 @@ def test_a_short_per_worker_list_names_the_run_s_workers():
             lr=0.1,
             steps=10,
         )
+
+
+def test_rules_in_i_are_recorded_as_written():
+    """A per-worker rule is saved as its text (a list of its characters before), and rebuilds."""
+    model = aj.delays.workers("exponential", speeds="1 + i", base="sqrt(i)")
+    desc = json.loads(json.dumps(model.describe()))
+    assert desc["speeds"] == "1 + i" and desc["base"] == "sqrt(i)"
+    listed = aj.delays.workers("exponential", speeds=[1, 2]).describe()
+    assert listed["speeds"] == [1.0, 2.0]
 
 
 def test_negative_timeout_scale_is_refused():

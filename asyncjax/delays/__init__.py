@@ -17,11 +17,15 @@ Every model implements one protocol (`base`): its swept
 values, and a `RingIO` that says how its trajectories read and write
 the engine's ring. Modules: ``base`` (the protocol), ``laws`` (the three
 stateless laws), ``traces``, ``worker_clock`` (the virtual clock),
-``schedule`` (the clock alone: `clock_summary`), ``registry`` (by name).
+``schedule`` (the clock alone: `clock_summary`), ``registry`` (by name),
+``conditions`` (the worker's conditions that only the event clock of
+`asyncjax.servers` follows: job assignment, communication, outages and
+measured compute-time traces, options of `workers`).
 The modules are not named ``trace`` and ``workers``: those are the factories.
 """
 
 from asyncjax.delays.base import DelayModel, EventIO, RingContext, RingIO
+from asyncjax.delays.conditions import ASSIGNMENTS, OUTAGE_MODES, Conditions
 from asyncjax.delays.laws import BoundedLaw, Constant, Geometric, Law, RandomLaw, Uniform
 from asyncjax.delays.registry import DELAY_MODELS, get_delay_model
 from asyncjax.delays.schedule import clock_summary
@@ -53,6 +57,9 @@ __all__ = [
     "get_delay_model",
     "DELAY_MODELS",
     "COMPUTE_LAWS",
+    "Conditions",
+    "ASSIGNMENTS",
+    "OUTAGE_MODES",
     "clock_summary",
     "worker_schedule",
 ]

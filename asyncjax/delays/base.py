@@ -73,11 +73,20 @@ class EventIO(NamedTuple):
         every record (``wall_time``, ``updates``).
       accumulates: the engine keeps a sum of weighted gradients between steps
         (otherwise a step applies this event's gradient).
+      table: None, or the engine keeps a gradient table of ``rows`` entries,
+        one per worker (`RingIO.worker` says whose): ``"latest"``, each
+        worker's last gradient of positive weight, kept across steps;
+        ``"mean"``, the weighted mean of each worker's gradients since the last
+        step, emptied by a step. A step applies ``scale`` times the sum of the
+        entries (an empty entry is zero).
+      rows: the table's entries (static): the run's worker slots.
     """
 
     gate: Callable[[Any], tuple[Any, Any, Any]]
     record: Callable[[Any], dict]
     accumulates: bool = False
+    table: str | None = None
+    rows: int = 0
 
 
 class RingIO(NamedTuple):
@@ -98,6 +107,10 @@ class RingIO(NamedTuple):
         points (leaves (H, S, *leaf)), those of step k + 1.
       events: None: every step applies its gradient; else the `EventIO` of
         a model whose steps are events.
+      worker: ``worker(ctx) -> (H, S) int32``: the index of the worker whose
+        gradient step k is, from the ``ctx`` that ``read`` returned; None for
+        a model without workers. A problem whose workers hold their own data
+        (``problem.per_worker``) needs it.
     """
 
     init: Callable[[PyTree], Any]
@@ -105,6 +118,7 @@ class RingIO(NamedTuple):
     read: Callable[[Any, jax.Array, Any], tuple[PyTree, Any, Any]]
     write: Callable[[Any, Any, PyTree, jax.Array], Any]
     events: EventIO | None = None
+    worker: Callable[[Any], Any] | None = None
 
 
 def setting_groups(values: dict[str, np.ndarray], size: int | None = None) -> tuple:
@@ -200,6 +214,15 @@ class DelayModel(Part):
         """The smallest ring that serves these values of its axis (None: the default)."""
         raise NotImplementedError
 
+    @property
+    def has_workers(self) -> bool:
+        """Whether its steps are gradients of numbered workers (`RingIO.worker` says whose).
+
+        A model with the worker clock's ``workers`` axis has them; a problem whose
+        workers hold their own data runs only on such a model.
+        """
+        return "workers" in self.hp_names
+
     def ring_need(self, values: Any, buffer: int) -> np.ndarray | None:
         """(H,) the ring each point needs (rings cut to size), or None: one ring serves all.
 
@@ -255,6 +278,11 @@ class DelayModel(Part):
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable settings, enough to rebuild the model."""
         return {"name": self.name}
+
+    def gradient_bytes(self, param_bytes: int) -> int:
+        """Bytes per trajectory its events keep beside the ring and the clock (a server's
+        sum of gradients or gradient table), given one gradient's ``param_bytes``; 0 for most."""
+        return 0
 
     def recorded(self, dtype: Any) -> dict[str, Any]:
         """What the engine records for the model at every record (`EventIO.record`).

@@ -24,6 +24,7 @@ from asyncjax._parts import REQUIRED, Hyper
 from asyncjax._validate import as_float_array, check_int, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO
 from asyncjax.delays.compute import COMPUTE_LAWS, law_values, normalise, per_worker, probe_size
+from asyncjax.delays.conditions import Conditions
 from asyncjax.delays.schedule import clock_summary, run_clock
 
 # Worker i's first compute time is drawn at counter 2^32 − 1 − i of the delay stream, which no
@@ -67,6 +68,9 @@ class WorkerClock(DelayModel):
       noise_scale: per-worker factor of the noise X; None: 1.
       timeouts: per-worker time-outs (MindFlayer); None: none. Used by a server
         (`asyncjax.servers`): a job longer than its time-out is abandoned.
+      conditions: job assignment, communication, outages and measured traces
+        (`asyncjax.delays.conditions.Conditions`); None: none. Only the event
+        clock follows them (a run with any of them gets a server, `asgd` by default).
     """
 
     law: str = "exponential"
@@ -77,6 +81,7 @@ class WorkerClock(DelayModel):
     base: tuple[float, ...] | float | str | None = None
     noise_scale: tuple[float, ...] | float | str | None = None
     timeouts: tuple[float, ...] | float | str | None = None
+    conditions: Conditions | None = None
 
     name: ClassVar[str] = "workers"
     hyperparameters: ClassVar[tuple[Hyper, ...]] = (
@@ -124,6 +129,17 @@ class WorkerClock(DelayModel):
         object.__setattr__(self, "straggler", straggler)
         if self.bins is not None:
             object.__setattr__(self, "bins", check_int(self.bins, "bins", minimum=2))
+        if self.conditions is not None and not self.conditions.active:
+            object.__setattr__(self, "conditions", None)  # the plain clock, compiled as before
+        if self.conditions is not None and self.conditions.trace is not None:
+            given = [
+                n for n in ("speeds", "base", "noise_scale") if getattr(self, n) is not None
+            ] + (["straggler"] if straggler != 1 else [])
+            if given:
+                raise ValueError(
+                    f"a compute-time trace gives the times itself; drop {given[0]} (or scale "
+                    "the trace)"
+                )
         if self.base is not None or self.noise_scale is not None:
             base, scale = self.affine(min(probe_size(self.base), probe_size(self.noise_scale)))
             low = np.flatnonzero((base <= 0) & ((scale <= 0) | (self.law == "constant")))
@@ -139,12 +155,24 @@ class WorkerClock(DelayModel):
     @property
     def shared(self) -> bool:
         """No randomness (constant times): all seeds of a grid point share one clock."""
-        return self.law == "constant"
+        if self.conditions is None:
+            return self.law == "constant"
+        return not self.conditions.random(self.law != "constant")
 
     @property
     def memoryless(self) -> bool:
         """Exponential times alone: the next finisher and the time to it are drawn directly."""
-        return self.law == "exponential" and self.base is None and self.noise_scale is None
+        return (
+            self.law == "exponential"
+            and self.base is None
+            and self.noise_scale is None
+            and self.conditions is None
+        )
+
+    @property
+    def needs_events(self) -> bool:
+        """Time-outs or conditions: only the event clock follows them (a server, `asgd` by default)."""
+        return self.timeouts is not None or self.conditions is not None
 
     def speed(self, slots: int) -> np.ndarray:
         """(slots,) speed of each worker, the straggler included."""
@@ -195,6 +223,8 @@ class WorkerClock(DelayModel):
                 raise ValueError(
                     f"workers={int(arr.max())} but {name} gives only {len(given)} workers"
                 )
+        if self.conditions is not None and arr.size:
+            self.conditions.check_workers(int(arr.max()))
         return {"workers": arr}
 
     def buffer_for(self, values: Any = None) -> int:
@@ -211,7 +241,11 @@ class WorkerClock(DelayModel):
             "name": self.name,
             "law": self.law,
             "shape": self.shape,
-            "speeds": None if self.speeds is None else list(self.speeds),
+            "speeds": (
+                self.speeds
+                if self.speeds is None or isinstance(self.speeds, str)
+                else list(self.speeds)
+            ),
             "straggler": self.straggler,
             "bins": self.bins,
             **{
@@ -219,6 +253,7 @@ class WorkerClock(DelayModel):
                 for k in ("base", "noise_scale", "timeouts")
                 if getattr(self, k) is not None
             },
+            **({} if self.conditions is None else {"conditions": self.conditions.describe()}),
         }
 
     def trajectory_metrics(
@@ -432,7 +467,12 @@ class WorkerClock(DelayModel):
                 )
             return slots, clock
 
-        return RingIO(lambda ring: (ring, clock0), draws, read, write)
+        def worker(ctx_):  # the finisher: (H,) when its point's seeds share the clock
+            _, w = ctx_
+            w = w[:, None] if self.shared else w
+            return jnp.broadcast_to(w, (ctx.n_hyper, ctx.n_seeds))
+
+        return RingIO(lambda ring: (ring, clock0), draws, read, write, worker=worker)
 
     def delay_stream(self, param: Any, seed: int, steps: int, buffer: int) -> np.ndarray:
         """τ_k of M = ``param`` workers (``buffer`` is ignored: the clock does not depend on it)."""
@@ -449,6 +489,17 @@ def workers(
     base: Any = None,
     noise_scale: Any = None,
     timeouts: Any = None,
+    assignment: str = "pure",
+    download: Any = None,
+    upload: Any = None,
+    comm_law: str = "constant",
+    comm_shape: float = 1.0,
+    uptime: Any = None,
+    downtime: Any = None,
+    outage_law: str = "exponential",
+    outage_shape: float = 1.0,
+    outage_mode: str = "paused",
+    trace: Any = None,
 ) -> WorkerClock:
     """The worker model: staleness and wall-clock time from M workers on a virtual clock.
 
@@ -503,6 +554,28 @@ def workers(
         server (`asyncjax.servers`), a job that would run longer is abandoned
         at its time-out and the worker restarts at the current point. Grid
         axis ``timeout_scale`` multiplies them (default 1).
+      assignment: who computes the job handed out after each event (AsGrad):
+        ``"pure"`` (default: the worker that delivered), ``"random"`` (a
+        uniformly random worker; workers queue their jobs and work them in
+        order) or ``"shuffle"`` (a fresh random permutation of the workers
+        every M jobs). A job's gradient is computed at the point read when it
+        was assigned.
+      download, upload: per-worker communication times before and after each
+        job: ``scale_j · X``, X of ``comm_law`` (default ``"constant"``: X = 1)
+        with shape ``comm_shape``. Default none.
+      uptime, downtime: per-worker mean up and down periods (outages): each
+        worker alternates them, lengths mean · X with X of ``outage_law``
+        (``"exponential"`` by default; ``"constant"``, ``"lognormal"`` or
+        ``"gamma"``, all of mean one, shape ``outage_shape``). A job in
+        flight when its worker goes down is ``outage_mode="paused"`` (resumes)
+        or ``"lost"`` (redone, with a new time, when the worker comes back).
+      trace: measured compute times, (jobs, workers): an array, or the path of
+        a .npy or CSV file (one row per job, one column per worker); worker
+        j's c-th job computes for ``trace[c mod T, j]`` (it cycles). It
+        replaces ``law``, ``speeds``, ``base`` and ``noise_scale``. Any of
+        ``assignment`` (other than ``"pure"``) through ``trace`` makes the run
+        follow the event clock with a server (`asyncjax.servers.asgd` unless
+        one is given); see `asyncjax.delays.conditions` for the details.
 
     Example::
 
@@ -518,6 +591,19 @@ def workers(
         base=base,
         noise_scale=noise_scale,
         timeouts=timeouts,
+        conditions=Conditions(
+            assignment=assignment,
+            download=download,
+            upload=upload,
+            comm_law=comm_law,
+            comm_shape=comm_shape,
+            uptime=uptime,
+            downtime=downtime,
+            outage_law=outage_law,
+            outage_shape=outage_shape,
+            outage_mode=outage_mode,
+            trace=trace,
+        ),
     )
 
 
@@ -542,6 +628,11 @@ def worker_schedule(
     if not isinstance(model, WorkerClock):
         got = model if isinstance(model, str) else getattr(model, "name", model)
         raise ValueError(f"worker_schedule needs the worker model, got {got!r}")
+    if model.conditions is not None:
+        raise ValueError(
+            "the worker's conditions (assignment, communication, outages, a trace) run on the "
+            "event clock: use asyncjax.servers.schedule for their event log"
+        )
     ws = model.check(np.atleast_1d(workers), buffer=2**31)
     if ws.size != 1:
         raise ValueError(f"worker_schedule runs one worker count, got {workers!r}")

@@ -36,6 +36,8 @@ from asyncjax._version import __version__
 from asyncjax.datasets import require_scikit_learn
 from asyncjax.experiments import (
     available,
+    dirichlet_digits,
+    heterogeneous_bias,
     liu2018_dnn,
     liu2018_fig1,
     liu2018_phase,
@@ -77,6 +79,8 @@ PRESETS: dict[str, Preset] = {
     "tyurin2023-time": tyurin2023_time,
     "ringmaster-momentum": ringmaster_momentum,
     "maranjyan2025-ringmaster": maranjyan2025_ringmaster,
+    "heterogeneous-bias": heterogeneous_bias,
+    "dirichlet-digits": dirichlet_digits,
 }
 
 _MARK = "reproduce.json"

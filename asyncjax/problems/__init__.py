@@ -3,7 +3,7 @@
 from asyncjax.problems.base import Problem
 from asyncjax.problems.mlp import MLP, MLPOperands
 from asyncjax.problems.pca import PCAOperands, StreamingPCA, sample_block, sin2_and_norm
-from asyncjax.problems.quadratic import Quadratic, QuadraticOperands
+from asyncjax.problems.quadratic import Quadratic, QuadraticOperands, WorkerQuadraticOperands
 from asyncjax.problems.quadratic_form import (
     QuadraticForm,
     QuadraticFormOperands,
@@ -30,6 +30,7 @@ __all__ = [
     "MLP",
     "PCAOperands",
     "QuadraticOperands",
+    "WorkerQuadraticOperands",
     "QuadraticFormOperands",
     "banded_matvec",
     "LeastSquaresOperands",

@@ -1,8 +1,14 @@
-"""Shared pieces of the finite-data problems: input checks, fingerprints, losses.
+"""Shared pieces of the finite-data problems: input checks, fingerprints, losses, shards.
 
 Host-side helpers validate and fingerprint data sets before anything is traced;
-the traced helpers (`cross_entropy`, `accuracy`, `gather`) are
-written for one trajectory, like every pure function of a problem.
+the traced helpers (`cross_entropy`, `accuracy`, `gather`, `draw_rows`,
+`shard_rows`) are written for one trajectory, like every pure function of a problem.
+
+Per-worker data (a `asyncjax.splits.Split`): without a split a step's data is
+``batch`` row indices drawn uniformly from all rows; with one it is ``batch``
+uniforms u on [0, 1) from the same random words, and worker j's rows are
+``table[j, floor(u · size_j)]`` (`shard_rows`). The floor and clamp are those of
+`asyncjax.rng.indices`, so one worker holding every row draws today's rows exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asyncjax import _rng
 from asyncjax._validate import as_float_array, check_int, py
+from asyncjax.splits import Shards, Split
 
 
 def check_features(name: str, X: Any) -> np.ndarray:
@@ -100,7 +108,82 @@ def fingerprint(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
+# A split's row table is padded to every row of the data set while it stays this small, so
+# that every split of the same data over the same workers has one shape and shares compiled
+# code (the table is an operand); a larger table keeps the largest shard's width.
+SHARED_TABLE_BYTES = 1 << 26
+
+
+def make_shards(split: Any, n: int, labels: Any = None) -> Shards | None:
+    """The per-worker row tables of ``split`` over ``n`` rows, or None without a split.
+
+    The table has ``n`` columns (padded with each worker's own first row, which
+    no draw reaches) while that takes at most `SHARED_TABLE_BYTES`.
+    """
+    if split is None:
+        return None
+    if not isinstance(split, Split):
+        raise ValueError(
+            f"split must be made by asyncjax.splits (iid, by_label, dirichlet) or None, "
+            f"got {split!r}"
+        )
+    shards = split.shards(n, labels)
+    table = shards.table
+    if table.shape[1] < n and table.shape[0] * n * table.itemsize <= SHARED_TABLE_BYTES:
+        pad = np.repeat(table[:, :1], n - table.shape[1], axis=1)
+        shards = shards._replace(table=np.concatenate([table, pad], axis=1))
+    return shards
+
+
+def split_key(split: Split | None, shards: Shards | None) -> tuple:
+    """The split's part of a static key: () without one, so keys are today's.
+
+    Only the table's shape: the rows are operands, so two splits of the same
+    shape (any two of the same data over as many workers) share compiled code.
+    """
+    return () if split is None else ("split",) + tuple(int(v) for v in shards.table.shape)
+
+
+def describe_split(split: Split | None, shards: Shards | None) -> dict[str, Any]:
+    """The split's settings and shard sizes for a problem's `describe` ({} without one)."""
+    if split is None:
+        return {}
+    return {"split": {**split.describe(), "sizes": shards.sizes.tolist()}}
+
+
+def shard_operands(shards: Shards | None) -> dict[str, Any]:
+    """The table (W, max size) and sizes (W,) as int32 device arrays (None without a split)."""
+    if shards is None:
+        return {"table": None, "sizes": None}
+    return {"table": jnp.asarray(shards.table), "sizes": jnp.asarray(shards.sizes)}
+
+
+def check_workers(split: Split | None, n: Any) -> None:
+    """Refuses a run with another number of workers than the split was made for."""
+    if split is not None:
+        split.check_workers(n)
+
+
 # ------------------------------------------------------------------ traced helpers
+def draw_rows(key: jax.Array, ks: jax.Array, batch: int, n: int, per_worker: bool) -> jax.Array:
+    """A block of steps' data: (b, batch) int32 rows of n, or (b, batch) float32 uniforms
+    that `shard_rows` maps to a worker's rows (``per_worker``)."""
+    if per_worker:
+        return _rng.uniforms(key, ks, batch, jnp.float32)
+    return _rng.indices(key, ks, batch, n)
+
+
+def shard_rows(table: jax.Array, sizes: jax.Array, u: jax.Array, worker: jax.Array) -> jax.Array:
+    """Rows (m,) int32 of worker ``worker``'s shard for uniforms ``u`` (m,) float32.
+
+    Row i is ``table[worker, floor(u_i · size)]``, uniform over the shard's
+    ``size`` rows; the clamp guards u · size rounding up to size in float32.
+    """
+    size = sizes[worker]
+    i = jnp.minimum(jnp.floor(u * size.astype(u.dtype)).astype(jnp.int32), size - 1)
+    return table.at[worker, i].get(mode="promise_in_bounds")  # m entries, not the whole row
+
+
 def gather(X: jax.Array, rows: jax.Array) -> jax.Array:
     """Rows ``rows`` (m,) int32 of X (n, ...) as an (m, ...) array (indices are in range)."""
     return X.at[rows].get(mode="promise_in_bounds")

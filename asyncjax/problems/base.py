@@ -27,6 +27,14 @@ Conventions:
 * `metrics` returns scalars and always includes ``"error"``, the metric
   that curves and thresholds use by default; `Problem.metric_docs` says
   what each one is.
+* A problem whose workers hold their own data (`Problem.per_worker`)
+  minimises f = (1/n) Σ_j f_j over n workers: the engine then calls
+  `Problem.worker_grad` with the index of the worker whose gradient
+  arrives (the worker clock says which), and `Problem.check_workers` refuses
+  worker counts the problem cannot serve. The data of a step is still drawn
+  by `sample`, shared by every worker; `worker_grad` turns it into worker
+  j's sample (a uniform per row mapped into j's shard, say), so results
+  never depend on blocking or batching.
 """
 
 from __future__ import annotations
@@ -67,11 +75,25 @@ class Problem(Part):
         """Hashable summary of everything that fixes shapes and compiled code."""
         raise NotImplementedError
 
+    @property
+    def per_worker(self) -> bool:
+        """Whether the gradient depends on which worker computes it (static; default False).
+
+        True for a problem whose workers hold their own data (a split, per-worker
+        optima); it then needs the worker clock (``delay_model=asyncjax.delays.workers(...)``).
+        Part of the compiled configuration: problems that differ in it never share code.
+        """
+        return False
+
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.static_key() == other.static_key()  # type: ignore[attr-defined]
+        return (
+            type(self) is type(other)
+            and self.static_key() == other.static_key()  # type: ignore[attr-defined]
+            and self.per_worker == other.per_worker  # type: ignore[attr-defined]
+        )
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self.static_key()))
+        return hash((type(self).__name__, self.static_key(), self.per_worker))
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable settings, enough to rebuild the problem."""
@@ -115,6 +137,37 @@ class Problem(Part):
     ) -> PyTree:
         """Stochastic gradient of the loss at ``params`` for one step's ``batch``."""
         raise NotImplementedError
+
+    def worker_grad(
+        self,
+        ops: PyTree,
+        params: PyTree,
+        batch: PyTree,
+        hp: Mapping[str, jax.Array],
+        worker: jax.Array,
+    ) -> PyTree:
+        """Stochastic gradient of worker ``worker``'s own loss f_j at ``params``.
+
+        Called by the engine instead of `grad` when `per_worker` is True.
+
+        Args:
+          ops: the operands.
+          params: one trajectory's (stale) parameters.
+          batch: one step's data, as `sample` drew it (shared by every worker).
+          hp: the problem's hyperparameters (scalars).
+          worker: () int32 the index j of the worker whose gradient this is (traced).
+
+        Returns:
+          The gradient, shaped like ``params``. The default ignores ``worker``.
+        """
+        return self.grad(ops, params, batch, hp)
+
+    def check_workers(self, n: int) -> None:
+        """Refuses (``ValueError``, naming the value) a run with ``n`` workers it cannot serve.
+
+        Called before anything compiles, once per worker count of a run. The
+        default accepts any ``n``.
+        """
 
     def metrics(self, ops: PyTree, params: PyTree) -> dict[str, jax.Array]:
         """Scalar metrics of one trajectory's parameters; includes ``"error"``."""

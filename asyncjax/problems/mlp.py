@@ -21,6 +21,7 @@ from asyncjax._validate import check_int
 from asyncjax.datasets import Dataset
 from asyncjax.problems import _data
 from asyncjax.problems.base import Problem
+from asyncjax.splits import Split
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "tanh": jnp.tanh,
@@ -37,6 +38,8 @@ class MLPOperands(NamedTuple):
     X_test: jax.Array  # (n_test, d) held-out features
     y_test: jax.Array  # (n_test,) int32 held-out class indices
     l2: jax.Array  # () weight-decay coefficient (weights only, not biases)
+    table: Any = None  # (W, max size) int32 each worker's training rows (with a split)
+    sizes: Any = None  # (W,) int32 each worker's row count (with a split)
 
 
 class MLP(Problem):
@@ -53,6 +56,9 @@ class MLP(Problem):
     tanh, He scaling s² = 2/fan_in for relu and gelu; the output layer always
     uses Glorot scaling (it feeds a softmax, not a rectifier).
 
+    With a ``split``, worker j's minibatches come from its own training rows
+    only; the metrics stay those of the whole data set.
+
     Args:
       dataset: a `asyncjax.datasets.Dataset` (training rows, held-out
         rows for ``accuracy``, classes).
@@ -61,6 +67,8 @@ class MLP(Problem):
       activation: ``"tanh"``, ``"relu"`` or ``"gelu"`` (static).
       batch: rows per minibatch, 1 <= batch <= n (static).
       l2: weight decay >= 0.
+      split: an `asyncjax.splits` split of the training rows over the
+        workers, by their labels (static), or None: every worker samples all rows.
     """
 
     kind = "mlp"
@@ -76,6 +84,7 @@ class MLP(Problem):
         activation: str = "tanh",
         batch: int = 32,
         l2: float = 0.0,
+        split: Split | None = None,
     ):
         if not isinstance(dataset, Dataset):
             raise ValueError(
@@ -106,6 +115,8 @@ class MLP(Problem):
         self.l2 = _data.check_l2(l2)
         self.dataset_name = str(dataset.name)
         self._sha256 = _data.fingerprint(X, self.y, X_test, self.y_test)
+        self.split = split
+        self.shards = _data.make_shards(split, X.shape[0], self.y)
 
     # ----------------------------------------------------------------- structure
     @property
@@ -159,6 +170,7 @@ class MLP(Problem):
             self.hidden,
             self.activation,
             self.batch,
+            *_data.split_key(self.split, self.shards),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -176,7 +188,17 @@ class MLP(Problem):
             "batch": self.batch,
             "l2": self.l2,
             "n_params": self.n_params,
+            **_data.describe_split(self.split, self.shards),
         }
+
+    @property
+    def per_worker(self) -> bool:
+        """True with a split: a worker's gradient uses its own rows only."""
+        return self.split is not None
+
+    def check_workers(self, n: int) -> None:
+        """Refuses a split made for another number of workers than ``n``."""
+        _data.check_workers(self.split, n)
 
     def default_init(self) -> None:
         """None: every seed draws its own start (`init`)."""
@@ -194,6 +216,7 @@ class MLP(Problem):
             X_test=jnp.asarray(self.X_test, dtype),
             y_test=jnp.asarray(self.y_test, jnp.int32),
             l2=jnp.asarray(self.l2, dtype),
+            **_data.shard_operands(self.shards),
         )
 
     def init(self, ops: MLPOperands, key: jax.Array) -> dict[str, jax.Array]:
@@ -231,8 +254,9 @@ class MLP(Problem):
         return ce + (0.5 * ops.l2) * decay
 
     def sample(self, ops: MLPOperands, key: jax.Array, ks: jax.Array) -> jax.Array:
-        """(b, batch) int32 training-row indices for steps ``ks`` (b,)."""
-        return _rng.indices(key, ks, self.batch, ops.X.shape[0])
+        """(b, batch) int32 training-row indices for steps ``ks`` (b,); with a split,
+        (b, batch) float32 uniforms that `worker_grad` maps to the worker's rows."""
+        return _data.draw_rows(key, ks, self.batch, ops.X.shape[0], self.per_worker)
 
     def grad(
         self,
@@ -244,6 +268,19 @@ class MLP(Problem):
         """Gradient of the objective on rows ``batch`` (m,) int32 (a dict shaped like ``params``)."""
         return jax.grad(lambda p: self.loss(ops, p, batch))(params)
 
+    def worker_grad(
+        self,
+        ops: MLPOperands,
+        params: Mapping[str, jax.Array],
+        batch: jax.Array,
+        hp: Mapping[str, Any],
+        worker: jax.Array,
+    ) -> dict[str, jax.Array]:
+        """Gradient of worker ``worker``'s loss for uniforms ``batch`` (m,) float32."""
+        if not self.per_worker:
+            return self.grad(ops, params, batch, hp)
+        return self.grad(ops, params, _data.shard_rows(ops.table, ops.sizes, batch, worker), hp)
+
     def metrics(self, ops: MLPOperands, params: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
         return {
             "error": self.loss(ops, params),
@@ -253,5 +290,6 @@ class MLP(Problem):
     def __repr__(self) -> str:
         return (
             f"MLP({self.dataset_name}: {' -> '.join(map(str, self.layer_sizes))}, "
-            f"activation={self.activation!r}, batch={self.batch}, l2={self.l2!r}, params={self.n_params})"
+            f"activation={self.activation!r}, batch={self.batch}, l2={self.l2!r}, params={self.n_params}"
+            + (f", split={self.split!r})" if self.split is not None else ")")
         )

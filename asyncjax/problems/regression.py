@@ -4,6 +4,10 @@ Each step draws a minibatch of ``batch`` rows uniformly with replacement from
 the trajectory's data stream (`asyncjax._rng.indices`); `sample`
 returns their row indices and the gradient gathers the rows itself, so the
 data set is passed to the engine once, as an operand, and never copied per step.
+
+With ``split=`` (`asyncjax.splits`) each worker holds its own rows: `sample`
+returns uniforms instead and `worker_grad` maps them to rows of the arriving
+worker's shard (`asyncjax.problems._data.shard_rows`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from asyncjax import _rng
 from asyncjax._validate import as_float_array
-from asyncjax.datasets import Dataset, split
+from asyncjax.datasets import Dataset
+from asyncjax.datasets import split as held_out_split
 from asyncjax.problems import _data
 from asyncjax.problems.base import Problem
+from asyncjax.splits import Split
 
 
 # ======================================================================= least squares
@@ -31,6 +36,8 @@ class LeastSquaresOperands(NamedTuple):
     w_star: jax.Array  # (d,) a minimiser of f (the minimum-norm one when l2 = 0)
     f_star: jax.Array  # () f(w_star)
     l2: jax.Array  # () ridge coefficient
+    table: Any = None  # (W, max size) int32 each worker's rows (with a split)
+    sizes: Any = None  # (W,) int32 each worker's row count (with a split)
 
 
 class LeastSquares(Problem):
@@ -42,13 +49,23 @@ class LeastSquares(Problem):
     float64 (``numpy.linalg.lstsq`` of the ridge-augmented system), so the
     error f(w) − f* is known exactly. Every trajectory starts at w = 0.
 
-    Build one with `from_data`.
+    With a ``split``, worker j's minibatches come from its own rows only (its
+    local loss f_j is the same objective on its shard); the metrics stay those
+    of the whole data set. With unequal shards the workers' mean loss
+    (1/W) Σ f_j weights rows unequally, so its minimiser is not w*.
+
+    Build one with `from_data` (arrays) or `from_dataset` (a labelled
+    `asyncjax.datasets.Dataset`, regressing on the labels as numbers).
 
     Args:
       X: (n, d) finite features.
       y: (n,) finite targets.
       batch: rows per minibatch, 1 <= batch <= n (static: it fixes shapes).
       l2: ridge coefficient >= 0.
+      split: an `asyncjax.splits` split of the rows over the workers (static),
+        or None: every worker samples all rows.
+      labels: (n,) class labels of the rows, used only by a label split
+        (``by_label``, ``dirichlet``).
     """
 
     kind = "least_squares"
@@ -58,12 +75,22 @@ class LeastSquares(Problem):
         "grad_norm": "Euclidean norm of the full-data gradient",
     }
 
-    def __init__(self, X: Any, y: Any, batch: int = 32, l2: float = 0.0):
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        batch: int = 32,
+        l2: float = 0.0,
+        split: Split | None = None,
+        labels: Any = None,
+    ):
         X = _data.check_features("X", X)
         y = _data.check_targets("y", y, X.shape[0], "X")
         self.batch = _data.check_batch(batch, X.shape[0])
         self.l2 = _data.check_l2(l2)
         self.X, self.y = X, y
+        self.split = split
+        self.shards = _data.make_shards(split, X.shape[0], labels)
         n, d = X.shape
         # min ‖Xw − y‖²/n + l2‖w‖²  ==  min ‖A w − c‖² with A = [X/√n; √l2 I], c = [y/√n; 0].
         A = (
@@ -81,9 +108,29 @@ class LeastSquares(Problem):
         )
 
     @classmethod
-    def from_data(cls, X: Any, y: Any, batch: int = 32, l2: float = 0.0) -> LeastSquares:
+    def from_data(
+        cls,
+        X: Any,
+        y: Any,
+        batch: int = 32,
+        l2: float = 0.0,
+        split: Split | None = None,
+        labels: Any = None,
+    ) -> LeastSquares:
         """Least squares on rows X (n, d) and targets y (n,); see the class docstring."""
-        return cls(X, y, batch=batch, l2=l2)
+        return cls(X, y, batch=batch, l2=l2, split=split, labels=labels)
+
+    @classmethod
+    def from_dataset(
+        cls, dataset: Dataset, *, batch: int = 32, l2: float = 0.0, split: Split | None = None
+    ) -> LeastSquares:
+        """Least squares on a labelled `Dataset`'s training rows, targets its labels as numbers.
+
+        The labels also feed a label split; the held-out rows are not used.
+        """
+        labels = np.asarray(dataset.y_train)
+        y = _data.check_targets("y_train (the labels as targets)", labels, len(labels), "X_train")
+        return cls(dataset.X_train, y, batch=batch, l2=l2, split=split, labels=labels)
 
     @property
     def n(self) -> int:
@@ -100,7 +147,13 @@ class LeastSquares(Problem):
 
     # ----------------------------------------------------------------- static half
     def static_key(self) -> tuple:
-        return ("least_squares", self.n, self.d, self.batch)
+        return (
+            "least_squares",
+            self.n,
+            self.d,
+            self.batch,
+            *_data.split_key(self.split, self.shards),
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -109,7 +162,17 @@ class LeastSquares(Problem):
             "batch": self.batch,
             "l2": self.l2,
             "f_star": self.f_star,
+            **_data.describe_split(self.split, self.shards),
         }
+
+    @property
+    def per_worker(self) -> bool:
+        """True with a split: a worker's gradient uses its own rows only."""
+        return self.split is not None
+
+    def check_workers(self, n: int) -> None:
+        """Refuses a split made for another number of workers than ``n``."""
+        _data.check_workers(self.split, n)
 
     def default_init(self) -> np.ndarray:
         """w = 0 (d,)."""
@@ -130,11 +193,13 @@ class LeastSquares(Problem):
             w_star=jnp.asarray(self.w_star, dtype),
             f_star=jnp.asarray(self.f_star, dtype),
             l2=jnp.asarray(self.l2, dtype),
+            **_data.shard_operands(self.shards),
         )
 
     def sample(self, ops: LeastSquaresOperands, key: jax.Array, ks: jax.Array) -> jax.Array:
-        """(b, batch) int32 row indices for steps ``ks`` (b,)."""
-        return _rng.indices(key, ks, self.batch, ops.X.shape[0])
+        """(b, batch) int32 row indices for steps ``ks`` (b,); with a split, (b, batch)
+        float32 uniforms that `worker_grad` maps to the worker's rows."""
+        return _data.draw_rows(key, ks, self.batch, ops.X.shape[0], self.per_worker)
 
     def grad(
         self, ops: LeastSquaresOperands, params: jax.Array, batch: jax.Array, hp: Mapping[str, Any]
@@ -143,6 +208,24 @@ class LeastSquares(Problem):
         Xb = _data.gather(ops.X, batch)
         r = Xb @ params - _data.gather(ops.y, batch)
         return Xb.T @ r / batch.shape[0] + ops.l2 * params
+
+    def worker_grad(
+        self,
+        ops: LeastSquaresOperands,
+        params: jax.Array,
+        batch: jax.Array,
+        hp: Mapping[str, Any],
+        worker: jax.Array,
+    ) -> jax.Array:
+        """Minibatch gradient of worker ``worker``'s loss for uniforms ``batch`` (m,)."""
+        if not self.per_worker:
+            return self.grad(ops, params, batch, hp)
+        rows = _data.shard_rows(ops.table, ops.sizes, batch, worker)
+        Xb = _data.gather(ops.X, rows)
+        r = Xb @ params - _data.gather(ops.y, rows)
+        # r @ Xb, not grad's Xb.T @ r: with rows that differ per point and seed, XLA (CPU) wrote
+        # Xb transposed to memory at every step, 1.5x the cost of an arrival (measured)
+        return (r @ Xb) / rows.shape[0] + ops.l2 * params
 
     def metrics(self, ops: LeastSquaresOperands, params: jax.Array) -> dict[str, jax.Array]:
         n = ops.X.shape[0]
@@ -153,7 +236,8 @@ class LeastSquares(Problem):
         return {"error": error, "loss": ops.f_star + error, "grad_norm": jnp.sqrt(jnp.sum(g * g))}
 
     def __repr__(self) -> str:
-        return f"LeastSquares(n={self.n}, d={self.d}, batch={self.batch}, l2={self.l2!r})"
+        shards = f", split={self.split!r}" if self.split is not None else ""
+        return f"LeastSquares(n={self.n}, d={self.d}, batch={self.batch}, l2={self.l2!r}{shards})"
 
 
 # ================================================================ logistic regression
@@ -165,6 +249,8 @@ class LogisticOperands(NamedTuple):
     X_test: jax.Array  # (n_test, d) held-out features
     y_test: jax.Array  # (n_test,) int32 held-out class indices
     l2: jax.Array  # () ridge coefficient on W
+    table: Any = None  # (W, max size) int32 each worker's training rows (with a split)
+    sizes: Any = None  # (W,) int32 each worker's row count (with a split)
 
 
 def _logits(params: Mapping[str, jax.Array], X: jax.Array) -> jax.Array:
@@ -180,6 +266,9 @@ class Logistic(Problem):
     the same objective's on ``batch`` training rows drawn with replacement
     (in closed form: X_Bᵀ(softmax − onehot)/m + l2 W).
 
+    With a ``split``, worker j's minibatches come from its own training rows
+    only; the metrics stay those of the whole data set.
+
     Build one with `from_data` (arrays; held-out rows split off or given)
     or `from_dataset` (a `asyncjax.datasets.Dataset`).
 
@@ -190,6 +279,8 @@ class Logistic(Problem):
         None: the sorted distinct labels of both parts.
       batch: rows per minibatch, 1 <= batch <= n (static).
       l2: ridge coefficient >= 0.
+      split: an `asyncjax.splits` split of the training rows over the
+        workers, by their labels (static), or None: every worker samples all rows.
     """
 
     kind = "logistic"
@@ -209,6 +300,7 @@ class Logistic(Problem):
         batch: int = 32,
         l2: float = 0.0,
         source: Mapping[str, Any] | None = None,
+        split: Split | None = None,
     ):
         X = _data.check_features("X", X)
         X_test = _data.check_features("X_test", X_test)
@@ -226,6 +318,8 @@ class Logistic(Problem):
         self.l2 = _data.check_l2(l2)
         self._source = dict(source or {})
         self._sha256 = _data.fingerprint(X, self.y, X_test, self.y_test)
+        self.split = split
+        self.shards = _data.make_shards(split, X.shape[0], self.y)
 
     @classmethod
     def from_data(
@@ -239,6 +333,7 @@ class Logistic(Problem):
         test_fraction: float = 0.2,
         test: tuple[Any, Any] | None = None,
         split_seed: int = 0,
+        split: Split | None = None,
     ) -> Logistic:
         """Logistic regression on labelled rows, with a held-out part for ``accuracy``.
 
@@ -254,9 +349,10 @@ class Logistic(Problem):
           test: an explicit held-out split (X_test, y_test); then every row of
             X is used for training.
           split_seed: seed of the held-out draw.
+          split: the training rows' split over the workers (`asyncjax.splits`).
         """
         if isinstance(X, Dataset):
-            return cls.from_dataset(X, batch=batch, l2=l2)
+            return cls.from_dataset(X, batch=batch, l2=l2, split=split)
         if y is None:
             raise ValueError("from_data needs labels y (or pass a Dataset)")
         if test is not None:
@@ -271,12 +367,13 @@ class Logistic(Problem):
                 batch=batch,
                 l2=l2,
                 source={"split": "given"},
+                split=split,
             )
         X = _data.check_features("X", X)
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
-        train, held = split(y, test_fraction, split_seed)
+        train, held = held_out_split(y, test_fraction, split_seed)
         source = {
             "split": "fraction",
             "test_fraction": float(test_fraction),
@@ -284,12 +381,23 @@ class Logistic(Problem):
             "sha256_before_split": _data.fingerprint(X, y),
         }
         return cls(
-            X[train], y[train], X[held], y[held], classes=classes, batch=batch, l2=l2, source=source
+            X[train],
+            y[train],
+            X[held],
+            y[held],
+            classes=classes,
+            batch=batch,
+            l2=l2,
+            source=source,
+            split=split,
         )
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, *, batch: int = 32, l2: float = 0.0) -> Logistic:
-        """Logistic regression on a `Dataset` (its split and classes)."""
+    def from_dataset(
+        cls, dataset: Dataset, *, batch: int = 32, l2: float = 0.0, split: Split | None = None
+    ) -> Logistic:
+        """Logistic regression on a `Dataset` (its held-out part and classes); ``split``
+        divides its training rows over the workers."""
         return cls(
             dataset.X_train,
             dataset.y_train,
@@ -299,6 +407,7 @@ class Logistic(Problem):
             batch=batch,
             l2=l2,
             source={"dataset": dataset.name},
+            split=split,
         )
 
     @property
@@ -318,7 +427,15 @@ class Logistic(Problem):
 
     # ----------------------------------------------------------------- static half
     def static_key(self) -> tuple:
-        return ("logistic", self.n, self.d, self.n_classes, int(self.X_test.shape[0]), self.batch)
+        return (
+            "logistic",
+            self.n,
+            self.d,
+            self.n_classes,
+            int(self.X_test.shape[0]),
+            self.batch,
+            *_data.split_key(self.split, self.shards),
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -332,7 +449,17 @@ class Logistic(Problem):
             "classes": self.classes.tolist(),
             "batch": self.batch,
             "l2": self.l2,
+            **_data.describe_split(self.split, self.shards),
         }
+
+    @property
+    def per_worker(self) -> bool:
+        """True with a split: a worker's gradient uses its own rows only."""
+        return self.split is not None
+
+    def check_workers(self, n: int) -> None:
+        """Refuses a split made for another number of workers than ``n``."""
+        _data.check_workers(self.split, n)
 
     def default_init(self) -> dict[str, np.ndarray]:
         """W = 0 (d, C), b = 0 (C,)."""
@@ -350,11 +477,13 @@ class Logistic(Problem):
             X_test=jnp.asarray(self.X_test, dtype),
             y_test=jnp.asarray(self.y_test, jnp.int32),
             l2=jnp.asarray(self.l2, dtype),
+            **_data.shard_operands(self.shards),
         )
 
     def sample(self, ops: LogisticOperands, key: jax.Array, ks: jax.Array) -> jax.Array:
-        """(b, batch) int32 training-row indices for steps ``ks`` (b,)."""
-        return _rng.indices(key, ks, self.batch, ops.X.shape[0])
+        """(b, batch) int32 training-row indices for steps ``ks`` (b,); with a split,
+        (b, batch) float32 uniforms that `worker_grad` maps to the worker's rows."""
+        return _data.draw_rows(key, ks, self.batch, ops.X.shape[0], self.per_worker)
 
     def grad(
         self,
@@ -369,6 +498,19 @@ class Logistic(Problem):
         onehot = jax.nn.one_hot(_data.gather(ops.y, batch), logits.shape[-1], dtype=logits.dtype)
         G = (jax.nn.softmax(logits, axis=-1) - onehot) / batch.shape[0]  # (m, C)
         return {"W": Xb.T @ G + ops.l2 * params["W"], "b": jnp.sum(G, axis=0)}
+
+    def worker_grad(
+        self,
+        ops: LogisticOperands,
+        params: Mapping[str, jax.Array],
+        batch: jax.Array,
+        hp: Mapping[str, Any],
+        worker: jax.Array,
+    ) -> dict[str, jax.Array]:
+        """Minibatch gradient of worker ``worker``'s loss for uniforms ``batch`` (m,)."""
+        if not self.per_worker:
+            return self.grad(ops, params, batch, hp)
+        return self.grad(ops, params, _data.shard_rows(ops.table, ops.sizes, batch, worker), hp)
 
     def loss(
         self, ops: LogisticOperands, params: Mapping[str, jax.Array], rows: jax.Array | None = None
@@ -390,5 +532,6 @@ class Logistic(Problem):
     def __repr__(self) -> str:
         return (
             f"Logistic(n={self.n}, d={self.d}, classes={self.n_classes}, n_test={self.X_test.shape[0]}, "
-            f"batch={self.batch}, l2={self.l2!r})"
+            f"batch={self.batch}, l2={self.l2!r}"
+            + (f", split={self.split!r})" if self.split is not None else ")")
         )

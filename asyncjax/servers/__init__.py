@@ -19,7 +19,18 @@ rule            grid axes          what the server does
                                    (Maranjyan, Tyurin & Richtárik 2025)
 `fedbuff`       ``batch``          buffer K arrivals, step with their staleness-
                                    weighted average (Nguyen et al. 2022)
+`ia2sgd`        (none)             keep every worker's latest gradient, step with
+                                   their average at every arrival (IA²SGD)
+`malenia`       (none)             collect gradients at x_k until every worker has
+                                   one; average per worker, then over workers
+                                   (Tyurin & Richtárik 2023)
+`ringleader`    ``delay_threshold`` IA²SGD's table with Ringmaster's threshold R
 ============== ================== ==================================================
+
+The last three remove the bias of asynchronous SGD towards the fast workers when
+the workers hold their own data (``problem.per_worker``, e.g.
+``Quadratic(..., worker_optima=B)``); they keep a table of n gradients per
+trajectory.
 
 Per-worker time-outs (MindFlayer SGD) are an option of the clock
 (``workers(..., timeouts=...)``, grid axis ``timeout_scale``) and work with every
@@ -34,9 +45,12 @@ from asyncjax.servers.asgd import ASGD, asgd
 from asyncjax.servers.base import Server
 from asyncjax.servers.clock import EventState, RestartPool, ServerClock
 from asyncjax.servers.fedbuff import FedBuff, fedbuff
+from asyncjax.servers.ia2sgd import IA2SGD, ia2sgd
+from asyncjax.servers.malenia import Malenia, malenia
 from asyncjax.servers.msync import MSync, msync
 from asyncjax.servers.registry import SERVERS, get_server
 from asyncjax.servers.rennala import Rennala, rennala
+from asyncjax.servers.ringleader import Ringleader, ringleader
 from asyncjax.servers.ringmaster import Ringmaster, ringmaster
 from asyncjax.servers.schedule import schedule
 
@@ -50,11 +64,17 @@ __all__ = [
     "MSync",
     "Ringmaster",
     "FedBuff",
+    "IA2SGD",
+    "Malenia",
+    "Ringleader",
     "asgd",
     "rennala",
     "msync",
     "ringmaster",
     "fedbuff",
+    "ia2sgd",
+    "malenia",
+    "ringleader",
     "schedule",
     "get_server",
     "SERVERS",

@@ -11,9 +11,13 @@ one trajectory:
 * `Server.stopped` says which other workers are stopped and restarted at the
   current point after the event (only for rules with ``stops``);
 * class flags say what the engine must keep: ``accumulates`` (a step is the
-  weighted sum of a round's gradients divided by ``batch``), ``idles`` (a
-  worker that arrived waits for the round to end), and `Server.storage`
-  (which past points a gradient may still be computed at).
+  weighted sum of a round's gradients divided by ``batch``), ``table`` (a
+  gradient table with one entry per worker: each worker's latest gradient, or
+  the mean of its gradients in the round; a step is the entries' average over
+  the workers), ``every_worker`` (a round ends only when every worker has a
+  gradient in it), ``idles`` (a worker that arrived waits for the round to
+  end), and `Server.storage` (which past points a gradient may still be
+  computed at).
 
 Staleness τ is counted in applied updates (k minus the version a worker read),
 which is what Ringmaster and the time-complexity theory mean.
@@ -74,12 +78,22 @@ class Server(Part):
       name: the rule's name, e.g. ``"ringmaster"`` (results record it).
       hyperparameters: its grid axes (`Hyper`), traced by the engine.
       accumulates: a step applies Σ weight·g / batch over the round's arrivals.
+      table: None, or the engine keeps one gradient per worker and a step applies
+        their average over the n workers (an entry with no gradient counts as
+        zero): ``"latest"`` holds each worker's last accepted gradient and is
+        kept across steps (IA²SGD); ``"mean"`` holds the weighted mean of each
+        worker's accepted gradients in the round and is emptied by a step
+        (Malenia). Costs n gradients per trajectory.
+      every_worker: a step waits until every active worker has an accepted
+        gradient in the round (`decide`'s step is then only a candidate).
       idles: a worker whose gradient arrived waits for the next step (m-Synchronous).
     """
 
     name: ClassVar[str] = ""
     hyperparameters: ClassVar[tuple[Hyper, ...]] = ()
     accumulates: ClassVar[bool] = False
+    table: ClassVar[str | None] = None
+    every_worker: ClassVar[bool] = False
     idles: ClassVar[bool] = False
 
     @property

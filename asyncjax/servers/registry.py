@@ -8,8 +8,11 @@ from asyncjax._validate import did_you_mean
 from asyncjax.servers.asgd import asgd
 from asyncjax.servers.base import Server
 from asyncjax.servers.fedbuff import fedbuff
+from asyncjax.servers.ia2sgd import ia2sgd
+from asyncjax.servers.malenia import malenia
 from asyncjax.servers.msync import msync
 from asyncjax.servers.rennala import rennala
+from asyncjax.servers.ringleader import ringleader
 from asyncjax.servers.ringmaster import ringmaster
 
 SERVERS = {
@@ -18,6 +21,9 @@ SERVERS = {
     "msync": msync,
     "ringmaster": ringmaster,
     "fedbuff": fedbuff,
+    "ia2sgd": ia2sgd,
+    "malenia": malenia,
+    "ringleader": ringleader,
 }
 
 

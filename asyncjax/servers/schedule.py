@@ -37,7 +37,7 @@ def _log_pass(model: ServerClock, events: int):
             first = jnp.ones(model.slots, dtype)
         else:
             first = model.clock.first_draws(key, model.slots, dtype)
-        state = model.init_state(m, first, hp)
+        state = model.init_state(m, first, hp, None if model.shared else key)
 
         def one(st, d):
             st = model.restock(st, lambda s: model.refill(s, key))
@@ -51,6 +51,7 @@ def _log_pass(model: ServerClock, events: int):
                 ev.weight,
                 ev.step,
                 st.k,
+                ev.worker if ev.assigned is None else ev.assigned,
             )
 
         def block(st, k0):
@@ -90,8 +91,10 @@ def schedule(
       ``worker``, ``staleness`` (applied updates since the worker read),
       ``applied`` (its gradient goes into a step; False when discarded or
       timed out), ``timed_out``, ``weight`` (in its step, before the 1/B of a
-      round), ``step`` (the server stepped at this event) and ``updates``
-      (applied updates after the event).
+      round), ``step`` (the server stepped at this event), ``updates``
+      (applied updates after the event) and ``assigned`` (the worker given
+      the job handed out at this event: the event's worker unless the clock's
+      ``assignment`` says otherwise).
 
     Example::
 
@@ -111,7 +114,7 @@ def schedule(
     m = jnp.asarray(values["workers"][0], dtype)
     own = {k: jnp.asarray(v[0], dtype) for k, v in values.items() if k != "workers"}
     out = _log_pass(model, arrivals)(m, own, jnp.asarray(seed, jnp.int32))
-    total, worker, tau, applied, timed, weight, step, k = (np.asarray(a) for a in out)
+    total, worker, tau, applied, timed, weight, step, k, assigned = (np.asarray(a) for a in out)
     return {
         "time": total.astype(np.float64),
         "worker": worker.astype(np.int64),
@@ -121,4 +124,5 @@ def schedule(
         "weight": weight.astype(np.float64),
         "step": step.astype(bool),
         "updates": k.astype(np.int64),
+        "assigned": assigned.astype(np.int64),
     }

@@ -15,9 +15,11 @@ Accounting, per trajectory (`trajectory_bytes`):
   points), the parameters, the optimizer state, the read point in flight,
   the delay model's own state (a worker clock's per-worker times, a server
   clock's restart pools: `DelayModel.state_bytes`; counted per trajectory,
-  an upper bound where points share a clock), the alive flag and
-  divergence step, the records (every metric, and the parameters if
-  recorded) and the final parameters;
+  an upper bound where points share a clock), what a server keeps of the
+  gradients between events (a round's sum, or a table of one gradient per
+  worker: `DelayModel.gradient_bytes`), the alive flag and divergence step,
+  the records (every metric, and the parameters if recorded) and the final
+  parameters;
 * *planned* -- needed, plus the scan's working copy of the carried
   parameters, state, read point and delay state, plus the working set of one gradient and
   one metrics evaluation (XLA's own analysis of those functions compiled for
@@ -192,11 +194,14 @@ def trajectory_bytes(spec: Spec, sh: Shapes, *, strict: bool = False) -> int:
     """
     delay_state = spec.delay.state_bytes(spec.buffer, sh.itemsize)
     carry = sh.param_bytes + sh.opt_bytes + sh.read_bytes + delay_state + 1 + 4  # + alive, diverged
+    carry += spec.delay.gradient_bytes(sh.param_bytes)  # a server's sum or gradient table
     per_record = sh.n_metrics * sh.itemsize + (sh.param_bytes if spec.record_params else 0)
     outputs = spec.n_records * per_record + (sh.param_bytes if spec.keep_final else 0)
     needed = spec.buffer * sh.read_bytes + carry + outputs
     if strict:
         return int(needed)
+    # A server's table is updated in place and has no working copy (measured: IA²SGD against
+    # ASGD, 32 to 256 workers, d = 40 to 200: 1.00 to 1.03 tables more per trajectory).
     copies = sh.param_bytes + sh.opt_bytes + sh.read_bytes + delay_state
     return int(needed + copies + sh.work_bytes)
 

@@ -25,7 +25,7 @@ from asyncjax.optim import get_optimizer, heavy_ball
 from asyncjax.problems.base import Problem
 from asyncjax.servers import Server, get_server
 from asyncjax.servers.clock import attach, check_server_axes
-from asyncjax.simulate import check_seeds, resolve_hp, start_of
+from asyncjax.simulate import check_seeds, check_worker_data, resolve_hp, start_of
 from asyncjax.sweep.grid import Grid
 from asyncjax.sweep.memory import Shapes, shapes
 
@@ -187,6 +187,7 @@ def _check_grid(
         buffer = model.buffer_for(settings.get(model.axis))  # None: the model's default
     buffer = check_int(buffer, "buffer", minimum=1)
     values = resolve_hp(problem, optimizer, model, settings, buffer, mit)  # fills defaults
+    check_worker_data(problem, model, values)
     seeds = check_seeds(grid.values("seed", 0))
     _check_unique(seeds)
     return model, values, buffer, seeds

@@ -120,7 +120,8 @@ def _bench_asyncjax(
             jnp.asarray(seeds, jnp.int32),
             x0,
             jnp.asarray(1e3, dtype),
-            None,
+            None,  # delay operands (a trace's values)
+            None,  # groups of points sharing a clock (server clocks only)
         )
     else:
         cfg = reference.SimConfig(
@@ -191,7 +192,8 @@ def _bench_mlp(quick: bool, repeats: int) -> dict[str, Any]:
     devices = tuple(jax.local_devices())
     axis = "seed" if len(devices) > 1 and n_seeds % len(devices) == 0 else None
     fn = sharded(spec, devices if axis else devices[:1], axis)
-    args = (ops, hyper, jnp.arange(n_seeds, dtype=jnp.int32), None, jnp.asarray(1e3, dtype), None)
+    args = (ops, hyper, jnp.arange(n_seeds, dtype=jnp.int32), None, jnp.asarray(1e3, dtype))
+    args += (None, None)  # no delay operands, no groups of points sharing a clock
     t = time.perf_counter()
     jax.block_until_ready(fn(*args))
     first = time.perf_counter() - t

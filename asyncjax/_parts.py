@@ -136,14 +136,19 @@ def resolve(
       name -> 1-D float64 array for every name the engine will receive.
 
     Raises:
-      ValueError: an unknown name (with the nearest known one), a required name
-        missing, or a value a part refuses.
+      ValueError: an unknown name (with the nearest known one, or what adds it
+        where a part names it in its ``optional_axes``: name -> how to get the
+        axis), a required name missing, or a value a part refuses.
     """
     parts = [p for p in parts if p is not None]
     allowed = allowed_axes(parts)
     unknown = [n for n in values if n not in allowed]
     if unknown:
-        hints = ", ".join(f"{n!r}{did_you_mean(n, allowed)}" for n in unknown)
+        option = {n: h for p in parts for n, h in getattr(p, "optional_axes", {}).items()}
+        hints = ", ".join(
+            f"{n!r} ({option[n]})" if n in option else f"{n!r}{did_you_mean(n, allowed)}"
+            for n in unknown
+        )
         which = ", ".join(label(p) for p in parts)
         raise ValueError(
             f"unknown grid axis {hints} for {which}; allowed: {', '.join(allowed + ['seed'])}"

@@ -40,10 +40,15 @@ def as_float_array(
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     bad = np.isnan(arr) if allow_inf else ~np.isfinite(arr)
     if bad.any():
+        want = "a number (inf allowed), not NaN" if allow_inf else "finite"
+        if arr.ndim == 0:
+            raise ValueError(
+                f"{name} contains a non-finite value ({py(arr[()])!r}); it must be {want}"
+            )
         where = np.argwhere(bad)[0]
         raise ValueError(
             f"{name} contains a non-finite value ({py(arr[tuple(where)])!r} at index "
-            f"{tuple(int(i) for i in where)})"
+            f"{tuple(int(i) for i in where)}); each must be {want}"
         )
     return arr
 

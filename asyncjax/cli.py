@@ -405,6 +405,9 @@ def _wallclock_figures(res, out: Path, target: float | None = None) -> str:
     names = ", error_vs_wallclock.png" + (", staleness.png" if "staleness_hist" in res else "")
     if not table:
         return names
+    if "skipped" in table:
+        print(f"asyncjax: note: no speedup figure: {table['skipped']}", file=sys.stderr)
+        return names
     at = ", ".join(f"{k}={v:g}" for k, v in table["at"].items())
     where = f" at {at} (every point: speedup.json)" if at else ""
     print(

@@ -281,9 +281,7 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
     """The ``[delay]`` section: a delay model with options (workers, trace) or a law by name."""
     unknown = set(sec) - _DELAY_KEYS
     if unknown:
-        raise ConfigError(
-            f"[delay] has unknown key(s) {sorted(unknown)}; known: {sorted(_DELAY_KEYS)}"
-        )
+        raise ConfigError(f"[delay] has {_unknown('key(s)', unknown, _DELAY_KEYS)}")
     model = sec.get("model")
     if model == "workers":
         extra = set(sec) & {"file", "values", "repeat"}
@@ -460,6 +458,8 @@ def _server_section(sec: dict[str, Any]) -> Any:
     kind = sec.pop("kind", None)
     if kind is None:
         raise ConfigError(f"[server] needs kind = one of {', '.join(map(repr, SERVERS))}")
+    if not isinstance(kind, str) or kind not in SERVERS:  # before its keys: a typo
+        raise ConfigError(f"[server] {_unknown_value('kind', kind, tuple(SERVERS))}")
     known = _SERVER_OPTIONS.get(kind, set())
     unknown = set(sec) - known
     if unknown:

@@ -218,10 +218,12 @@ def default_target(results: Results, var: str = "error") -> float:
     """Halfway, on a log scale, between where the smallest worker count starts and where it ends.
 
     The geometric mean of the largest seed-mean ``var`` at the first record and
-    the largest at the last, over the points of the smallest M: a level on the
-    descent, where the time to reach it is sharply defined (near the final
-    noise floor the first crossing is noisy), and one every reference point
-    reaches.
+    the largest at the last, over the points of the smallest M whose seed mean
+    descends (ends finite and below where it started; a point whose step size
+    diverges would put the level above every start): a level on the descent,
+    where the time to reach it is sharply defined (near the final noise floor
+    the first crossing is noisy), and one every descending point reaches. NaN
+    when no point descends.
     """
     dims = results.dims[var]
     arr = results[var]
@@ -231,7 +233,10 @@ def default_target(results: Results, var: str = "error") -> float:
     if "seed" in dims:
         arr = arr.mean(axis=dims.index("seed"))
     start, end = np.take(arr, 0, axis=-1), np.take(arr, -1, axis=-1)  # ``step`` is the last axis
-    return float(np.sqrt(np.max(start) * np.max(end)))
+    falls = np.isfinite(start) & np.isfinite(end) & (end < start)
+    if not falls.any():
+        return float("nan")
+    return float(np.sqrt(np.max(start[falls]) * np.max(end[falls])))
 
 
 def speedup_summary(sp: Speedup, coords: Mapping[str, Any] | None = None) -> dict[str, Any]:

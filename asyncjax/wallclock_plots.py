@@ -56,7 +56,7 @@ def error_vs_wallclock(
         )
         ax.plot(wall[idx], err[idx], color=col, label=label or var)
     ax.set_yscale("log")
-    ax.set_xlabel("virtual wall-clock time (mean compute times)")
+    ax.set_xlabel("virtual wall-clock time (units of the compute times)")
     ax.set_ylabel(f"mean {var}")
     shown = f" ({pick.size} of {len(points)} grid points)" if pick.size < len(points) else ""
     ax.set_title((title or f"mean {var} against wall-clock time") + shown, fontsize=10)
@@ -163,7 +163,8 @@ def save_figures(
       target: the error level of the speedup (default `default_target`).
 
     Returns:
-      The speedup table (empty without a workers axis).
+      The speedup table (empty without a workers axis; only ``skipped``, saying
+      why, when no default target exists).
     """
     out = Path(out)
     save(error_vs_wallclock(results), out / "error_vs_wallclock.png")
@@ -176,6 +177,11 @@ def save_figures(
     ):
         return {}
     target = default_target(results) if target is None else float(target)
+    if not np.isfinite(target):  # no point of the smallest worker count descends
+        return {
+            "skipped": "no grid point of the smallest worker count descends, so no error level "
+            "to time; set one ([analysis] target, or target=)"
+        }
     sp = speedup(results, target)
     save(speedup_figure(sp, coords=results.coords), out / "speedup.png")
     table = speedup_summary(sp, results.coords)

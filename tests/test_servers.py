@@ -426,6 +426,8 @@ def test_momentum_and_mitigations_compose_with_a_rule():
         (dict(server="ringmaster", delay_threshold=1.5), "delay_threshold must be a whole number"),
         (dict(server="ringmasterr", delay_threshold=2), "did you mean 'ringmaster'"),
         (dict(server="rennala"), "must set batch"),
+        (dict(server="ringmaster", delay_threshold=2, timeout_scale=2.0), "set timeouts= in"),
+        (dict(server=aj.servers.ringmaster, delay_threshold=2), "is the factory: call it"),
     ],
 )
 def test_bad_server_input_fails_before_compiling(kwargs, match):
@@ -455,11 +457,39 @@ def test_bad_server_input_fails_before_compiling(kwargs, match):
             "cannot read the worker rule",
         ),
         (lambda: aj.delays.workers("pareto", shape=0), "pareto law needs shape"),
+        (lambda: aj.delays.workers("lognormal", timeouts=float("nan")), r"\(nan\); it must be"),
+        (
+            lambda: aj.servers.fedbuff(weight=lambda t: 1.0 if t > 2 else 0.5),
+            "weight function failed on a staleness.*jnp.where instead of if",
+        ),
+        (lambda: aj.servers.fedbuff(weight=lambda t: jnp.ones(2) / (1 + t)), "one number per"),
+        (lambda: aj.servers.fedbuff(weight=lambda t: 1 - t), r"weight\(2\) = -1.0"),
+        (lambda: aj.servers.fedbuff(weight=lambda t: t * jnp.nan), r"weight\(0\) = nan"),
     ],
 )
 def test_bad_rule_and_clock_options_say_what_is_wrong(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_schedule_names_a_misspelled_value():
+    with pytest.raises(ValueError, match=r"delay_treshold=2 \(did you mean 'delay_threshold'\?\)"):
+        aj.servers.schedule(
+            "ringmaster", CLOCKS["lognormal"], workers=4, arrivals=10, delay_treshold=2
+        )
+
+
+def test_a_misspelled_server_kind_in_toml_is_named_before_its_keys():
+    from asyncjax.config import ConfigError, parse_config
+
+    cfg = {"problem": {"kind": "quadratic", "eigenvalues": [1.0, 2.0]}, "run": {"steps": 10}}
+    cfg["delay"] = {"model": "workers", "law": "exponential"}
+    cfg["grid"] = {"lr": 0.1, "workers": 4, "delay_threshold": 2, "seeds": 2}
+    cfg["server"] = {"kind": "ringmastr", "stops": True}
+    with pytest.raises(
+        ConfigError, match=r"kind 'ringmastr' is not known \(did you mean 'ringmaster'"
+    ):
+        parse_config(cfg)
 
 
 def test_a_short_per_worker_list_names_the_run_s_workers():

@@ -84,6 +84,11 @@ class WorkerClock(DelayModel):
     conditions: Conditions | None = None
 
     name: ClassVar[str] = "workers"
+    # axes an option adds, with what adds them (named when a grid sweeps one without it)
+    optional_axes: ClassVar[dict[str, str]] = {
+        "timeout_scale": "an axis of a clock with time-outs: set timeouts= in "
+        "asyncjax.delays.workers, or timeouts in [delay]"
+    }
     hyperparameters: ClassVar[tuple[Hyper, ...]] = (
         Hyper("workers", default=REQUIRED, check=check_worker_count, doc="M, the active workers"),
     )

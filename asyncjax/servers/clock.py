@@ -145,6 +145,11 @@ class ServerClock(DelayModel):
     storage: int | None = None
 
     name: ClassVar[str] = "workers"
+    # axes an option adds, with what adds them (named when a grid sweeps one without it)
+    optional_axes: ClassVar[dict[str, str]] = {
+        "timeout_scale": "an axis of a clock with time-outs: set timeouts= in "
+        "asyncjax.delays.workers, or timeouts in [delay]"
+    }
     per_setting: ClassVar[bool] = True  # points that differ only in other values share a clock
 
     @property

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from asyncjax._parts import Hyper
 from asyncjax.servers.base import Server, batch_hyper
@@ -43,6 +45,8 @@ class FedBuff(Server):
                 f"the FedBuff weight must be 'sqrt', 'constant' or a function of the "
                 f"staleness τ; got {self.weight!r}"
             )
+        else:
+            _check_weight(self.weight)
 
     def decide(self, tau, count, hp):
         b = hp["batch"]
@@ -58,6 +62,33 @@ class FedBuff(Server):
     def describe(self):
         w = self.weight if isinstance(self.weight, str) else getattr(self.weight, "__name__", "fn")
         return {"kind": self.name, "weight": w}
+
+
+def _check_weight(fn: Callable[[Any], Any], probe: int = 64) -> None:
+    """Refuses a weight function the engine could not use, before anything compiles.
+
+    The engine calls it on one trajectory's staleness τ, a traced float scalar
+    (under `jax.vmap`); it is tried here on τ = 0 … ``probe`` − 1 the same way.
+    """
+    tau = jnp.arange(probe, dtype=jnp.float32)
+    try:
+        w = jax.vmap(fn)(tau)
+    except Exception as err:  # a user's function: say which and how it failed, in one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ValueError(
+            f"the FedBuff weight function failed on a staleness τ (a traced scalar): "
+            f"{type(err).__name__}: {first} (use jnp operations, e.g. jnp.where instead of if)"
+        ) from None
+    w = np.asarray(w)
+    if w.shape != tau.shape:
+        raise ValueError(
+            f"the FedBuff weight must return one number per staleness τ; got shape "
+            f"{w.shape[1:]} for a scalar τ"
+        )
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"the FedBuff weight must be finite and >= 0; weight({i}) = {w[i]}")
 
 
 def fedbuff(weight: str | Callable[[Any], Any] = "sqrt") -> FedBuff:

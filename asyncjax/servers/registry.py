@@ -38,6 +38,12 @@ def get_server(server: Server | str | None, **options: Any) -> Server | None:
         if options:
             raise ValueError(f"options {sorted(options)} need a server given by name")
         return server
+    factory = next((n for n, f in SERVERS.items() if f is server), None)
+    if factory is not None:  # the factory itself, not a rule
+        raise ValueError(
+            f"server=asyncjax.servers.{factory} is the factory: call it, "
+            f"server=asyncjax.servers.{factory}(), or name it, server={factory!r}"
+        )
     if not isinstance(server, str) or server not in SERVERS:
         raise ValueError(
             f"unknown server {server!r}{did_you_mean(server, SERVERS)}; "

@@ -15,12 +15,12 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._parts import resolve
-from asyncjax._validate import check_int
+from asyncjax._validate import check_int, did_you_mean
 from asyncjax.delays.registry import get_delay_model
 from asyncjax.delays.worker_clock import WorkerClock
 from asyncjax.servers.asgd import asgd
 from asyncjax.servers.base import Server
-from asyncjax.servers.clock import ServerClock, attach
+from asyncjax.servers.clock import ServerClock, attach, with_server
 from asyncjax.servers.registry import get_server
 
 _BLOCK = 1024
@@ -105,7 +105,15 @@ def schedule(
     clock = get_delay_model(delay_model)
     arrivals = check_int(arrivals, "arrivals", minimum=1)
     seed = check_int(seed, "seed", minimum=0)
-    model = attach(clock, get_server(server) or asgd(), {"workers": workers, **hp}, arrivals)
+    rule = get_server(server) or asgd()
+    takes = {h.name for h in with_server(clock, rule).hyperparameters} - {"workers"}
+    for name in sorted(set(hp) - takes):
+        raise ValueError(
+            f"schedule: unknown value {name}={hp[name]!r}{did_you_mean(name, takes)}; "
+            f"{rule.name} on this clock takes "
+            + (", ".join(sorted(takes)) if takes else "none besides workers, seed and arrivals")
+        )
+    model = attach(clock, rule, {"workers": workers, **hp}, arrivals)
     values = resolve([model], {"workers": workers, **hp}, buffer=model.buffer_for())
     for name, v in values.items():
         if v.size != 1:

@@ -95,6 +95,7 @@ def test_two_processes_assemble_results_bit_identical_to_one(tmp_path):
     _assert_identical(res, _reference(cfg))
 
 
+@pytest.mark.slow  # 19 s; the fast set keeps the two-process run and its bit-identical assembly
 def test_a_killed_process_stops_its_peer_clearly_and_resume_redoes_nothing(tmp_path, capsys):
     """Process 1 is SIGKILLed after its first chunk: process 0 stops with a clear error within its timeout,
     the finished chunks stay, and a one-process --resume computes only the missing chunks."""

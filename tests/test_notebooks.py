@@ -85,7 +85,17 @@ def _runs_presets(path: Path) -> bool:
     return "reproduce(" in _code(path)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# The fast set runs the two tutorials and one preset notebook on a session's quick run (the path
+# every preset notebook takes); the others, 10-35 s each, run in the slow set. All of them
+# compile in the fast set (`test_notebook_code_compiles`).
+FAST_RUNS = ("01_", "02_", "08_")
+END_TO_END = [
+    pytest.param(p, marks=() if p.name.startswith(FAST_RUNS) else pytest.mark.slow, id=p.name)
+    for p in NOTEBOOKS
+]
+
+
+@pytest.mark.parametrize("path", END_TO_END)
 def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch, quick_preset):
     """Every cell runs in a fresh kernel (ASYNCJAX_QUICK=1: tiny settings), in a scratch folder.
 

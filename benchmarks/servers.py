@@ -221,11 +221,7 @@ def main(argv=None) -> dict:
                 )
                 row["baseline_arrivals_per_s"] = ref["arrivals_per_s"]
                 row["speedup_vs_baseline"] = rate / ref["arrivals_per_s"]
-            server = RULES[rule][0]
-            acc = server is not None and server.accumulates
-            row["fraction_of_limit"] = bounds(
-                rate, d, row["restart_draws_per_arrival"], limits, acc
-            )
+            row["fraction_of_limit"] = bounds(rate, d, row["restart_draws_per_arrival"], limits)
             rows.append(row)
             extra = (
                 f"  baseline {row['baseline_arrivals_per_s']:.3g}/s ×{row['speedup_vs_baseline']:.0f}"

@@ -217,24 +217,31 @@ def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
     assert np.array_equal(tr.updates[1:], ref["updates"])
 
 
+# Bytes of the clock's state per trajectory with n workers in float32, field by field: versions
+# (int32) and the applied count, elapsed time, its compensation and Σ speed (12) for every clock;
+# end times (float32) unless memoryless; a time-out flag per worker (bool); the round's count
+# (int32) for a rule that accumulates; a restart pool of 2 × 2 values, its base and used counts
+# (int32) and an empty flag for a rule that restarts workers on drawn times.
 @pytest.mark.parametrize(
-    "clock,server",
+    "clock,server,expected",
     [
-        (CLOCKS["additive"], aj.servers.ringmaster()),  # a restart pool
-        (aj.delays.workers("lognormal", timeouts=3.0), aj.servers.msync()),  # and time-outs
-        (aj.delays.workers("exponential"), aj.servers.ringmaster()),  # memoryless: no pool
-        (CLOCKS["additive"], aj.servers.fedbuff()),  # no rule that stops: no pool
+        (CLOCKS["additive"], aj.servers.ringmaster(), lambda n: 4 * n + 16 + 4 * n + 24 * n + 1),
+        (
+            aj.delays.workers("lognormal", timeouts=3.0),
+            aj.servers.msync(),
+            lambda n: 4 * n + 16 + 4 * n + n + 4 + 24 * n + 1,
+        ),
+        (aj.delays.workers("exponential"), aj.servers.ringmaster(), lambda n: 4 * n + 16),
+        (CLOCKS["additive"], aj.servers.fedbuff(), lambda n: 4 * n + 16 + 4 * n + 4),
     ],
+    ids=["pool", "pool-timeouts", "memoryless", "no-pool"],
 )
-def test_the_memory_plan_counts_every_byte_of_the_clock(clock, server):
-    """`state_bytes` (what the memory plan adds per trajectory) is the size of the clock's state."""
+def test_the_memory_plan_counts_every_byte_of_the_clock(clock, server, expected):
+    """`state_bytes` (what the memory plan adds per trajectory) counts every field of the clock."""
     n = 300
     model = attach(clock, server, {"workers": n, **{h.name: 2 for h in server.hyperparameters}}, 50)
-    hp = {"timeout_scale": jnp.float32(1)} if clock.timeouts is not None else {}
-    st = jax.eval_shape(model.init_state, jnp.float32(n), jnp.ones(n, jnp.float32), hp)
-    size = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(st))
-    assert model.state_bytes(model.buffer_for(), 4) == size
-    assert (st.pool is not None) == (server.stops and clock.law != "exponential")
+    assert model.state_bytes(model.buffer_for(), 4) == expected(n)
+    assert model.pooled == (server.stops and clock.law != "exponential")
 
 
 # The table rules on workers with their own data: each with stops in the default set, without

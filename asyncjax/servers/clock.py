@@ -146,10 +146,7 @@ class ServerClock(DelayModel):
 
     name: ClassVar[str] = "workers"
     # axes an option adds, with what adds them (named when a grid sweeps one without it)
-    optional_axes: ClassVar[dict[str, str]] = {
-        "timeout_scale": "an axis of a clock with time-outs: set timeouts= in "
-        "asyncjax.delays.workers, or timeouts in [delay]"
-    }
+    optional_axes: ClassVar[dict[str, str]] = WorkerClock.optional_axes  # the time-outs' axis
     per_setting: ClassVar[bool] = True  # points that differ only in other values share a clock
 
     @property

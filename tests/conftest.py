@@ -73,7 +73,7 @@ def _clear_compiled():
 
 
 # Compiled programs are kept for reuse, until the process holds this much; then all are dropped.
-RSS_LIMIT = (640 << 20) if XDIST_WORKER else (1 << 30)  # per process: two workers stay under 2.5 GB
+RSS_LIMIT = (1 << 30) if XDIST_WORKER else (1 << 30)  # per process: two workers stay under 2.5 GB
 
 
 def _rss_bytes() -> int:

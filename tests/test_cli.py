@@ -196,14 +196,12 @@ def test_bench_quick_writes_json(tmp_path):
     assert saved["device_kind"] == jax.devices()[0].device_kind  # which device the figures are for
 
 
-def test_reproduce_stationary_quick(tmp_path, capsys):
+def test_reproduce_stationary_quick(tmp_path, capsys, quick_preset):
+    run = quick_preset("liu2018-stationary")  # the session's `reproduce ... --quick`
     out = tmp_path / "stat"
-    assert (
-        main(["reproduce", "liu2018-stationary", "--quick", "--out", str(out), "--no-progress"])
-        == 0
-    )
+    shutil.copytree(run.out, out)  # the export below writes into the folder
     s = json.loads((out / "summary.json").read_text())
-    assert check_headline(capsys.readouterr().out, s) == 10 * 6  # its table = summary.json
+    assert check_headline(run.printed, s) == 10 * 6  # its table = summary.json
     assert {"momentum", "lr", "simulated", "theory"} <= set(s)
     n = len(s["momentum"])
     assert n == 10 and len(set(s["lr"])) == 2 and 0.0 in s["momentum"]
@@ -437,24 +435,11 @@ def test_plot_a_truncated_or_foreign_npz_is_a_clear_error(tmp_path, capsys):
     assert f"asyncjax: error: {text} cannot be read" in capsys.readouterr().err
 
 
-def test_plot_a_preset_folder_draws_each_sweep(tmp_path, capsys):
+def test_plot_a_preset_folder_draws_each_sweep(tmp_path, capsys, quick_preset):
     out = tmp_path / "stat"
-    assert (
-        main(
-            [
-                "reproduce",
-                "liu2018-stationary",
-                "--quick",
-                "--seeds",
-                "2",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    capsys.readouterr()
+    shutil.copytree(quick_preset("liu2018-stationary").out, out)  # plot writes into the folder
+    for png in out.rglob("error_vs_step.png"):
+        png.unlink()  # drawn below
     assert main(["plot", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "holds the sweeps ode, stationary" in printed
@@ -597,9 +582,10 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("command", ["plan", "run"])
+@pytest.mark.parametrize("command", ["plan", pytest.param("run", marks=pytest.mark.slow)])
 def test_run_and_plan_read_toml_without_tomllib(tmp_path, command):
-    """Python 3.10 has no tomllib: the tomli backport reads the same files."""
+    """Python 3.10 has no tomllib: the tomli backport reads the same files (both commands read
+    them through one loader; `run` also runs the sweep, so it is in the slow set)."""
     cfg = tmp_path / "mine.toml"
     cfg.write_text(CONFIG)
     args = [command, str(cfg)] + (

@@ -126,11 +126,22 @@ def _noise_scale(problem, hp):
 FD_STEP = 1e-5  # central differences: truncation O(h²) and rounding O(ε/h) both below 1e-9
 
 
+def _batches(problem, ops, seed, steps=4):
+    """Four steps' data shaped like the sampler's, drawn in NumPy (the sampler is checked on its
+    own below; compiled in, it took half of each gradient program's compile time): row indices
+    for the data sets, standard normals for the noise draws."""
+    like = jax.eval_shape(problem.sample, ops, _key(0), jnp.arange(steps, dtype=jnp.int32))
+    rng = np.random.default_rng(seed)
+    if like.dtype == jnp.int32:
+        return jnp.asarray(rng.integers(0, problem.n, like.shape), jnp.int32)
+    return jnp.asarray(rng.standard_normal(like.shape), like.dtype)
+
+
 @functools.cache
 def _grad_probe(name):
-    """One compiled program (float64) per problem for both gradient tests: the data of steps
-    0-3 and, for each, the problem's gradient without and with noise, the gradient of the
-    reference loss, and the directional derivative of the reference loss along ``v`` by central
+    """One compiled program (float64) per problem for both gradient tests: for each of a few
+    steps' data, the problem's gradient without and with noise, the gradient of the reference
+    loss, and the directional derivative of the reference loss along ``v`` by central
     differences against ⟨grad, v⟩. Its operands are arguments, so another instance of the same
     shapes (another seed) runs the same program. (Op by op, these checks compiled hundreds of
     small programs: 8 s for the MLP alone.)"""
@@ -151,13 +162,7 @@ def _grad_probe(name):
             "dot": sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(v))),
         }
 
-    def run(ops, params, v, key, hp):
-        batches = problem.sample(ops, key, jnp.arange(4, dtype=jnp.int32))
-        return batches, jax.vmap(one, in_axes=(None, None, 0, None, None))(
-            ops, params, batches, v, hp
-        )
-
-    return jax.jit(run)
+    return jax.jit(jax.vmap(one, in_axes=(None, None, 0, None, None)))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -166,8 +171,8 @@ def test_grad_is_gradient_of_minibatch_loss(name):
     with jax.enable_x64(True):
         ops = problem.operands(jnp.float64)
         params, v = _start(problem, ops), _start(problem, ops, seed=9)
-        hp = _hp(problem)
-        batches, out = _grad_probe(name)(ops, params, v, _key(3), hp)
+        hp, batches = _hp(problem), _batches(problem, ops, seed=3)
+        out = _grad_probe(name)(ops, params, batches, v, hp)
     scale = _noise_scale(problem, hp)
     for i in range(4):
         pick = lambda tree: jax.tree.map(lambda a: np.asarray(a[i]), tree)
@@ -194,29 +199,49 @@ def test_grad_matches_finite_differences(name):
     with jax.enable_x64(True):
         ops = problem.operands(jnp.float64)
         params, v = _start(problem, ops, seed=1), _start(problem, ops, seed=9)
-        _, out = _grad_probe(name)(ops, params, v, _key(5), _hp(problem, noise=0.0))
+        batches = _batches(problem, ops, seed=5)
+        out = _grad_probe(name)(ops, params, batches, v, _hp(problem, noise=0.0))
     np.testing.assert_allclose(np.asarray(out["dot"]), np.asarray(out["fd"]), rtol=1e-7, atol=1e-9)
+
+
+@functools.cache
+def _draws(name):
+    """One compiled program (float32) per problem for the stream and vmap tests: 12 steps of
+    three streams (the sampler under vmap), the first stream again step by step (a loop over
+    the steps, each drawn alone), and three picked steps of it. (Each sampler in a program
+    costs about a second of compile: the two tests share theirs.)"""
+    problem = make(name)
+
+    @jax.jit
+    def draws(ops, keys):
+        ks = jnp.arange(12, dtype=jnp.int32)
+        blocks = jax.vmap(lambda key: problem.sample(ops, key, ks))(keys)
+        steps = jax.lax.map(lambda k: problem.sample(ops, keys[0], k[None]), ks)
+        picked = problem.sample(ops, keys[0], jnp.asarray([7, 2, 7], jnp.int32))
+        return blocks, steps.reshape(blocks.shape[1:]), picked
+
+    return draws
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_pure_functions_run_in_float32_under_vmap(name):
     """vmap over trajectories, strict promotion, float32 operands with float32 hyperparameters
-    (one compiled program: the draws, the gradients and the metrics)."""
+    (the draws of three streams under vmap, then one program for the gradients and metrics)."""
     problem = make(name)
     ops = problem.operands(jnp.float32)
     assert all(a.dtype in (jnp.float32, jnp.int32) for a in jax.tree.leaves(ops))
+    seeds = jnp.arange(3, dtype=jnp.int32)
+    blocks, _, _ = _draws(name)(ops, _rng.stream_keys(seeds, _rng.DATA_STREAM))
+    step0 = jax.tree.map(lambda a: a[:, 0], blocks)
 
     @jax.jit
-    def run(ops, seeds, hp):
-        dkeys = _rng.stream_keys(seeds, _rng.DATA_STREAM)
+    def run(ops, seeds, step0, hp):
         params = jax.vmap(lambda s: _start(problem, ops))(seeds)
-        batches = jax.vmap(lambda k: problem.sample(ops, k, jnp.arange(2, dtype=jnp.int32)))(dkeys)
-        step0 = jax.tree.map(lambda a: a[:, 0], batches)
         g = jax.vmap(problem.grad, in_axes=(None, 0, 0, 0))(ops, params, step0, hp)
         return params, g, jax.vmap(problem.metrics, in_axes=(None, 0))(ops, params)
 
     hp = {k: jnp.full((3,), v, jnp.float32) for k, v in _defaults(problem).items()}
-    params, g, m = run(ops, jnp.arange(3, dtype=jnp.int32), hp)
+    params, g, m = run(ops, seeds, step0, hp)
     assert jax.tree.structure(g) == jax.tree.structure(params)
     for leaf in jax.tree.leaves(g):
         assert leaf.dtype == jnp.float32 and np.isfinite(np.asarray(leaf)).all()
@@ -230,22 +255,9 @@ def test_pure_functions_run_in_float32_under_vmap(name):
 def test_sample_rows_depend_only_on_the_step(name):
     problem = make(name)
     ops = problem.operands(jnp.float32)
-
-    @jax.jit  # one program for every draw (op by op, each shape compiled its own)
-    def draws(ops, keys):
-        ks = jnp.arange(12, dtype=jnp.int32)
-        blocks = jax.vmap(lambda key: problem.sample(ops, key, ks))(keys)  # two streams
-        # step by step: a loop over the steps, each drawn alone
-        steps = jax.lax.map(lambda k: problem.sample(ops, keys[0], k[None]), ks)
-        return (
-            blocks[0],
-            steps.reshape(blocks[0].shape),
-            problem.sample(ops, keys[0], jnp.asarray([7, 2, 7], jnp.int32)),
-            blocks[1],
-        )
-
-    keys = _rng.stream_keys(jnp.asarray([11, 12], jnp.int32), _rng.DATA_STREAM)
-    block, one_by_one, picked, other = map(np.asarray, draws(ops, keys))
+    keys = _rng.stream_keys(jnp.asarray([11, 12, 13], jnp.int32), _rng.DATA_STREAM)
+    blocks, one_by_one, picked = map(np.asarray, _draws(name)(ops, keys))
+    block, other = blocks[0], blocks[1]
     np.testing.assert_array_equal(block, one_by_one)
     np.testing.assert_array_equal(picked, block[[7, 2, 7]])
     assert not np.array_equal(block, other)
@@ -531,9 +543,7 @@ def test_mlp_other_activations_grad(activation):
     h = 1e-6
 
     @jax.jit  # one program, not op by op
-    def check(ops, init_key, data_key, v):
-        params = p.init(ops, init_key)
-        rows = p.sample(ops, data_key, jnp.arange(1, dtype=jnp.int32))[0]
+    def check(ops, params, rows, v):
         g = p.grad(ops, params, rows, {})
         lp = p.loss(ops, jax.tree.map(lambda a, u: a + h * u, params, v), rows)
         lm = p.loss(ops, jax.tree.map(lambda a, u: a - h * u, params, v), rows)
@@ -541,7 +551,9 @@ def test_mlp_other_activations_grad(activation):
 
     with jax.enable_x64(True):
         ops = p.operands(jnp.float64)
-        dot, fd = check(ops, _key(0, _rng.INIT_STREAM), _key(1), _start(p, ops, seed=4))
+        # a random point and eight random rows (the sampler and init are checked on their own)
+        rows = jnp.asarray(np.random.default_rng(1).choice(p.n, 8, replace=False), jnp.int32)
+        dot, fd = check(ops, _start(p, ops, seed=0), rows, _start(p, ops, seed=4))
     np.testing.assert_allclose(float(dot), float(fd), rtol=1e-6)
 
 

@@ -125,6 +125,8 @@ def test_threshold_exponent_from_a_sweep(pca):
     )  # the paper's sufficient condition τ ∝ (1 − μ)² is far from tight
 
 
+@pytest.mark.slow  # 8 s (a 16,000-trajectory sweep and two bootstraps); by default the same fit
+# and claim run on the mitliagkas2016 quick preset (test_presets_mitliagkas_dnn)
 def test_implicit_momentum_from_simulated_mean_trajectories():
     """Async-SGD with geometric staleness behaves like momentum 1 − 1/M (Mitliagkas et al.).
 

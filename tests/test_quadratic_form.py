@@ -172,7 +172,8 @@ ENGINE = dict(steps=300, record_every=1, buffer=4, record_params=True)
 def test_gradient_descent_matches_the_closed_form(x64):
     """No noise, μ = 0, no delay: x_k − x* = (I − ηA)^k (x_0 − x*), for banded and dense A.
 
-    (η = 0.01 and λ_min(A) ≥ 2: the error falls by about 10³ over the 300 steps.)"""
+    (η = 0.01 and λ_min(A) ≥ 2: the distance to x* shrinks at least 400-fold over the 300
+    steps, as 60 steps at η = 0.05 did for the 6 x 6 matrix this test used before.)"""
     for q in _pair(seed=7, d=D, k=K, noise_kind="shared"):
         lr = 0.01
         trace = aj.simulate(q, momentum=0.0, lr=lr, delay=0, **ENGINE)

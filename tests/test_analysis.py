@@ -44,8 +44,21 @@ def test_bootstrap_interval_covers_truth():
     assert "bootstrap" in res.rule
 
 
-def test_band_and_late_average(pca):
-    res = aj.sweep(pca, aj.Grid(momentum=[0.5], lr=1e-2, seed=range(8)), steps=100, record_every=10)
+@pytest.fixture(scope="module")
+def small_sweep():
+    """One small sweep (one compiled program) for the two tests below: at μ = 0.99 and delay 7
+    some trajectories diverge; at μ = 0.5 and no delay none does."""
+    return aj.sweep(
+        aj.StreamingPCA([4.0, 3.0, 2.0, 1.0]),
+        aj.Grid(momentum=[0.5, 0.99], delay=[0, 7], lr=0.02, seed=range(8)),
+        steps=100,
+        record_every=10,
+    )
+
+
+def test_band_and_late_average(small_sweep):
+    res = small_sweep.sel(momentum=[0.5], delay=0)
+    assert (res["diverged_at"] == -1).all()
     late = analysis.late_average(res, window=0.3)  # steps 70, 80, 90, 100
     np.testing.assert_allclose(late, res["error"][..., -4:].mean(axis=-1), rtol=1e-6)
     b = analysis.band(late, axis=-1)
@@ -112,6 +125,8 @@ def test_threshold_exponent_from_a_sweep(pca):
     )  # the paper's sufficient condition τ ∝ (1 − μ)² is far from tight
 
 
+@pytest.mark.slow  # 8 s (a 16,000-trajectory sweep and two bootstraps); by default the same fit
+# and claim run on the mitliagkas2016 quick preset (test_presets_mitliagkas_dnn)
 def test_implicit_momentum_from_simulated_mean_trajectories():
     """Async-SGD with geometric staleness behaves like momentum 1 − 1/M (Mitliagkas et al.).
 
@@ -211,13 +226,8 @@ def test_divergence_drives_the_threshold_where_frozen_errors_hide_it():
     assert "sin² = 1" in thr.rule
 
 
-def test_a_real_sweep_follows_the_rule(pca):
-    res = aj.sweep(
-        pca,
-        aj.Grid(momentum=[0.5, 0.99], delay=[0, 7], lr=0.02, seed=range(8)),
-        steps=60,
-        record_every=20,
-    )
+def test_a_real_sweep_follows_the_rule(small_sweep):
+    res = small_sweep
     assert res.attrs["variables"]["error"]["worst"] == 1.0
     flags = res["diverged_at"] >= 0
     assert flags.any() and not flags.all()

@@ -70,9 +70,9 @@ def test_sample_moments(dist):
     lam = np.array([4.0, 1.0])
     problem = aj.StreamingPCA(lam, dist)
     key = _rng.stream_keys(jnp.asarray([0]), 0)[0]
+    block = jax.jit(sample_block, static_argnums=0)  # one program, not op by op
     y = np.asarray(
-        sample_block(dist, problem.operands(), key, jnp.arange(200_000, dtype=jnp.int32)),
-        np.float64,
+        block(dist, problem.operands(), key, jnp.arange(200_000, dtype=jnp.int32)), np.float64
     )
     n = y.shape[0]
     cov = y.T @ y / n
@@ -92,9 +92,9 @@ def test_sample_moments(dist):
 def test_normals_are_standard_and_independent_across_steps_and_seeds():
     keys = _rng.stream_keys(jnp.arange(2), 0)
     steps = jnp.arange(100_000, dtype=jnp.int32)
-    z = np.stack(
-        [np.asarray(_rng.normals(k, steps, 4, jnp.float32), np.float64) for k in keys]
-    )  # (2, n, 4)
+    normals = jax.jit(_rng.normals, static_argnums=(2, 3))  # one program, not op by op
+    z = np.stack([np.asarray(normals(k, steps, 4, jnp.float32), np.float64) for k in keys])
+    # (2, n, 4)
     n = z.shape[1]
     flat = z.reshape(-1)
     assert abs(flat.mean()) < 5 / np.sqrt(flat.size)
@@ -112,7 +112,8 @@ def test_normals_are_standard_and_independent_across_steps_and_seeds():
 def test_float64_stream_has_52_bit_uniforms():
     with jax.enable_x64(True):
         key = _rng.stream_keys(jnp.asarray([3]), 0)[0]
-        u = np.asarray(_rng.uniforms(key, jnp.arange(1000, dtype=jnp.int32), 2, jnp.float64))
+        uniforms = jax.jit(_rng.uniforms, static_argnums=(2, 3))  # one program, not op by op
+        u = np.asarray(uniforms(key, jnp.arange(1000, dtype=jnp.int32), 2, jnp.float64))
     assert u.dtype == np.float64 and 0 <= u.min() and u.max() < 1
     assert np.any((u * 2**23) % 1 != 0)  # finer than float32's grid
 

@@ -7,9 +7,39 @@ import pytest
 import asyncjax as aj
 from asyncjax import theory
 
+LAM = np.array([1.0, 0.4, 0.1])
+BOUNDARY_CASES = [(0.0, 0.05), (0.5, 0.02), (0.9, 0.01)]
 
-@pytest.mark.parametrize("momentum,lr", [(0.0, 0.05), (0.5, 0.02), (0.9, 0.01)])
-def test_quadratic_diverges_exactly_past_the_stability_boundary(momentum, lr):
+
+def _boundary(momentum, lr):
+    """τ*, the spectral radii at τ* and τ* + 1, and the steps the case needs (see the test)."""
+    tau_star = int(theory.stability_threshold(momentum, lr * LAM[0]))
+    radii = [theory.spectral_radius(momentum, lr * LAM[0], t) for t in (tau_star, tau_star + 1)]
+    steps = int(np.ceil(np.log(1e4) / min(1 - radii[0], radii[1] - 1) / 100)) * 100 + 2000
+    return tau_star, radii, steps
+
+
+@pytest.fixture(scope="module")
+def boundary_sweep():
+    """Every case in one sweep (one compiled program instead of one per case): the cases' μ,
+    η and delays are values of the grid's axes, run as long as the longest case needs and
+    recorded every 100 steps (every case's step count is a multiple of 100), so that each
+    case reads its own trajectories at its own step count. (A trajectory that overflows later
+    is frozen by the engine; the records a case reads come before.)"""
+    cases = [_boundary(*case) for case in BOUNDARY_CASES]
+    delays = sorted({t for tau_star, _, _ in cases for t in (tau_star, tau_star + 1)})
+    momenta, lrs = zip(*BOUNDARY_CASES)
+    return aj.sweep(
+        aj.Quadratic(LAM, noise=0.0),
+        aj.Grid(momentum=list(momenta), lr=list(lrs), delay=delays),
+        steps=max(steps for *_, steps in cases),
+        record_every=100,
+        norm_bound=np.inf,
+    )
+
+
+@pytest.mark.parametrize("momentum,lr", BOUNDARY_CASES)
+def test_quadratic_diverges_exactly_past_the_stability_boundary(boundary_sweep, momentum, lr):
     """Noise-free quadratic: each mode is x_{k+1} = (1+μ)x_k − μx_{k−1} − ηλ x_{k−τ}, theory's recurrence.
 
     τ* is the largest stable delay; the top eigenvalue binds. At τ* the iterate must shrink and at
@@ -17,22 +47,13 @@ def test_quadratic_diverges_exactly_past_the_stability_boundary(momentum, lr):
     moves the binding mode's amplitude by a factor 10⁴, which leaves room for the start's small
     projection on the slowest root (the error is asserted to move by only 10²).
     """
-    lam = np.array([1.0, 0.4, 0.1])
-    tau_star = int(theory.stability_threshold(momentum, lr * lam[0]))
-    radii = [theory.spectral_radius(momentum, lr * lam[0], t) for t in (tau_star, tau_star + 1)]
+    tau_star, radii, steps = _boundary(momentum, lr)
     assert radii[0] < 1 < radii[1]
-    steps = int(np.ceil(np.log(1e4) / min(1 - radii[0], radii[1] - 1) / 100)) * 100 + 2000
-    prob = aj.Quadratic(lam, noise=0.0)
-    res = aj.sweep(
-        prob,
-        aj.Grid(momentum=momentum, lr=lr, delay=[tau_star, tau_star + 1]),
-        steps=steps,
-        record_every=steps // 10,
-        norm_bound=np.inf,
-    )
-    err = res["error"]  # (delay, step): f − f* = ½ Σ λ x²
-    assert err[0, -1] < 1e-2 * err[0, 0], f"τ*={tau_star} should be stable"
-    assert err[1, -1] > 1e2 * err[1, 0], f"τ*+1={tau_star + 1} should diverge"
+    case = boundary_sweep.sel(momentum=momentum, lr=lr, delay=[tau_star, tau_star + 1])
+    assert case.coords["step"][steps // 100] == steps
+    err = case["error"]  # (delay, step): f − f* = ½ Σ λ x²
+    assert err[0, steps // 100] < 1e-2 * err[0, 0], f"τ*={tau_star} should be stable"
+    assert err[1, steps // 100] > 1e2 * err[1, 0], f"τ*+1={tau_star + 1} should diverge"
 
 
 def test_adam_on_logistic_digits_learns_and_recompiles_nothing():

@@ -4,6 +4,7 @@ No engine here: the pure functions are called directly (and scanned by hand
 for the short training runs), in float64 where exactness is checked.
 """
 
+import functools
 import json
 import math
 import sys
@@ -65,8 +66,8 @@ def _key(seed, stream=_rng.DATA_STREAM):
 def _start(problem, ops, seed=0):
     """A random point (not the start, where gradients can vanish) shaped like the parameters."""
     x0 = problem.default_init()
-    if x0 is None:
-        x0 = problem.init(ops, _key(seed, _rng.INIT_STREAM))
+    if x0 is None:  # only the shapes are used: traced, not run (run eagerly, it compiled op by op)
+        x0 = jax.eval_shape(problem.init, ops, _key(seed, _rng.INIT_STREAM))
     leaves, tree = jax.tree.flatten(x0)
     rng = np.random.default_rng(seed + 100)
     dtype = ops[0].dtype
@@ -122,76 +123,125 @@ def _noise_scale(problem, hp):
 
 
 # ------------------------------------------------------------------------ gradients
+FD_STEP = 1e-5  # central differences: truncation O(h²) and rounding O(ε/h) both below 1e-9
+
+
+def _batches(problem, ops, seed, steps=4):
+    """Four steps' data shaped like the sampler's, drawn in NumPy (the sampler is checked on its
+    own below; compiled in, it took half of each gradient program's compile time): row indices
+    for the data sets, standard normals for the noise draws."""
+    like = jax.eval_shape(problem.sample, ops, _key(0), jnp.arange(steps, dtype=jnp.int32))
+    rng = np.random.default_rng(seed)
+    if like.dtype == jnp.int32:
+        return jnp.asarray(rng.integers(0, problem.n, like.shape), jnp.int32)
+    return jnp.asarray(rng.standard_normal(like.shape), like.dtype)
+
+
+@functools.cache
+def _grad_probe(name):
+    """One compiled program (float64) per problem for both gradient tests: for each of a few
+    steps' data, the problem's gradient without and with noise, the gradient of the reference
+    loss, and the directional derivative of the reference loss along ``v`` by central
+    differences against ⟨grad, v⟩. Its operands are arguments, so another instance of the same
+    shapes (another seed) runs the same program. (Op by op, these checks compiled hundreds of
+    small programs: 8 s for the MLP alone.)"""
+    problem = make(name)
+
+    def one(ops, params, batch, v, hp):
+        rows = batch if batch.dtype == jnp.int32 else None
+        ref = lambda q: _ref_loss(problem, ops, q, rows)
+        quiet = {k: jnp.zeros_like(x) if k == "noise" else x for k, x in hp.items()}
+        got = problem.grad(ops, params, batch, quiet)
+        plus = jax.tree.map(lambda p, u: p + FD_STEP * u, params, v)
+        minus = jax.tree.map(lambda p, u: p - FD_STEP * u, params, v)
+        return {
+            "quiet": got,
+            "noisy": problem.grad(ops, params, batch, hp),
+            "want": jax.grad(ref)(params),
+            "fd": (ref(plus) - ref(minus)) / (2 * FD_STEP),
+            "dot": sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(v))),
+        }
+
+    return jax.jit(jax.vmap(one, in_axes=(None, None, 0, None, None)))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_grad_is_gradient_of_minibatch_loss(name):
     problem = make(name)
     with jax.enable_x64(True):
         ops = problem.operands(jnp.float64)
-        params = _start(problem, ops)
-        batches = np.asarray(problem.sample(ops, _key(3), jnp.arange(4, dtype=jnp.int32)))
-        grad = jax.jit(problem.grad)
-        # compiled once, not op by op (op by op, this test compiled 150 small programs)
-        ref_grad = jax.jit(
-            lambda p, b: jax.grad(
-                lambda q: _ref_loss(problem, ops, q, b if b.dtype == jnp.int32 else None)
-            )(p)
+        params, v = _start(problem, ops), _start(problem, ops, seed=9)
+        hp, batches = _hp(problem), _batches(problem, ops, seed=3)
+        out = _grad_probe(name)(ops, params, batches, v, hp)
+    scale = _noise_scale(problem, hp)
+    for i in range(4):
+        pick = lambda tree: jax.tree.map(lambda a: np.asarray(a[i]), tree)
+        got, noisy, want = pick(out["quiet"]), pick(out["noisy"]), pick(out["want"])
+        jax.tree.map(
+            lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12), got, want
         )
-        for i in range(4):
-            batch = batches[i]
-            quiet = {k: jnp.asarray(0.0) if k == "noise" else v for k, v in _hp(problem).items()}
-            got = grad(ops, params, batch, quiet)
-            want = ref_grad(params, batch)
-            jax.tree.map(
-                lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12), got, want
-            )
-            # additive noise: exactly (σ/√m) z, z the step's draw
-            hp = _hp(problem)
-            noisy = grad(ops, params, batch, hp)
-            scale = _noise_scale(problem, hp)
-            jax.tree.map(
-                lambda a, b: np.testing.assert_allclose(
-                    a - b, scale * np.asarray(batch) if scale else 0.0, atol=1e-12
-                ),
-                noisy,
-                got,
-            )
+        # additive noise: exactly (σ/√m) z, z the step's draw
+        batch = np.asarray(batches[i])
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(
+                a - b, scale * batch if scale else 0.0, atol=1e-12
+            ),
+            noisy,
+            got,
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_grad_matches_finite_differences(name):
-    """Directional derivative of the reference loss against ⟨grad, v⟩ (central differences)."""
+    """Directional derivative of the reference loss against ⟨grad, v⟩ (central differences),
+    at another instance (seed 1) and point, on each of four steps' data."""
     problem = make(name, seed=1)
     with jax.enable_x64(True):
         ops = problem.operands(jnp.float64)
-        params = _start(problem, ops, seed=1)
-        batch = jax.tree.map(
-            lambda a: a[0], problem.sample(ops, _key(5), jnp.arange(1, dtype=jnp.int32))
-        )
-        rows = batch if batch.dtype == jnp.int32 else None
-        g = problem.grad(ops, params, batch, _hp(problem, noise=0.0))
-        v = _start(problem, ops, seed=9)
-        h = 1e-5
-        plus = jax.tree.map(lambda p, u: p + h * u, params, v)
-        minus = jax.tree.map(lambda p, u: p - h * u, params, v)
-        fd = (_ref_loss(problem, ops, plus, rows) - _ref_loss(problem, ops, minus, rows)) / (2 * h)
-        dot = sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(v)))
-        np.testing.assert_allclose(float(dot), float(fd), rtol=1e-7, atol=1e-9)
+        params, v = _start(problem, ops, seed=1), _start(problem, ops, seed=9)
+        batches = _batches(problem, ops, seed=5)
+        out = _grad_probe(name)(ops, params, batches, v, _hp(problem, noise=0.0))
+    np.testing.assert_allclose(np.asarray(out["dot"]), np.asarray(out["fd"]), rtol=1e-7, atol=1e-9)
+
+
+@functools.cache
+def _draws(name):
+    """One compiled program (float32) per problem for the stream and vmap tests: 12 steps of
+    three streams (the sampler under vmap), the first stream again step by step (a loop over
+    the steps, each drawn alone), and three picked steps of it. (Each sampler in a program
+    costs about a second of compile: the two tests share theirs.)"""
+    problem = make(name)
+
+    @jax.jit
+    def draws(ops, keys):
+        ks = jnp.arange(12, dtype=jnp.int32)
+        blocks = jax.vmap(lambda key: problem.sample(ops, key, ks))(keys)
+        steps = jax.lax.map(lambda k: problem.sample(ops, keys[0], k[None]), ks)
+        picked = problem.sample(ops, keys[0], jnp.asarray([7, 2, 7], jnp.int32))
+        return blocks, steps.reshape(blocks.shape[1:]), picked
+
+    return draws
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_pure_functions_run_in_float32_under_vmap(name):
-    """vmap over trajectories, strict promotion, float32 operands with float32 hyperparameters."""
+    """vmap over trajectories, strict promotion, float32 operands with float32 hyperparameters
+    (the draws of three streams under vmap, then one program for the gradients and metrics)."""
     problem = make(name)
     ops = problem.operands(jnp.float32)
     assert all(a.dtype in (jnp.float32, jnp.int32) for a in jax.tree.leaves(ops))
     seeds = jnp.arange(3, dtype=jnp.int32)
-    dkeys = _rng.stream_keys(seeds, _rng.DATA_STREAM)
-    params = jax.vmap(lambda s: _start(problem, ops))(seeds)
-    batches = jax.vmap(lambda k: problem.sample(ops, k, jnp.arange(2, dtype=jnp.int32)))(dkeys)
-    step0 = jax.tree.map(lambda a: a[:, 0], batches)
+    blocks, _, _ = _draws(name)(ops, _rng.stream_keys(seeds, _rng.DATA_STREAM))
+    step0 = jax.tree.map(lambda a: a[:, 0], blocks)
+
+    @jax.jit
+    def run(ops, seeds, step0, hp):
+        params = jax.vmap(lambda s: _start(problem, ops))(seeds)
+        g = jax.vmap(problem.grad, in_axes=(None, 0, 0, 0))(ops, params, step0, hp)
+        return params, g, jax.vmap(problem.metrics, in_axes=(None, 0))(ops, params)
+
     hp = {k: jnp.full((3,), v, jnp.float32) for k, v in _defaults(problem).items()}
-    g = jax.jit(jax.vmap(problem.grad, in_axes=(None, 0, 0, 0)))(ops, params, step0, hp)
-    m = jax.jit(jax.vmap(problem.metrics, in_axes=(None, 0)))(ops, params)
+    params, g, m = run(ops, seeds, step0, hp)
     assert jax.tree.structure(g) == jax.tree.structure(params)
     for leaf in jax.tree.leaves(g):
         assert leaf.dtype == jnp.float32 and np.isfinite(np.asarray(leaf)).all()
@@ -205,16 +255,11 @@ def test_pure_functions_run_in_float32_under_vmap(name):
 def test_sample_rows_depend_only_on_the_step(name):
     problem = make(name)
     ops = problem.operands(jnp.float32)
-    key = _key(11)
-    ks = jnp.arange(12, dtype=jnp.int32)
-    block = np.asarray(problem.sample(ops, key, ks))
-    one_by_one = np.concatenate(
-        [np.asarray(problem.sample(ops, key, ks[i : i + 1])) for i in range(12)]
-    )
+    keys = _rng.stream_keys(jnp.asarray([11, 12, 13], jnp.int32), _rng.DATA_STREAM)
+    blocks, one_by_one, picked = map(np.asarray, _draws(name)(ops, keys))
+    block, other = blocks[0], blocks[1]
     np.testing.assert_array_equal(block, one_by_one)
-    picked = np.asarray(problem.sample(ops, key, jnp.asarray([7, 2, 7], jnp.int32)))
     np.testing.assert_array_equal(picked, block[[7, 2, 7]])
-    other = np.asarray(problem.sample(ops, _key(12), ks))
     assert not np.array_equal(block, other)
     if block.dtype == np.int32:  # finite data: row indices
         assert block.shape == (12, problem.batch)
@@ -324,6 +369,8 @@ def test_quadratic_metrics_and_start():
 def test_least_squares_optimum_and_error():
     rng = np.random.default_rng(4)
     X, y = rng.standard_normal((50, 6)), rng.standard_normal(50)
+    # the problem is a static argument: instances of equal shapes (all three here) share a program
+    metrics = jax.jit(LeastSquares.metrics, static_argnums=0)
     for l2 in [0.0, 0.3]:
         p = LeastSquares.from_data(X, y, batch=10, l2=l2)
         w_ref = np.linalg.solve(X.T @ X / 50 + l2 * np.eye(6), X.T @ y / 50)
@@ -337,24 +384,24 @@ def test_least_squares_optimum_and_error():
         with jax.enable_x64(True):
             ops = p.operands(jnp.float64)
             for w in [np.zeros(6), rng.standard_normal(6), w_ref + 1e-4 * rng.standard_normal(6)]:
-                m = p.metrics(ops, jnp.asarray(w))
+                m = metrics(p, ops, jnp.asarray(w))
                 assert float(m["error"]) == pytest.approx(f(w) - f(w_ref), rel=1e-6, abs=1e-15)
                 assert float(m["loss"]) == pytest.approx(f(w), rel=1e-12)
                 grad = X.T @ (X @ w - y) / 50 + l2 * w
                 assert float(m["grad_norm"]) == pytest.approx(
                     np.linalg.norm(grad), rel=1e-8, abs=1e-12
                 )
-            at_opt = p.metrics(ops, jnp.asarray(w_ref))
+            at_opt = metrics(p, ops, jnp.asarray(w_ref))
             assert abs(float(at_opt["error"])) < 1e-20 and float(at_opt["grad_norm"]) < 1e-12
         np.testing.assert_allclose(p.hessian_eigenvalues, np.linalg.eigvalsh(X.T @ X / 50) + l2)
     # rank-deficient data: the minimum-norm solution, error still exact and >= 0
     Xr = np.concatenate([X[:, :3], X[:, :3]], axis=1)
     p = LeastSquares.from_data(Xr, y)
     with jax.enable_x64(True):
-        m = p.metrics(p.operands(jnp.float64), jnp.asarray(rng.standard_normal(6)))
+        m = metrics(p, p.operands(jnp.float64), jnp.asarray(rng.standard_normal(6)))
         assert (
             float(m["error"]) >= 0
-            and float(p.metrics(p.operands(jnp.float64), jnp.asarray(p.w_star))["grad_norm"])
+            and float(metrics(p, p.operands(jnp.float64), jnp.asarray(p.w_star))["grad_norm"])
             < 1e-12
         )
 
@@ -436,8 +483,9 @@ def test_quartic_saddle_metrics_against_numpy(kwargs):
         assert float(f(ops, jnp.zeros(p.d))["min_hess_eig"]) == dn  # the saddle
     # float32: the same to float32 accuracy
     ops32 = p.operands(jnp.float32)
+    f32 = jax.jit(p.metrics)  # one program, not op by op
     for x in _saddle_points(p, rng)[:8]:
-        m = p.metrics(ops32, jnp.asarray(x, jnp.float32))
+        m = f32(ops32, jnp.asarray(x, jnp.float32))
         s = x @ x
         H = np.diag(D) + s * np.eye(p.d) + 2.0 * np.outer(x, x)
         assert abs(float(m["min_hess_eig"]) - np.linalg.eigvalsh(H)[0]) < 1e-5 * (
@@ -461,7 +509,8 @@ def test_mlp_structure_init_and_metrics(digits):
     assert p.default_init() is None
     ops = p.operands(jnp.float32)
     keys = _rng.stream_keys(jnp.arange(2, dtype=jnp.int32), _rng.INIT_STREAM)
-    a, a2, b = p.init(ops, keys[0]), p.init(ops, keys[0]), p.init(ops, keys[1])
+    init = jax.jit(p.init)  # one program, not op by op
+    a, a2, b = init(ops, keys[0]), init(ops, keys[0]), init(ops, keys[1])
     assert {k: v.shape for k, v in a.items()} == p.param_shapes()
     jax.tree.map(np.testing.assert_array_equal, a, a2)  # a pure function of the key
     assert not np.array_equal(a["W0"], b["W0"])
@@ -491,18 +540,21 @@ def test_mlp_structure_init_and_metrics(digits):
 def test_mlp_other_activations_grad(activation):
     ds = _blobs()
     p = MLP(ds, hidden=(6,), activation=activation, batch=8)
+    h = 1e-6
+
+    @jax.jit  # one program, not op by op
+    def check(ops, params, rows, v):
+        g = p.grad(ops, params, rows, {})
+        lp = p.loss(ops, jax.tree.map(lambda a, u: a + h * u, params, v), rows)
+        lm = p.loss(ops, jax.tree.map(lambda a, u: a - h * u, params, v), rows)
+        return sum(jnp.vdot(g[k], v[k]) for k in g), (lp - lm) / (2 * h)
+
     with jax.enable_x64(True):
         ops = p.operands(jnp.float64)
-        params = p.init(ops, _key(0, _rng.INIT_STREAM))
-        rows = p.sample(ops, _key(1), jnp.arange(1, dtype=jnp.int32))[0]
-        g = jax.jit(p.grad)(ops, params, rows, {})
-        v = _start(p, ops, seed=4)
-        h = 1e-6
-        loss = jax.jit(p.loss)  # one program, not op by op
-        lp = loss(ops, jax.tree.map(lambda a, u: a + h * u, params, v), rows)
-        lm = loss(ops, jax.tree.map(lambda a, u: a - h * u, params, v), rows)
-        dot = sum(jnp.vdot(g[k], v[k]) for k in g)
-        np.testing.assert_allclose(float(dot), float((lp - lm) / (2 * h)), rtol=1e-6)
+        # a random point and eight random rows (the sampler and init are checked on their own)
+        rows = jnp.asarray(np.random.default_rng(1).choice(p.n, 8, replace=False), jnp.int32)
+        dot, fd = check(ops, _start(p, ops, seed=0), rows, _start(p, ops, seed=4))
+    np.testing.assert_allclose(float(dot), float(fd), rtol=1e-6)
 
 
 # ------------------------------------------------------------------------ bad input
@@ -731,6 +783,8 @@ def _heavy_ball(problem, ops, seeds, *, lr, momentum, steps, hp=None):
     return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.int32))
 
 
+@pytest.mark.slow  # the same claim for the same MLP runs by default through the engine
+# (test_problems_engine: ≥ 0.93 after heavy ball); this hand-scanned copy compiles for 4 s
 def test_mlp_learns_digits_with_heavy_ball(digits):
     """hidden (32,), tanh, batch 32, η = 0.1, μ = 0.9, 300 steps: ≥ 0.93 held-out accuracy per seed."""
     p = MLP(digits, hidden=(32,), batch=32)
@@ -743,7 +797,7 @@ def test_mlp_learns_digits_with_heavy_ball(digits):
 def test_logistic_loss_halves_with_sgd(digits):
     p = Logistic.from_dataset(digits, batch=32)
     ops = p.operands(jnp.float32)
-    start = float(p.metrics(ops, jax.tree.map(jnp.asarray, p.default_init()))["error"])
+    start = float(jax.jit(p.metrics)(ops, jax.tree.map(jnp.asarray, p.default_init()))["error"])
     m = _heavy_ball(p, ops, range(2), lr=0.1, momentum=0.0, steps=300)
     assert np.all(np.asarray(m["error"]) < 0.5 * start)
     assert np.all(np.asarray(m["accuracy"]) > 0.9)
@@ -779,8 +833,9 @@ def test_saddle_noise_escapes_and_batch_scales_noise():
     ops = p.operands(jnp.float32)
     key = _key(0)
 
+    @jax.jit  # one program for the three runs (the values are arguments)
     def run(noise, batch):
-        hp = {"noise": jnp.float32(noise), "batch": jnp.float32(batch)}
+        hp = {"noise": noise, "batch": batch}
         z = p.sample(ops, key, jnp.arange(3000, dtype=jnp.int32))
 
         def step(x, zk):
@@ -789,8 +844,8 @@ def test_saddle_noise_escapes_and_batch_scales_noise():
         x, _ = jax.lax.scan(step, jnp.zeros(4, jnp.float32), z)
         return p.metrics(ops, x)
 
-    still = run(0.0, 1.0)
+    still = run(jnp.float32(0.0), jnp.float32(1.0))
     assert float(still["error"]) == pytest.approx(0.25) and float(still["min_hess_eig"]) == -1.0
-    m1, m64 = run(0.3, 1.0), run(0.3, 64.0)
+    m1, m64 = run(jnp.float32(0.3), jnp.float32(1.0)), run(jnp.float32(0.3), jnp.float32(64.0))
     assert float(m1["min_hess_eig"]) > 0 and float(m64["min_hess_eig"]) > 0
     assert float(m64["error"]) < float(m1["error"])

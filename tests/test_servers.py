@@ -1,5 +1,6 @@
 """Server rules on the worker clock: identities, the NumPy event loop, theory, bad input."""
 
+import functools
 import json
 
 import jax
@@ -27,36 +28,55 @@ def x64():
         yield
 
 
-@pytest.mark.parametrize("law", ["exponential", "lognormal", "constant"])
+# The identities below compare runs that are the same compiled program across tests (ASGD on
+# the additive clock serves three of them): each run is made once per module.
+@functools.cache
+def _run(clock, server=None, **hp):
+    return aj.simulate(QUAD, delay_model=clock, server=server, **hp, **RUN)
+
+
+# ASGD against the plain clock: the memoryless clock (finishers drawn directly) and the paper's
+# additive law (end times kept) in the default set; two more laws in the slow set.
+ASGD_CLOCKS = {
+    "exponential": aj.delays.workers("exponential", speeds=[1.0, 2, 1, 3, 1, 1]),
+    "additive": CLOCKS["additive"],
+    "lognormal": aj.delays.workers("lognormal", speeds=[1.0, 2, 1, 3, 1, 1]),
+    "constant": aj.delays.workers("constant", speeds=[1.0, 2, 1, 3, 1, 1]),
+}
+
+
+@pytest.mark.parametrize(
+    "law",
+    ["exponential", "additive"]
+    + [pytest.param(law, marks=pytest.mark.slow) for law in ("lognormal", "constant")],
+)
 def test_asgd_is_bit_identical_to_the_plain_worker_clock(law):
-    clock = aj.delays.workers(law, speeds=[1.0, 2, 1, 3, 1, 1])
-    plain = aj.simulate(QUAD, delay_model=clock, **RUN)
-    asgd = aj.simulate(QUAD, delay_model=clock, server=aj.servers.asgd(), **RUN)
+    clock = ASGD_CLOCKS[law]
+    plain = _run(clock)
+    asgd = _run(clock, aj.servers.asgd())
     assert np.array_equal(plain.params, asgd.params)
     assert np.array_equal(asgd.updates, np.arange(0, 241, 40))
     np.testing.assert_allclose(asgd.wall_time, plain.wall_time, rtol=1e-5)
 
 
-@pytest.mark.parametrize("law", list(CLOCKS))
+# The paper's additive law in the default set; the other two (two compiles each) in the slow set.
+LAW_CASES = [
+    pytest.param(law, marks=() if law == "additive" else pytest.mark.slow) for law in CLOCKS
+]
+
+
+@pytest.mark.parametrize("law", LAW_CASES)
 def test_ringmaster_without_stops_above_every_delay_is_asgd(law):
-    a = aj.simulate(QUAD, delay_model=CLOCKS[law], server="asgd", **RUN)
-    b = aj.simulate(
-        QUAD,
-        delay_model=CLOCKS[law],
-        server=aj.servers.ringmaster(stops=False),
-        delay_threshold=10**6,
-        **RUN,
-    )
+    a = _run(CLOCKS[law], aj.servers.asgd())
+    b = _run(CLOCKS[law], aj.servers.ringmaster(stops=False), delay_threshold=10**6)
     assert np.array_equal(a.params, b.params)
 
 
 @pytest.mark.parametrize("stops", [True, False])
-@pytest.mark.parametrize("law", ["lognormal", "additive"])
+@pytest.mark.parametrize("law", LAW_CASES[:2])
 def test_rennala_with_one_gradient_is_ringmaster_with_threshold_one(law, stops):
-    a = aj.simulate(QUAD, delay_model=CLOCKS[law], server=aj.servers.rennala(stops), batch=1, **RUN)
-    b = aj.simulate(
-        QUAD, delay_model=CLOCKS[law], server=aj.servers.ringmaster(stops), delay_threshold=1, **RUN
-    )
+    a = _run(CLOCKS[law], aj.servers.rennala(stops), batch=1)
+    b = _run(CLOCKS[law], aj.servers.ringmaster(stops), delay_threshold=1)
     assert np.array_equal(a.params, b.params)
     assert np.array_equal(a.updates, b.updates)
     assert (a.updates[-1] == 240) == stops  # with stops no arrival is ever discarded
@@ -84,6 +104,18 @@ def _oracle_inputs(clock, n, seed, events, dtype=jnp.float64):
         return t(j, x[c // 2, 2 + 2 * j + c % 2] if restart else x[c, 0])
 
     return first, draws
+
+
+# The NumPy event loop's tests share one setting: n workers, a seed and a log of EVENTS events
+# (the run tests read its first events: a clock is causal, so they are the shorter log's).
+N, SEED, EVENTS = 5, 2, 300
+
+
+@functools.cache
+def _oracle(clock):
+    """`_oracle_inputs` in float64 for the shared setting (drawn once per clock)."""
+    with jax.enable_x64(True):
+        return _oracle_inputs(clock, N, SEED, EVENTS)
 
 
 LAWS = [
@@ -129,22 +161,25 @@ RULES = [
 STOPPABLE = ("ringmaster", "rennala", "malenia", "ringleader")  # rules with a stops option
 
 
-# Every rule under the paper's additive law in the default set; the other two laws (one compile
-# each) in the slow set.
-LAW_CASES = [
-    pytest.param(law, marks=() if law == "additive" else pytest.mark.slow) for law in CLOCKS
-]
+@functools.cache
+def _log(rule, law="additive"):
+    """The event log of RULES[rule] on CLOCKS[law] in the shared setting (float64)."""
+    _, server, hp = RULES[rule]
+    with jax.enable_x64(True):
+        return aj.servers.schedule(server, CLOCKS[law], workers=N, seed=SEED, arrivals=EVENTS, **hp)
+
+
+RULE_IDS = [f"{r[0]}-{i}" for i, r in enumerate(RULES)]
 
 
 @pytest.mark.parametrize("law", LAW_CASES)
-@pytest.mark.parametrize("name,server,hp", RULES, ids=[f"{r[0]}-{i}" for i, r in enumerate(RULES)])
-def test_event_log_equals_the_numpy_event_loop(x64, law, name, server, hp):
-    n, events, seed = 6, 300, 3
-    clock = CLOCKS[law]
-    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
-    first, draws = _oracle_inputs(clock, n, seed, events)
+@pytest.mark.parametrize("rule", range(len(RULES)), ids=RULE_IDS)
+def test_event_log_equals_the_numpy_event_loop(law, rule):
+    name, server, hp = RULES[rule]
+    log = _log(rule, law)
+    first, draws = _oracle(CLOCKS[law])
     opts = {"stops": server.stops} if name in STOPPABLE else {}
-    ref = simulate_server(name, first, draws, events=events, **hp, **opts)
+    ref = simulate_server(name, first, draws, events=EVENTS, **hp, **opts)
     for key in ("worker", "staleness", "applied", "step", "updates", "timed_out"):
         assert np.array_equal(log[key], ref[key]), key
     np.testing.assert_allclose(log["weight"], ref["weight"], rtol=1e-12)
@@ -184,15 +219,15 @@ def test_time_outs_follow_the_numpy_event_loop(x64):
 )
 def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
     """Iterates after every event, noiseless quadratic, plain SGD: Σ weight·g / B per step."""
-    n, events, seed, lr = 5, 120, 2, 0.3
+    events, lr = 120, 0.3
     quad = aj.Quadratic([1.0, 0.4], noise=0.0)
     clock = CLOCKS["additive"]
     tr = aj.simulate(
         quad,
         delay_model=clock,
         server=server,
-        workers=n,
-        seed=seed,
+        workers=N,
+        seed=SEED,
         lr=lr,
         momentum=0.0,
         steps=events,
@@ -200,7 +235,7 @@ def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
         record_params=True,
         **hp,
     )
-    first, draws = _oracle_inputs(clock, n, seed, events)
+    first, draws = _oracle(clock)
     opts = {"stops": server.stops} if name == "rennala" else {}
     ref = simulate_server(
         name,
@@ -247,28 +282,39 @@ def test_the_memory_plan_counts_every_byte_of_the_clock(clock, server, expected)
 # The table rules on workers with their own data: each with stops in the default set, without
 # them (one more compile each) in the slow set.
 TABLE_RULES = [
-    pytest.param(*RULES[7], id="ia2sgd"),
-    pytest.param(*RULES[8], id="malenia-s"),
-    pytest.param(*RULES[9], id="malenia", marks=pytest.mark.slow),
-    pytest.param(*RULES[10], id="ringleader-s"),
-    pytest.param(*RULES[11], id="ringleader", marks=pytest.mark.slow),
+    pytest.param(7, id="ia2sgd"),
+    pytest.param(8, id="malenia-s"),
+    pytest.param(9, id="malenia", marks=pytest.mark.slow),
+    pytest.param(10, id="ringleader-s"),
+    pytest.param(11, id="ringleader", marks=pytest.mark.slow),
 ]
+SIGMA = 0.2
 
 
-@pytest.mark.parametrize("name,server,hp", TABLE_RULES)
-def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, name, server, hp):
-    """Iterates after every event: per-worker optima and curvatures, noisy gradients, plain SGD."""
-    n, events, seed, lr, sigma = 5, 150, 2, 0.3, 0.2
+@functools.cache
+def _own_data(events):
+    """Per-worker optima and curvatures for N workers, their quadratic and its noise by event."""
     rng = np.random.default_rng(7)
-    optima, curv = rng.normal(size=(n, 2)), rng.uniform(0.5, 1.5, size=(n, 2))
-    quad = aj.Quadratic(worker_optima=optima, worker_curvatures=curv, noise=sigma)
+    optima, curv = rng.normal(size=(N, 2)), rng.uniform(0.5, 1.5, size=(N, 2))
+    quad = aj.Quadratic(worker_optima=optima, worker_curvatures=curv, noise=SIGMA)
+    with jax.enable_x64(True):
+        z = aj.data_stream(quad, SEED, events)  # the noise of event e, whoever computes it
+    return quad, optima, curv, z
+
+
+@pytest.mark.parametrize("rule", TABLE_RULES)
+def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, rule):
+    """Iterates after every event: per-worker optima and curvatures, noisy gradients, plain SGD."""
+    events, lr = 150, 0.3
+    name, server, hp = RULES[rule]
+    quad, optima, curv, z = _own_data(events)
     clock = CLOCKS["additive"]
     tr = aj.simulate(
         quad,
         delay_model=clock,
         server=server,
-        workers=n,
-        seed=seed,
+        workers=N,
+        seed=SEED,
         lr=lr,
         momentum=0.0,
         steps=events,
@@ -276,22 +322,21 @@ def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, n
         record_params=True,
         **hp,
     )
-    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
-    first, draws = _oracle_inputs(clock, n, seed, events)
-    z = aj.data_stream(quad, seed, events)  # the noise of event e, whoever computes it
+    log = {k: v[:events] for k, v in _log(rule).items()}
+    first, draws = _oracle(clock)
     ref = simulate_server(
         name,
         first,
         draws,
         events=events,
-        grad=lambda x, e, w: curv[w] * (x - optima[w]) + sigma * z[e],
+        grad=lambda x, e, w: curv[w] * (x - optima[w]) + SIGMA * z[e],
         worker_grad=True,
         x0=np.ones(2),
         lr=lr,
         **hp,
         **({"stops": server.stops} if name in STOPPABLE else {}),
     )
-    assert len(set(log["worker"][log["applied"]])) == n  # every worker's data enters the steps
+    assert len(set(log["worker"][log["applied"]])) == N  # every worker's data enters the steps
     np.testing.assert_allclose(tr.params[1:], ref["x"], rtol=1e-12, atol=1e-13)
     assert np.array_equal(tr.updates[1:], ref["updates"])
 

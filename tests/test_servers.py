@@ -341,7 +341,12 @@ def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, r
     assert np.array_equal(tr.updates[1:], ref["updates"])
 
 
-@pytest.mark.parametrize("n,R", [(8, 1), (16, 3), (64, 6), (128, 20)])
+# The largest n and R in the default set; the smaller ones (a compile each) in the slow set.
+@pytest.mark.parametrize(
+    "n,R",
+    [pytest.param(n, R, marks=pytest.mark.slow) for n, R in [(8, 1), (16, 3), (64, 6)]]
+    + [(128, 20)],
+)
 def test_ringmaster_never_exceeds_its_window_bound(n, R):
     """Fixed times τ_i = √(i+1): any R consecutive applied updates fit in theory.ringmaster_window."""
     clock = aj.delays.workers("constant", base="sqrt(i + 1)", noise_scale=0)
@@ -354,20 +359,38 @@ def test_ringmaster_never_exceeds_its_window_bound(n, R):
     assert spans.max() <= bound * (1 + 1e-6)
 
 
-def test_a_sweep_runs_every_rule_value_in_one_compilation():
-    clock = CLOCKS["additive"]
+# One Ringmaster sweep for two tests: the API's (counted compiles) and, from a configuration
+# file, the command line's (the same compiled program, so the same numbers).
+SWEEP_TOML = (
+    '[problem]\nkind = "quadratic"\neigenvalues = [1.0, 0.5, 0.1]\nnoise = 0.1\n'
+    '[delay]\nmodel = "workers"\nlaw = "halfnormal"\nbase = "1 + sqrt(i)"\n'
+    'noise_scale = "sqrt(i + 1)"\n'
+    '[server]\nkind = "ringmaster"\n'
+    "[grid]\nlr = [0.05, 0.1]\ndelay_threshold = [1, 2, 4]\nworkers = [4, 8]\nseeds = 3\n"
+    "[run]\nsteps = 200\nrecord_every = 100\n"
+)
+
+
+@pytest.fixture(scope="module")
+def ringmaster_sweep():
+    """The sweep SWEEP_TOML describes, through the API, and the compiles it took."""
     grid = aj.Grid(lr=[0.05, 0.1], delay_threshold=[1, 2, 4], workers=[4, 8], seed=range(3))
     before = aj.compile_count()
     r = aj.sweep(
         QUAD,
         grid,
-        delay_model=clock,
+        delay_model=CLOCKS["additive"],
         server=aj.servers.ringmaster(),
         steps=200,
         record_every=100,
         progress=False,
     )
-    assert aj.compile_count() == before + 1
+    return r, aj.compile_count() - before
+
+
+def test_a_sweep_runs_every_rule_value_in_one_compilation(ringmaster_sweep):
+    r, compiles = ringmaster_sweep
+    assert compiles == 1
     assert r["updates"].shape == (2, 3, 2, 3, 3) and r["wall_time"].dtype.kind == "f"
     # every seed's clock ignores lr: same wall time and updates for both step sizes
     assert np.array_equal(r["updates"][0], r["updates"][1])
@@ -601,20 +624,18 @@ def test_the_server_section_of_a_configuration(tmp_path):
         parse_config(bad)
 
 
-def test_run_and_plot_a_server_configuration_from_the_command_line(tmp_path):
+def test_run_and_plot_a_server_configuration_from_the_command_line(tmp_path, ringmaster_sweep):
     from asyncjax.cli import main
 
     cfg = tmp_path / "servers.toml"
-    cfg.write_text(
-        '[problem]\nkind = "quadratic"\neigenvalues = [1.0, 0.5]\nnoise = 0.1\n'
-        '[delay]\nmodel = "workers"\nlaw = "halfnormal"\nbase = "1 + sqrt(i)"\n'
-        '[server]\nkind = "ringmaster"\n'
-        "[grid]\nlr = 0.1\nworkers = [4, 8]\ndelay_threshold = [2, 4]\nseeds = 3\n"
-        "[run]\nsteps = 60\nrecord_every = 20\n"
-    )
+    cfg.write_text(SWEEP_TOML)
     out = tmp_path / "run"
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
     assert (out / "error_vs_wallclock.png").exists() and not (out / "staleness.png").exists()
     assert main(["plot", str(out)]) == 0
     res = aj.Results.load(out / "results.npz")
-    assert res["updates"].shape == (2, 2, 3, 4) and np.all(res["updates"][..., -1] == 60)
+    assert res["updates"].shape == (2, 3, 2, 3, 3) and np.all(res["updates"][..., -1] == 200)
+    r, _ = ringmaster_sweep  # the configuration's run is the API's, number for number
+    assert list(res.coords) == list(r.coords)
+    for name in ("error", "wall_time", "updates"):
+        assert np.array_equal(res[name], r[name]), name

@@ -89,12 +89,15 @@ def _oracle_inputs(clock, n, seed, events, dtype=jnp.float64):
     2 + 2j + (r mod 2) of counter ⌊r/2⌋ for worker j's r-th restart by the rule.
     ``dtype``: the float the clock drew its values in.
     """
-    key = _rng.stream_keys(jnp.asarray([seed]), _rng.DELAY_STREAM)[0]
-    first_x = np.asarray(clock.first_draws(key, n, dtype), np.float64)
-    ks = jnp.arange(events, dtype=jnp.int32)
-    x = np.asarray(
-        aj.delays.compute.law_values(clock.law, clock.shape, key, ks, 2 * n + 2, dtype), np.float64
-    )
+
+    @jax.jit  # one program, not one compile per eager operation
+    def values(seed):
+        key = _rng.stream_keys(seed[None], _rng.DELAY_STREAM)[0]
+        ks = jnp.arange(events, dtype=jnp.int32)
+        law = aj.delays.compute.law_values(clock.law, clock.shape, key, ks, 2 * n + 2, dtype)
+        return clock.first_draws(key, n, dtype), law
+
+    first_x, x = (np.asarray(v, np.float64) for v in values(jnp.asarray(seed)))
     base, scale = clock.affine(n)
     speed = clock.speed(n)
     t = lambda j, v: (base[j] + scale[j] * v) / speed[j]

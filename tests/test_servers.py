@@ -28,8 +28,8 @@ def x64():
         yield
 
 
-# The identities below compare runs that are the same compiled program across tests (ASGD on
-# the additive clock serves three of them): each run is made once per module.
+# The identities below compare runs that recur across tests (ASGD on the additive clock serves
+# two of them): each run is made once per module.
 @functools.cache
 def _run(clock, server=None, **hp):
     return aj.simulate(QUAD, delay_model=clock, server=server, **hp, **RUN)
@@ -59,7 +59,8 @@ def test_asgd_is_bit_identical_to_the_plain_worker_clock(law):
     np.testing.assert_allclose(asgd.wall_time, plain.wall_time, rtol=1e-5)
 
 
-# The paper's additive law in the default set; the other two (two compiles each) in the slow set.
+# The paper's additive law in the default set; the other two laws in the slow set (here and in
+# the event-log test, where each law costs a compile per rule).
 LAW_CASES = [
     pytest.param(law, marks=() if law == "additive" else pytest.mark.slow) for law in CLOCKS
 ]
@@ -217,8 +218,9 @@ def test_time_outs_follow_the_numpy_event_loop(x64):
     np.testing.assert_allclose(log["time"], ref["time"], rtol=1e-9)
 
 
-# Rennala without stops (a compile) in the slow set: its schedule is the NumPy loop's in
-# test_event_log_equals_the_numpy_event_loop and its iterates Ringmaster's with threshold one.
+# Rennala without stops (a compile) in the slow set: by default its schedule is checked against
+# the NumPy loop (test_event_log_equals_the_numpy_event_loop) and its iterates against Ringmaster
+# with threshold one (test_rennala_with_one_gradient_is_ringmaster_with_threshold_one).
 @pytest.mark.parametrize(
     "name,server,hp",
     [

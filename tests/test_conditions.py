@@ -24,10 +24,8 @@ def x64():
 def _tables(clock, n, seed, jobs):
     """The engine's draws for seed as (n, jobs) tables, float64: what the NumPy loop is given."""
     cd = clock.conditions
-    key = _rng.stream_keys(jnp.asarray([seed]), _rng.DELAY_STREAM)[0]
-    keys = cd.keys(key, n)
 
-    def row(c):
+    def row(keys, c):
         counts = jnp.full(n, c, jnp.int32)
         out = {"compute": cd.compute_times(clock, keys, counts, jnp.float64)}
         out["download"], out["upload"] = cd.comm_times(keys, counts, jnp.float64)
@@ -36,7 +34,12 @@ def _tables(clock, n, seed, jobs):
             out["down"] = cd.periods(keys, counts, False, jnp.float64)
         return {k: v for k, v in out.items() if v is not None}
 
-    tables = jax.jit(jax.vmap(row))(jnp.arange(jobs, dtype=jnp.int32))
+    @jax.jit  # one program, not one compile per eager operation
+    def draws(seed):
+        keys = cd.keys(_rng.stream_keys(seed[None], _rng.DELAY_STREAM)[0], n)
+        return jax.vmap(lambda c: row(keys, c))(jnp.arange(jobs, dtype=jnp.int32)), keys
+
+    tables, keys = draws(jnp.asarray(seed))
     fns = {k: (lambda t: lambda j, c: t[c, j])(np.asarray(v)) for k, v in tables.items()}
     return fns, keys
 
@@ -46,8 +49,13 @@ def _assign(clock, keys, n, events):
     a = clock.conditions.assignment
     if a == "pure":
         return None
-    k = keys[len(STREAMS) - 1, 0]
-    u = np.asarray(_rng.uniforms(k, jnp.arange(events, dtype=jnp.int32), 1, jnp.float64))
+
+    @jax.jit  # one program, not one compile per eager operation
+    def draw(keys):
+        ks = jnp.arange(events, dtype=jnp.int32)
+        return _rng.uniforms(keys[len(STREAMS) - 1, 0], ks, 1, jnp.float64)
+
+    u = np.asarray(draw(keys))
     if a == "random":
         return lambda e: int(min(np.floor(u[e, 0] * n), n - 1))
     order, left = [], []

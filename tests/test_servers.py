@@ -1,5 +1,6 @@
 """Server rules on the worker clock: identities, the NumPy event loop, theory, bad input."""
 
+import functools
 import json
 
 import jax
@@ -27,36 +28,56 @@ def x64():
         yield
 
 
-@pytest.mark.parametrize("law", ["exponential", "lognormal", "constant"])
+# The identities below compare runs that recur across tests (ASGD on the additive clock serves
+# two of them): each run is made once per module.
+@functools.cache
+def _run(clock, server=None, **hp):
+    return aj.simulate(QUAD, delay_model=clock, server=server, **hp, **RUN)
+
+
+# ASGD against the plain clock: the memoryless clock (finishers drawn directly) and the paper's
+# additive law (end times kept) in the default set; two more laws in the slow set.
+ASGD_CLOCKS = {
+    "exponential": aj.delays.workers("exponential", speeds=[1.0, 2, 1, 3, 1, 1]),
+    "additive": CLOCKS["additive"],
+    "lognormal": aj.delays.workers("lognormal", speeds=[1.0, 2, 1, 3, 1, 1]),
+    "constant": aj.delays.workers("constant", speeds=[1.0, 2, 1, 3, 1, 1]),
+}
+
+
+@pytest.mark.parametrize(
+    "law",
+    ["exponential", "additive"]
+    + [pytest.param(law, marks=pytest.mark.slow) for law in ("lognormal", "constant")],
+)
 def test_asgd_is_bit_identical_to_the_plain_worker_clock(law):
-    clock = aj.delays.workers(law, speeds=[1.0, 2, 1, 3, 1, 1])
-    plain = aj.simulate(QUAD, delay_model=clock, **RUN)
-    asgd = aj.simulate(QUAD, delay_model=clock, server=aj.servers.asgd(), **RUN)
+    clock = ASGD_CLOCKS[law]
+    plain = _run(clock)
+    asgd = _run(clock, aj.servers.asgd())
     assert np.array_equal(plain.params, asgd.params)
     assert np.array_equal(asgd.updates, np.arange(0, 241, 40))
     np.testing.assert_allclose(asgd.wall_time, plain.wall_time, rtol=1e-5)
 
 
-@pytest.mark.parametrize("law", list(CLOCKS))
+# The paper's additive law in the default set; the other two laws in the slow set (here and in
+# the event-log test, where each law costs a compile per rule).
+LAW_CASES = [
+    pytest.param(law, marks=() if law == "additive" else pytest.mark.slow) for law in CLOCKS
+]
+
+
+@pytest.mark.parametrize("law", LAW_CASES)
 def test_ringmaster_without_stops_above_every_delay_is_asgd(law):
-    a = aj.simulate(QUAD, delay_model=CLOCKS[law], server="asgd", **RUN)
-    b = aj.simulate(
-        QUAD,
-        delay_model=CLOCKS[law],
-        server=aj.servers.ringmaster(stops=False),
-        delay_threshold=10**6,
-        **RUN,
-    )
+    a = _run(CLOCKS[law], aj.servers.asgd())
+    b = _run(CLOCKS[law], aj.servers.ringmaster(stops=False), delay_threshold=10**6)
     assert np.array_equal(a.params, b.params)
 
 
 @pytest.mark.parametrize("stops", [True, False])
-@pytest.mark.parametrize("law", ["lognormal", "additive"])
+@pytest.mark.parametrize("law", LAW_CASES[:2])
 def test_rennala_with_one_gradient_is_ringmaster_with_threshold_one(law, stops):
-    a = aj.simulate(QUAD, delay_model=CLOCKS[law], server=aj.servers.rennala(stops), batch=1, **RUN)
-    b = aj.simulate(
-        QUAD, delay_model=CLOCKS[law], server=aj.servers.ringmaster(stops), delay_threshold=1, **RUN
-    )
+    a = _run(CLOCKS[law], aj.servers.rennala(stops), batch=1)
+    b = _run(CLOCKS[law], aj.servers.ringmaster(stops), delay_threshold=1)
     assert np.array_equal(a.params, b.params)
     assert np.array_equal(a.updates, b.updates)
     assert (a.updates[-1] == 240) == stops  # with stops no arrival is ever discarded
@@ -69,12 +90,15 @@ def _oracle_inputs(clock, n, seed, events, dtype=jnp.float64):
     2 + 2j + (r mod 2) of counter ⌊r/2⌋ for worker j's r-th restart by the rule.
     ``dtype``: the float the clock drew its values in.
     """
-    key = _rng.stream_keys(jnp.asarray([seed]), _rng.DELAY_STREAM)[0]
-    first_x = np.asarray(clock.first_draws(key, n, dtype), np.float64)
-    ks = jnp.arange(events, dtype=jnp.int32)
-    x = np.asarray(
-        aj.delays.compute.law_values(clock.law, clock.shape, key, ks, 2 * n + 2, dtype), np.float64
-    )
+
+    @jax.jit  # one program, not one compile per eager operation
+    def values(seed):
+        key = _rng.stream_keys(seed[None], _rng.DELAY_STREAM)[0]
+        ks = jnp.arange(events, dtype=jnp.int32)
+        law = aj.delays.compute.law_values(clock.law, clock.shape, key, ks, 2 * n + 2, dtype)
+        return clock.first_draws(key, n, dtype), law
+
+    first_x, x = (np.asarray(v, np.float64) for v in values(jnp.asarray(seed)))
     base, scale = clock.affine(n)
     speed = clock.speed(n)
     t = lambda j, v: (base[j] + scale[j] * v) / speed[j]
@@ -84,6 +108,18 @@ def _oracle_inputs(clock, n, seed, events, dtype=jnp.float64):
         return t(j, x[c // 2, 2 + 2 * j + c % 2] if restart else x[c, 0])
 
     return first, draws
+
+
+# The NumPy event loop's tests share one setting: n workers, a seed and a log of EVENTS events
+# (the run tests read its first events: a clock is causal, so they are the shorter log's).
+N, SEED, EVENTS = 5, 2, 300
+
+
+@functools.cache
+def _oracle(clock):
+    """`_oracle_inputs` in float64 for the shared setting (drawn once per clock)."""
+    with jax.enable_x64(True):
+        return _oracle_inputs(clock, N, SEED, EVENTS)
 
 
 LAWS = [
@@ -129,22 +165,25 @@ RULES = [
 STOPPABLE = ("ringmaster", "rennala", "malenia", "ringleader")  # rules with a stops option
 
 
-# Every rule under the paper's additive law in the default set; the other two laws (one compile
-# each) in the slow set.
-LAW_CASES = [
-    pytest.param(law, marks=() if law == "additive" else pytest.mark.slow) for law in CLOCKS
-]
+@functools.cache
+def _log(rule, law="additive"):
+    """The event log of RULES[rule] on CLOCKS[law] in the shared setting (float64)."""
+    _, server, hp = RULES[rule]
+    with jax.enable_x64(True):
+        return aj.servers.schedule(server, CLOCKS[law], workers=N, seed=SEED, arrivals=EVENTS, **hp)
+
+
+RULE_IDS = [f"{r[0]}-{i}" for i, r in enumerate(RULES)]
 
 
 @pytest.mark.parametrize("law", LAW_CASES)
-@pytest.mark.parametrize("name,server,hp", RULES, ids=[f"{r[0]}-{i}" for i, r in enumerate(RULES)])
-def test_event_log_equals_the_numpy_event_loop(x64, law, name, server, hp):
-    n, events, seed = 6, 300, 3
-    clock = CLOCKS[law]
-    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
-    first, draws = _oracle_inputs(clock, n, seed, events)
+@pytest.mark.parametrize("rule", range(len(RULES)), ids=RULE_IDS)
+def test_event_log_equals_the_numpy_event_loop(law, rule):
+    name, server, hp = RULES[rule]
+    log = _log(rule, law)
+    first, draws = _oracle(CLOCKS[law])
     opts = {"stops": server.stops} if name in STOPPABLE else {}
-    ref = simulate_server(name, first, draws, events=events, **hp, **opts)
+    ref = simulate_server(name, first, draws, events=EVENTS, **hp, **opts)
     for key in ("worker", "staleness", "applied", "step", "updates", "timed_out"):
         assert np.array_equal(log[key], ref[key]), key
     np.testing.assert_allclose(log["weight"], ref["weight"], rtol=1e-12)
@@ -179,20 +218,29 @@ def test_time_outs_follow_the_numpy_event_loop(x64):
     np.testing.assert_allclose(log["time"], ref["time"], rtol=1e-9)
 
 
+# Rennala without stops (a compile) in the slow set: by default its schedule is checked against
+# the NumPy loop (test_event_log_equals_the_numpy_event_loop) and its iterates against Ringmaster
+# with threshold one (test_rennala_with_one_gradient_is_ringmaster_with_threshold_one).
 @pytest.mark.parametrize(
-    "name,server,hp", RULES[3:7], ids=["rennala-s", "rennala", "msync", "fedbuff"]
+    "name,server,hp",
+    [
+        pytest.param(*RULES[3], id="rennala-s"),
+        pytest.param(*RULES[4], id="rennala", marks=pytest.mark.slow),
+        pytest.param(*RULES[5], id="msync"),
+        pytest.param(*RULES[6], id="fedbuff"),
+    ],
 )
 def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
     """Iterates after every event, noiseless quadratic, plain SGD: Σ weight·g / B per step."""
-    n, events, seed, lr = 5, 120, 2, 0.3
+    events, lr = 120, 0.3
     quad = aj.Quadratic([1.0, 0.4], noise=0.0)
     clock = CLOCKS["additive"]
     tr = aj.simulate(
         quad,
         delay_model=clock,
         server=server,
-        workers=n,
-        seed=seed,
+        workers=N,
+        seed=SEED,
         lr=lr,
         momentum=0.0,
         steps=events,
@@ -200,7 +248,7 @@ def test_accumulated_steps_follow_the_numpy_loop(x64, name, server, hp):
         record_params=True,
         **hp,
     )
-    first, draws = _oracle_inputs(clock, n, seed, events)
+    first, draws = _oracle(clock)
     opts = {"stops": server.stops} if name == "rennala" else {}
     ref = simulate_server(
         name,
@@ -247,28 +295,39 @@ def test_the_memory_plan_counts_every_byte_of_the_clock(clock, server, expected)
 # The table rules on workers with their own data: each with stops in the default set, without
 # them (one more compile each) in the slow set.
 TABLE_RULES = [
-    pytest.param(*RULES[7], id="ia2sgd"),
-    pytest.param(*RULES[8], id="malenia-s"),
-    pytest.param(*RULES[9], id="malenia", marks=pytest.mark.slow),
-    pytest.param(*RULES[10], id="ringleader-s"),
-    pytest.param(*RULES[11], id="ringleader", marks=pytest.mark.slow),
+    pytest.param(7, id="ia2sgd"),
+    pytest.param(8, id="malenia-s"),
+    pytest.param(9, id="malenia", marks=pytest.mark.slow),
+    pytest.param(10, id="ringleader-s"),
+    pytest.param(11, id="ringleader", marks=pytest.mark.slow),
 ]
+SIGMA = 0.2
 
 
-@pytest.mark.parametrize("name,server,hp", TABLE_RULES)
-def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, name, server, hp):
-    """Iterates after every event: per-worker optima and curvatures, noisy gradients, plain SGD."""
-    n, events, seed, lr, sigma = 5, 150, 2, 0.3, 0.2
+@functools.cache
+def _own_data(events):
+    """Per-worker optima and curvatures for N workers, their quadratic and its noise by event."""
     rng = np.random.default_rng(7)
-    optima, curv = rng.normal(size=(n, 2)), rng.uniform(0.5, 1.5, size=(n, 2))
-    quad = aj.Quadratic(worker_optima=optima, worker_curvatures=curv, noise=sigma)
+    optima, curv = rng.normal(size=(N, 2)), rng.uniform(0.5, 1.5, size=(N, 2))
+    quad = aj.Quadratic(worker_optima=optima, worker_curvatures=curv, noise=SIGMA)
+    with jax.enable_x64(True):
+        z = aj.data_stream(quad, SEED, events)  # the noise of event e, whoever computes it
+    return quad, optima, curv, z
+
+
+@pytest.mark.parametrize("rule", TABLE_RULES)
+def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, rule):
+    """Iterates after every event: per-worker optima and curvatures, noisy gradients, plain SGD."""
+    events, lr = 150, 0.3
+    name, server, hp = RULES[rule]
+    quad, optima, curv, z = _own_data(events)
     clock = CLOCKS["additive"]
     tr = aj.simulate(
         quad,
         delay_model=clock,
         server=server,
-        workers=n,
-        seed=seed,
+        workers=N,
+        seed=SEED,
         lr=lr,
         momentum=0.0,
         steps=events,
@@ -276,27 +335,31 @@ def test_table_rules_follow_the_numpy_loop_on_workers_with_their_own_data(x64, n
         record_params=True,
         **hp,
     )
-    log = aj.servers.schedule(server, clock, workers=n, seed=seed, arrivals=events, **hp)
-    first, draws = _oracle_inputs(clock, n, seed, events)
-    z = aj.data_stream(quad, seed, events)  # the noise of event e, whoever computes it
+    log = {k: v[:events] for k, v in _log(rule).items()}
+    first, draws = _oracle(clock)
     ref = simulate_server(
         name,
         first,
         draws,
         events=events,
-        grad=lambda x, e, w: curv[w] * (x - optima[w]) + sigma * z[e],
+        grad=lambda x, e, w: curv[w] * (x - optima[w]) + SIGMA * z[e],
         worker_grad=True,
         x0=np.ones(2),
         lr=lr,
         **hp,
         **({"stops": server.stops} if name in STOPPABLE else {}),
     )
-    assert len(set(log["worker"][log["applied"]])) == n  # every worker's data enters the steps
+    assert len(set(log["worker"][log["applied"]])) == N  # every worker's data enters the steps
     np.testing.assert_allclose(tr.params[1:], ref["x"], rtol=1e-12, atol=1e-13)
     assert np.array_equal(tr.updates[1:], ref["updates"])
 
 
-@pytest.mark.parametrize("n,R", [(8, 1), (16, 3), (64, 6), (128, 20)])
+# The largest n and R in the default set; the smaller ones (a compile each) in the slow set.
+@pytest.mark.parametrize(
+    "n,R",
+    [pytest.param(n, R, marks=pytest.mark.slow) for n, R in [(8, 1), (16, 3), (64, 6)]]
+    + [(128, 20)],
+)
 def test_ringmaster_never_exceeds_its_window_bound(n, R):
     """Fixed times τ_i = √(i+1): any R consecutive applied updates fit in theory.ringmaster_window."""
     clock = aj.delays.workers("constant", base="sqrt(i + 1)", noise_scale=0)
@@ -309,20 +372,38 @@ def test_ringmaster_never_exceeds_its_window_bound(n, R):
     assert spans.max() <= bound * (1 + 1e-6)
 
 
-def test_a_sweep_runs_every_rule_value_in_one_compilation():
-    clock = CLOCKS["additive"]
+# One Ringmaster sweep for two tests: the API's (counted compiles) and, from a configuration
+# file, the command line's (the same compiled program, so the same numbers).
+SWEEP_TOML = (
+    '[problem]\nkind = "quadratic"\neigenvalues = [1.0, 0.5, 0.1]\nnoise = 0.1\n'
+    '[delay]\nmodel = "workers"\nlaw = "halfnormal"\nbase = "1 + sqrt(i)"\n'
+    'noise_scale = "sqrt(i + 1)"\n'
+    '[server]\nkind = "ringmaster"\n'
+    "[grid]\nlr = [0.05, 0.1]\ndelay_threshold = [1, 2, 4]\nworkers = [4, 8]\nseeds = 3\n"
+    "[run]\nsteps = 200\nrecord_every = 100\n"
+)
+
+
+@pytest.fixture(scope="module")
+def ringmaster_sweep():
+    """The sweep SWEEP_TOML describes, through the API, and the compiles it took."""
     grid = aj.Grid(lr=[0.05, 0.1], delay_threshold=[1, 2, 4], workers=[4, 8], seed=range(3))
     before = aj.compile_count()
     r = aj.sweep(
         QUAD,
         grid,
-        delay_model=clock,
+        delay_model=CLOCKS["additive"],
         server=aj.servers.ringmaster(),
         steps=200,
         record_every=100,
         progress=False,
     )
-    assert aj.compile_count() == before + 1
+    return r, aj.compile_count() - before
+
+
+def test_a_sweep_runs_every_rule_value_in_one_compilation(ringmaster_sweep):
+    r, compiles = ringmaster_sweep
+    assert compiles == 1
     assert r["updates"].shape == (2, 3, 2, 3, 3) and r["wall_time"].dtype.kind == "f"
     # every seed's clock ignores lr: same wall time and updates for both step sizes
     assert np.array_equal(r["updates"][0], r["updates"][1])
@@ -543,11 +624,12 @@ def test_the_server_section_of_a_configuration(tmp_path):
         "run": {"steps": 100, "record_every": 50},
     }
     spec = parse_config(cfg)
-    r = aj.sweep(spec.problem, spec.grid, progress=False, **spec.sweep_kwargs())
-    assert r["updates"].shape[-1] == 3 and r.attrs["server"] == {
-        "kind": "ringmaster",
-        "stops": False,
-    }
+    kw = spec.sweep_kwargs()
+    assert kw["server"] == aj.servers.ringmaster(stops=False)
+    assert kw["delay_model"] == aj.delays.workers("halfnormal", base="1 + sqrt(i)")
+    assert spec.grid.dims == ("delay_threshold", "seed") and spec.grid.shape == (2, 2)
+    # what a run records of its rule (the command-line test runs one and reads it back)
+    assert kw["server"].describe() == {"kind": "ringmaster", "stops": False}
     bad = {**cfg, "server": {"kind": "ringmaster", "stop": True}}
     with pytest.raises(ConfigError, match="did you mean 'stops'"):
         parse_config(bad)
@@ -556,20 +638,19 @@ def test_the_server_section_of_a_configuration(tmp_path):
         parse_config(bad)
 
 
-def test_run_and_plot_a_server_configuration_from_the_command_line(tmp_path):
+def test_run_and_plot_a_server_configuration_from_the_command_line(tmp_path, ringmaster_sweep):
     from asyncjax.cli import main
 
     cfg = tmp_path / "servers.toml"
-    cfg.write_text(
-        '[problem]\nkind = "quadratic"\neigenvalues = [1.0, 0.5]\nnoise = 0.1\n'
-        '[delay]\nmodel = "workers"\nlaw = "halfnormal"\nbase = "1 + sqrt(i)"\n'
-        '[server]\nkind = "ringmaster"\n'
-        "[grid]\nlr = 0.1\nworkers = [4, 8]\ndelay_threshold = [2, 4]\nseeds = 3\n"
-        "[run]\nsteps = 60\nrecord_every = 20\n"
-    )
+    cfg.write_text(SWEEP_TOML)
     out = tmp_path / "run"
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
     assert (out / "error_vs_wallclock.png").exists() and not (out / "staleness.png").exists()
     assert main(["plot", str(out)]) == 0
     res = aj.Results.load(out / "results.npz")
-    assert res["updates"].shape == (2, 2, 3, 4) and np.all(res["updates"][..., -1] == 60)
+    assert res["updates"].shape == (2, 3, 2, 3, 3) and np.all(res["updates"][..., -1] == 200)
+    assert res.attrs["server"] == {"kind": "ringmaster", "stops": True}
+    r, _ = ringmaster_sweep  # the configuration's run is the API's, number for number
+    assert list(res.coords) == list(r.coords)
+    for name in ("error", "wall_time", "updates"):
+        assert np.array_equal(res[name], r[name]), name

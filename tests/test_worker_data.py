@@ -1,5 +1,6 @@
 """Workers with their own data: the arriving worker reaches the problem's gradient."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -104,10 +105,10 @@ def test_the_per_worker_quadratic_is_the_mean_of_the_workers_quadratics():
     x = np.array([0.3, -1.2])
     np.testing.assert_allclose(q.optimum, aj.theory.asgd_fixed_point(OPTIMA, CURVATURES))
     ops = q.operands(jnp.float32)
-    m = q.metrics(ops, jnp.asarray(x, jnp.float32))
+    m = jax.jit(q.metrics)(ops, np.float32(x))  # jitted: one compile, not one per operation
     np.testing.assert_allclose(m["error"], f(x) - f(q.optimum), rtol=1e-5)
     z = np.array([0.5, -1.0], np.float32)
-    g = q.worker_grad(ops, jnp.asarray(x, jnp.float32), z, {"noise": 0.3}, jnp.int32(2))
+    g = jax.jit(q.worker_grad)(ops, np.float32(x), z, {"noise": np.float32(0.3)}, np.int32(2))
     np.testing.assert_allclose(g, CURVATURES[2] * (x - OPTIMA[2]) + 0.3 * z, rtol=1e-6)
     again = aj.Quadratic(**{k: v for k, v in q.describe().items() if k != "problem"})
     assert again == q and np.array_equal(again.optimum, q.optimum)

@@ -300,13 +300,15 @@ def test_straggler_wall_clock_tail_and_mean_staleness():
 
 
 def test_clock_summary_in_seed_chunks_equals_one_call(monkeypatch):
-    model = delays.workers("lognormal", shape=0.6, bins=12)
-    whole = delays.clock_summary(model, [3, 5], np.arange(7), steps=120, record_every=40)
-    monkeypatch.setattr(schedule, "CLOCK_CHUNK_BYTES", 1)  # one seed per call
-    parts = delays.clock_summary(model, [3, 5], np.arange(7), steps=120, record_every=40)
+    """The clock, counts and steps of test_sweep_records_share_the_clock…: its sweep's records run
+    the same compiled one-call clock."""
+    model = delays.workers("lognormal", shape=0.7, bins=16)
+    whole = delays.clock_summary(model, [2, 6], np.arange(5), steps=300, record_every=100)
+    monkeypatch.setattr(schedule, "CLOCK_CHUNK_BYTES", 1)  # one seed per call (and device)
+    parts = delays.clock_summary(model, [2, 6], np.arange(5), steps=300, record_every=100)
     for name in whole:
         np.testing.assert_array_equal(parts[name], whole[name])
-    assert whole["staleness_hist"].shape == (2, 7, 12) and whole["wall_time"].shape == (2, 7, 4)
+    assert whole["staleness_hist"].shape == (2, 5, 16) and whole["wall_time"].shape == (2, 5, 4)
 
 
 # ------------------------------------------------------------ time stays exact

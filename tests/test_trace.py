@@ -54,12 +54,13 @@ def test_a_varying_trace_per_seed_follows_the_numpy_loop(pca, x64):
 
 
 def test_repeat_cycles_a_short_trace(pca, x64):
+    # 250 steps, as the test above: its data stream's eager ops are compiled for that length
     model = delays.trace([0, 5, 2], repeat=True)
     tr = aj.simulate(
-        pca, delay_model=model, momentum=0.5, lr=5e-3, seed=1, steps=90, record_every=1
+        pca, delay_model=model, momentum=0.5, lr=5e-3, seed=1, steps=250, record_every=1
     )
     ref = reference_msgd(
-        aj.data_stream(pca, 1, 90), 0.5, 5e-3, np.tile([0, 5, 2], 30), pca.default_init()
+        aj.data_stream(pca, 1, 250), 0.5, 5e-3, np.resize([0, 5, 2], 250), pca.default_init()
     )
     np.testing.assert_allclose(tr.error, sin2(ref), rtol=1e-9, atol=1e-12)
 

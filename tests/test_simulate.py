@@ -156,7 +156,8 @@ def test_grid_points_sharing_a_seed_share_data(pca):
     err = res["error"]  # (momentum, seed, step)
     np.testing.assert_array_equal(err[0], err[1])
     assert not np.array_equal(err[0, 0], err[0, 1])
-    assert not np.array_equal(aj.data_stream(pca, 4, 10), aj.data_stream(pca, 5, 10))
+    # 300 steps: the float32 test's stream length, whose eager ops are compiled there
+    assert not np.array_equal(aj.data_stream(pca, 4, 300), aj.data_stream(pca, 5, 300))
 
 
 def test_diverging_trajectory_is_flagged_frozen_and_isolated(pca):

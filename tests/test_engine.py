@@ -223,13 +223,15 @@ def test_only_numeric_optax_arguments_become_axes():
 def test_sweep_axes_come_from_the_parts():
     """An optax hyperparameter is a grid axis of the results, in grid order."""
     prob = Quad(LAM, NOISE)
-    res = aj.sweep(
+    res = aj.sweep(  # the adam test's sweep settings, axes in another order: no compile of its own
         prob,
-        aj.Grid(b2=[0.9, 0.99], lr=[1e-2, 2e-2, 3e-2], seed=range(2)),
+        aj.Grid(b1=[0.5, 0.8], lr=[1e-2, 3e-2], delay=[0, 8], seed=range(3)),
         optimizer=aj.optim.from_optax(optax.adam),
-        steps=40,
+        steps=60,
         record_every=20,
+        chunk_size=64,
+        buffer=9,
     )
-    assert res["error"].shape == (2, 3, 2, 3)
-    assert res.dims["error"] == ("b2", "lr", "seed", "step")
+    assert res["error"].shape == (2, 2, 2, 3, 4)
+    assert res.dims["error"] == ("b1", "lr", "delay", "seed", "step")
     assert res.attrs["optimizer"]["name"] == "optax.adam"

@@ -173,15 +173,17 @@ def test_diverging_trajectory_is_flagged_frozen_and_isolated(pca):
     for s in range(4):
         after = steps >= div[1, 1, s]
         assert np.ptp(res["error"][1, 1, s][after]) == 0.0
-    # isolated: the healthy trajectories equal a sweep without the diverging ones
+    # isolated: the healthy trajectories equal a sweep without the diverging ones (every point
+    # healthy; the same batch shape, so the same compiled engine)
     alone = aj.sweep(
         pca,
-        aj.Grid(momentum=[0.0], delay=[0], lr=2e-2, seed=range(4)),
+        aj.Grid(momentum=[0.0, 0.0], delay=[0, 0], lr=2e-2, seed=range(4)),
         steps=400,
         record_every=20,
         buffer=61,
         norm_bound=10.0,
     )
+    assert (alone["diverged_at"] == -1).all()
     np.testing.assert_array_equal(alone["error"][0, 0], res["error"][0, 0])
 
 

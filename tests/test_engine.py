@@ -78,19 +78,33 @@ def x64():
         yield
 
 
+OPTIMIZERS = {
+    "heavy_ball": aj.optim.heavy_ball(),
+    "nesterov": aj.optim.nesterov(),
+    "velocity": aj.optim.from_optax(optax.sgd),
+    "velocity_nesterov": aj.optim.from_optax(optax.sgd, nesterov=True),
+}
+# the runs of both tests below: a constant delay of 4 (a ring of 5), 200 steps, every step recorded
+STEPS, DELAY = 200, 4
+
+
+# With a constant delay each optimizer's engine is the one test_optax_sgd_is_heavy_ball… compiles;
+# random delays are another law for the same optimizers, one compile each: heavy ball's runs by
+# default, the others in the slow set.
 @pytest.mark.parametrize(
-    "optimizer,kind",
-    [
-        (aj.optim.heavy_ball(), "heavy_ball"),
-        (aj.optim.nesterov(), "nesterov"),
-        (aj.optim.from_optax(optax.sgd), "velocity"),
-        (aj.optim.from_optax(optax.sgd, nesterov=True), "velocity_nesterov"),
+    "kind,model,param",
+    [(kind, "constant", DELAY) for kind in OPTIMIZERS]
+    + [("heavy_ball", "uniform", 6)]
+    + [
+        pytest.param(kind, "uniform", 6, marks=pytest.mark.slow)
+        for kind in OPTIMIZERS
+        if kind != "heavy_ball"
     ],
 )
-@pytest.mark.parametrize("model,param", [("constant", 4), ("uniform", 6)])
-def test_optimizers_follow_numpy_loops_with_delay(x64, optimizer, kind, model, param):
+def test_optimizers_follow_numpy_loops_with_delay(x64, kind, model, param):
     prob = Quad(LAM, NOISE)
-    steps, mu, lr = 200, 0.6, 0.05
+    optimizer = OPTIMIZERS[kind]
+    steps, mu, lr = STEPS, 0.6, 0.05
     tr = aj.simulate(
         prob,
         optimizer=optimizer,
@@ -113,12 +127,14 @@ def test_optimizers_follow_numpy_loops_with_delay(x64, optimizer, kind, model, p
 def test_optax_sgd_is_heavy_ball_and_optax_nesterov_follows_the_look_ahead(x64):
     """Same gradients, two parametrisations: optax's iterate is heavy ball's, and Nesterov's read point."""
     prob = Quad(LAM, NOISE)
-    kw = dict(momentum=0.8, lr=0.03, delay=3, seed=1, steps=150, record_every=1, record_params=True)
-    hb = aj.simulate(prob, optimizer=aj.optim.heavy_ball(), **kw)
-    sgd = aj.simulate(prob, optimizer=aj.optim.from_optax(optax.sgd), **kw)
+    kw = dict(
+        momentum=0.8, lr=0.03, delay=DELAY, seed=1, steps=STEPS, record_every=1, record_params=True
+    )
+    hb = aj.simulate(prob, optimizer=OPTIMIZERS["heavy_ball"], **kw)
+    sgd = aj.simulate(prob, optimizer=OPTIMIZERS["velocity"], **kw)
     np.testing.assert_allclose(sgd.params, hb.params, rtol=1e-9, atol=1e-12)
-    nes = aj.simulate(prob, optimizer=aj.optim.nesterov(), **kw)
-    onest = aj.simulate(prob, optimizer=aj.optim.from_optax(optax.sgd, nesterov=True), **kw)
+    nes = aj.simulate(prob, optimizer=OPTIMIZERS["nesterov"], **kw)
+    onest = aj.simulate(prob, optimizer=OPTIMIZERS["velocity_nesterov"], **kw)
     x = nes.params
     look_ahead = np.concatenate([x[:1], x[1:] + 0.8 * (x[1:] - x[:-1])])
     np.testing.assert_allclose(onest.params, look_ahead, rtol=1e-9, atol=1e-12)
@@ -207,13 +223,15 @@ def test_only_numeric_optax_arguments_become_axes():
 def test_sweep_axes_come_from_the_parts():
     """An optax hyperparameter is a grid axis of the results, in grid order."""
     prob = Quad(LAM, NOISE)
-    res = aj.sweep(
+    res = aj.sweep(  # the adam test's sweep settings, axes in another order: no compile of its own
         prob,
-        aj.Grid(b2=[0.9, 0.99], lr=[1e-2, 2e-2, 3e-2], seed=range(2)),
+        aj.Grid(b1=[0.5, 0.8], lr=[1e-2, 3e-2], delay=[0, 8], seed=range(3)),
         optimizer=aj.optim.from_optax(optax.adam),
-        steps=40,
+        steps=60,
         record_every=20,
+        chunk_size=64,
+        buffer=9,
     )
-    assert res["error"].shape == (2, 3, 2, 3)
-    assert res.dims["error"] == ("b2", "lr", "seed", "step")
+    assert res["error"].shape == (2, 2, 2, 3, 4)
+    assert res.dims["error"] == ("b1", "lr", "delay", "seed", "step")
     assert res.attrs["optimizer"]["name"] == "optax.adam"

@@ -189,11 +189,12 @@ def test_a_long_run_prints_its_plan_before_it_starts(pca, monkeypatch, capsys):
     from asyncjax.sweep import limits
 
     monkeypatch.setattr(limits, "ANNOUNCE_CHUNKS", 2)
-    grid = aj.Grid(delay=[0, 3], lr=0.02, seed=range(4))
-    aj.sweep(pca, grid, steps=100, record_every=50, chunk_size=2)
+    # the chunks of the disk tests below (one compiled engine)
+    grid = aj.Grid(delay=[0, 3], lr=0.02, seed=range(8))
+    aj.sweep(pca, grid, steps=100, record_every=50, chunk_size=4)
     err = capsys.readouterr().err
-    assert "asyncjax: plan: 8 trajectories x 100 steps" in err and "4 chunk(s)" in err
-    aj.sweep(pca, grid, steps=100, record_every=50, chunk_size=2, progress=False)
+    assert "asyncjax: plan: 16 trajectories x 100 steps" in err and "4 chunk(s)" in err
+    aj.sweep(pca, grid, steps=100, record_every=50, chunk_size=4, progress=False)
     assert capsys.readouterr().err == ""
 
 

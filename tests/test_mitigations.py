@@ -56,8 +56,28 @@ AXIS = {"delay_adaptive": "adaptive_c", "dc_asgd": "dc_lambda", "drop_stale": "m
 PARAM = {"delay_adaptive": 2.0, "dc_asgd": 0.8, "drop_stale": 4.0}
 
 
-@pytest.mark.parametrize("mitigation", ["delay_adaptive", "dc_asgd", "drop_stale"])
-@pytest.mark.parametrize("optimizer", ["heavy_ball", "nesterov", "adam"])
+def _slow(*values):
+    return pytest.param(*values, marks=pytest.mark.slow)
+
+
+# Each case is its own compiled engine. Every mitigation keeps a default case with momentum, and
+# every optimizer one with a mitigation; adam keeps delay_adaptive (it scales the update, not the
+# gradient) and drop_stale (a dropped step does not advance its count). heavy_ball with drop_stale
+# is also test_drop_stale_with_the_worker_clock_follows_numpy. The rest run in the slow set.
+@pytest.mark.parametrize(
+    "optimizer,mitigation",
+    [
+        ("heavy_ball", "delay_adaptive"),
+        ("heavy_ball", "dc_asgd"),
+        _slow("heavy_ball", "drop_stale"),
+        _slow("nesterov", "delay_adaptive"),
+        ("nesterov", "dc_asgd"),
+        ("nesterov", "drop_stale"),
+        ("adam", "delay_adaptive"),
+        _slow("adam", "dc_asgd"),
+        ("adam", "drop_stale"),
+    ],
+)
 def test_mitigations_follow_numpy_loops(x64, mitigation, optimizer):
     """Uniform delays on {0, …, 8}: every mitigation acts on some steps and not on others."""
     prob = Quad(LAM, NOISE, tag="test_quad_mitigations")
@@ -133,47 +153,86 @@ def test_drop_stale_with_the_worker_clock_follows_numpy(x64):
     np.testing.assert_allclose(tr.params, ref, rtol=1e-9, atol=1e-12)
 
 
+ONE_DEVICE = jax.local_devices()[:1]
+# One run for the module's sweeps on the PCA problem: each (mitigation, delay model) compiles once.
+# Chunks of 18 trajectories (6 points x 3 seeds), so sweeps of 18 and of 36 run one batch shape
+# (XLA on CPU may round a·b + c differently for other shapes, and these comparisons are bitwise).
+RUN = dict(steps=300, record_every=50, buffer=8, chunk_size=18, devices=ONE_DEVICE)
+INACTIVE = {"delay_adaptive": 1e9, "dc_asgd": 0.0, "drop_stale": np.inf}
+ACTIVE = {"delay_adaptive": 2.0, "dc_asgd": 0.8, "drop_stale": 2}
+
+
+def _grid(**axes):
+    """Constant delays 1, 4 and 7 (round robin of 2, 5 and 8 workers), μ = 0 and 0.9, 3 seeds."""
+    return aj.Grid(delay=[1, 4, 7], momentum=[0.0, 0.9], lr=5e-3, **axes, seed=range(3))
+
+
+@pytest.fixture(scope="module")
+def mitigated():
+    """No mitigation, and each mitigation at an inactive and an active value (its last axis but
+    the seed's): one compiled engine each, shared by the tests below."""
+    pca = aj.StreamingPCA([4.0, 3.0, 2.0, 1.0])
+    out = {None: aj.sweep(pca, _grid(), **RUN)}
+    for name, axis in AXIS.items():
+        values = {axis: [INACTIVE[name], ACTIVE[name]]}
+        out[name] = aj.sweep(pca, _grid(**values), mitigation=name, **RUN)
+    return out
+
+
 @pytest.mark.parametrize(
     "model",
-    [delays.workers("constant"), delays.workers("lognormal", shape=0.0)],
+    [
+        delays.workers("constant"),
+        # the per-trajectory clock's round robin is pinned bit for bit in test_workers, and a
+        # mitigation reading a random clock's τ_k in test_drop_stale_with_the_worker_clock…;
+        # this combination (6 s of compile) runs in the slow set
+        pytest.param(delays.workers("lognormal", shape=0.0), marks=pytest.mark.slow),
+    ],
     ids=["shared-clock", "per-trajectory-clock"],
 )
 def test_a_mitigation_sees_the_same_staleness_from_round_robin_workers_as_from_constant_delay(
-    pca, model
+    pca, mitigated, model
 ):
     """τ_k = min(k, M − 1) either way, so drop-stale drops the same updates: bit for bit."""
-    grid = dict(momentum=[0.0, 0.9], lr=5e-3, max_staleness=[2, 100], seed=range(3))
-    kw = dict(steps=300, record_every=50, mitigation="drop_stale", devices=jax.local_devices()[:1])
-    ref = aj.sweep(pca, aj.Grid(delay=[1, 4, 7], **grid), buffer=8, **kw)
-    res = aj.sweep(pca, aj.Grid(workers=[2, 5, 8], **grid), delay_model=model, **kw)
+    ref = mitigated["drop_stale"]
+    values = dict(momentum=[0.0, 0.9], lr=5e-3, max_staleness=[np.inf, 2], seed=range(3))
+    grid = aj.Grid(workers=[2, 5, 8], **values)
+    res = aj.sweep(pca, grid, delay_model=model, mitigation="drop_stale", **RUN)
     np.testing.assert_array_equal(res["error"], ref["error"])
-    dropped, kept = (
-        res["error"][2, 1, 0],
-        res["error"][2, 1, 1],
-    )  # M = 8, μ = 0.9: τ = 7 > 2 is dropped
+    kept, dropped = res["error"][2, 1, 0], res["error"][2, 1, 1]  # M = 8, μ = 0.9: τ = 7 > 2
     assert np.abs(dropped - kept).max() > 1e-3
 
 
-def test_an_inactive_mitigation_is_bit_identical_to_none(pca):
+def test_an_inactive_mitigation_is_bit_identical_to_none(mitigated):
     """c = 1e9 never scales, λ = 0 adds zero, an infinite bound drops nothing: the same trajectories."""
-    grid = dict(momentum=[0.5, 0.9], delay=[0, 3, 9], lr=5e-3, seed=range(3))
-    kw = dict(steps=200, record_every=50, buffer=10)
-    base = aj.sweep(pca, aj.Grid(**grid), **kw)
-    for mitigation, value in (("delay_adaptive", 1e9), ("dc_asgd", 0.0), ("drop_stale", np.inf)):
-        res = aj.sweep(
-            pca, aj.Grid(**grid, **{AXIS[mitigation]: value}), mitigation=mitigation, **kw
-        )
-        np.testing.assert_array_equal(res["error"], base["error"], err_msg=mitigation)
+    base = mitigated[None]
+    for mitigation in AXIS:
+        res = mitigated[mitigation]
+        assert res.dims["error"] == ("delay", "momentum", AXIS[mitigation], "seed", "step")
+        np.testing.assert_array_equal(res["error"][:, :, 0], base["error"], err_msg=mitigation)
+        # the active value changes them (so the comparison above could fail)
+        assert np.abs(res["error"][:, :, 1] - base["error"]).max() > 1e-4, mitigation
         assert res.attrs["mitigation"]["name"] == mitigation
 
 
-def test_mitigation_parameters_are_traced_grid_axes(pca):
-    kw = dict(steps=40, record_every=20, buffer=6, mitigation="dc_asgd", chunk_size=64)
-    aj.sweep(pca, aj.Grid(dc_lambda=[0.0, 0.1], delay=[0, 5], lr=1e-3, seed=range(2)), **kw)
+def test_mitigation_parameters_are_traced_grid_axes(pca, mitigated):
+    """Other values of every axis compile nothing (the first sweep is the module's dc_asgd sweep,
+    so it compiles nothing either unless the caches were emptied since)."""
+    aj.sweep(
+        pca, _grid(dc_lambda=[INACTIVE["dc_asgd"], ACTIVE["dc_asgd"]]), mitigation="dc_asgd", **RUN
+    )
     before = aj.compile_count()
-    res = aj.sweep(pca, aj.Grid(dc_lambda=[0.5, 2.0], delay=[1, 4], lr=1e-3, seed=range(2)), **kw)
+    res = aj.sweep(
+        pca,
+        aj.Grid(
+            delay=[2, 3, 6], momentum=[0.5, 0.7], lr=1e-3, dc_lambda=[0.5, 2.0], seed=[3, 4, 5]
+        ),
+        mitigation="dc_asgd",
+        **RUN,
+    )
     assert aj.compile_count() == before
-    assert res.dims["error"] == ("dc_lambda", "delay", "seed", "step")
+    assert res.dims["error"] == ("delay", "momentum", "dc_lambda", "seed", "step")
+    assert not np.array_equal(res["error"], mitigated["dc_asgd"]["error"])  # new values were used
 
 
 def test_delay_adaptive_step_raises_the_threshold_delay_on_figure_1(pca):

@@ -38,15 +38,19 @@ def x64():
         yield
 
 
+# The constant-delay comparisons share one compiled engine: 300 steps and a ring of 41 (delay 40's).
+CONSTANT = dict(steps=300, buffer=41)
+
+
 def test_zero_delay_is_heavy_ball_msgd(pca, x64):
-    trace, _ = _compare(pca, momentum=0.9, lr=5e-3, delay=0, seed=3, steps=400)
+    trace, _ = _compare(pca, momentum=0.9, lr=5e-3, delay=0, seed=3, **CONSTANT)
     assert trace.error[-1] < trace.error[0]  # it does leave the saddle
 
 
 # Stable settings (inside the delay-stability boundary), so the reference never blows up.
 @pytest.mark.parametrize("delay,lr", [(1, 5e-3), (7, 5e-3), (40, 5e-4)])
 def test_constant_delay_follows_reference_step_for_step(pca, x64, delay, lr):
-    trace, _ = _compare(pca, momentum=0.8, lr=lr, delay=delay, seed=11, steps=300)
+    trace, _ = _compare(pca, momentum=0.8, lr=lr, delay=delay, seed=11, **CONSTANT)
     assert trace.diverged_at == -1
 
 
@@ -64,29 +68,24 @@ def test_float32_close_to_float64_reference(pca):
     np.testing.assert_allclose(trace.error, sin2(ref), atol=2e-4)
 
 
+# One trajectory's run for the tests below (one compiled engine): 120 steps, a ring of 21.
+ONE = dict(steps=120, record_every=10, buffer=21)
+
+
 def test_batch_equals_members_run_one_by_one(pca):
     grid = aj.Grid(momentum=[0.0, 0.9], delay=[0, 3, 9], lr=[1e-3, 4e-3], seed=[5, 6])
-    res = aj.sweep(pca, grid, steps=120, record_every=10, buffer=10)
+    res = aj.sweep(pca, grid, **ONE)
     for i, mu in enumerate([0.0, 0.9]):
         for j, tau in enumerate([0, 3, 9]):
             for li, lr in enumerate([1e-3, 4e-3]):
                 for si, seed in enumerate([5, 6]):
-                    one = aj.simulate(
-                        pca,
-                        momentum=mu,
-                        lr=lr,
-                        delay=tau,
-                        seed=seed,
-                        steps=120,
-                        record_every=10,
-                        buffer=10,
-                    )
+                    one = aj.simulate(pca, momentum=mu, lr=lr, delay=tau, seed=seed, **ONE)
                     np.testing.assert_array_equal(res["error"][i, j, li, si], one.error)
                     np.testing.assert_array_equal(res["final"][i, j, li, si], one.final)
 
 
 def test_second_sweep_with_new_values_compiles_nothing(pca):
-    kw = dict(steps=50, record_every=10, buffer=21, chunk_size=64)
+    kw = dict(ONE, chunk_size=64)
     aj.sweep(pca, aj.Grid(momentum=[0.1, 0.5], delay=[0, 20], lr=1e-3, seed=range(3)), **kw)
     before = aj.compile_count()
     res = aj.sweep(
@@ -94,13 +93,14 @@ def test_second_sweep_with_new_values_compiles_nothing(pca):
     )
     assert aj.compile_count() == before
     # and the new values were really used
-    one = aj.simulate(
-        pca, momentum=0.95, lr=7e-3, delay=11, seed=5, steps=50, record_every=10, buffer=21
-    )
+    one = aj.simulate(pca, momentum=0.95, lr=7e-3, delay=11, seed=5, **ONE)
     np.testing.assert_array_equal(res["error"][1, 1, 2], one.error)
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 33])
+# each chunk size is one more compile: 7 (which leaves a short last chunk) runs by default
+@pytest.mark.parametrize(
+    "chunk", [pytest.param(1, marks=pytest.mark.slow), 7, pytest.param(33, marks=pytest.mark.slow)]
+)
 def test_bit_identical_whatever_the_chunk_size(pca, chunk):
     grid = aj.Grid(momentum=[0.5, 0.9], delay=[0, 5, 17], lr=3e-3, seed=range(11))
     kw = dict(steps=200, record_every=20, devices=jax.devices()[:1])
@@ -110,9 +110,14 @@ def test_bit_identical_whatever_the_chunk_size(pca, chunk):
         np.testing.assert_array_equal(full[name], part[name])
 
 
-@pytest.mark.parametrize("n_devices", [2, 3, 4])
+# each device count is one more compile: 3 (11 seeds do not split evenly) runs by default; the
+# one-device run is the chunk-size test's
+@pytest.mark.parametrize(
+    "n_devices",
+    [pytest.param(2, marks=pytest.mark.slow), 3, pytest.param(4, marks=pytest.mark.slow)],
+)
 def test_bit_identical_whatever_the_device_count(pca, n_devices):
-    grid = aj.Grid(momentum=[0.5, 0.9], delay=[0, 5, 17], lr=3e-3, seed=range(10))
+    grid = aj.Grid(momentum=[0.5, 0.9], delay=[0, 5, 17], lr=3e-3, seed=range(11))
     kw = dict(steps=200, record_every=20)
     one = aj.sweep(pca, grid, devices=jax.devices()[:1], **kw)
     many = aj.sweep(pca, grid, devices=jax.devices()[:n_devices], **kw)
@@ -132,8 +137,9 @@ def test_sharding_over_hyperparameters_when_seeds_are_few(pca):
 
 
 def test_record_interval_does_not_change_the_trajectory(pca):
-    fine = aj.simulate(pca, momentum=0.8, lr=3e-3, delay=4, seed=9, steps=300, record_every=1)
-    coarse = aj.simulate(pca, momentum=0.8, lr=3e-3, delay=4, seed=9, steps=300, record_every=30)
+    # delay 5 over 300 steps, every step recorded: the float32 test's engine
+    fine = aj.simulate(pca, momentum=0.8, lr=3e-3, delay=5, seed=9, steps=300, record_every=1)
+    coarse = aj.simulate(pca, momentum=0.8, lr=3e-3, delay=5, seed=9, steps=300, record_every=30)
     np.testing.assert_array_equal(fine.error[::30], coarse.error)
     np.testing.assert_array_equal(fine.final, coarse.final)
 
@@ -150,7 +156,8 @@ def test_grid_points_sharing_a_seed_share_data(pca):
     err = res["error"]  # (momentum, seed, step)
     np.testing.assert_array_equal(err[0], err[1])
     assert not np.array_equal(err[0, 0], err[0, 1])
-    assert not np.array_equal(aj.data_stream(pca, 4, 10), aj.data_stream(pca, 5, 10))
+    # 300 steps: the float32 test's stream length, whose eager ops are compiled there
+    assert not np.array_equal(aj.data_stream(pca, 4, 300), aj.data_stream(pca, 5, 300))
 
 
 def test_diverging_trajectory_is_flagged_frozen_and_isolated(pca):
@@ -166,20 +173,22 @@ def test_diverging_trajectory_is_flagged_frozen_and_isolated(pca):
     for s in range(4):
         after = steps >= div[1, 1, s]
         assert np.ptp(res["error"][1, 1, s][after]) == 0.0
-    # isolated: the healthy trajectories equal a sweep without the diverging ones
+    # isolated: the healthy trajectories equal a sweep without the diverging ones (every point
+    # healthy; the same batch shape, so the same compiled engine)
     alone = aj.sweep(
         pca,
-        aj.Grid(momentum=[0.0], delay=[0], lr=2e-2, seed=range(4)),
+        aj.Grid(momentum=[0.0, 0.0], delay=[0, 0], lr=2e-2, seed=range(4)),
         steps=400,
         record_every=20,
         buffer=61,
         norm_bound=10.0,
     )
+    assert (alone["diverged_at"] == -1).all()
     np.testing.assert_array_equal(alone["error"][0, 0], res["error"][0, 0])
 
 
 def test_non_finite_update_is_caught_even_with_infinite_bound(pca):
-    t = aj.simulate(pca, momentum=0.0, lr=50.0, steps=200, record_every=10, norm_bound=np.inf)
+    t = aj.simulate(pca, momentum=0.0, lr=50.0, delay=0, norm_bound=np.inf, **ONE)
     assert t.diverged_at > 0
     assert np.all(np.isfinite(t.final))
 
@@ -193,7 +202,7 @@ def test_float64_run(pca, x64):
 
 
 def test_a_trace_reads_its_metrics_by_key_like_results(pca):
-    trace = aj.simulate(pca, momentum=0.5, lr=5e-4, delay=2, seed=0, steps=40, record_every=10)
+    trace = aj.simulate(pca, momentum=0.5, lr=5e-4, delay=2, seed=0, **ONE)
     np.testing.assert_array_equal(trace["error"], trace.error)
     np.testing.assert_array_equal(trace["diverged_at"], trace.diverged_at)
     assert trace[1] is trace.diverged_at  # positions still index the tuple

@@ -19,12 +19,18 @@ def _one_device():
     return jax.local_devices()[:1]
 
 
+# The sweeps of the constant-trace and the shared-compilation tests: one compiled engine per
+# trace shape.
+GRID = dict(momentum=[0.5, 0.9], lr=[5e-3, 3e-2], seed=range(4))
+STEPS = 600
+RUN = dict(steps=STEPS, record_every=100, devices=_one_device())
+
+
 @pytest.mark.parametrize("per_seed", [False, True], ids=["one-for-all", "one-per-seed"])
 def test_a_constant_trace_is_the_constant_model_bit_for_bit(pca, per_seed):
-    steps, tau = 600, 7
+    steps, tau = STEPS, 7
     values = np.full((4, steps), tau) if per_seed else np.full(steps, tau)
-    grid = dict(momentum=[0.5, 0.9], lr=[5e-3, 3e-2], seed=range(4))
-    kw = dict(steps=steps, record_every=100, devices=_one_device())
+    grid, kw = GRID, RUN
     ref = aj.sweep(pca, aj.Grid(delay=tau, **grid), **kw)
     res = aj.sweep(pca, aj.Grid(**grid), delay_model=delays.trace(values), **kw)
     for name in ("error", "norm", "final", "diverged_at"):
@@ -48,33 +54,23 @@ def test_a_varying_trace_per_seed_follows_the_numpy_loop(pca, x64):
 
 
 def test_repeat_cycles_a_short_trace(pca, x64):
+    # 250 steps, as the test above: its data stream's eager ops are compiled for that length
     model = delays.trace([0, 5, 2], repeat=True)
     tr = aj.simulate(
-        pca, delay_model=model, momentum=0.5, lr=5e-3, seed=1, steps=90, record_every=1
+        pca, delay_model=model, momentum=0.5, lr=5e-3, seed=1, steps=250, record_every=1
     )
     ref = reference_msgd(
-        aj.data_stream(pca, 1, 90), 0.5, 5e-3, np.tile([0, 5, 2], 30), pca.default_init()
+        aj.data_stream(pca, 1, 250), 0.5, 5e-3, np.resize([0, 5, 2], 250), pca.default_init()
     )
     np.testing.assert_allclose(tr.error, sin2(ref), rtol=1e-9, atol=1e-12)
 
 
 def test_same_shaped_traces_share_compiled_code(pca):
-    kw = dict(steps=40, record_every=20, chunk_size=64)
-    aj.sweep(
-        pca,
-        aj.Grid(lr=1e-3, seed=range(2)),
-        delay_model=delays.trace(np.arange(40) % 5),
-        buffer=8,
-        **kw,
-    )
+    """The first sweep is the one-for-all constant trace's (compiled there unless the caches
+    were emptied since); another trace of the same shape and largest delay compiles nothing."""
+    aj.sweep(pca, aj.Grid(**GRID), delay_model=delays.trace(np.full(STEPS, 7)), **RUN)
     before = aj.compile_count()
-    aj.sweep(
-        pca,
-        aj.Grid(lr=1e-3, seed=range(2)),
-        delay_model=delays.trace(np.arange(40) % 7),
-        buffer=8,
-        **kw,
-    )
+    aj.sweep(pca, aj.Grid(**GRID), delay_model=delays.trace(np.arange(STEPS) % 8), **RUN)
     assert aj.compile_count() == before
 
 

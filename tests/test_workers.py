@@ -57,8 +57,12 @@ def test_constant_compute_times_are_constant_delay_m_minus_one_bit_for_bit(pca, 
     assert res.dims["wall_time"] == ("workers", "seed", "step")
 
 
+# the run of test_sweep_results_with_the_worker_model_save_and_load too (one compiled engine)
+SMALL_WORKER_RUN = dict(steps=40, record_every=20, buffer=8, delay_model="workers", chunk_size=64)
+
+
 def test_one_compilation_serves_every_worker_count_up_to_the_slots(pca):
-    kw = dict(steps=40, record_every=20, buffer=8, delay_model="workers", chunk_size=64)
+    kw = SMALL_WORKER_RUN
     aj.sweep(pca, aj.Grid(workers=[1, 3], lr=1e-2, seed=range(2)), **kw)
     before = aj.compile_count()
     aj.sweep(pca, aj.Grid(workers=[8, 5], lr=2e-2, seed=range(2)), **kw)
@@ -70,7 +74,9 @@ def test_one_compilation_serves_every_worker_count_up_to_the_slots(pca):
     "model",
     [
         delays.workers("exponential"),
-        delays.workers("exponential", straggler=10.0),
+        # a straggler is one more speed (exp-speeds); the engine reading this clock's τ_k is
+        # also checked against NumPy in test_mitigations (drop-stale on the straggler's clock)
+        pytest.param(delays.workers("exponential", straggler=10.0), marks=pytest.mark.slow),
         delays.workers("exponential", speeds=[1.0, 2.0, 0.5, 3.0, 1.0]),
         delays.workers("lognormal", shape=1.0),
         # the gamma law's sampler costs 13 s to compile; it takes the per-trajectory clock's path,
@@ -129,9 +135,14 @@ def _heap_replay(first, draws, speed, m):
 def test_per_trajectory_clock_equals_a_heap_fed_the_same_draws(x64, model):
     """The clock's logic (earliest finisher, ties, relative times, re-reads) against an independent heap."""
     m, steps, seed = 6, 3000, 11
-    key = aj._rng.stream_keys(np.array([seed], np.int32), aj._rng.DELAY_STREAM)[0]
-    first = np.asarray(model.first_draws(key, m, np.float64))
-    draws = np.asarray(model.step_draws(key, np.arange(steps, dtype=np.int32), np.float64))
+
+    @jax.jit  # one program for the draws, not one small compile per eager op
+    def first_and_step_draws(seeds):
+        key = aj._rng.stream_keys(seeds, aj._rng.DELAY_STREAM)[0]
+        ks = jax.numpy.arange(steps, dtype=np.int32)
+        return model.first_draws(key, m, np.float64), model.step_draws(key, ks, np.float64)
+
+    first, draws = map(np.asarray, first_and_step_draws(np.array([seed], np.int32)))
     ref = _heap_replay(first, draws, model.speed(m), m)
     sched = worker_schedule(model, m, seed, steps)
     np.testing.assert_array_equal(sched["worker"], ref[:, 0])
@@ -159,16 +170,21 @@ def _chi2_vs_pmf(samples, pmf_fn, min_expected=5.0):
 @pytest.mark.parametrize(
     "model,m",
     [
-        (delays.workers("exponential"), 2),
+        # other worker counts are other values of the same check
+        pytest.param(delays.workers("exponential"), 2, marks=pytest.mark.slow),
         (delays.workers("exponential"), 4),
-        (delays.workers("exponential"), 16),
-        (delays.workers("gamma", shape=1.0), 4),
+        pytest.param(delays.workers("exponential"), 16, marks=pytest.mark.slow),
+        # base = 0 and noise scale 1 are exponential times too, through the full clock (the
+        # gamma sampler's compile, 7 s, is left to the slow set; the histograms test that law)
+        (delays.workers("exponential", base=0.0, noise_scale=1.0), 4),
+        pytest.param(delays.workers("gamma", shape=1.0), 4, marks=pytest.mark.slow),
     ],
-    ids=["memoryless-2", "memoryless-4", "memoryless-16", "full-clock-4"],
+    ids=["memoryless-2", "memoryless-4", "memoryless-16", "full-clock-4", "gamma-full-clock-4"],
 )
 def test_exponential_times_give_the_geometric_law(model, m):
-    """P(τ = l) = (1/M)(1 − 1/M)^l. Gamma with k = 1 is exponential too, but runs the full clock, so this
-    also checks the memoryless shortcut against the clock it replaces.
+    """P(τ = l) = (1/M)(1 − 1/M)^l. Exponential times with a base (0) or gamma times with k = 1 are
+    exponential too, but run the full clock, so this also checks the memoryless shortcut against
+    the clock it replaces.
 
     About 12 000 nearly independent samples (400 seeds, every 30·M-th update after a 30·M burn-in): a
     χ² test at p > 0.001 (fixed seeds, so the outcome is deterministic; 0.001 leaves room for the
@@ -188,8 +204,10 @@ def test_exponential_times_give_the_geometric_law(model, m):
 @pytest.mark.parametrize(
     "law,shape,straggler",
     [
-        ("exponential", 1.0, 1.0),
-        ("exponential", 1.0, 10.0),
+        # exponential times are checked by default against the exact geometric law above, and
+        # with a 10x straggler against this reference in test_straggler_wall_clock_tail_and_…
+        pytest.param("exponential", 1.0, 1.0, marks=pytest.mark.slow),
+        pytest.param("exponential", 1.0, 10.0, marks=pytest.mark.slow),
         # every law keeps a case in the fast set (with a straggler); each case is its own
         # compiled clock, and the gamma sampler's costs 10 s
         pytest.param("lognormal", 1.0, 1.0, marks=pytest.mark.slow),
@@ -283,13 +301,15 @@ def test_straggler_wall_clock_tail_and_mean_staleness():
 
 
 def test_clock_summary_in_seed_chunks_equals_one_call(monkeypatch):
-    model = delays.workers("lognormal", shape=0.6, bins=12)
-    whole = delays.clock_summary(model, [3, 5], np.arange(7), steps=120, record_every=40)
-    monkeypatch.setattr(schedule, "CLOCK_CHUNK_BYTES", 1)  # one seed per call
-    parts = delays.clock_summary(model, [3, 5], np.arange(7), steps=120, record_every=40)
+    """The clock, counts and steps of test_sweep_records_share_the_clock…: its sweep's records run
+    the same compiled one-call clock."""
+    model = delays.workers("lognormal", shape=0.7, bins=16)
+    whole = delays.clock_summary(model, [2, 6], np.arange(5), steps=300, record_every=100)
+    monkeypatch.setattr(schedule, "CLOCK_CHUNK_BYTES", 1)  # one seed per call (and device)
+    parts = delays.clock_summary(model, [2, 6], np.arange(5), steps=300, record_every=100)
     for name in whole:
         np.testing.assert_array_equal(parts[name], whole[name])
-    assert whole["staleness_hist"].shape == (2, 7, 12) and whole["wall_time"].shape == (2, 7, 4)
+    assert whole["staleness_hist"].shape == (2, 5, 16) and whole["wall_time"].shape == (2, 5, 4)
 
 
 # ------------------------------------------------------------ time stays exact
@@ -301,8 +321,13 @@ def test_wall_time_has_no_float32_drift_on_long_runs():
     steps, rec = 2**19, 2**16
     model = delays.workers("exponential")
     summary = delays.clock_summary(model, [1], [5], steps=steps, record_every=rec)
-    key = aj._rng.stream_keys(np.array([5], np.int32), aj._rng.DELAY_STREAM)[0]
-    u = np.asarray(aj._rng.uniforms(key, np.arange(steps, dtype=np.int32), 2, np.float32))[:, 1]
+
+    @jax.jit  # one program for the draws, not one small compile per eager op
+    def draws(seeds):
+        key = aj._rng.stream_keys(seeds, aj._rng.DELAY_STREAM)[0]
+        return aj._rng.uniforms(key, jax.numpy.arange(steps, dtype=np.int32), 2, np.float32)
+
+    u = np.asarray(draws(np.array([5], np.int32)))[:, 1]
     dt64 = -np.log1p(-u.astype(np.float64))
     exact = np.concatenate([[0.0], np.cumsum(dt64)[rec - 1 :: rec]])
     np.testing.assert_allclose(summary["wall_time"][0, 0], exact, rtol=1e-6)
@@ -350,17 +375,12 @@ def test_sweep_records_share_the_clock_across_points_and_chunks(pca):
 
 def test_sweep_results_with_the_worker_model_save_and_load(pca, tmp_path):
     res = aj.sweep(
-        pca,
-        aj.Grid(workers=[1, 3], seed=range(2), lr=5e-3),
-        steps=100,
-        record_every=50,
-        delay_model="workers",
-        out=tmp_path / "w",
+        pca, aj.Grid(workers=[1, 3], seed=range(2), lr=5e-3), out=tmp_path / "w", **SMALL_WORKER_RUN
     )
     back = aj.Results.load(tmp_path / "w" / "results.npz")
     for name in ("wall_time", "staleness_hist", "staleness_max", "staleness_mean"):
         np.testing.assert_array_equal(back[name], res[name])
-    assert back.coords["staleness"].size == 8 * 3 + 1
+    assert back.coords["staleness"].size == 8 * 8 + 1  # the default bins: 8 per worker slot, + 1
 
 
 # ------------------------------------------------------------ validation, before any compile

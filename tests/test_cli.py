@@ -22,9 +22,10 @@ def test_reproduce_list(capsys):
     assert "liu2018-fig1" in capsys.readouterr().out
 
 
-def test_reproduce_fig1_quick(tmp_path, capsys):
+def test_reproduce_fig1_quick(tmp_path, capsys, quick_preset):
+    run = quick_preset("liu2018-fig1")  # the session's `asyncjax reproduce liu2018-fig1 --quick`
     out = tmp_path / "fig1"
-    assert main(["reproduce", "liu2018-fig1", "--quick", "--out", str(out), "--no-progress"]) == 0
+    shutil.copytree(run.out, out)  # the second run below writes into the folder
     summary = json.loads((out / "summary.json").read_text())
     assert FIG1_KEYS <= set(summary)
     n = len(summary["momentum"])
@@ -36,11 +37,13 @@ def test_reproduce_fig1_quick(tmp_path, capsys):
     for png in ("fig1_error_vs_delay.png", "fig1_error_vs_step.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "results.npz").exists()
-    printed = capsys.readouterr().out
-    assert "predicted" in printed
-    assert check_headline(printed, summary) == 5 * 5  # the table: same numbers as summary.json
-    # a second run of the same preset resumes from its chunks
+    assert "predicted" in run.printed
+    assert check_headline(run.printed, summary) == 5 * 5  # the table: same numbers as summary.json
+    # a second run of the same preset in its folder reads what the first wrote
     assert main(["reproduce", "liu2018-fig1", "--quick", "--out", str(out), "--no-progress"]) == 0
+    timing = ("simulation_s", "wall_s")
+    again = {k: v for k, v in _summary(out).items() if k not in timing}
+    assert again == {k: v for k, v in summary.items() if k not in timing}
 
 
 def test_unknown_preset_is_a_clear_error(capsys):
@@ -247,38 +250,24 @@ def _summary(path):
     return json.loads((path / "summary.json").read_text())
 
 
-def test_reproduce_refuses_a_folder_holding_another_run(tmp_path, capsys):
-    """A quick run never silently replaces a full one; --overwrite replaces it and leaves no stale file."""
+def test_reproduce_refuses_a_folder_holding_another_run(tmp_path, capsys, quick_preset):
+    """A run with other settings never silently replaces another (here a full run over a quick
+    one, refused before it computes anything); --overwrite replaces it and leaves no stale file."""
     out = tmp_path / "fig1"
-    assert (
-        main(["reproduce", "liu2018-fig1", "--seeds", "2", "--out", str(out), "--no-progress"]) == 0
-    )
-    full = _summary(out)
-    assert full["steps"] == 30000 and not full["quick"]
+    shutil.copytree(quick_preset("liu2018-fig1").out, out)
+    assert _summary(out)["steps"] == 12000 and _summary(out)["quick"]
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     capsys.readouterr()
 
     assert (
-        main(
-            [
-                "reproduce",
-                "liu2018-fig1",
-                "--quick",
-                "--seeds",
-                "2",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 2
+        main(["reproduce", "liu2018-fig1", "--seeds", "2", "--out", str(out), "--no-progress"]) == 2
     )
     err = capsys.readouterr().err
     assert (
-        f"asyncjax: error: {out} already holds the results of `asyncjax reproduce liu2018-fig1`"
-        in err
+        f"asyncjax: error: {out} already holds the results of `asyncjax reproduce liu2018-fig1 "
+        "--quick`" in err
     )
-    assert "with other settings (run.steps: 30000 -> 12000)" in err  # says what differs
+    assert "with other settings (" in err and "run.steps: 12000 -> 30000" in err  # what differs
     assert "--overwrite" in err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
 

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from _child import child_env
 
 import asyncjax as aj
 from asyncjax.cli import main
@@ -45,8 +46,7 @@ def _config(tmp_path, seeds: int, steps: int):
 
 def _launch(cfg, out, port: int, pid: int, log, *extra: str) -> subprocess.Popen:
     """One process of a two-process job, on one CPU device, its output in ``log``."""
-    env = {**os.environ, "ASYNCJAX_CPU_DEVICES": "1", "PYTHONUNBUFFERED": "1"}
-    env.pop("XLA_FLAGS", None)
+    env = child_env(ASYNCJAX_CPU_DEVICES="1", PYTHONUNBUFFERED="1")
     cmd = [
         sys.executable,
         "-m",
@@ -154,7 +154,7 @@ def test_sweep_from_python_inside_a_jax_distributed_job(tmp_path):
     script, out = tmp_path / "job.py", tmp_path / "out"
     script.write_text(SCRIPT)
     address = f"localhost:{_free_port()}"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = child_env()
     procs = [
         subprocess.Popen(
             [sys.executable, str(script), address, str(i), str(out)],

@@ -11,6 +11,7 @@ import warnings
 import jax
 import numpy as np
 import pytest
+from _child import child_env
 
 import asyncjax as aj
 from asyncjax.cli import main
@@ -153,8 +154,7 @@ chunk_size = 24
 
 
 def _cli(args, devices, cwd):
-    env = {**os.environ, "ASYNCJAX_CPU_DEVICES": str(devices)}
-    env.pop("XLA_FLAGS", None)
+    env = child_env(ASYNCJAX_CPU_DEVICES=str(devices))
     return subprocess.run(
         [sys.executable, "-m", "asyncjax.cli", *args],
         capture_output=True,

@@ -91,18 +91,23 @@ RSS_LIMIT = 1 << 30
 
 
 def pytest_configure(config):
-    """In the controller of an xdist run: whether the workers may compile with FAST_COMPILE."""
-    if (
-        not XDIST_WORKER
-        and config.getoption("numprocesses", None)
-        and TEST_FLAGS_VAR not in os.environ
-    ):
+    """In the controller of an xdist run: whether the workers may compile with FAST_COMPILE
+    (not asked when XLA_FLAGS is set: the workers then take the caller's flags as they are)."""
+    if XDIST_WORKER or not config.getoption("numprocesses", None):
+        return
+    if "XLA_FLAGS" not in os.environ and TEST_FLAGS_VAR not in os.environ:
         os.environ[TEST_FLAGS_VAR] = fast_compile_flags()
 
 
 def pytest_report_header(config):
-    if not XDIST_WORKER and TEST_FLAGS_VAR in os.environ:
-        return f"xdist workers' XLA_FLAGS: --xla_cpu_multi_thread_eigen=false {os.environ[TEST_FLAGS_VAR]}"
+    if XDIST_WORKER:
+        return None
+    if "XLA_FLAGS" in os.environ:
+        return f"XLA_FLAGS (the caller's, for every process): {os.environ['XLA_FLAGS']}"
+    if config.getoption("numprocesses", None):
+        flags = os.environ.get(TEST_FLAGS_VAR, "")
+        return f"xdist workers' XLA_FLAGS: --xla_cpu_multi_thread_eigen=false {flags}".strip()
+    return None
 
 
 def _rss_bytes() -> int:

@@ -97,6 +97,7 @@ def check_whole(values: Any, name: str, *, minimum: int = 0) -> np.ndarray:
 
 
 MAX_RING = 2**31 - 1  # read points a delay ring holds at most: step counters are int32
+MAX_WORKERS = 2**31 - 1  # workers a clock simulates at most: worker indices are int32
 
 
 def check_delay(values: Any, *, buffer: int, name: str = "delay") -> np.ndarray:

@@ -116,6 +116,28 @@ def test_results_beyond_host_memory_are_refused_naming_the_size(pca, monkeypatch
         aj.sweep(pca, grid, steps=100, record_every=50)
 
 
+def test_results_that_fit_only_without_the_chunk_name_both_and_a_smaller_chunk(pca, monkeypatch):
+    """On the CPU a chunk is computed in host memory beside the results: the line says so."""
+    grid = aj.Grid(delay=[0, 3], lr=0.02, seed=range(8))
+    sp = aj.sweep_plan(pca, grid, steps=100, record_every=50)
+    _fake_free(monkeypatch, host=704 + sp.peak_bytes // 2, device=10**12)
+    with pytest.raises(ValueError) as err:
+        aj.sweep(pca, grid, steps=100, record_every=50)
+    msg = str(err.value)
+    assert "need 704 B of host memory and the largest chunk" in msg and "pass chunk_size=" in msg
+
+
+def test_worker_counts_beyond_the_clock_or_the_budget_name_the_workers(pca, monkeypatch):
+    clock = aj.delays.workers("exponential")
+    grid = aj.Grid(lr=0.01, workers=10**10, seed=range(2))
+    with pytest.raises(ValueError, match=r"workers=10,000,000,000 is more than a run can simulate"):
+        aj.sweep_plan(pca, grid, delay_model=clock, steps=100, record_every=50)
+    monkeypatch.setenv("ASYNCJAX_CPU_BUDGET_MB", "1")
+    grid = aj.Grid(lr=0.01, workers=10**6, seed=range(2))
+    with pytest.raises(ValueError, match=r"1,000,000 worker slots.*\(fewer workers\)"):
+        aj.sweep_plan(pca, grid, delay_model=clock, steps=100, record_every=50)
+
+
 def test_the_issue_grid_of_728_TiB_is_refused_in_one_line_without_allocating(pca):
     """10^6 seeds x 2002 points x 100 001 records: NumPy's 'Unable to allocate 728 TiB' before."""
     grid = aj.Grid(momentum=np.linspace(0, 0.9, 2002), lr=5e-4, seed=range(10**6))

@@ -144,6 +144,34 @@ def test_plan_command_prints_buckets_memory_and_time(tmp_path, capsys):
     )
 
 
+def test_calibration_runs_a_few_hundred_steps_however_rarely_the_sweep_records(tmp_path):
+    """A sweep recording every 10^5 steps is timed on 500 steps (one interval of that length),
+    not on a whole record interval run twice (which took the plan minutes on a large grid)."""
+    sp = aj.sweep_plan(
+        aj.StreamingPCA([2.0, 1.0]),
+        aj.Grid(lr=0.01, delay=[0, 2], seed=range(2)),
+        steps=1_000_000,
+        record_every=100_000,
+    )
+    cal = sp.calibrate()
+    assert cal["steps"] == 500 and cal["rate"] > 0
+    assert cal["estimate_s"] > 4 * 1_000_000 / cal["rate"]  # the whole sweep, not the short run
+
+
+def test_a_long_run_is_cut_into_chunks_of_bounded_work_for_progress_and_resume():
+    """200 200 trajectories x 10^6 steps fit the memory budget in one chunk, which would run
+    about 20 minutes on a 2-core CPU with no progress and nothing to resume: chunks hold at
+    most CHUNK_WORK_CPU trajectory-steps."""
+    from asyncjax.sweep.memory import CHUNK_WORK_CPU
+
+    grid = aj.Grid(momentum=np.linspace(0, 0.999, 1001), lr=[1e-4, 2e-4], delay=10, seed=range(100))
+    sp = aj.sweep_plan(aj.StreamingPCA([4.0, 3.0, 2.0, 1.0]), grid, steps=10**6, record_every=10**5)
+    assert len(sp.work) > 1
+    assert all(b.chunk_trajectories * sp.steps <= CHUNK_WORK_CPU for b in sp.buckets)
+    small = aj.sweep_plan(aj.StreamingPCA([4.0, 3.0, 2.0, 1.0]), grid, steps=1000, record_every=100)
+    assert len(small.work) == 1  # a short run stays one chunk
+
+
 def test_plan_command_refuses_bad_input_clearly(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(

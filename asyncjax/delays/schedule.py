@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from asyncjax import _rng
-from asyncjax._validate import check_int
+from asyncjax._validate import MAX_WORKERS, check_int
 
 CLOCK_BLOCK_BYTES = 1 << 24
 
@@ -161,7 +161,7 @@ def clock_summary(
       ``staleness_hist`` (U, S, bins) int32, counts of τ = 0 … bins − 2 and, in
       the last bin, τ ≥ bins − 1 (4·bins bytes per worker count and seed).
     """
-    ws = model.check(np.atleast_1d(workers), buffer=2**31)
+    ws = model.check(np.atleast_1d(workers), buffer=MAX_WORKERS)
     slots = int(ws.max()) if slots is None else check_int(slots, "slots", minimum=int(ws.max()))
     seeds = np.atleast_1d(np.asarray(seeds))
     check_int(steps, "steps", minimum=1)

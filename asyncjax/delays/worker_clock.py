@@ -21,7 +21,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._parts import REQUIRED, Hyper
-from asyncjax._validate import as_float_array, check_int, py
+from asyncjax._validate import MAX_WORKERS, as_float_array, check_int, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO
 from asyncjax.delays.compute import COMPUTE_LAWS, law_values, normalise, per_worker, probe_size
 from asyncjax.delays.conditions import Conditions
@@ -217,6 +217,11 @@ class WorkerClock(DelayModel):
         """Worker counts fit the run's worker slots (``buffer``) and the given speeds."""
         arr = values["workers"]
         big = arr[arr > buffer]
+        if big.size and buffer >= MAX_WORKERS:
+            raise ValueError(
+                f"workers={int(big.flat[0]):,} is more than a run can simulate ({MAX_WORKERS:,}: "
+                "the clock's worker indices are int32)"
+            )
         if big.size:
             raise ValueError(
                 f"workers={int(big.flat[0])} exceeds the {buffer} worker slots of the run "
@@ -234,7 +239,7 @@ class WorkerClock(DelayModel):
 
     def buffer_for(self, values: Any = None) -> int:
         """The worker slots a run needs: the largest M (one compilation serves every M up to it)."""
-        return int(np.max(self.check(values, buffer=2**31)))
+        return int(np.max(self.check(values, buffer=MAX_WORKERS)))
 
     def state_bytes(self, buffer: int, itemsize: int) -> int:
         """The clock: each worker's end time (drawn times) and the step it read, and Σ speed."""
@@ -638,7 +643,7 @@ def worker_schedule(
             "the worker's conditions (assignment, communication, outages, a trace) run on the "
             "event clock: use asyncjax.servers.schedule for their event log"
         )
-    ws = model.check(np.atleast_1d(workers), buffer=2**31)
+    ws = model.check(np.atleast_1d(workers), buffer=MAX_WORKERS)
     if ws.size != 1:
         raise ValueError(f"worker_schedule runs one worker count, got {workers!r}")
     steps = check_int(steps, "steps", minimum=1)

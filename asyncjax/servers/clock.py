@@ -41,7 +41,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._parts import Hyper, hyperparameters, resolve
-from asyncjax._validate import check_positive
+from asyncjax._validate import MAX_WORKERS, check_positive
 from asyncjax.delays.base import DelayModel, EventIO, RingContext, RingIO
 from asyncjax.delays.compute import law_pairs_at, law_values
 from asyncjax.delays.worker_clock import WorkerClock
@@ -793,7 +793,7 @@ def attach(
     if not isinstance(out, ServerClock):
         return out
     given = {"workers": settings["workers"]} if "workers" in settings else {}
-    slots = int(np.max(resolve([out.clock], given, buffer=2**31)["workers"]))
+    slots = int(np.max(resolve([out.clock], given, buffer=MAX_WORKERS)["workers"]))
     own = {h.name for h in hyperparameters(out.server)}
     srv_hp = resolve([out.server], {k: v for k, v in settings.items() if k in own}, buffer=slots)
     return replace(out, slots=slots, storage=out.server.storage(slots, srv_hp, steps))

@@ -57,13 +57,24 @@ def problems(sp: SweepPlan, prep: Prepared, out: str | Path | None = None) -> li
         )
     host = host_available_bytes()
     held = results_bytes(prep)
-    if host is not None and held + (sp.peak_bytes if cpu else 0) > host:
-        found.append(
+    chunk = sp.peak_bytes if cpu else 0  # on the CPU a chunk is computed in host memory too
+    if host is not None and held + chunk > host:
+        results = (
             f"the results ({prep.seeds.size:,} seeds x {sp.n_points:,} points x "
-            f"{prep.spec.n_records:,} records) need {size(held)} of host memory but "
-            f"{size(host)} is available; sweep fewer seeds or points, or record less often "
+            f"{prep.spec.n_records:,} records) need {size(held)} of host memory"
+        )
+        fewer = (
+            "sweep fewer seeds or points, or record less often "
             f"(a larger record_every than {prep.spec.record_every:,})"
         )
+        if held > host:
+            found.append(f"{results} but {size(host)} is available; {fewer}")
+        else:  # the results fit; beside the largest chunk they do not
+            found.append(
+                f"{results} and the largest chunk {size(chunk)} more, together more than the "
+                f"{size(host)} available; pass {_chunk_hint(sp, 0.8 * (host - held) / chunk)}, "
+                f"or {fewer}"
+            )
     if out is not None:
         where = Path(out)
         while not where.exists() and where != where.parent:

@@ -30,6 +30,7 @@ from asyncjax.sweep.memory import (
     Shapes,
     choose_buckets,
     chunk_for,
+    chunk_for_work,
     chunk_shared_bytes,
     describe_devices,
     device_budget,
@@ -123,18 +124,19 @@ class SweepPlan:
     def calibrate(self, steps: int = 500) -> dict[str, float]:
         """Times a short run of the busiest bucket's first chunk and extrapolates.
 
-        The chunk (full shape, about ``steps`` steps, a multiple of the record
-        interval) runs twice: the first call compiles. The estimate adds one
-        compile per bucket to the sweep's trajectory-steps at the measured rate.
+        The chunk (full shape, at most ``steps`` steps: whole record intervals,
+        or one interval of that length where the sweep records more rarely) runs
+        twice: the first call compiles. The estimate adds one compile per bucket
+        to the sweep's trajectory-steps at the measured rate.
 
         Returns:
-          ``rate`` (trajectory-steps/s), ``compile_s``, ``estimate_s``.
+          ``rate`` (trajectory-steps/s), ``compile_s``, ``estimate_s`` and
+          ``steps`` (the calibration run's).
         """
         bp = max(self.buckets, key=lambda x: x.points.size)
-        r = bp.spec.record_every
-        short = dc_replace(
-            bp, spec=dc_replace(bp.spec, steps=r * max(1, min(steps, self.steps) // r))
-        )
+        n = min(steps, self.steps)
+        r = min(bp.spec.record_every, n)  # a rarer record would run a whole interval, twice
+        short = dc_replace(bp, spec=dc_replace(bp.spec, steps=r * (n // r), record_every=r))
         fn = batch_function(short.spec, short.chunks, self.devices)
         args = chunk_args(shared_inputs(self._prep), short.chunks, 0)
         times = []
@@ -149,6 +151,7 @@ class SweepPlan:
             "rate": rate,
             "compile_s": compile_s,
             "estimate_s": total / rate + compile_s * len(self.buckets),
+            "steps": short.spec.steps,
         }
 
     @property
@@ -235,18 +238,27 @@ def plan_prepared(
         if chunk_size is not None:  # the caller's choice (checked against free memory by sweep)
             out.append(bucket(chunk_size))
             continue
-        chunk = chunk_for(per, budget, len(devices))
+        chunk = min(
+            chunk_for(per, budget, len(devices)),
+            chunk_for_work(spec.steps, devices[0].platform, len(devices)),
+        )
         bp = bucket(chunk)
         # the budget is honoured: what every trajectory shares (data, operands) may tip a chunk over
         while bp.peak_bytes > budget * bp.n_shards and chunk > 1:
             chunk = max(1, min(chunk - 1, int(chunk * budget * bp.n_shards / bp.peak_bytes)))
             bp = bucket(chunk)
         if bp.peak_bytes > budget * bp.n_shards:
+            clock = spec.delay.name == "workers"  # its ring: a snapshot per worker
+            ring, fewer = (
+                (f"{g.buffer:,} worker slots", "fewer workers")
+                if clock
+                else (f"a delay ring of {g.buffer:,} read points", "smaller delays or buffer")
+            )
             raise TooLargeError(
-                f"one trajectory needs {mib(bp.peak_bytes)} of device memory (a delay ring of "
-                f"{g.buffer:,} read points, {spec.n_records:,} records), more than the memory "
-                f"budget of {mib(budget)} per device; shorten the ring (smaller delays or buffer), "
-                "record less often (larger record_every), or raise the budget"
+                f"one trajectory needs {mib(bp.peak_bytes)} of device memory ({ring}, "
+                f"{spec.n_records:,} records), more than the memory budget of {mib(budget)} per "
+                f"device; shorten the ring ({fewer}), record less often (larger record_every), "
+                "or raise the budget"
                 + (" (ASYNCJAX_CPU_BUDGET_MB)" if devices[0].platform == "cpu" else "")
             )
         out.append(bp)

@@ -59,7 +59,7 @@ def problems(sp: SweepPlan, prep: Prepared, out: str | Path | None = None) -> li
     held = results_bytes(prep)
     if host is not None and held + (sp.peak_bytes if cpu else 0) > host:
         found.append(
-            f"the results ({prep.seeds.size:,} seeds x {sp.n_points:,} points x "
+            f"the results ({prep.n_seeds:,} seeds x {sp.n_points:,} points x "
             f"{prep.spec.n_records:,} records) need {size(held)} of host memory but "
             f"{size(host)} is available; sweep fewer seeds or points, or record less often "
             f"(a larger record_every than {prep.spec.record_every:,})"

@@ -250,6 +250,29 @@ def _summary(path):
     return json.loads((path / "summary.json").read_text())
 
 
+def test_a_reproduce_refused_before_computing_leaves_its_folder_free(tmp_path, capsys):
+    """A refused run left reproduce.json behind, and the folder then refused a --quick run
+    ("already holds the results ... grid.seeds: 100000000 -> 16") though it held none."""
+    from asyncjax.experiments import load_preset
+    from asyncjax.experiments.runner import _apply_overrides, _claim
+
+    out = tmp_path / "fig1"
+    argv = ["reproduce", "liu2018-fig1", "--seeds", str(10**8), "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "the results (100,000,000 seeds" in capsys.readouterr().err
+    assert not out.exists()  # it made the folder, and took it back
+
+    other = tmp_path / "mine"
+    (other / "notes.txt").parent.mkdir()
+    (other / "notes.txt").write_text("kept")
+    assert main([*argv, "--out", str(other)]) == 2
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]  # as it was found
+
+    quick = _apply_overrides(load_preset("liu2018-fig1"), quick=True, seeds=None)
+    assert _claim(other, "liu2018-fig1", quick, overwrite=False, quick=True)
+    assert json.loads((other / "reproduce.json").read_text())["config"]["grid"]["seeds"] == 16
+
+
 def test_reproduce_refuses_a_folder_holding_another_run(tmp_path, capsys, quick_preset):
     """A run with other settings never silently replaces another (here a full run over a quick
     one, refused before it computes anything); --overwrite replaces it and leaves no stale file."""

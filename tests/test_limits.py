@@ -146,6 +146,40 @@ def test_the_issue_grid_of_728_TiB_is_refused_in_one_line_without_allocating(pca
     assert "\n" not in str(err.value)
 
 
+def test_1e8_seeds_are_refused_without_building_the_seeds_or_the_settings(pca, monkeypatch):
+    """The settings listed 10^8 seeds (12 s, 5.4 GB) before the refusal; a range is never built."""
+    import importlib
+    import time
+
+    prepare_mod = importlib.import_module("asyncjax.sweep.prepare")
+
+    def built(*args, **kwargs):
+        raise AssertionError("built before the refusal")
+
+    monkeypatch.setattr(aj.Grid, "describe", built)
+    monkeypatch.setattr(prepare_mod, "seed_values", built)
+    grid = aj.Grid(momentum=[0.7, 0.9], lr=5e-4, seed=range(10**8))
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"the results \(100,000,000 seeds x 2 points"):
+        aj.sweep(pca, grid, steps=30_000, record_every=250)
+    assert time.perf_counter() - t0 < 10  # building 10^8 seeds alone took longer on 2 cores
+    assert isinstance(grid.given("seed"), range)
+
+
+def test_seeds_as_a_range_or_a_list_are_the_same_sweep(pca):
+    """The saved settings (their hash resumes a folder) do not depend on how seeds were given."""
+    from asyncjax.sweep.checkpoint import sweep_key
+    from asyncjax.sweep.prepare import prepare
+
+    def prep(seeds):
+        return prepare(pca, aj.Grid(delay=[0, 3], lr=0.02, seed=seeds), steps=100, record_every=50)
+
+    a, b = prep(range(2, 14, 3)), prep([2, 5, 8, 11])
+    assert a.attrs == b.attrs and sweep_key(a.attrs) == sweep_key(b.attrs)
+    np.testing.assert_array_equal(a.seeds, b.seeds)
+    assert a.seeds.dtype == b.seeds.dtype
+
+
 def test_output_beyond_free_disk_is_refused_naming_the_folder(pca, monkeypatch, tmp_path):
     import shutil
     from collections import namedtuple

@@ -181,8 +181,12 @@ def _differences(old: Any, new: Any, prefix: str = "", limit: int = 3) -> str:
     return "; ".join(found) or "settings recorded differently"
 
 
-def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bool) -> None:
-    """Makes ``out`` this run's folder: refuses (or, with ``overwrite``, clears) other results in it."""
+def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bool) -> bool:
+    """Makes ``out`` this run's folder: refuses (or, with ``overwrite``, clears) other results in it.
+
+    Returns whether the folder was this run's mark alone: it held nothing of a
+    run before (or was cleared), so `_release` may take the mark back.
+    """
     ensure_dir(out)
     mark = out / _MARK
     found = _ours(out)
@@ -235,6 +239,21 @@ def _claim(out: Path, name: str, cfg: dict[str, Any], overwrite: bool, quick: bo
             **_identity(name, cfg),
         },
     )
+    return not found or overwrite
+
+
+def _release(out: Path, created: bool) -> None:
+    """Takes back the mark of a run that stopped before it wrote anything else into ``out``.
+
+    The folder is left as the run found it (removed if the run made it), so
+    that a run with other settings may claim it; one holding anything of a run
+    (a chunk, a sweep's record) keeps its mark.
+    """
+    if _ours(out) != [_MARK]:
+        return
+    (out / _MARK).unlink()
+    if created and not any(out.iterdir()):
+        out.rmdir()
 
 
 def headline(name: str, summary: dict[str, Any]) -> str:
@@ -284,10 +303,16 @@ def reproduce(
         require_scikit_learn(f"the {name} preset (an MLP on scikit-learn's digits)")
     cfg = _apply_overrides(load_preset(name), quick=quick, seeds=seeds)
     out = Path(out or Path("runs") / name)
-    _claim(out, name, cfg, overwrite, quick)
+    created = not out.exists()
+    alone = _claim(out, name, cfg, overwrite, quick)
     meta = {"preset": name, "quick": quick, "seeds_override": seeds, "toml": preset_text(name)}
     t0 = time.perf_counter()
-    summary = PRESETS[name].run(cfg, out, progress, meta)
+    try:
+        summary = PRESETS[name].run(cfg, out, progress, meta)
+    except BaseException:
+        if alone:  # refused (too large, a bad value) before anything was computed
+            _release(out, created)
+        raise
     summary = {
         "preset": name,
         "quick": quick,

@@ -17,7 +17,7 @@ from asyncjax.sweep.prepare import Prepared
 
 def allocate(prep: Prepared) -> dict[str, np.ndarray]:
     """Host arrays (S, H, ...) for every recorded variable."""
-    S, H, n_rec = prep.seeds.size, next(iter(prep.hyper.values())).size, prep.spec.n_records
+    S, H, n_rec = prep.n_seeds, next(iter(prep.hyper.values())).size, prep.spec.n_records
     fdt = np.dtype(jnp.result_type(float))
     store = {
         name: np.empty((S, H, n_rec), np.dtype(m.dtype)) for name, m in prep.probe.metrics.items()

@@ -21,7 +21,7 @@ class ChunkCut:
     ``i % n_hyper_blocks``.
     """
 
-    seeds: np.ndarray  # (S,)
+    seeds: np.ndarray | range  # (S,); a range is read a chunk at a time
     hyper: dict  # name -> (H,) NumPy array
     chunk_seeds: int  # S_c (padded for sharding)
     chunk_hyper: int  # H_c
@@ -30,7 +30,7 @@ class ChunkCut:
 
     @property
     def n_seed_blocks(self) -> int:
-        return math.ceil(self.seeds.size / self.chunk_seeds)
+        return math.ceil(len(self.seeds) / self.chunk_seeds)
 
     @property
     def n_hyper_blocks(self) -> int:
@@ -47,11 +47,18 @@ class ChunkCut:
     def chunk(self, i: int) -> tuple[slice, slice, np.ndarray, dict]:
         """Seed and hyper slices of chunk ``i`` and its padded inputs."""
         bs, bh = divmod(i, self.n_hyper_blocks)
-        s = slice(bs * self.chunk_seeds, min((bs + 1) * self.chunk_seeds, self.seeds.size))
+        s = slice(bs * self.chunk_seeds, min((bs + 1) * self.chunk_seeds, len(self.seeds)))
         h = slice(bh * self.chunk_hyper, min((bh + 1) * self.chunk_hyper, self.n_hyper))
-        seeds = _pad(self.seeds[s], self.chunk_seeds)
+        seeds = _pad(seed_values(self.seeds[s]), self.chunk_seeds)
         hyper = {k: _pad(a[h], self.chunk_hyper) for k, a in self.hyper.items()}
         return s, h, seeds, hyper
+
+
+def seed_values(seeds: np.ndarray | range) -> np.ndarray:
+    """Seed values as an int32 array (a range as NumPy makes it)."""
+    if isinstance(seeds, range):
+        return np.arange(seeds.start, seeds.stop, seeds.step, dtype=np.int32)
+    return seeds
 
 
 def _pad(a: np.ndarray, n: int) -> np.ndarray:
@@ -59,7 +66,7 @@ def _pad(a: np.ndarray, n: int) -> np.ndarray:
     return a if a.size == n else np.concatenate([a, np.repeat(a[-1:], n - a.size)])
 
 
-def cut_chunks(seeds: np.ndarray, hyper: dict, chunk: int, n_dev: int) -> ChunkCut:
+def cut_chunks(seeds: np.ndarray | range, hyper: dict, chunk: int, n_dev: int) -> ChunkCut:
     """Cuts seeds × points into chunks of at most about ``chunk`` trajectories.
 
     A chunk holds every point and as many seeds as fit, or, when the points
@@ -68,12 +75,12 @@ def cut_chunks(seeds: np.ndarray, hyper: dict, chunk: int, n_dev: int) -> ChunkC
     rounded up to a multiple of ``n_dev``.
 
     Args:
-      seeds: (S,) seed values.
+      seeds: (S,) seed values, or a range of them (not built here).
       hyper: name -> (H,) values of the points.
       chunk: most trajectories per chunk (before rounding up for the devices).
       n_dev: devices a chunk is split over.
     """
-    S, H = seeds.size, next(iter(hyper.values())).size
+    S, H = len(seeds), next(iter(hyper.values())).size
     if H <= chunk:
         h_c, s_c = H, min(S, max(1, chunk // H))
     else:

@@ -60,7 +60,7 @@ def problems(sp: SweepPlan, prep: Prepared, out: str | Path | None = None) -> li
     chunk = sp.peak_bytes if cpu else 0  # on the CPU a chunk is computed in host memory too
     if host is not None and held + chunk > host:
         results = (
-            f"the results ({prep.seeds.size:,} seeds x {sp.n_points:,} points x "
+            f"the results ({prep.n_seeds:,} seeds x {sp.n_points:,} points x "
             f"{prep.spec.n_records:,} records) need {size(held)} of host memory"
         )
         fewer = (

@@ -218,7 +218,7 @@ def plan_prepared(
         return trajectory_bytes(dc_replace(spec, buffer=ring), probe)
 
     if buckets is None:  # buckets save memory at the price of compiles: only where memory binds
-        binding = chunk_size is None and prep.seeds.size * n_points > chunk_for(
+        binding = chunk_size is None and prep.n_seeds * n_points > chunk_for(
             cost(ring), budget, len(devices)
         )
         buckets = DEFAULT_MAX_BUCKETS if binding else 1
@@ -262,14 +262,16 @@ def plan_prepared(
                 + (" (ASYNCJAX_CPU_BUDGET_MB)" if devices[0].platform == "cpu" else "")
             )
         out.append(bp)
-    return SweepPlan(out, devices, budget, spec.steps, prep.seeds.size, n_points, cost(ring), prep)
+    return SweepPlan(out, devices, budget, spec.steps, prep.n_seeds, n_points, cost(ring), prep)
 
 
 def _bucket_plan(
     prep: Prepared, devices: tuple, b_spec: Spec, points: np.ndarray, per: int, chunk: int
 ) -> BucketPlan:
     """The points of one ring cut into chunks of about ``chunk`` trajectories."""
-    cut = cut_chunks(prep.seeds, {k: a[points] for k, a in prep.hyper.items()}, chunk, len(devices))
+    cut = cut_chunks(
+        prep.seed_axis, {k: a[points] for k, a in prep.hyper.items()}, chunk, len(devices)
+    )
     n_shard_seeds = cut.chunk_seeds // (len(devices) if cut.shard_axis == "seed" else 1)
     return BucketPlan(
         b_spec,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import jax
@@ -26,6 +27,7 @@ from asyncjax.problems.base import Problem
 from asyncjax.servers import Server, get_server
 from asyncjax.servers.clock import attach, check_server_axes
 from asyncjax.simulate import check_seeds, check_worker_data, resolve_hp, start_of
+from asyncjax.sweep.chunks import seed_values
 from asyncjax.sweep.grid import Grid
 from asyncjax.sweep.memory import Shapes, shapes
 
@@ -38,15 +40,59 @@ class Prepared:
     grid: Grid
     spec: Spec  # with the ring of the grid's largest delay
     model: DelayModel
-    seeds: np.ndarray  # (S,)
+    seed_axis: np.ndarray | range  # (S,) the checked seeds; a range is built only when read
     hyper: dict  # name -> (H,) float64
     hyper_dims: tuple  # the grid's non-seed axes, in grid order
     x0: Any  # the start, in internal coordinates (used where spec.fixed_init)
     bound: float  # the norm bound
     probe: Shapes  # the sizes of one trajectory's parts
     single: bool  # parameters are one vector: final (and iterates) are recorded
-    attrs: dict  # the metadata saved with the results
     ring_fixed: bool  # the caller chose the buffer: one ring for every point
+    source: dict | None = None  # the caller's notes (``metadata``), saved with the results
+
+    @property
+    def n_seeds(self) -> int:
+        """S, the number of seeds (without building them)."""
+        return len(self.seed_axis)
+
+    @cached_property
+    def seeds(self) -> np.ndarray:
+        """(S,) int32 seed values (built on first use: a sweep refused for its size never does)."""
+        axis = self.seed_axis
+        return seed_values(axis)
+
+    @cached_property
+    def attrs(self) -> dict[str, Any]:
+        """The metadata saved with the results: settings (hashed as the sweep key), variables, notes.
+
+        Built on first use, once the sweep is known to fit: the settings list
+        every axis value (10^8 seeds would take seconds and gigabytes just to be
+        refused).
+        """
+        spec = self.spec
+        x0 = self.x0 if spec.fixed_init else None
+        attrs = _settings(
+            self.problem,
+            spec.optimizer,
+            self.model,
+            spec.mitigation,
+            self.grid,
+            spec,
+            self.bound,
+            x0,
+        )
+        attrs["variables"] = _variables(self.problem)
+        if self.model.recorded(jnp.result_type(float)):
+            attrs["variables"].update(
+                wall_time={
+                    "description": "virtual time of the clock at each record (mean compute "
+                    "times, or the units of the compute times given)"
+                },
+                updates={"description": "updates the server has applied at each record"},
+            )
+        if self.source is not None:
+            attrs["source"] = self.source
+        return attrs
 
 
 def prepare(
@@ -76,7 +122,7 @@ def prepare(
     )
     bound = problem.default_norm_bound if norm_bound is None else norm_bound
     check_positive(bound, "norm_bound", allow_inf=True)
-    model.check_run(seeds, steps)
+    model.check_run(seeds if isinstance(seeds, np.ndarray) else _ends(seeds), steps)
     fixed, x0 = start_of(problem, init)
 
     # Hyperparameter points: every combination of the non-seed axes, in grid order.
@@ -115,18 +161,6 @@ def prepare(
         keep_final=single,
         mitigation=mit,
     )
-    attrs = _settings(problem, optimizer, model, mit, grid, spec, bound, x0 if fixed else None)
-    attrs["variables"] = _variables(problem)
-    if extra:
-        attrs["variables"].update(
-            wall_time={
-                "description": "virtual time of the clock at each record (mean compute times, "
-                "or the units of the compute times given)"
-            },
-            updates={"description": "updates the server has applied at each record"},
-        )
-    if metadata is not None:
-        attrs["source"] = jsonable(dict(metadata))
     return Prepared(
         problem,
         grid,
@@ -139,8 +173,8 @@ def prepare(
         bound,
         probe,
         single,
-        attrs,
         ring_fixed,
+        None if metadata is None else jsonable(dict(metadata)),
     )
 
 
@@ -177,9 +211,12 @@ def check_grid(
 
 def _check_grid(
     problem, grid, optimizer, model, mit, buffer, server, steps
-) -> tuple[DelayModel, dict, int, np.ndarray]:
-    """The run's delay model (with its server), the grid's checked values, the ring, the seeds."""
-    settings = {**{k: v for k, v in grid.fixed.items()}, **{k: v for k, v in grid.axes.items()}}
+) -> tuple[DelayModel, dict, int, np.ndarray | range]:
+    """The run's delay model (with its server), the grid's checked values, the ring, the seeds.
+
+    Seeds given as a range stay one (checked at its ends; a range never repeats a value).
+    """
+    settings = {**grid.fixed, **{k: grid.axes[k] for k in grid.dims if k != "seed"}}
     settings.pop("seed", None)
     check_server_axes(problem, server)
     model = attach(model, server, settings, steps)
@@ -188,14 +225,23 @@ def _check_grid(
     buffer = check_int(buffer, "buffer", minimum=1)
     values = resolve_hp(problem, optimizer, model, settings, buffer, mit)  # fills defaults
     check_worker_data(problem, model, values)
-    seeds = check_seeds(grid.values("seed", 0))
-    _check_unique(seeds)
+    if "seed" in grid.dims and isinstance(grid.given("seed"), range):
+        seeds = grid.given("seed")  # checked at its ends, unique by construction: never built
+        check_seeds(_ends(seeds))
+    else:
+        seeds = check_seeds(grid.values("seed", 0))
+        _check_unique(seeds)
     return model, values, buffer, seeds
+
+
+def _ends(seeds: range) -> np.ndarray:
+    """The smallest and the largest seed of a non-empty range (what the checks of values read)."""
+    return np.asarray(sorted((seeds[0], seeds[-1])), np.int64)
 
 
 def results_bytes(prep: Prepared) -> int:
     """Host bytes of the assembled results (what `asyncjax.sweep.assemble.allocate` takes)."""
-    S, H, n_rec = prep.seeds.size, next(iter(prep.hyper.values())).size, prep.spec.n_records
+    S, H, n_rec = prep.n_seeds, next(iter(prep.hyper.values())).size, prep.spec.n_records
     per = sum(n_rec * np.dtype(m.dtype).itemsize for m in prep.probe.metrics.values()) + 4
     if prep.single:
         d = jax.tree.leaves(prep.probe.params)[0].shape[0]

@@ -160,7 +160,7 @@ def sweep(
     )
     n_points = max((v.size for v in prep.hyper.values()), default=1)
     stage(
-        f"planning {prep.seeds.size * n_points:,} trajectories x {prep.spec.steps:,} steps",
+        f"planning {prep.n_seeds * n_points:,} trajectories x {prep.spec.steps:,} steps",
         progress,
     )
     sp = plan_prepared(prep, chunk_size, devices, buckets)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=scratch_name(path), suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise _fs_error(err, f"cannot write {path}") from err
     try:
@@ -89,6 +90,34 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
             raise _fs_error(err, f"cannot write {path}") from err
         raise
     return path
+
+
+def scratch_name(path: Path) -> str:
+    """The prefix of the scratch files `atomic_write` makes for ``path`` (suffix ``.tmp``)."""
+    return f".{path.name}."
+
+
+def remove_scratch(folder: str | os.PathLike, names: Iterable[str] | None = None) -> list[Path]:
+    """Removes what a killed writer left in ``folder``: the ``.NAME.*.tmp`` scratch files and
+    folders of `atomic_write` (and of `asyncjax.results`' replacing writes), for the file names
+    ``names``, or for any name where None (a folder asyncjax owns). Returns what it removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    prefixes = None if names is None else tuple(scratch_name(folder / n) for n in names)
+    gone = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        if prefixes is not None and not name.startswith(prefixes):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        gone.append(entry)
+    return gone
 
 
 def jsonable(obj: Any) -> Any:

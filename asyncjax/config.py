@@ -287,8 +287,14 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
         extra = set(sec) & {"file", "values", "repeat"}
         if extra:
             raise ConfigError(f'[delay] keys {sorted(extra)} belong to model = "trace"')
+        law = sec.get("law", "exponential")
+        if law not in delays.COMPUTE_LAWS:
+            raise ConfigError(
+                f"[delay] {_unknown_value('law', law, tuple(delays.COMPUTE_LAWS))}"
+                " (a worker's compute-time law)"
+            )
         return delays.workers(
-            sec.get("law", "exponential"),
+            law,
             shape=sec.get("shape", 1.0),
             speeds=sec.get("speeds"),
             straggler=sec.get("straggler", 1.0),

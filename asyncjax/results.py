@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from asyncjax._io import atomic_write, jsonable
+from asyncjax._io import atomic_write, jsonable, scratch_name
 from asyncjax._validate import did_you_mean
 
 __all__ = ["Results"]
@@ -345,7 +345,7 @@ def _replace_with(path: Path, write: Any) -> Path:
     result in for ``path`` (a file or, for Zarr, a folder): a crash leaves no half-written file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        scratch = Path(tempfile.mkdtemp(prefix=scratch_name(path), suffix=".tmp", dir=path.parent))
     except OSError as err:
         raise type(err)(f"cannot write {path}: {err.strerror or err}") from err
     try:

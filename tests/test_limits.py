@@ -269,6 +269,25 @@ def test_chunks_go_after_assembly_unless_kept_and_resume_reuses_the_results(pca,
     )
 
 
+def test_a_resumed_run_removes_what_a_killed_writer_left(pca, tmp_path):
+    """kill -9 while a file is written leaves its scratch file (the file itself stays whole):
+    the next run into the folder removes the scratch of asyncjax's files, and nothing else."""
+    grid = aj.Grid(delay=[0, 3], lr=0.02, seed=range(8))
+    kw = dict(steps=100, record_every=50, chunk_size=4, keep_chunks=True)
+    out = tmp_path / "run"
+    aj.sweep(pca, grid, out=out, **kw)
+    stale = [out / ".sweep.json.x1.tmp", out / ".results.npz.x2.tmp", out / "chunks" / ".c.x3.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    (out / ".results.npz.x4.tmp").mkdir()  # results are replaced through a scratch folder
+    (out / ".results.npz.x4.tmp" / "results.npz").write_bytes(b"half")
+    mine = out / ".my-notes.tmp"
+    mine.write_text("the user's")
+    aj.sweep(pca, grid, out=out, resume=True, **kw)
+    assert not any(p.exists() for p in [*stale, out / ".results.npz.x4.tmp"])
+    assert mine.read_text() == "the user's"
+
+
 def test_a_full_disk_names_the_path(pca, monkeypatch, tmp_path):
     import errno
 

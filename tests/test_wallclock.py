@@ -168,7 +168,11 @@ def test_trace_file_in_a_config_is_read_next_to_it(tmp_path):
     "section,match",
     [
         ({"model": "workers", "file": "x.npy"}, r"keys \['file'\] belong to model = \"trace\""),
-        ({"model": "workers", "law": "weibull"}, r"unknown compute-time law 'weibull'"),
+        ({"model": "workers", "law": "weibull"}, r"\[delay\] law 'weibull' is not known"),
+        (
+            {"model": "workers", "law": "exponentiall"},
+            r"\[delay\] law 'exponentiall' is not known \(did you mean 'exponential'\?\)",
+        ),
         ({"model": "trace"}, r"needs exactly one of file or values"),
         ({"model": "constant", "law": "exponential"}, r"takes no options"),
         ({"model": "workers", "colour": 1}, r"unknown key\(s\) 'colour'"),

@@ -410,7 +410,8 @@ def test_bad_worker_counts_fail_before_compiling(pca, kwargs, match):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(law="weibull"), r"unknown compute-time law 'weibull'"),
+        (dict(law="weibull"), r"unknown compute-time law 'weibull'; choose one of constant"),
+        (dict(law="lognormall"), r"'lognormall' \(did you mean 'lognormal'\?\)"),
         (dict(law="gamma", shape=0.0), r"gamma law needs shape \(k\) > 0; got 0\.0"),
         (dict(law="lognormal", shape=-1.0), r"lognormal law needs shape \(σ\) >= 0; got -1\.0"),
         (dict(speeds=[1.0, -2.0]), r"speeds must be positive; got speeds\[1\] = -2\.0"),

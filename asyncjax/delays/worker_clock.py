@@ -21,7 +21,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._parts import REQUIRED, Hyper
-from asyncjax._validate import MAX_WORKERS, as_float_array, check_int, py
+from asyncjax._validate import MAX_WORKERS, as_float_array, check_int, did_you_mean, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO
 from asyncjax.delays.compute import COMPUTE_LAWS, law_values, normalise, per_worker, probe_size
 from asyncjax.delays.conditions import Conditions
@@ -96,7 +96,8 @@ class WorkerClock(DelayModel):
     def __post_init__(self):
         if self.law not in COMPUTE_LAWS:
             raise ValueError(
-                f"unknown compute-time law {self.law!r}; choose one of {', '.join(COMPUTE_LAWS)}"
+                f"unknown compute-time law {self.law!r}{did_you_mean(self.law, COMPUTE_LAWS)}; "
+                f"choose one of {', '.join(COMPUTE_LAWS)}"
             )
         shape = float(as_float_array("shape", self.shape, ndim=0))
         if self.law == "lognormal" and shape < 0:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from asyncjax._io import atomic_write, ensure_dir, jsonable, write_json
+from asyncjax._io import atomic_write, ensure_dir, jsonable, remove_scratch, write_json
 from asyncjax.sweep.distributed import DistributedError, Group
 
 # Entries of a sweep's attrs that describe it but do not change its results.
@@ -117,6 +117,9 @@ class Checkpoint:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise type(err)(f"cannot create {self.dir}: {err.strerror or err}") from err
+        # what a killed run was writing (the files themselves are whole: writes are atomic)
+        remove_scratch(self.root, ("sweep.json", "results.npz"))
+        remove_scratch(self.dir)
         write_json(meta_path, {"format": _SWEEP_FORMAT, "key": self.key, "settings": attrs})
 
     @classmethod

@@ -138,6 +138,23 @@ def test_worker_counts_beyond_the_clock_or_the_budget_name_the_workers(pca, monk
         aj.sweep_plan(pca, grid, delay_model=clock, steps=100, record_every=50)
 
 
+def test_host_memory_counts_an_address_space_limit_and_a_container_limit(monkeypatch, tmp_path):
+    """`ulimit -v` and a cgroup's memory.max bound what a run may allocate, not only MemAvailable."""
+    import resource
+
+    from asyncjax.sweep import memory
+
+    used = memory._proc_kib("/proc/self/status", "VmSize")
+    free = memory.host_available_bytes()
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (used + (100 << 20), -1))
+    assert memory.host_available_bytes() <= min(free, 101 << 20)
+    (tmp_path / "memory.max").write_text("3000000000\n")
+    (tmp_path / "memory.current").write_text("1000000000\n")
+    assert memory._cgroup_left(str(tmp_path)) == 2_000_000_000
+    (tmp_path / "memory.max").write_text("max\n")
+    assert memory._cgroup_left(str(tmp_path)) is None
+
+
 def test_the_issue_grid_of_728_TiB_is_refused_in_one_line_without_allocating(pca):
     """10^6 seeds x 2002 points x 100 001 records: NumPy's 'Unable to allocate 728 TiB' before."""
     grid = aj.Grid(momentum=np.linspace(0, 0.9, 2002), lr=5e-4, seed=range(10**6))

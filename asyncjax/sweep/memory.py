@@ -39,6 +39,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -229,19 +230,54 @@ def device_budget(device: Any) -> int:
         return _ACCEL_FALLBACK_BYTES
 
 
-def host_available_bytes() -> int | None:
-    """Host memory available to a new allocation (``MemAvailable``), or None if unknown."""
+def _proc_kib(path: str, key: str) -> int | None:
+    """``key:`` of a /proc file in bytes (given there in kB), or None."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def _address_space_left() -> int | None:
+    """What the process's address-space limit (``ulimit -v``) leaves, or None without one."""
     try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
         return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    used = _proc_kib("/proc/self/status", "VmSize")
+    return None if used is None else max(0, soft - used)
+
+
+def _cgroup_left(root: str = "/sys/fs/cgroup") -> int | None:
+    """What a cgroup v2 memory limit (a container's) leaves, or None without one."""
+    try:
+        limit = (Path(root) / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return max(0, int(limit) - int((Path(root) / "memory.current").read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def host_available_bytes() -> int | None:
+    """Host memory available to a new allocation, or None if unknown: ``MemAvailable``, or less
+    where the process's address space (``ulimit -v``) or its container (cgroup) is limited."""
+    found = _proc_kib("/proc/meminfo", "MemAvailable")
+    if found is None:
+        try:
+            found = int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            found = None
+    limits = [x for x in (found, _address_space_left(), _cgroup_left()) if x is not None]
+    return min(limits) if limits else None
 
 
 def device_free_bytes(device: Any) -> int | None:

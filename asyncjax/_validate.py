@@ -19,6 +19,12 @@ def py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def as_written(value: Any) -> Any:
+    """`py`, with a whole float as the integer a user wrote for a count (-5, not -5.0)."""
+    value = py(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def as_float_array(
     name: str, value: Any, *, ndim: int | None = None, allow_inf: bool = False
 ) -> np.ndarray:
@@ -105,7 +111,7 @@ def check_delay(values: Any, *, buffer: int, name: str = "delay") -> np.ndarray:
     arr = as_float_array(name, values)
     bad = arr[(arr < 0) | (arr != np.round(arr))]
     if bad.size:
-        raise ValueError(f"{name} must be a non-negative integer; got {py(bad.flat[0])!r}")
+        raise ValueError(f"{name} must be a non-negative integer; got {as_written(bad.flat[0])!r}")
     too_big = arr[arr > buffer - 1]
     if too_big.size:
         value = int(too_big.flat[0])

@@ -388,7 +388,7 @@ def test_sweep_results_with_the_worker_model_save_and_load(pca, tmp_path):
     "kwargs,match",
     [
         (dict(workers=[2, 2.5]), r"workers must be a positive integer; got 2\.5"),
-        (dict(workers=[0, 2]), r"workers must be a positive integer; got 0"),
+        (dict(workers=[0, 2]), r"workers must be a positive integer; got 0$"),
         (dict(workers=[2, 9], buffer=4), r"workers=9 exceeds the 4 worker slots"),
     ],
 )

@@ -27,7 +27,7 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._parts import REQUIRED, Hyper
-from asyncjax._validate import MAX_RING, check_delay, py
+from asyncjax._validate import MAX_RING, as_written, check_delay, py
 from asyncjax.delays.base import DelayModel, RingContext, RingIO, identity_init, write_newest
 
 
@@ -149,7 +149,7 @@ def check_geometric_workers(values: np.ndarray, name: str) -> None:
     """The geometric law's M: a whole number >= 1."""
     bad = values[values < 1]
     if bad.size:
-        raise ValueError(f"{name} must be >= 1; got {py(bad.flat[0])!r}")
+        raise ValueError(f"{name} must be >= 1; got {as_written(bad.flat[0])!r}")
     bad = values[values != np.round(values)]
     if bad.size:
         raise ValueError(f"{name} must be a whole number of workers; got {py(bad.flat[0])!r}")

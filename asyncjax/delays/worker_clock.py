@@ -21,7 +21,14 @@ import numpy as np
 
 from asyncjax import _rng
 from asyncjax._parts import REQUIRED, Hyper
-from asyncjax._validate import MAX_WORKERS, as_float_array, check_int, did_you_mean, py
+from asyncjax._validate import (
+    MAX_WORKERS,
+    as_float_array,
+    as_written,
+    check_int,
+    did_you_mean,
+    py,
+)
 from asyncjax.delays.base import DelayModel, RingContext, RingIO
 from asyncjax.delays.compute import COMPUTE_LAWS, law_values, normalise, per_worker, probe_size
 from asyncjax.delays.conditions import Conditions
@@ -36,7 +43,7 @@ def check_worker_count(values: np.ndarray, name: str) -> None:
     """A number of workers: a positive integer."""
     bad = values[(values < 1) | (values != np.round(values))]
     if bad.size:
-        raise ValueError(f"{name} must be a positive integer; got {py(bad.flat[0])!r}")
+        raise ValueError(f"{name} must be a positive integer; got {as_written(bad.flat[0])!r}")
 
 
 class ClockState(NamedTuple):

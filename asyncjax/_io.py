@@ -97,15 +97,14 @@ def scratch_name(path: Path) -> str:
     return f".{path.name}."
 
 
-def remove_scratch(folder: str | os.PathLike, names: Iterable[str] | None = None) -> list[Path]:
+def remove_scratch(folder: str | os.PathLike, names: Iterable[str] | None = None) -> None:
     """Removes what a killed writer left in ``folder``: the ``.NAME.*.tmp`` scratch files and
     folders of `atomic_write` (and of `asyncjax.results`' replacing writes), for the file names
-    ``names``, or for any name where None (a folder asyncjax owns). Returns what it removed."""
+    ``names``, or for any name where None (a folder asyncjax owns)."""
     folder = Path(folder)
     if not folder.is_dir():
-        return []
+        return
     prefixes = None if names is None else tuple(scratch_name(folder / n) for n in names)
-    gone = []
     for entry in folder.iterdir():
         name = entry.name
         if not (name.startswith(".") and name.endswith(".tmp")):
@@ -116,8 +115,6 @@ def remove_scratch(folder: str | os.PathLike, names: Iterable[str] | None = None
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
-        gone.append(entry)
-    return gone
 
 
 def jsonable(obj: Any) -> Any:

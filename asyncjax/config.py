@@ -287,23 +287,20 @@ def _delay_section(sec: dict[str, Any], base_dir: Path | None) -> Any:
         extra = set(sec) & {"file", "values", "repeat"}
         if extra:
             raise ConfigError(f'[delay] keys {sorted(extra)} belong to model = "trace"')
-        law = sec.get("law", "exponential")
-        if law not in delays.COMPUTE_LAWS:
-            raise ConfigError(
-                f"[delay] {_unknown_value('law', law, tuple(delays.COMPUTE_LAWS))}"
-                " (a worker's compute-time law)"
+        try:
+            return delays.workers(
+                sec.get("law", "exponential"),
+                shape=sec.get("shape", 1.0),
+                speeds=sec.get("speeds"),
+                straggler=sec.get("straggler", 1.0),
+                bins=sec.get("bins"),
+                base=sec.get("base"),
+                noise_scale=sec.get("noise_scale"),
+                timeouts=sec.get("timeouts"),
+                **_conditions(sec, base_dir),
             )
-        return delays.workers(
-            law,
-            shape=sec.get("shape", 1.0),
-            speeds=sec.get("speeds"),
-            straggler=sec.get("straggler", 1.0),
-            bins=sec.get("bins"),
-            base=sec.get("base"),
-            noise_scale=sec.get("noise_scale"),
-            timeouts=sec.get("timeouts"),
-            **_conditions(sec, base_dir),
-        )
+        except ValueError as err:
+            raise ConfigError(f"[delay] {err}") from err
     if model == "trace":
         worker_keys = set(sec) & {*_CONDITION_KEYS, "compute_trace"}
         if worker_keys:

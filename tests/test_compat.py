@@ -3,7 +3,8 @@
 ``tests/data/v0_*.npz`` were written by asyncjax at commit 2dae83b (the layout before the parts
 protocol, the delays/ and sweep/ packages) with the settings below. Today's are computed in a
 child process at the library's default compile settings, as the stored ones were (the default
-test set itself compiles at -O0, whose sums differ in the last bits: see conftest.py).
+test set's workers compile without fused multiply-adds, whose sums differ in the last bits: see
+conftest.py).
 """
 
 import subprocess

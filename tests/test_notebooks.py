@@ -127,9 +127,11 @@ def test_notebook_runs_presets_itself(path, tmp_path, monkeypatch):
 
 def _run_notebook(path, tmp_path, monkeypatch, after_first_cell):
     monkeypatch.setenv("ASYNCJAX_QUICK", "1")
-    monkeypatch.delenv("XLA_FLAGS", raising=False)
-    if "XLA_FLAGS" in child_env():  # the kernel compiles as this process does
-        monkeypatch.setenv("XLA_FLAGS", child_env()["XLA_FLAGS"])
+    flags = child_env().get("XLA_FLAGS")  # the kernel compiles as this process does
+    if flags is None:
+        monkeypatch.delenv("XLA_FLAGS", raising=False)
+    else:
+        monkeypatch.setenv("XLA_FLAGS", flags)
     nb = nbformat.read(path, as_version=4)
     if after_first_cell:
         first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")

@@ -168,10 +168,10 @@ def test_trace_file_in_a_config_is_read_next_to_it(tmp_path):
     "section,match",
     [
         ({"model": "workers", "file": "x.npy"}, r"keys \['file'\] belong to model = \"trace\""),
-        ({"model": "workers", "law": "weibull"}, r"\[delay\] law 'weibull' is not known"),
+        ({"model": "workers", "law": "weibull"}, r"\[delay\] unknown compute-time law 'weibull'"),
         (
             {"model": "workers", "law": "exponentiall"},
-            r"\[delay\] law 'exponentiall' is not known \(did you mean 'exponential'\?\)",
+            r"\[delay\] unknown compute-time law 'exponentiall' \(did you mean 'exponential'\?\)",
         ),
         ({"model": "trace"}, r"needs exactly one of file or values"),
         ({"model": "constant", "law": "exponential"}, r"takes no options"),

@@ -69,7 +69,7 @@ def problems(sp: SweepPlan, prep: Prepared, out: str | Path | None = None) -> li
         )
         if held > host:
             found.append(f"{results} but {size(host)} is available; {fewer}")
-        elif not found:  # the results fit; beside the largest chunk (not refused above) not
+        elif not found:  # the results fit, but not beside the largest chunk (unless refused above)
             found.append(
                 f"{results} and the largest chunk {size(chunk)} more, together more than the "
                 f"{size(host)} available; pass {_chunk_hint(sp, 0.8 * (host - held) / chunk)}, "

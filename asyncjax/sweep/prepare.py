@@ -58,8 +58,7 @@ class Prepared:
     @cached_property
     def seeds(self) -> np.ndarray:
         """(S,) int32 seed values (built on first use: a sweep refused for its size never does)."""
-        axis = self.seed_axis
-        return seed_values(axis)
+        return seed_values(self.seed_axis)
 
     @cached_property
     def attrs(self) -> dict[str, Any]:
